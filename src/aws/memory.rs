@@ -1,0 +1,5 @@
+//! Memory fakes (stub).
+/// stub
+pub struct MemoryDeadLetters;
+/// stub
+pub struct MemorySecrets;

@@ -1,0 +1,62 @@
+//! AWS adapters: the secret (Secrets Manager, cached) and the dead-letter queue (SQS).
+//! Ports are traits named for what the pipeline needs; each has a real and an in-memory version.
+
+mod memory;
+mod secrets;
+mod sqs;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use memory::{MemoryDeadLetters, MemorySecrets};
+pub use secrets::{SecretsManagerSource, StaticSecrets};
+pub use sqs::SqsDeadLetters;
+
+use crate::credentials::Credentials;
+use crate::dead_letter::DeadLetter;
+
+/// Why credentials could not be had. Messages never contain secret material.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SecretError {
+    /// The secret store could not be reached or refused the call.
+    #[error("the secret {secret_id} could not be read: {message}")]
+    Unavailable {
+        /// The secret's id or ARN (not secret).
+        secret_id: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The secret was read but is not of the documented shape.
+    #[error("the secret {secret_id} is malformed: {message}")]
+    Malformed {
+        /// The secret's id or ARN.
+        secret_id: String,
+        /// What is wrong with it (never quoting it).
+        message: String,
+    },
+}
+
+/// Where credentials come from. Implementations cache; `refresh` forces a new read.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// The current credentials (cached after the first read).
+    async fn credentials(&self) -> Result<Arc<Credentials>, SecretError>;
+    /// Drops the cache and reads again (after HubSpot refused the token, for rotation).
+    async fn refresh(&self) -> Result<Arc<Credentials>, SecretError>;
+}
+
+/// Why a dead letter could not be written.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the dead letter could not be written: {message}")]
+pub struct DeadLetterError {
+    /// What went wrong (no secrets: the envelope is redacted before it gets here).
+    pub message: String,
+}
+
+/// Where deliveries that could not become deals are kept.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Writes one envelope. `Ok` means it is durably stored.
+    async fn send(&self, letter: &DeadLetter) -> Result<(), DeadLetterError>;
+}

@@ -1,0 +1,5 @@
+//! Secrets (stub).
+/// stub
+pub struct SecretsManagerSource;
+/// stub
+pub struct StaticSecrets;

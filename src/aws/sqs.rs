@@ -1,0 +1,3 @@
+//! SQS (stub).
+/// stub
+pub struct SqsDeadLetters;

@@ -1,0 +1,5 @@
+//! HubSpot client (stub).
+/// stub
+pub struct HubSpotClient;
+/// stub
+pub struct HubSpotClientConfig;

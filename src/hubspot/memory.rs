@@ -1,0 +1,3 @@
+//! Memory deals (stub).
+/// stub
+pub struct MemoryDeals;

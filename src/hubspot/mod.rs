@@ -1,0 +1,194 @@
+//! HubSpot: the `Deals` port the pipeline calls, the typed errors it branches on, and the
+//! real client (v1 `POST /deals/v1/deal/`). Never logs or returns a token or API key.
+
+mod client;
+mod memory;
+pub mod v1;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use client::{HubSpotClient, HubSpotClientConfig};
+pub use memory::MemoryDeals;
+
+use crate::credentials::HubSpotAuth;
+use crate::domain::{DealDraft, Problem};
+
+/// The HTTP request dealhook would send for a draft: shown by dry runs, `transform`, dead letters.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct HubSpotRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path below the base URL (no query string: the API key never appears here).
+    pub path: String,
+    /// JSON body.
+    pub body: Value,
+}
+
+/// A deal HubSpot created.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedDeal {
+    /// The new deal's id.
+    pub deal_id: u64,
+    /// The portal (account) id, when HubSpot returned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub portal_id: Option<u64>,
+    /// Associations HubSpot could not create (the deal exists regardless), as HubSpot reported them.
+    pub association_create_failures: Vec<Value>,
+}
+
+/// HubSpot's JSON error body (`{"status":"error","message":…,"correlationId":…,"validationResults":[…]}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HubSpotErrorBody {
+    /// HubSpot's message.
+    pub message: Option<String>,
+    /// HubSpot's correlation id, for support requests.
+    pub correlation_id: Option<String>,
+    /// Per-property validation results.
+    pub validation_results: Vec<ValidationResult>,
+    /// HubSpot's error category, when given (`VALIDATION_ERROR`, `RATE_LIMITS`, …).
+    pub category: Option<String>,
+}
+
+/// One entry of `validationResults`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ValidationResult {
+    /// Property name.
+    pub name: Option<String>,
+    /// Error code, e.g. `INVALID_OPTION`.
+    pub error: Option<String>,
+    /// Message.
+    pub message: Option<String>,
+    /// Whether the value was valid.
+    pub is_valid: Option<bool>,
+}
+
+/// Why a deal was not created. The variants are what the pipeline branches on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HubSpotError {
+    /// HubSpot refused the request for good (4xx other than 401/403/429): retrying won't help.
+    #[error("HubSpot rejected the deal (HTTP {status}): {}", .body.message.as_deref().unwrap_or("no message"))]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// Parsed error body (empty when it was not JSON).
+        body: HubSpotErrorBody,
+        /// The response body as text (bounded), for the dead letter.
+        raw: String,
+    },
+    /// The credential was refused (401/403).
+    #[error("HubSpot refused the credentials (HTTP {status})")]
+    Unauthorized {
+        /// HTTP status.
+        status: u16,
+        /// Parsed error body.
+        body: HubSpotErrorBody,
+    },
+    /// Rate limited (429).
+    #[error("HubSpot rate limit reached (HTTP 429)")]
+    RateLimited {
+        /// `Retry-After`, when given.
+        retry_after: Option<Duration>,
+        /// Parsed error body.
+        body: HubSpotErrorBody,
+    },
+    /// HubSpot could not be reached, or answered 5xx: the deal was not created (or the
+    /// request never left), so a retry is safe.
+    #[error("HubSpot is unavailable: {message}")]
+    Unavailable {
+        /// HTTP status, when there was a response.
+        status: Option<u16>,
+        /// What happened (never contains the URL's query string).
+        message: String,
+    },
+    /// The request may have reached HubSpot but we cannot tell whether the deal exists
+    /// (timeout after sending, unreadable 2xx body). Never retried blindly.
+    #[error("HubSpot's answer is unknown: {message}")]
+    OutcomeUnknown {
+        /// HTTP status, when there was a response.
+        status: Option<u16>,
+        /// What happened.
+        message: String,
+    },
+    /// No credential configured.
+    #[error("no HubSpot credential is configured")]
+    NoCredentials,
+}
+
+impl HubSpotError {
+    /// The dead-letter reason code for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            HubSpotError::Rejected { .. } => "hubspot_rejected",
+            HubSpotError::Unauthorized { .. } => "hubspot_unauthorized",
+            HubSpotError::RateLimited { .. } => "hubspot_rate_limited",
+            HubSpotError::Unavailable { .. } => "hubspot_unavailable",
+            HubSpotError::OutcomeUnknown { .. } => "outcome_unknown",
+            HubSpotError::NoCredentials => "secret_unavailable",
+        }
+    }
+
+    /// HTTP status HubSpot answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HubSpotError::Rejected { status, .. } | HubSpotError::Unauthorized { status, .. } => Some(*status),
+            HubSpotError::RateLimited { .. } => Some(429),
+            HubSpotError::Unavailable { status, .. } | HubSpotError::OutcomeUnknown { status, .. } => *status,
+            HubSpotError::NoCredentials => None,
+        }
+    }
+
+    /// Whether the same request may be sent again safely (Step 4's retry policy uses this).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            HubSpotError::RateLimited { .. } | HubSpotError::Unavailable { .. }
+        )
+    }
+
+    /// The error as problems for a 202 body: one per failed validation result, or one overall.
+    pub fn problems(&self) -> Vec<Problem> {
+        let body = match self {
+            HubSpotError::Rejected { body, .. }
+            | HubSpotError::Unauthorized { body, .. }
+            | HubSpotError::RateLimited { body, .. } => Some(body),
+            _ => None,
+        };
+        let mut problems: Vec<Problem> = body
+            .map(|b| {
+                b.validation_results
+                    .iter()
+                    .filter(|v| v.is_valid != Some(true))
+                    .map(|v| Problem {
+                        field: v.name.clone(),
+                        code: v.error.clone().unwrap_or_else(|| "invalid".to_owned()),
+                        message: v
+                            .message
+                            .clone()
+                            .unwrap_or_else(|| "HubSpot rejected this value".to_owned()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if problems.is_empty() {
+            problems.push(Problem::general(self.reason(), self.to_string()));
+        }
+        problems
+    }
+}
+
+/// The port through which the pipeline creates deals.
+#[async_trait]
+pub trait Deals: Send + Sync {
+    /// The request `create` would send for this draft (no I/O; used by dry runs).
+    fn preview(&self, draft: &DealDraft) -> HubSpotRequest;
+
+    /// Creates the deal. One attempt; the caller owns retries.
+    async fn create(&self, draft: &DealDraft, auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError>;
+}

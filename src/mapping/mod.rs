@@ -1,0 +1,1 @@
+//! Mapping: spec (serde), compilation, templates, typed conversions. (stub)
