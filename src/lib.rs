@@ -1,11 +1,245 @@
 //! dealhook: third-party webhooks in, HubSpot deals out.
+//!
+//! ```text
+//! Delivery ─route─▶ (verify) ─decode─▶ Submission ─map─▶ DealDraft ─create─▶ Outcome
+//! ```
+//! Every delivery ends in exactly one [`Outcome`]: a deal, a dead letter, a rejection that
+//! stores nothing, or a 503 asking the sender to retry when even the dead letter failed.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod aws;
+pub mod cli;
+pub mod config;
 pub mod credentials;
 pub mod dead_letter;
 pub mod domain;
 pub mod hubspot;
 pub mod inbound;
 pub mod mapping;
+pub mod outcome;
+pub mod telemetry;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_http::{Body, Request, Response};
+use tracing::Instrument;
+
+use crate::aws::{DeadLetters, SecretSource};
+use crate::credentials::HubSpotAuth;
+use crate::dead_letter::{DeadLetter, HubSpotFailure};
+use crate::domain::{DealDraft, Problem};
+use crate::hubspot::{CreatedDeal, Deals, HubSpotError};
+use crate::inbound::Delivery;
+use crate::mapping::{Mapping, Route};
+pub use crate::outcome::{Outcome, Rejection};
+
+/// Per-deployment settings the pipeline needs (read once; see [`config::Env`]).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Bodies larger than this are answered 413.
+    pub max_body_bytes: usize,
+    /// Build the HubSpot request but send nothing.
+    pub dry_run: bool,
+}
+
+/// Everything built once per cold start and shared by all invocations.
+pub struct App {
+    settings: Settings,
+    mapping: Arc<Mapping>,
+    secrets: Arc<dyn SecretSource>,
+    deals: Arc<dyn Deals>,
+    dead_letters: Arc<dyn DeadLetters>,
+}
+
+/// Where a delivery stopped before a deal could be attempted.
+enum Halt {
+    Reject(Rejection),
+    DeadLetter { reason: &'static str, errors: Vec<Problem> },
+}
+
+impl App {
+    /// An app from its parts (tests pass fakes; [`config::build_app`] passes the real adapters).
+    pub fn new(
+        settings: Settings,
+        mapping: Arc<Mapping>,
+        secrets: Arc<dyn SecretSource>,
+        deals: Arc<dyn Deals>,
+        dead_letters: Arc<dyn DeadLetters>,
+    ) -> App {
+        App { settings, mapping, secrets, deals, dead_letters }
+    }
+
+    /// The compiled mapping.
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
+    /// The `lambda_http` entry point: never fails; every error is an [`Outcome`].
+    pub async fn handle_http(&self, request: Request) -> Result<Response<Body>, Infallible> {
+        let delivery = Delivery::from_lambda(request, chrono::Utc::now());
+        let outcome = self.handle(&delivery).await;
+        Ok(outcome.to_response(&delivery.request_id))
+    }
+
+    /// Runs one delivery through the pipeline and logs one summary line.
+    pub async fn handle(&self, delivery: &Delivery) -> Outcome {
+        let started = Instant::now();
+        let route = inbound::route_name(&delivery.path).unwrap_or("");
+        let span = tracing::info_span!("delivery", request_id = %delivery.request_id, route);
+        let outcome = self.run(delivery).instrument(span.clone()).await;
+        let _entered = span.enter();
+        log_summary(delivery, route, &outcome, started);
+        outcome
+    }
+
+    /// The pipeline: route → (verify, Step 2) → decode → map → create.
+    async fn run(&self, delivery: &Delivery) -> Outcome {
+        let (route, draft) = match self.prepare(delivery).await {
+            Ok(prepared) => prepared,
+            Err((_, Halt::Reject(rejection))) => return Outcome::Rejected(rejection),
+            Err((route, Halt::DeadLetter { reason, errors })) => {
+                let letter = DeadLetter::new(delivery, route, reason, errors);
+                return self.dead_letter(letter).await;
+            }
+        };
+        if self.settings.dry_run {
+            return Outcome::DryRun(self.deals.preview(&draft));
+        }
+        match self.create(&draft).await {
+            Ok(deal) => Outcome::Created(deal),
+            Err(failure) => {
+                let (reason, errors, hubspot) = match &failure {
+                    CreateError::Secret(message) => {
+                        ("secret_unavailable", vec![Problem::general("secret_unavailable", message.clone())], None)
+                    }
+                    CreateError::HubSpot(error, attempts) => {
+                        (error.reason(), error.problems(), Some(hubspot_failure(error, *attempts)))
+                    }
+                };
+                let mut letter = DeadLetter::new(delivery, route.name(), reason, errors);
+                letter.hubspot = hubspot;
+                letter.hubspot_request = Some(self.deals.preview(&draft));
+                letter.deal_draft = Some(draft);
+                self.dead_letter(letter).await
+            }
+        }
+    }
+
+    /// Everything up to the DealDraft: routing, limits, decoding, mapping. No I/O.
+    /// On failure, returns the route name (when known) and why it stopped.
+    pub(crate) async fn prepare<'a>(&'a self, delivery: &Delivery) -> Result<(&'a Route, DealDraft), (&'a str, Halt)> {
+        let Some(name) = inbound::route_name(&delivery.path) else {
+            let message = format!("no webhook at {}; deliveries go to POST /hooks/{{route}}", delivery.path);
+            return Err(("", Halt::Reject(Rejection::not_found("not_found", message))));
+        };
+        let Some(route) = self.mapping.route(name) else {
+            let message = format!("no route named {name:?} is configured");
+            return Err(("", Halt::Reject(Rejection::not_found("unknown_route", message))));
+        };
+        let name = route.name();
+        if delivery.method != http::Method::POST {
+            return Err((name, Halt::Reject(Rejection::method_not_allowed(&delivery.method))));
+        }
+        if delivery.body.len() > self.settings.max_body_bytes {
+            let rejection = Rejection::too_large(delivery.body.len(), self.settings.max_body_bytes);
+            return Err((name, Halt::Reject(rejection)));
+        }
+        // Step 2 verifies the signature here, on the raw bytes, before anything is parsed.
+        let decoded = match inbound::decode(delivery.content_type(), &delivery.body).await {
+            Ok(value) => value,
+            Err(e) if e.is_unsupported() => {
+                return Err((name, Halt::Reject(Rejection::unsupported_media_type(e.to_string()))));
+            }
+            Err(e) => return Err((name, Halt::DeadLetter { reason: "decode_failed", errors: e.problems() })),
+        };
+        let submission = inbound::source::normalise(route.source(), decoded, delivery)
+            .map_err(|errors| (name, Halt::DeadLetter { reason: "decode_failed", errors }))?;
+        let draft =
+            route.map(&submission).map_err(|errors| (name, Halt::DeadLetter { reason: "mapping_failed", errors }))?;
+        Ok((route, draft))
+    }
+
+    /// Creates the deal. A refused credential is re-read once (rotation) and tried once more.
+    async fn create(&self, draft: &DealDraft) -> Result<CreatedDeal, CreateError> {
+        let auth = self.auth(false).await?;
+        match self.deals.create(draft, &auth).await {
+            Err(HubSpotError::Unauthorized { .. }) => {
+                tracing::warn!("HubSpot refused the credential; re-reading the secret and trying once more");
+                let auth = self.auth(true).await?;
+                self.deals.create(draft, &auth).await.map_err(|e| CreateError::HubSpot(e, 2))
+            }
+            other => other.map_err(|e| CreateError::HubSpot(e, 1)),
+        }
+    }
+
+    /// The HubSpot credential, from the cache or (`refresh`) read anew.
+    async fn auth(&self, refresh: bool) -> Result<HubSpotAuth, CreateError> {
+        let read = if refresh { self.secrets.refresh().await } else { self.secrets.credentials().await };
+        let credentials = read.map_err(|e| {
+            tracing::error!(error = %e, "credentials could not be read");
+            CreateError::Secret(e.to_string())
+        })?;
+        credentials.hubspot.clone().ok_or_else(|| {
+            CreateError::Secret("the secret holds no HubSpot credential (hubspot.accessToken or hubspot.hapikey)".into())
+        })
+    }
+
+    /// Writes a dead letter; if even that fails, asks the sender to retry.
+    async fn dead_letter(&self, letter: DeadLetter) -> Outcome {
+        match self.dead_letters.send(&letter).await {
+            Ok(()) => Outcome::DeadLettered { reason: letter.reason, dead_letter_id: letter.id, errors: letter.errors },
+            Err(error) => {
+                tracing::error!(reason = %letter.reason, error = %error, "dead letter could not be written");
+                Outcome::RetryLater {
+                    code: "dead_letter_unavailable",
+                    message: "the delivery could not be processed or stored; please retry later".to_owned(),
+                }
+            }
+        }
+    }
+}
+
+/// Why a deal could not be created.
+enum CreateError {
+    /// The credential could not be had (message is safe to show: it never holds the secret).
+    Secret(String),
+    /// HubSpot failed; with the number of attempts made.
+    HubSpot(HubSpotError, u32),
+}
+
+fn hubspot_failure(error: &HubSpotError, attempts: u32) -> HubSpotFailure {
+    let body = match error {
+        HubSpotError::Rejected { raw, .. } => {
+            serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.clone()))
+        }
+        other => serde_json::Value::String(other.to_string()),
+    };
+    HubSpotFailure { status: error.status(), body, attempts }
+}
+
+fn log_summary(delivery: &Delivery, route: &str, outcome: &Outcome, started: Instant) {
+    let (deal_id, dead_letter_id, reason) = match outcome {
+        Outcome::Created(deal) => (Some(deal.deal_id), None, None),
+        Outcome::DeadLettered { dead_letter_id, reason, .. } => (None, Some(dead_letter_id.as_str()), Some(reason.as_str())),
+        Outcome::Rejected(r) => (None, None, Some(r.code)),
+        Outcome::RetryLater { code, .. } => (None, None, Some(*code)),
+        Outcome::DryRun(_) => (None, None, None),
+    };
+    tracing::info!(
+        request_id = %delivery.request_id,
+        route,
+        outcome = outcome.label(),
+        status = outcome.status().as_u16(),
+        deal_id,
+        dead_letter_id,
+        reason,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "delivery"
+    );
+}
+
+#[cfg(test)]
+mod tests;

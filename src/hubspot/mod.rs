@@ -116,9 +116,6 @@ pub enum HubSpotError {
         /// What happened.
         message: String,
     },
-    /// No credential configured.
-    #[error("no HubSpot credential is configured")]
-    NoCredentials,
 }
 
 impl HubSpotError {
@@ -130,7 +127,6 @@ impl HubSpotError {
             HubSpotError::RateLimited { .. } => "hubspot_rate_limited",
             HubSpotError::Unavailable { .. } => "hubspot_unavailable",
             HubSpotError::OutcomeUnknown { .. } => "outcome_unknown",
-            HubSpotError::NoCredentials => "secret_unavailable",
         }
     }
 
@@ -140,7 +136,6 @@ impl HubSpotError {
             HubSpotError::Rejected { status, .. } | HubSpotError::Unauthorized { status, .. } => Some(*status),
             HubSpotError::RateLimited { .. } => Some(429),
             HubSpotError::Unavailable { status, .. } | HubSpotError::OutcomeUnknown { status, .. } => *status,
-            HubSpotError::NoCredentials => None,
         }
     }
 

@@ -1,0 +1,202 @@
+//! The `dealhook` command line: `check` a mapping, `transform` an event into the HubSpot request,
+//! `invoke` the real handler on an event. Results on stdout, notes and logs on stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Env, Mode};
+use crate::inbound::Delivery;
+use crate::mapping::{Mapping, Severity};
+
+/// Exit code: success (mapping valid, request built, deal created or dry run).
+pub const EXIT_OK: u8 = 0;
+/// Exit code: could not run (invalid mapping, unreadable or invalid event, bad configuration).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: the delivery was dead-lettered (HTTP 202).
+pub const EXIT_DEAD_LETTERED: u8 = 3;
+/// Exit code: the delivery was rejected (HTTP 4xx).
+pub const EXIT_REJECTED: u8 = 4;
+/// Exit code: the sender would have been asked to retry (HTTP 503).
+pub const EXIT_RETRY_LATER: u8 = 5;
+
+/// dealhook: turn webhooks into HubSpot deals.
+#[derive(Debug, Parser)]
+#[command(name = "dealhook", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 ok · 1 could not run (bad mapping, event or configuration) · 2 usage · \
+3 dead-lettered (202) · 4 rejected (4xx) · 5 retry later (503)";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a mapping offline: every error with its line, route and property.
+    Check {
+        /// Mapping file (default: $DEALHOOK_MAPPING, else the embedded mapping.yaml).
+        mapping: Option<PathBuf>,
+    },
+    /// Print the HubSpot request a Lambda event would produce, without sending anything.
+    Transform {
+        /// A Lambda event file (API Gateway HTTP API v2, REST v1, or function URL).
+        event: PathBuf,
+    },
+    /// Run the real handler on a Lambda event and print the Lambda response.
+    ///
+    /// Without HUBSPOT_SECRET_ID or HUBSPOT_ACCESS_TOKEN this is a dry run; without
+    /// DEALHOOK_DLQ_URL a dead letter is printed on stderr instead of sent.
+    Invoke {
+        /// A Lambda event file (API Gateway HTTP API v2, REST v1, or function URL).
+        event: PathBuf,
+    },
+}
+
+/// Parses the arguments and runs the command.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init();
+    let code = match cli.command {
+        Command::Check { mapping } => check(mapping.as_deref()),
+        Command::Transform { event } => transform(&event).await,
+        Command::Invoke { event } => invoke(&event).await,
+    };
+    ExitCode::from(code)
+}
+
+fn check(path: Option<&Path>) -> u8 {
+    let env = match Env::from_process() {
+        Ok(env) => env,
+        Err(e) => return fail(&e),
+    };
+    let (origin, loaded) = match path.or(env.mapping_path.as_deref()) {
+        Some(path) => (path.display().to_string(), config::load_mapping_file(path)),
+        None => ("mapping.yaml (embedded)".to_owned(), Mapping::embedded().map_err(Into::into)),
+    };
+    match loaded {
+        Ok(mapping) => {
+            for warning in mapping.warnings() {
+                eprintln!("{warning}");
+            }
+            let routes: Vec<String> =
+                mapping.routes().map(|r| format!("  POST /hooks/{} ({})", r.name(), r.source())).collect();
+            println!("{origin}: ok, {} route(s), {} warning(s)", routes.len(), mapping.warnings().len());
+            for line in routes {
+                println!("{line}");
+            }
+            EXIT_OK
+        }
+        Err(config::ConfigError::Mapping(e)) => {
+            let errors = e.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+            for diagnostic in &e.diagnostics {
+                eprintln!("{diagnostic}");
+            }
+            eprintln!("{origin}: {errors} error(s)");
+            EXIT_FAILED
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+async fn transform(event: &Path) -> u8 {
+    let env = match Env::from_process() {
+        Ok(env) => env,
+        Err(e) => return fail(&e),
+    };
+    let delivery = match read_event(event) {
+        Ok(request) => Delivery::from_lambda(request, chrono::Utc::now()),
+        Err(message) => return fail(&message),
+    };
+    let app = match config::build_app(&Env { dry_run: true, dlq_url: None, ..env.clone() }, Mode::Local).await {
+        Ok((app, _, _)) => app,
+        Err(e) => return fail(&e),
+    };
+    match app.prepare(&delivery).await {
+        Ok((_, draft)) => {
+            let request = app.deals.preview(&draft);
+            let out = serde_json::json!({
+                "method": request.method,
+                "url": format!("{}{}", env.hubspot_base_url.trim_end_matches('/'), request.path),
+                "path": request.path,
+                "body": request.body,
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            EXIT_OK
+        }
+        Err((_, crate::Halt::Reject(rejection))) => {
+            eprintln!("rejected ({}): {} ({})", rejection.status.as_u16(), rejection.message, rejection.code);
+            EXIT_REJECTED
+        }
+        Err((route, crate::Halt::DeadLetter { reason, errors })) => {
+            eprintln!("route {route}: this delivery would be dead-lettered ({reason}):");
+            for problem in errors {
+                eprintln!("  {problem}");
+            }
+            EXIT_DEAD_LETTERED
+        }
+    }
+}
+
+async fn invoke(event: &Path) -> u8 {
+    let env = match Env::from_process() {
+        Ok(env) => env,
+        Err(e) => return fail(&e),
+    };
+    let request = match read_event(event) {
+        Ok(request) => request,
+        Err(message) => return fail(&message),
+    };
+    let (app, wiring, memory_letters) = match config::build_app(&env, Mode::Local).await {
+        Ok(built) => built,
+        Err(e) => return fail(&e),
+    };
+    if wiring.dry_run {
+        eprintln!(
+            "dealhook: dry run (no HUBSPOT_SECRET_ID or HUBSPOT_ACCESS_TOKEN, or DEALHOOK_DRY_RUN set): \
+             nothing is sent to HubSpot; the response body shows the request that would be sent"
+        );
+    }
+    let response = match app.handle_http(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let status = response.status().as_u16();
+    let headers: serde_json::Map<String, serde_json::Value> = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned().into()))
+        .collect();
+    let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+    let lambda_response =
+        serde_json::json!({ "statusCode": status, "headers": headers, "body": body, "isBase64Encoded": false });
+    println!("{}", serde_json::to_string_pretty(&lambda_response).unwrap_or_default());
+    if let Some(letters) = memory_letters {
+        for letter in letters.sent() {
+            eprintln!("dealhook: DEALHOOK_DLQ_URL is not set, so this dead letter was NOT sent to a queue:");
+            eprintln!("{}", serde_json::to_string_pretty(&letter).unwrap_or_default());
+        }
+    }
+    match status {
+        200..=201 => EXIT_OK,
+        202 => EXIT_DEAD_LETTERED,
+        503 => EXIT_RETRY_LATER,
+        _ => EXIT_REJECTED,
+    }
+}
+
+fn read_event(path: &Path) -> Result<lambda_http::Request, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read event file {}: {e}", path.display()))?;
+    lambda_http::request::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a Lambda HTTP event (API Gateway HTTP API v2, REST v1 or function URL): {e}",
+            path.display()
+        )
+    })
+}
+
+fn fail(error: &dyn std::fmt::Display) -> u8 {
+    eprintln!("dealhook: {error}");
+    EXIT_FAILED
+}

@@ -1,0 +1,284 @@
+//! Configuration: environment variables read once per cold start into typed settings, and
+//! the wiring of real adapters from them. Secrets stay wrapped; nothing here logs a value.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::aws::{DeadLetters, MemoryDeadLetters, SecretSource, SecretsManagerSource, SqsDeadLetters, StaticSecrets};
+use crate::credentials::Credentials;
+use crate::hubspot::{HubSpotClient, HubSpotClientConfig};
+use crate::mapping::{Mapping, MappingLoadError};
+use crate::{App, Settings};
+
+/// Default body limit: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default time credentials stay cached before they are re-read.
+pub const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(300);
+/// Default HubSpot API base URL.
+pub const DEFAULT_HUBSPOT_BASE_URL: &str = "https://api.hubapi.com";
+
+/// Everything read from the environment. See the README's configuration table.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// `HUBSPOT_SECRET_ID`: Secrets Manager id or ARN of the credentials.
+    pub hubspot_secret_id: Option<String>,
+    /// `HUBSPOT_ACCESS_TOKEN`: for local runs only, stands in for the secret.
+    pub hubspot_access_token: Option<SecretString>,
+    /// `HUBSPOT_BASE_URL`.
+    pub hubspot_base_url: String,
+    /// `DEALHOOK_DLQ_URL`: the dead-letter queue.
+    pub dlq_url: Option<String>,
+    /// `DEALHOOK_MAPPING`: a mapping file replacing the embedded one.
+    pub mapping_path: Option<PathBuf>,
+    /// `DEALHOOK_DRY_RUN`: build the request, send nothing.
+    pub dry_run: bool,
+    /// `DEALHOOK_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// `DEALHOOK_SECRET_TTL_SECONDS`.
+    pub secret_ttl: Duration,
+    /// `DEALHOOK_HUBSPOT_TIMEOUT_MS`: per-request timeout to HubSpot.
+    pub hubspot_timeout: Duration,
+}
+
+/// A configuration problem found at cold start (or by the CLI).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable has a value that cannot be used.
+    #[error("{name} is invalid: {message}")]
+    Invalid {
+        /// Variable name.
+        name: &'static str,
+        /// Which rule it broke.
+        message: String,
+    },
+    /// A required variable is missing.
+    #[error("{name} is not set: {why}")]
+    Missing {
+        /// Variable name.
+        name: &'static str,
+        /// Why it is needed.
+        why: &'static str,
+    },
+    /// The mapping file could not be read.
+    #[error("the mapping file {path} could not be read: {source}")]
+    MappingUnreadable {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The mapping is invalid.
+    #[error(transparent)]
+    Mapping(#[from] MappingLoadError),
+    /// The HubSpot client could not be built.
+    #[error("HUBSPOT_BASE_URL: {0}")]
+    HubSpot(#[from] crate::hubspot::HubSpotConfigError),
+}
+
+/// Where the process runs: the Lambda function insists on a queue and credentials; the local CLI falls
+/// back to a dry run and to showing dead letters instead of sending them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// AWS Lambda.
+    Lambda,
+    /// `dealhook invoke` / `transform` on a developer's machine.
+    Local,
+}
+
+impl Env {
+    /// Reads the process environment.
+    pub fn from_process() -> Result<Env, ConfigError> {
+        Env::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Env, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        Ok(Env {
+            hubspot_secret_id: get("HUBSPOT_SECRET_ID"),
+            hubspot_access_token: get("HUBSPOT_ACCESS_TOKEN").map(SecretString::from),
+            hubspot_base_url: get("HUBSPOT_BASE_URL").unwrap_or_else(|| DEFAULT_HUBSPOT_BASE_URL.to_owned()),
+            dlq_url: get("DEALHOOK_DLQ_URL"),
+            mapping_path: get("DEALHOOK_MAPPING").map(PathBuf::from),
+            dry_run: parse_bool("DEALHOOK_DRY_RUN", get("DEALHOOK_DRY_RUN"))?.unwrap_or(false),
+            max_body_bytes: parse_number("DEALHOOK_MAX_BODY_BYTES", get("DEALHOOK_MAX_BODY_BYTES"))?
+                .map(|n| n as usize)
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            secret_ttl: parse_number("DEALHOOK_SECRET_TTL_SECONDS", get("DEALHOOK_SECRET_TTL_SECONDS"))?
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_SECRET_TTL),
+            hubspot_timeout: parse_number("DEALHOOK_HUBSPOT_TIMEOUT_MS", get("DEALHOOK_HUBSPOT_TIMEOUT_MS"))?
+                .map(Duration::from_millis)
+                .unwrap_or(Duration::from_secs(10)),
+        })
+    }
+
+    /// Loads the mapping named by `DEALHOOK_MAPPING`, or the embedded default.
+    pub fn load_mapping(&self) -> Result<Mapping, ConfigError> {
+        match &self.mapping_path {
+            Some(path) => load_mapping_file(path),
+            None => Ok(Mapping::embedded()?),
+        }
+    }
+
+    /// Whether this run will send nothing to HubSpot: asked for, or (locally) no credential configured.
+    pub fn is_dry_run(&self, mode: Mode) -> bool {
+        self.dry_run
+            || (mode == Mode::Local && self.hubspot_secret_id.is_none() && self.hubspot_access_token.is_none())
+    }
+}
+
+/// Reads and compiles a mapping file; errors name the file.
+pub fn load_mapping_file(path: &std::path::Path) -> Result<Mapping, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::MappingUnreadable { path: path.display().to_string(), source })?;
+    Ok(Mapping::from_yaml(&text, &path.display().to_string())?)
+}
+
+fn parse_bool(name: &'static str, value: Option<String>) -> Result<Option<bool>, ConfigError> {
+    value
+        .map(|v| match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::Invalid { name, message: format!("{v:?} is not a boolean (true/false, 1/0)") }),
+        })
+        .transpose()
+}
+
+fn parse_number(name: &'static str, value: Option<String>) -> Result<Option<u64>, ConfigError> {
+    value
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| ConfigError::Invalid { name, message: format!("{v:?} is not a whole number") })
+        })
+        .transpose()
+}
+
+/// What `App::from_env` wired, for the CLI to tell the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wiring {
+    /// Nothing is sent to HubSpot.
+    pub dry_run: bool,
+    /// Dead letters are kept in memory (not sent to SQS).
+    pub dead_letters_in_memory: bool,
+}
+
+/// Builds the app from the environment. In `Mode::Lambda` a dead-letter queue and credentials are
+/// required (unless `DEALHOOK_DRY_RUN`), so that no accepted delivery can be lost.
+/// Returns the in-memory dead letters when no queue is configured (local mode only).
+pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc<MemoryDeadLetters>>), ConfigError> {
+    let mapping = Arc::new(env.load_mapping()?);
+    let dry_run = env.is_dry_run(mode);
+    if mode == Mode::Lambda && !dry_run && env.hubspot_secret_id.is_none() && env.hubspot_access_token.is_none() {
+        return Err(ConfigError::Missing {
+            name: "HUBSPOT_SECRET_ID",
+            why: "it names the Secrets Manager secret holding the HubSpot token (or set DEALHOOK_DRY_RUN=true)",
+        });
+    }
+    if mode == Mode::Lambda && env.dlq_url.is_none() {
+        return Err(ConfigError::Missing {
+            name: "DEALHOOK_DLQ_URL",
+            why: "without a dead-letter queue, deliveries that cannot become deals would be lost",
+        });
+    }
+    let needs_aws = env.hubspot_secret_id.is_some() || env.dlq_url.is_some();
+    let sdk = if needs_aws { Some(crate::aws::load_sdk_config().await) } else { None };
+
+    let secrets: Arc<dyn SecretSource> = match (&env.hubspot_secret_id, &env.hubspot_access_token, &sdk) {
+        (Some(id), _, Some(sdk)) => {
+            Arc::new(SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), id.clone(), env.secret_ttl))
+        }
+        (_, Some(token), _) => Arc::new(StaticSecrets::new(Credentials {
+            hubspot: Some(crate::credentials::HubSpotAuth::AccessToken(token.clone())),
+            signing: Default::default(),
+        })),
+        _ => Arc::new(StaticSecrets::new(Credentials::default())),
+    };
+
+    let mut memory_letters = None;
+    let dead_letters: Arc<dyn DeadLetters> = match (&env.dlq_url, &sdk) {
+        (Some(url), Some(sdk)) => Arc::new(SqsDeadLetters::new(aws_sdk_sqs::Client::new(sdk), url.clone())),
+        _ => {
+            let memory = Arc::new(MemoryDeadLetters::default());
+            memory_letters = Some(memory.clone());
+            memory
+        }
+    };
+
+    let deals = Arc::new(HubSpotClient::new(HubSpotClientConfig {
+        base_url: env.hubspot_base_url.clone(),
+        request_timeout: env.hubspot_timeout,
+        ..HubSpotClientConfig::default()
+    })?);
+
+    let settings = Settings { max_body_bytes: env.max_body_bytes, dry_run };
+    let wiring = Wiring { dry_run, dead_letters_in_memory: memory_letters.is_some() };
+    Ok((App::new(settings, mapping, secrets, deals, dead_letters), wiring, memory_letters))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Result<Env, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let e = env(&[]).unwrap();
+        assert_eq!(e.hubspot_base_url, DEFAULT_HUBSPOT_BASE_URL);
+        assert_eq!(e.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert!(!e.dry_run);
+        assert!(e.is_dry_run(Mode::Local), "no credentials locally means a dry run");
+        assert!(!e.is_dry_run(Mode::Lambda), "Lambda never falls back to a dry run silently");
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable_and_the_rule() {
+        let err = env(&[("DEALHOOK_DRY_RUN", "maybe")]).unwrap_err().to_string();
+        assert!(err.contains("DEALHOOK_DRY_RUN") && err.contains("not a boolean"), "{err}");
+        let err = env(&[("DEALHOOK_MAX_BODY_BYTES", "1MB")]).unwrap_err().to_string();
+        assert!(err.contains("DEALHOOK_MAX_BODY_BYTES") && err.contains("whole number"), "{err}");
+    }
+
+    #[test]
+    fn an_access_token_ends_the_local_dry_run() {
+        let e = env(&[("HUBSPOT_ACCESS_TOKEN", "pat-123")]).unwrap();
+        assert!(!e.is_dry_run(Mode::Local));
+        assert!(!format!("{e:?}").contains("pat-123"), "Debug must not print the token");
+    }
+
+    #[tokio::test]
+    async fn lambda_mode_refuses_to_start_without_a_dead_letter_queue() {
+        let e = env(&[("HUBSPOT_ACCESS_TOKEN", "pat-123")]).unwrap();
+        let err = build_app(&e, Mode::Lambda).await.err().unwrap().to_string();
+        assert!(err.contains("DEALHOOK_DLQ_URL"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn lambda_mode_refuses_to_start_without_credentials() {
+        let e = env(&[("DEALHOOK_DLQ_URL", "http://127.0.0.1:1/q")]).unwrap();
+        let err = build_app(&e, Mode::Lambda).await.err().unwrap().to_string();
+        assert!(err.contains("HUBSPOT_SECRET_ID"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn local_mode_without_anything_is_a_dry_run_with_dead_letters_in_memory() {
+        let (_, wiring, memory) = build_app(&env(&[]).unwrap(), Mode::Local).await.unwrap();
+        assert!(wiring.dry_run && wiring.dead_letters_in_memory && memory.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_missing_mapping_file_is_named() {
+        let e = env(&[("DEALHOOK_MAPPING", "/nonexistent/mapping.yaml")]).unwrap();
+        let err = build_app(&e, Mode::Local).await.err().unwrap().to_string();
+        assert!(err.contains("/nonexistent/mapping.yaml"), "{err}");
+    }
+}

@@ -1,0 +1,228 @@
+//! Outcome: how every delivery ends, and the one place that turns it into an HTTP status
+//! and JSON body (DESIGN.md's response contract). Bodies never carry a secret or a cause chain.
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde_json::{Value, json};
+
+use crate::domain::Problem;
+use crate::hubspot::{CreatedDeal, HubSpotRequest};
+
+/// How one delivery ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The deal was created (`200`).
+    Created(CreatedDeal),
+    /// Dry run: the request that would have been sent (`200`, `"status":"dry_run"`).
+    DryRun(HubSpotRequest),
+    /// Not turned into a deal; the delivery is in the dead-letter queue (`202`).
+    DeadLettered {
+        /// Failure category (`mapping_failed`, `hubspot_rejected`, …).
+        reason: String,
+        /// The dead letter's id.
+        dead_letter_id: String,
+        /// Every error.
+        errors: Vec<Problem>,
+    },
+    /// Answered and not stored: unknown route, wrong method, too large, unsupported type (`4xx`).
+    Rejected(Rejection),
+    /// Neither a deal nor a dead letter could be written: the sender must retry (`503`).
+    RetryLater {
+        /// Why (`dead_letter_unavailable`).
+        code: &'static str,
+        /// A sentence for the sender.
+        message: String,
+    },
+}
+
+/// A request answered with a 4xx and never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code (`unknown_route`, `method_not_allowed`, …).
+    pub code: &'static str,
+    /// Which rule was broken, for a person.
+    pub message: String,
+}
+
+impl Rejection {
+    /// `404`: the path is not `/hooks/{route}` or the route is not configured.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Rejection { status: StatusCode::NOT_FOUND, code, message: message.into() }
+    }
+
+    /// `405`: only POST is accepted.
+    pub fn method_not_allowed(method: &http::Method) -> Self {
+        Rejection {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            message: format!("method {method} is not allowed; webhooks are delivered with POST"),
+        }
+    }
+
+    /// `413`: the body is over the limit.
+    pub fn too_large(size: usize, limit: usize) -> Self {
+        Rejection {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message: format!("the body is {size} bytes; the limit is {limit} bytes"),
+        }
+    }
+
+    /// `415`: the content type cannot be decoded.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Rejection { status: StatusCode::UNSUPPORTED_MEDIA_TYPE, code: "unsupported_media_type", message: message.into() }
+    }
+}
+
+impl Outcome {
+    /// The HTTP status of this outcome.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Outcome::Created(_) | Outcome::DryRun(_) => StatusCode::OK,
+            Outcome::DeadLettered { .. } => StatusCode::ACCEPTED,
+            Outcome::Rejected(r) => r.status,
+            Outcome::RetryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A short label for logs and metrics: `created`, `dry_run`, `dead_lettered`, `rejected`, `retry_later`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Created(_) => "created",
+            Outcome::DryRun(_) => "dry_run",
+            Outcome::DeadLettered { .. } => "dead_lettered",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::RetryLater { .. } => "retry_later",
+        }
+    }
+
+    /// The JSON body of the response contract.
+    pub fn body(&self) -> Value {
+        match self {
+            Outcome::Created(deal) => {
+                let mut body = json!({ "status": "created", "dealId": deal.deal_id });
+                if !deal.association_create_failures.is_empty() {
+                    body["associationCreateFailures"] = Value::Array(deal.association_create_failures.clone());
+                }
+                body
+            }
+            Outcome::DryRun(request) => json!({
+                "status": "dry_run",
+                "message": "dry run: nothing was sent to HubSpot; this is the request dealhook would send",
+                "request": request,
+            }),
+            Outcome::DeadLettered { reason, dead_letter_id, errors } => json!({
+                "status": "dead_lettered",
+                "reason": reason,
+                "deadLetterId": dead_letter_id,
+                "errors": errors,
+            }),
+            Outcome::Rejected(r) => json!({
+                "status": "rejected",
+                "error": { "code": r.code, "message": r.message },
+            }),
+            Outcome::RetryLater { code, message } => json!({
+                "status": "retry_later",
+                "error": { "code": code, "message": message },
+            }),
+        }
+    }
+
+    /// The HTTP response: status, JSON body, `Content-Type`, and `Allow` / `Retry-After` where they apply.
+    pub fn to_response(&self, request_id: &str) -> Response<Body> {
+        let mut response = Response::new(Body::Text(self.body().to_string()));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            headers.insert("x-dealhook-request-id", id);
+        }
+        match self {
+            Outcome::Rejected(r) if r.status == StatusCode::METHOD_NOT_ALLOWED => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            Outcome::RetryLater { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(response: &Response<Body>) -> Value {
+        serde_json::from_slice(response.body().as_ref()).unwrap()
+    }
+
+    #[test]
+    fn every_outcome_has_the_contracted_status_and_body() {
+        let deal = CreatedDeal { deal_id: 42, portal_id: Some(7), association_create_failures: vec![] };
+        let cases: Vec<(&str, Outcome, u16, Value)> = vec![
+            ("created", Outcome::Created(deal.clone()), 200, json!({"status":"created","dealId":42})),
+            (
+                "created with association failures",
+                Outcome::Created(CreatedDeal { association_create_failures: vec![json!({"id":"9"})], ..deal }),
+                200,
+                json!({"status":"created","dealId":42,"associationCreateFailures":[{"id":"9"}]}),
+            ),
+            (
+                "dead lettered",
+                Outcome::DeadLettered {
+                    reason: "mapping_failed".into(),
+                    dead_letter_id: "dl-1".into(),
+                    errors: vec![Problem::at("properties.amount", "invalid_number", "bad")],
+                },
+                202,
+                json!({"status":"dead_lettered","reason":"mapping_failed","deadLetterId":"dl-1",
+                       "errors":[{"field":"properties.amount","code":"invalid_number","message":"bad"}]}),
+            ),
+            (
+                "rejected",
+                Outcome::Rejected(Rejection::not_found("unknown_route", "no route x")),
+                404,
+                json!({"status":"rejected","error":{"code":"unknown_route","message":"no route x"}}),
+            ),
+            (
+                "retry later",
+                Outcome::RetryLater { code: "dead_letter_unavailable", message: "try again".into() },
+                503,
+                json!({"status":"retry_later","error":{"code":"dead_letter_unavailable","message":"try again"}}),
+            ),
+        ];
+        for (name, outcome, status, body) in cases {
+            let response = outcome.to_response("req-1");
+            assert_eq!(response.status().as_u16(), status, "{name}: status");
+            assert_eq!(body_of(&response), body, "{name}: body");
+            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json", "{name}: content type");
+            assert_eq!(response.headers()["x-dealhook-request-id"], "req-1", "{name}: request id");
+        }
+    }
+
+    #[test]
+    fn method_not_allowed_says_which_method_is_allowed() {
+        let response = Outcome::Rejected(Rejection::method_not_allowed(&http::Method::GET)).to_response("r");
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[header::ALLOW], "POST");
+    }
+
+    #[test]
+    fn retry_later_tells_the_sender_when() {
+        let response = Outcome::RetryLater { code: "dead_letter_unavailable", message: "x".into() }.to_response("r");
+        assert_eq!(response.headers()[header::RETRY_AFTER], "30");
+    }
+
+    #[test]
+    fn a_dry_run_shows_the_request() {
+        let request = HubSpotRequest { method: "POST".into(), path: "/deals/v1/deal/".into(), body: json!({"a":1}) };
+        let body = Outcome::DryRun(request).body();
+        assert_eq!(body["status"], "dry_run");
+        assert_eq!(body["request"]["path"], "/deals/v1/deal/");
+        assert_eq!(body["request"]["body"], json!({"a":1}));
+    }
+}

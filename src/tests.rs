@@ -1,0 +1,175 @@
+//! Unit tests of the pipeline with in-memory fakes: the branches of `App::run`, no I/O.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method};
+use serde_json::json;
+
+use crate::aws::{MemoryDeadLetters, MemorySecrets};
+use crate::credentials::Credentials;
+use crate::hubspot::{CreatedDeal, HubSpotError, HubSpotErrorBody, MemoryDeals};
+use crate::inbound::Delivery;
+use crate::mapping::Mapping;
+use crate::{App, Outcome, Settings};
+
+struct Fakes {
+    app: App,
+    deals: Arc<MemoryDeals>,
+    secrets: Arc<MemorySecrets>,
+    letters: Arc<MemoryDeadLetters>,
+}
+
+fn fakes(dry_run: bool) -> Fakes {
+    let deals = Arc::new(MemoryDeals::default());
+    let secrets = Arc::new(MemorySecrets::new(Credentials::from_token("tok-1".into())));
+    let letters = Arc::new(MemoryDeadLetters::default());
+    let app = App::new(
+        Settings { max_body_bytes: 1024, dry_run },
+        Arc::new(Mapping::embedded().unwrap()),
+        secrets.clone(),
+        deals.clone(),
+        letters.clone(),
+    );
+    Fakes { app, deals, secrets, letters }
+}
+
+fn delivery(method: Method, path: &str, body: &str) -> Delivery {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    Delivery {
+        request_id: "req-test".into(),
+        received_at: chrono::Utc::now(),
+        deadline: None,
+        method,
+        path: path.into(),
+        query: None,
+        headers,
+        body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+    }
+}
+
+fn quote() -> Delivery {
+    delivery(Method::POST, "/hooks/website-quote", r#"{"company":"Acme","plan":"team","budget":"1,000"}"#)
+}
+
+fn unauthorized() -> HubSpotError {
+    HubSpotError::Unauthorized { status: 401, body: HubSpotErrorBody::default() }
+}
+
+fn deal(id: u64) -> CreatedDeal {
+    CreatedDeal { deal_id: id, portal_id: None, association_create_failures: vec![] }
+}
+
+#[tokio::test]
+async fn a_valid_delivery_creates_one_deal() {
+    let f = fakes(false);
+    let outcome = f.app.handle(&quote()).await;
+    assert!(matches!(outcome, Outcome::Created(_)), "{outcome:?}");
+    let created = f.deals.created();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].dealstage, "presentationscheduled");
+    assert!(f.letters.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_token_is_re_read_once_and_the_deal_is_created() {
+    let f = fakes(false);
+    f.deals.push_result(Err(unauthorized()));
+    f.deals.push_result(Ok(deal(9)));
+    f.secrets.set(Credentials::from_token("tok-2".into()));
+
+    let outcome = f.app.handle(&quote()).await;
+
+    assert!(matches!(outcome, Outcome::Created(ref d) if d.deal_id == 9), "{outcome:?}");
+    assert_eq!(f.secrets.refreshes(), 1);
+}
+
+#[tokio::test]
+async fn a_token_refused_twice_is_dead_lettered_after_two_attempts() {
+    let f = fakes(false);
+    f.deals.push_result(Err(unauthorized()));
+    f.deals.push_result(Err(unauthorized()));
+
+    let outcome = f.app.handle(&quote()).await;
+
+    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "hubspot_unauthorized"));
+    let letters = f.letters.sent();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].hubspot.as_ref().map(|h| h.attempts), Some(2));
+    assert_eq!(f.secrets.refreshes(), 1, "refreshed once, not in a loop");
+}
+
+#[tokio::test]
+async fn an_unreadable_secret_is_dead_lettered_with_the_draft() {
+    let f = fakes(false);
+    f.secrets.set_failing(true);
+
+    let outcome = f.app.handle(&quote()).await;
+
+    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "secret_unavailable"));
+    assert!(f.deals.created().is_empty());
+    let letters = f.letters.sent();
+    assert!(letters[0].deal_draft.is_some() && letters[0].hubspot_request.is_some());
+}
+
+#[tokio::test]
+async fn a_secret_without_a_hubspot_credential_is_dead_lettered() {
+    let f = fakes(false);
+    f.secrets.set(Credentials::default());
+    let outcome = f.app.handle(&quote()).await;
+    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "secret_unavailable"));
+}
+
+#[tokio::test]
+async fn when_the_dead_letter_cannot_be_written_the_sender_is_asked_to_retry() {
+    let f = fakes(false);
+    f.letters.set_failing(true);
+    let outcome = f.app.handle(&delivery(Method::POST, "/hooks/website-quote", "{broken")).await;
+    assert!(matches!(outcome, Outcome::RetryLater { .. }), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_hubspot_failure_keeps_hubspots_answer_in_the_dead_letter() {
+    let f = fakes(false);
+    let raw = r#"{"status":"error","message":"Property values were not valid"}"#;
+    f.deals.push_result(Err(HubSpotError::Rejected {
+        status: 400,
+        body: serde_json::from_str(raw).unwrap(),
+        raw: raw.into(),
+    }));
+
+    let outcome = f.app.handle(&quote()).await;
+
+    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "hubspot_rejected"));
+    let hubspot = f.letters.sent()[0].hubspot.clone().unwrap();
+    assert_eq!(hubspot.status, Some(400));
+    assert_eq!(hubspot.body, json!({"status":"error","message":"Property values were not valid"}));
+}
+
+#[tokio::test]
+async fn a_dry_run_previews_and_creates_nothing() {
+    let f = fakes(true);
+    let outcome = f.app.handle(&quote()).await;
+    match outcome {
+        Outcome::DryRun(request) => assert_eq!(request.path, "/deals/v1/deal/"),
+        other => panic!("expected a dry run, got {other:?}"),
+    }
+    assert!(f.deals.created().is_empty());
+    assert_eq!(f.secrets.reads(), 0, "a dry run needs no credentials");
+}
+
+#[tokio::test]
+async fn routing_is_checked_before_the_method_and_the_method_before_the_size() {
+    let f = fakes(false);
+    let big = "x".repeat(2048);
+    let cases = [
+        ("unknown route with GET", delivery(Method::GET, "/hooks/nope", ""), 404),
+        ("known route with GET", delivery(Method::GET, "/hooks/website-quote", &big), 405),
+        ("known route, too large", delivery(Method::POST, "/hooks/website-quote", &big), 413),
+    ];
+    for (name, d, status) in cases {
+        let outcome = f.app.handle(&d).await;
+        assert_eq!(outcome.status().as_u16(), status, "{name}: {outcome:?}");
+    }
+    assert!(f.letters.sent().is_empty() && f.deals.created().is_empty());
+}

@@ -1,0 +1,229 @@
+//! The integration harness: a real `App` wired to a mock HubSpot (wiremock on loopback) and
+//! real Secrets Manager / SQS on the moto server that `moto.rs` starts. One helper per request.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use dealhook::aws::{SecretsManagerSource, SqsDeadLetters};
+use dealhook::dead_letter::DeadLetter;
+use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig};
+use dealhook::mapping::Mapping;
+use dealhook::{App, Settings};
+use serde_json::Value;
+use wiremock::MockServer;
+
+use crate::moto;
+
+/// A token that must never appear in a log line, a response or a dead letter.
+pub const TOKEN: &str = "pat-na1-11111111-2222-3333-4444-SECRETTOKEN";
+
+/// One running app and the systems around it.
+pub struct TestApp {
+    /// The app under test.
+    pub app: App,
+    /// Mock HubSpot.
+    pub hubspot: MockServer,
+    /// The emulator's SDK config.
+    pub sdk: SdkConfig,
+    /// The dead-letter queue.
+    pub queue_url: String,
+    /// The secret's id.
+    pub secret_id: String,
+}
+
+/// Options for [`spawn_app_with`].
+pub struct Options {
+    /// The secret's text.
+    pub secret: String,
+    /// Use this queue URL instead of a fresh queue.
+    pub queue_url: Option<String>,
+    /// SDK config for SQS (e.g. an unreachable endpoint).
+    pub sqs_sdk: Option<SdkConfig>,
+    /// Dry run.
+    pub dry_run: bool,
+    /// Body limit.
+    pub max_body_bytes: usize,
+    /// Secret id override (e.g. one that does not exist).
+    pub secret_id: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            secret: format!(r#"{{"hubspot":{{"accessToken":"{TOKEN}"}}}}"#),
+            queue_url: None,
+            sqs_sdk: None,
+            dry_run: false,
+            max_body_bytes: 1024 * 1024,
+            secret_id: None,
+        }
+    }
+}
+
+/// An app with the default mapping, a fresh secret holding [`TOKEN`] and a fresh queue.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+/// An app built from `options`.
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let sdk = moto::sdk_config().await;
+    let hubspot = MockServer::start().await;
+    let secret_id = match options.secret_id {
+        Some(id) => id,
+        None => moto::create_secret(&sdk, &options.secret).await,
+    };
+    let queue_url = match options.queue_url {
+        Some(url) => url,
+        None => moto::create_queue(&sdk, false).await,
+    };
+    let sqs_sdk = options.sqs_sdk.unwrap_or_else(|| sdk.clone());
+    let app = App::new(
+        Settings { max_body_bytes: options.max_body_bytes, dry_run: options.dry_run },
+        Arc::new(Mapping::embedded().expect("the embedded mapping compiles")),
+        Arc::new(SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            secret_id.clone(),
+            Duration::from_secs(300),
+        )),
+        Arc::new(
+            HubSpotClient::new(HubSpotClientConfig {
+                base_url: hubspot.uri(),
+                request_timeout: Duration::from_secs(2),
+                ..HubSpotClientConfig::default()
+            })
+            .expect("the mock's URL is valid"),
+        ),
+        Arc::new(SqsDeadLetters::new(aws_sdk_sqs::Client::new(&sqs_sdk), queue_url.clone())),
+    );
+    TestApp { app, hubspot, sdk, queue_url, secret_id }
+}
+
+/// A response as the tests see it.
+pub struct TestResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers (lower-case names).
+    pub headers: http::HeaderMap,
+    /// The body's raw text.
+    pub text: String,
+    /// The body as JSON (`Value::Null` if it is not JSON).
+    pub json: Value,
+}
+
+impl TestApp {
+    /// Sends a Lambda event (JSON text) through the real handler.
+    pub async fn invoke(&self, event: &str) -> TestResponse {
+        let request = lambda_http::request::from_str(event).expect("a valid Lambda event");
+        let response = self.app.handle_http(request).await.unwrap_or_else(|never| match never {});
+        let text = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+        TestResponse {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    /// Posts `body` to `/hooks/{route}` as an HTTP API v2 event.
+    pub async fn post(&self, route: &str, content_type: &str, body: &[u8]) -> TestResponse {
+        self.invoke(&v2_event("POST", &format!("/hooks/{route}"), Some(content_type), body)).await
+    }
+
+    /// Every dead letter on the queue, parsed.
+    pub async fn dead_letters(&self) -> Vec<DeadLetter> {
+        moto::receive_all(&self.sdk, &self.queue_url)
+            .await
+            .into_iter()
+            .map(|m| serde_json::from_str(m.body().unwrap_or_default()).expect("a dead letter is JSON"))
+            .collect()
+    }
+
+    /// The raw text of every message on the queue.
+    pub async fn dead_letter_texts(&self) -> Vec<String> {
+        moto::receive_all(&self.sdk, &self.queue_url)
+            .await
+            .into_iter()
+            .map(|m| m.body().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// A realistic API Gateway HTTP API (payload 2.0) event; the body is sent base64-encoded.
+pub fn v2_event(method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut headers = serde_json::json!({
+        "host": "abc123.execute-api.us-east-1.amazonaws.com",
+        "user-agent": "test-sender/1.0",
+        "authorization": format!("Bearer {TOKEN}"),
+        "x-forwarded-for": "203.0.113.10",
+    });
+    if let Some(ct) = content_type {
+        headers["content-type"] = ct.into();
+    }
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "POST /hooks/{route}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com", "domainPrefix": "abc123",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10",
+                      "userAgent": "test-sender/1.0" },
+            "requestId": format!("test-{}", uuid::Uuid::new_v4()), "routeKey": "POST /hooks/{route}",
+            "stage": "$default", "time": "25/Nov/2026:09:14:07 +0000", "timeEpoch": 1795598047000u64
+        },
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true
+    })
+    .to_string()
+}
+
+/// A sample event from `events/`.
+pub fn sample_event(name: &str) -> String {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Captures every log line written while the guard lives (current-thread tests only).
+pub struct LogCapture {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogCapture {
+    /// Starts capturing JSON log lines at TRACE level, as production would format them.
+    pub fn start() -> LogCapture {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || BufferWriter(writer.clone()))
+            .finish();
+        LogCapture { buffer, _guard: tracing::subscriber::set_default(subscriber) }
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+struct BufferWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for BufferWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
