@@ -1,3 +1,187 @@
-//! Memory deals (stub).
-/// stub
-pub struct MemoryDeals;
+//! In-memory `Deals` for unit tests: records every draft it is asked to create and answers with
+//! sequential deal ids, scripted results, or a standing failure. Never touches the network.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{CreatedDeal, Deals, HubSpotError, HubSpotRequest, v1};
+use crate::credentials::HubSpotAuth;
+use crate::domain::DealDraft;
+
+/// A fake HubSpot. Each `create` call is answered, in this order of precedence, by:
+/// 1. the next result queued with [`MemoryDeals::push_result`] (consumed),
+/// 2. the standing failure set with [`MemoryDeals::fail_with`] (every call until cleared),
+/// 3. a new deal with the next sequential id (1, 2, 3, …).
+///
+/// Every call is recorded, whatever its answer; successful ones also appear in [`MemoryDeals::deals`].
+#[derive(Debug, Default)]
+pub struct MemoryDeals {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    asked: Vec<DealDraft>,
+    deals: Vec<(u64, DealDraft)>,
+    scripted: VecDeque<Result<CreatedDeal, HubSpotError>>,
+    failure: Option<HubSpotError>,
+    last_id: u64,
+}
+
+impl MemoryDeals {
+    /// An empty fake that creates every deal it is asked for.
+    pub fn new() -> MemoryDeals {
+        MemoryDeals::default()
+    }
+
+    /// Every draft `create` was called with, in call order, including calls that were answered
+    /// with an error (so a retried delivery shows up once per attempt).
+    pub fn created(&self) -> Vec<DealDraft> {
+        self.lock().asked.clone()
+    }
+
+    /// How many times `create` was called.
+    pub fn calls(&self) -> usize {
+        self.lock().asked.len()
+    }
+
+    /// The deals that "exist": `(deal id, draft)` for every call answered with `Ok`, in call order.
+    pub fn deals(&self) -> Vec<(u64, DealDraft)> {
+        self.lock().deals.clone()
+    }
+
+    /// Makes every later call fail with `err` (after any scripted results), until [`Self::succeed`].
+    pub fn fail_with(&self, err: HubSpotError) {
+        self.lock().failure = Some(err);
+    }
+
+    /// Clears the standing failure set by [`Self::fail_with`].
+    pub fn succeed(&self) {
+        self.lock().failure = None;
+    }
+
+    /// Queues the answer to one later call (first in, first out), e.g. a 429 then a success.
+    pub fn push_result(&self, result: Result<CreatedDeal, HubSpotError>) {
+        self.lock().scripted.push_back(result);
+    }
+
+    /// A test that panicked while holding the lock must not hide this fake's record from the next one.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl Deals for MemoryDeals {
+    fn preview(&self, draft: &DealDraft) -> HubSpotRequest {
+        v1::create_request(draft)
+    }
+
+    async fn create(&self, draft: &DealDraft, _auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError> {
+        let mut state = self.lock();
+        state.asked.push(draft.clone());
+        let result = match state.scripted.pop_front() {
+            Some(scripted) => scripted,
+            None => match &state.failure {
+                Some(err) => Err(err.clone()),
+                None => {
+                    state.last_id += 1;
+                    Ok(CreatedDeal {
+                        deal_id: state.last_id,
+                        portal_id: None,
+                        association_create_failures: Vec::new(),
+                    })
+                }
+            },
+        };
+        if let Ok(created) = &result {
+            state.deals.push((created.deal_id, draft.clone()));
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::domain::Associations;
+    use crate::hubspot::HubSpotErrorBody;
+
+    fn draft(stage: &str) -> DealDraft {
+        DealDraft {
+            pipeline: None,
+            dealstage: stage.to_owned(),
+            properties: vec![],
+            associations: Associations::default(),
+        }
+    }
+
+    fn auth() -> HubSpotAuth {
+        HubSpotAuth::AccessToken(SecretString::from("test-token".to_owned()))
+    }
+
+    fn rate_limited() -> HubSpotError {
+        HubSpotError::RateLimited {
+            retry_after: Some(Duration::from_secs(1)),
+            body: HubSpotErrorBody::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_deals_records_drafts_and_hands_out_sequential_ids() {
+        let deals = MemoryDeals::new();
+        let first = deals.create(&draft("a"), &auth()).await.unwrap();
+        let second = deals.create(&draft("b"), &auth()).await.unwrap();
+        assert_eq!((first.deal_id, second.deal_id), (1, 2));
+        assert_eq!(deals.created(), vec![draft("a"), draft("b")]);
+        assert_eq!(deals.deals(), vec![(1, draft("a")), (2, draft("b"))]);
+    }
+
+    #[tokio::test]
+    async fn scripted_results_are_replayed_in_order_before_the_default() {
+        let deals = MemoryDeals::new();
+        deals.push_result(Err(rate_limited()));
+        deals.push_result(Ok(CreatedDeal {
+            deal_id: 151_088,
+            portal_id: Some(62_515),
+            association_create_failures: vec![],
+        }));
+        let first = deals.create(&draft("a"), &auth()).await;
+        assert!(matches!(first, Err(HubSpotError::RateLimited { .. })), "{first:?}");
+        let second = deals.create(&draft("a"), &auth()).await.unwrap();
+        assert_eq!(second.deal_id, 151_088);
+        let third = deals.create(&draft("c"), &auth()).await.unwrap();
+        assert_eq!(third.deal_id, 1, "back to sequential ids once the script is used up");
+        assert_eq!(deals.calls(), 3);
+        assert_eq!(deals.deals(), vec![(151_088, draft("a")), (1, draft("c"))]);
+    }
+
+    #[tokio::test]
+    async fn a_standing_failure_answers_every_call_until_cleared() {
+        let deals = MemoryDeals::new();
+        deals.fail_with(HubSpotError::Unavailable {
+            status: Some(503),
+            message: "down".to_owned(),
+        });
+        for _ in 0..2 {
+            let err = deals.create(&draft("a"), &auth()).await.unwrap_err();
+            assert_eq!(err.status(), Some(503));
+        }
+        assert_eq!(deals.created().len(), 2, "failed attempts are recorded too");
+        assert!(deals.deals().is_empty());
+        deals.succeed();
+        assert_eq!(deals.create(&draft("a"), &auth()).await.unwrap().deal_id, 1);
+    }
+
+    #[test]
+    fn memory_deals_previews_the_v1_request() {
+        let d = draft("a");
+        assert_eq!(MemoryDeals::new().preview(&d), v1::create_request(&d));
+    }
+}

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use client::{HubSpotClient, HubSpotClientConfig};
+pub use client::{HubSpotClient, HubSpotClientConfig, HubSpotConfigError};
 pub use memory::MemoryDeals;
 
 use crate::credentials::HubSpotAuth;
