@@ -116,6 +116,10 @@ pub enum HubSpotError {
         /// What happened.
         message: String,
     },
+    /// No usable credential: the token or key cannot be sent (e.g. it is not valid in an HTTP header).
+    /// Nothing was sent.
+    #[error("the HubSpot credential cannot be used (it is not a valid HTTP header or query value)")]
+    NoCredentials,
 }
 
 impl HubSpotError {
@@ -127,6 +131,7 @@ impl HubSpotError {
             HubSpotError::RateLimited { .. } => "hubspot_rate_limited",
             HubSpotError::Unavailable { .. } => "hubspot_unavailable",
             HubSpotError::OutcomeUnknown { .. } => "outcome_unknown",
+            HubSpotError::NoCredentials => "secret_unavailable",
         }
     }
 
@@ -136,6 +141,7 @@ impl HubSpotError {
             HubSpotError::Rejected { status, .. } | HubSpotError::Unauthorized { status, .. } => Some(*status),
             HubSpotError::RateLimited { .. } => Some(429),
             HubSpotError::Unavailable { status, .. } | HubSpotError::OutcomeUnknown { status, .. } => *status,
+            HubSpotError::NoCredentials => None,
         }
     }
 
