@@ -1,5 +1,241 @@
-//! Memory fakes (stub).
-/// stub
-pub struct MemoryDeadLetters;
-/// stub
-pub struct MemorySecrets;
+//! In-memory fakes of the AWS ports for unit tests of the pipeline: they record what they were
+//! given and can be told to fail. No I/O; a poisoned lock is recovered, never a panic.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{DeadLetterError, DeadLetters, SecretError, SecretSource};
+use crate::credentials::Credentials;
+use crate::dead_letter::DeadLetter;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A test that panicked while holding the lock must not turn every later assertion into a
+    // poison panic; the data is still meaningful for a fake.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A dead-letter queue in memory: records every letter sent, in order.
+///
+/// After `set_failing(true)`, `send` returns an error and records nothing (the queue is "down").
+#[derive(Debug, Default)]
+pub struct MemoryDeadLetters {
+    sent: Mutex<Vec<DeadLetter>>,
+    failing: AtomicBool,
+}
+
+impl MemoryDeadLetters {
+    /// An empty, working queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every letter successfully sent so far, oldest first.
+    pub fn sent(&self) -> Vec<DeadLetter> {
+        lock(&self.sent).clone()
+    }
+
+    /// `true`: later sends fail (nothing recorded); `false`: they succeed again.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl DeadLetters for MemoryDeadLetters {
+    async fn send(&self, letter: &DeadLetter) -> Result<(), DeadLetterError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(DeadLetterError {
+                message: "the in-memory dead-letter queue is set to fail".to_owned(),
+            });
+        }
+        lock(&self.sent).push(letter.clone());
+        Ok(())
+    }
+}
+
+/// A secret store in memory that behaves like the cached Secrets Manager source.
+///
+/// `credentials()` serves the cached value; `set` changes the *stored* value (a rotation), which
+/// only `refresh()` picks up, as with the real cache. After `set_failing(true)` both calls fail
+/// with [`SecretError::Unavailable`] (no stale value is served: that is the point of the switch).
+/// `reads()` and `refreshes()` count the calls, failed ones included.
+#[derive(Debug)]
+pub struct MemorySecrets {
+    stored: Mutex<Arc<Credentials>>,
+    cached: Mutex<Arc<Credentials>>,
+    failing: AtomicBool,
+    reads: AtomicUsize,
+    refreshes: AtomicUsize,
+}
+
+impl MemorySecrets {
+    /// The secret id reported in its errors.
+    pub const SECRET_ID: &str = "memory";
+
+    /// A store holding (and a cache already serving) `credentials`.
+    pub fn new(credentials: Credentials) -> Self {
+        let credentials = Arc::new(credentials);
+        MemorySecrets {
+            stored: Mutex::new(Arc::clone(&credentials)),
+            cached: Mutex::new(credentials),
+            failing: AtomicBool::new(false),
+            reads: AtomicUsize::new(0),
+            refreshes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Replaces the stored credentials (a rotation). `credentials()` keeps serving the old ones
+    /// until `refresh()`.
+    pub fn set(&self, credentials: Credentials) {
+        *lock(&self.stored) = Arc::new(credentials);
+    }
+
+    /// `true`: later `credentials()` and `refresh()` calls fail; `false`: they succeed again.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// How many times `credentials()` was called.
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    /// How many times `refresh()` was called.
+    pub fn refreshes(&self) -> usize {
+        self.refreshes.load(Ordering::SeqCst)
+    }
+
+    fn check(&self) -> Result<(), SecretError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(SecretError::Unavailable {
+                secret_id: Self::SECRET_ID.to_owned(),
+                message: "the in-memory secret store is set to fail".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Default for MemorySecrets {
+    /// Empty credentials: no HubSpot auth, no signing keys.
+    fn default() -> Self {
+        MemorySecrets::new(Credentials::default())
+    }
+}
+
+#[async_trait]
+impl SecretSource for MemorySecrets {
+    async fn credentials(&self) -> Result<Arc<Credentials>, SecretError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        Ok(Arc::clone(&lock(&self.cached)))
+    }
+
+    async fn refresh(&self) -> Result<Arc<Credentials>, SecretError> {
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        let stored = Arc::clone(&lock(&self.stored));
+        *lock(&self.cached) = Arc::clone(&stored);
+        Ok(stored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::credentials::HubSpotAuth;
+    use crate::dead_letter::DeliveryRecord;
+
+    fn token(c: &Credentials) -> String {
+        match &c.hubspot {
+            Some(HubSpotAuth::AccessToken(t)) => t.expose_secret().to_owned(),
+            other => panic!("expected an access token, got {other:?}"),
+        }
+    }
+
+    fn letter(id: &str) -> DeadLetter {
+        DeadLetter {
+            version: 1,
+            id: id.into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            reason: "mapping_failed".into(),
+            errors: vec![],
+            delivery: DeliveryRecord {
+                request_id: "req".into(),
+                received_at: "2026-01-01T00:00:00.000Z".into(),
+                method: "POST".into(),
+                path: "/hooks/r".into(),
+                route: "r".into(),
+                query: None,
+                headers: BTreeMap::new(),
+                body_base64: String::new(),
+            },
+            hubspot: None,
+            deal_draft: None,
+            hubspot_request: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_dead_letters_record_sends_in_order() {
+        let queue = MemoryDeadLetters::new();
+        queue.send(&letter("a")).await.unwrap();
+        queue.send(&letter("b")).await.unwrap();
+        let ids: Vec<_> = queue.sent().into_iter().map(|l| l.id).collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_memory_queue_errs_and_records_nothing() {
+        let queue = MemoryDeadLetters::default();
+        queue.set_failing(true);
+        assert!(queue.send(&letter("a")).await.is_err());
+        assert!(queue.sent().is_empty());
+        queue.set_failing(false);
+        queue.send(&letter("b")).await.unwrap();
+        assert_eq!(queue.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_rotation_is_seen_only_after_refresh_and_calls_are_counted() {
+        let secrets = MemorySecrets::new(Credentials::from_token("old".into()));
+        secrets.set(Credentials::from_token("new".into()));
+        assert_eq!(token(&secrets.credentials().await.unwrap()), "old");
+        assert_eq!(token(&secrets.refresh().await.unwrap()), "new");
+        assert_eq!(token(&secrets.credentials().await.unwrap()), "new");
+        assert_eq!((secrets.reads(), secrets.refreshes()), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn failing_memory_secrets_are_unavailable_and_still_counted() {
+        let secrets = MemorySecrets::new(Credentials::from_token("tok".into()));
+        secrets.set_failing(true);
+        assert!(matches!(
+            secrets.credentials().await,
+            Err(SecretError::Unavailable { .. })
+        ));
+        assert!(matches!(secrets.refresh().await, Err(SecretError::Unavailable { .. })));
+        assert_eq!((secrets.reads(), secrets.refreshes()), (1, 1));
+        secrets.set_failing(false);
+        assert_eq!(token(&secrets.credentials().await.unwrap()), "tok");
+    }
+
+    #[test]
+    fn a_poisoned_lock_is_recovered() {
+        let queue = Arc::new(MemoryDeadLetters::new());
+        let q = Arc::clone(&queue);
+        let _ = std::thread::spawn(move || {
+            let _guard = q.sent.lock().unwrap();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(queue.sent.is_poisoned());
+        assert!(queue.sent().is_empty());
+    }
+}

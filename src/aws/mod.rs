@@ -1,6 +1,7 @@
 //! AWS adapters: the secret (Secrets Manager, cached) and the dead-letter queue (SQS).
 //! Ports are traits named for what the pipeline needs; each has a real and an in-memory version.
 
+mod config;
 mod memory;
 mod secrets;
 mod sqs;
@@ -9,6 +10,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use config::{
+    ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, load_sdk_config, retry_config,
+    sdk_config_loader, timeout_config,
+};
 pub use memory::{MemoryDeadLetters, MemorySecrets};
 pub use secrets::{SecretsManagerSource, StaticSecrets};
 pub use sqs::SqsDeadLetters;
