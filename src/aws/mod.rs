@@ -47,7 +47,8 @@ pub enum SecretError {
 pub trait SecretSource: Send + Sync {
     /// The current credentials (cached after the first read).
     async fn credentials(&self) -> Result<Arc<Credentials>, SecretError>;
-    /// Drops the cache and reads again (after HubSpot refused the token, for rotation).
+    /// Reads again, bypassing the cache (after HubSpot refused the token, for rotation); on failure the cached
+    /// value is kept for `credentials` but this call fails.
     async fn refresh(&self) -> Result<Arc<Credentials>, SecretError>;
 }
 

@@ -138,7 +138,7 @@ async fn invoke_against_mock_hubspot_and_moto_creates_the_deal_and_dead_letters_
         .expect(1)
         .mount(&hubspot)
         .await;
-    let endpoint = moto::endpoint().await;
+    let endpoint = moto::endpoint();
     let uri = hubspot.uri();
     let vars = [
         ("HUBSPOT_SECRET_ID", secret.as_str()),

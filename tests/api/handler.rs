@@ -162,7 +162,7 @@ async fn when_the_dead_letter_queue_is_missing_the_sender_is_asked_to_retry() {
 
 #[tokio::test]
 async fn when_sqs_is_unreachable_the_sender_is_asked_to_retry() {
-    let t = spawn_app_with(Options { sqs_sdk: Some(moto::unreachable_endpoint_config()), ..Options::default() }).await;
+    let t = spawn_app_with(Options { sqs_sdk: Some(moto::unreachable_endpoint_config().await), ..Options::default() }).await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(400)).mount(&t.hubspot).await;
 
     let response = t.invoke(&sample_event("website-quote.json")).await;
@@ -260,8 +260,17 @@ async fn an_unreadable_secret_dead_letters_the_delivery() {
 #[tokio::test]
 async fn a_rotated_token_is_picked_up_after_hubspot_refuses_the_old_one() {
     let t = spawn_app().await;
+    let old_token = format!("Bearer {TOKEN}");
+    // The old token works once (warming the cache), then HubSpot refuses it: it was rotated.
     Mock::given(method("POST"))
-        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(header("authorization", old_token.as_str()))
+        .respond_with(created(76))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&t.hubspot)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("authorization", old_token.as_str()))
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({"status":"error","message":"expired"})))
         .expect(1)
         .mount(&t.hubspot)
@@ -272,14 +281,9 @@ async fn a_rotated_token_is_picked_up_after_hubspot_refuses_the_old_one() {
         .expect(1)
         .mount(&t.hubspot)
         .await;
-    // Warm the cache with the old token, then rotate the secret behind the app's back.
-    aws_sdk_secretsmanager::Client::new(&t.sdk)
-        .put_secret_value()
-        .secret_id(&t.secret_id)
-        .secret_string(r#"{"hubspot":{"accessToken":"pat-rotated"}}"#)
-        .send()
-        .await
-        .unwrap();
+    let first = t.invoke(&sample_event("website-quote.json")).await;
+    assert_eq!(first.json["dealId"], 76, "{}", first.text);
+    moto::put_secret(&t.sdk, &t.secret_id, r#"{"hubspot":{"accessToken":"pat-rotated"}}"#).await;
 
     let response = t.invoke(&sample_event("website-quote.json")).await;
 
