@@ -450,6 +450,18 @@ routes:
     }
 
     #[test]
+    fn an_empty_file_is_an_error() {
+        for text in ["", "# only a comment\n", "[]"] {
+            let errors = load_errors(text);
+            assert_eq!(errors.len(), 1, "{text:?}: {errors:?}");
+            assert!(
+                errors[0].contains("the mapping file must be a map"),
+                "{text:?}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
     fn every_load_error_in_a_file_is_collected_with_its_location() {
         let text = r#"version: 1
 routes:

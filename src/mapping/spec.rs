@@ -30,6 +30,8 @@ pub(crate) struct MappingSpec {
 /// One route (`routes.<name>`). Fields are `None` where the file had an error.
 #[derive(Debug)]
 pub(crate) struct RouteSpec {
+    // Step 2: `signing_secret`, `signature` and `match` (an expression, compiled like a
+    // single-expression template, see `template.rs`) are read in `read_route` into fields here.
     pub name: String,
     pub source: Option<Source>,
     pub deal: Option<DealSpec>,

@@ -231,6 +231,13 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let text = format!("a: {}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let err = parse(&text).expect_err("too deep");
+        assert_eq!(err.loc.line, Some(1), "{err:?}");
+    }
+
+    #[test]
     fn syntax_errors_report_line_and_column() {
         let cases = [
             ("unclosed flow list", "a: [1, 2\nb: 3\n", 2),
