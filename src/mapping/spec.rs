@@ -1,0 +1,762 @@
+//! The mapping spec: what the YAML says, checked for shape (known keys, names, types, sources)
+//! with every problem reported at its node. Templates are compiled later, in `route.rs`.
+
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use super::convert::ValueType;
+use super::diagnostic::{At, Report};
+use super::template::looks_like_template;
+use super::yaml::{Key, Loc, Node, NodeKind};
+use crate::inbound::Source;
+
+/// The one version of the mapping language.
+pub(crate) const VERSION: u64 = 1;
+
+const TOP_KEYS: &[&str] = &["version", "routes"];
+// Step 2 adds `signing_secret`, `signature` and `match` here and in `RouteSpec`.
+const ROUTE_KEYS: &[&str] = &["source", "deal"];
+const DEAL_KEYS: &[&str] = &["pipeline", "dealstage", "properties", "associations"];
+const VALUE_KEYS: &[&str] = &["from", "type", "required", "map", "default"];
+const ASSOCIATION_KEYS: &[&str] = &["companies", "contacts"];
+
+/// A whole mapping file.
+#[derive(Debug)]
+pub(crate) struct MappingSpec {
+    pub routes: Vec<RouteSpec>,
+}
+
+/// One route (`routes.<name>`). Fields are `None` where the file had an error.
+#[derive(Debug)]
+pub(crate) struct RouteSpec {
+    // Step 2: `signing_secret`, `signature` and `match` (an expression, compiled like a
+    // single-expression template, see `template.rs`) are read in `read_route` into fields here.
+    pub name: String,
+    pub source: Option<Source>,
+    pub deal: Option<DealSpec>,
+}
+
+/// `deal:` of a route.
+#[derive(Debug)]
+pub(crate) struct DealSpec {
+    pub pipeline: Option<ValueSpec>,
+    pub dealstage: Option<ValueSpec>,
+    pub properties: Vec<PropertySpec>,
+    pub companies: Option<IdsSpec>,
+    pub contacts: Option<IdsSpec>,
+}
+
+/// One entry of `properties:`.
+#[derive(Debug)]
+pub(crate) struct PropertySpec {
+    pub name: String,
+    pub value: ValueSpec,
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Input {
+    /// A constant: a string without template syntax, a YAML number or boolean.
+    Literal(Value),
+    /// A Jinja template.
+    Template(String),
+}
+
+/// A value spec: a scalar, or `{ from, type, required, map, default }`.
+#[derive(Debug)]
+pub(crate) struct ValueSpec {
+    pub input: Input,
+    /// Where `from` (or the scalar) is.
+    pub loc: Loc,
+    pub kind: ValueType,
+    pub required: bool,
+    pub lookup: Option<Vec<(Key, Value)>>,
+    pub default: Option<(Value, Loc)>,
+}
+
+/// `associations.companies` / `associations.contacts`: a template or literal id(s).
+#[derive(Debug)]
+pub(crate) struct IdsSpec {
+    pub input: Input,
+    pub loc: Loc,
+}
+
+/// Reads the tree. Every problem goes to `report`; what could be read is returned so that
+/// later stages can report their own problems too.
+pub(crate) fn read(root: &Node, report: &mut Report) -> MappingSpec {
+    let mut spec = MappingSpec { routes: Vec::new() };
+    let Some(entries) = expect_map(root, At::default(), "the mapping file", report) else {
+        return spec;
+    };
+    check_keys(entries, TOP_KEYS, At::default(), "at the top level", report);
+
+    match find(entries, "version") {
+        None => report.error(At::default(), root.loc, format!("missing `version: {VERSION}`")),
+        Some((_, node)) => {
+            if !matches!(&node.kind, NodeKind::Number(n) if n.as_u64() == Some(VERSION)) {
+                report.error(
+                    At::default().field("version"),
+                    node.loc,
+                    format!(
+                        "unsupported version {} (this dealhook reads version {VERSION})",
+                        show_node(node)
+                    ),
+                );
+            }
+        }
+    }
+
+    let Some((routes_key, routes)) = find(entries, "routes") else {
+        report.error(
+            At::default(),
+            root.loc,
+            "missing `routes:` (at least one route is required)",
+        );
+        return spec;
+    };
+    let Some(route_entries) = expect_map(routes, At::default().field("routes"), "`routes`", report) else {
+        return spec;
+    };
+    if route_entries.is_empty() {
+        report.error(
+            At::default().field("routes"),
+            routes_key.loc,
+            "at least one route is required",
+        );
+    }
+    for (key, node) in route_entries {
+        spec.routes.push(read_route(key, node, report));
+    }
+    spec
+}
+
+fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
+    let name = key.name.as_str();
+    let at = At::route(name);
+    if let Err(why) = check_route_name(name) {
+        report.error(at, key.loc, why);
+    }
+    let mut route = RouteSpec {
+        name: name.to_owned(),
+        source: None,
+        deal: None,
+    };
+    let Some(entries) = expect_map(node, at, "a route", report) else {
+        return route;
+    };
+    check_keys(entries, ROUTE_KEYS, at, "in a route", report);
+
+    let known = Source::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    match find(entries, "source") {
+        None => report.error(at, key.loc, format!("missing `source:` (one of {known})")),
+        Some((_, node)) => match &node.kind {
+            NodeKind::Str(s) => match Source::from_str(s) {
+                Ok(source) => route.source = Some(source),
+                Err(unknown) => report.error(at.field("source"), node.loc, unknown.to_string()),
+            },
+            other => report.error(
+                at.field("source"),
+                node.loc,
+                format!("expected a source name (one of {known}), found {}", other.describe()),
+            ),
+        },
+    }
+
+    match find(entries, "deal") {
+        None => report.error(at, key.loc, "missing `deal:` (with at least `dealstage:`)"),
+        Some((deal_key, node)) => route.deal = read_deal(deal_key, node, at, report),
+    }
+    route
+}
+
+fn read_deal(deal_key: &Key, node: &Node, at: At<'_>, report: &mut Report) -> Option<DealSpec> {
+    let entries = expect_map(node, at.field("deal"), "`deal`", report)?;
+    check_keys(entries, DEAL_KEYS, at.field("deal"), "in `deal`", report);
+    let mut deal = DealSpec {
+        pipeline: None,
+        dealstage: None,
+        properties: Vec::new(),
+        companies: None,
+        contacts: None,
+    };
+
+    match find(entries, "dealstage") {
+        None => report.error(
+            at.field("dealstage"),
+            deal_key.loc,
+            "missing `dealstage:` (HubSpot requires a deal stage on every deal)",
+        ),
+        Some((_, node)) => deal.dealstage = read_id_value(node, at.field("dealstage"), report),
+    }
+    match find(entries, "pipeline") {
+        None => report.warning(
+            at.field("pipeline"),
+            deal_key.loc,
+            "no `pipeline:`; HubSpot will use the account's default pipeline (HubSpot recommends always \
+             setting it, and the stage must belong to that pipeline)",
+        ),
+        Some((_, node)) => deal.pipeline = read_id_value(node, at.field("pipeline"), report),
+    }
+
+    if let Some((_, node)) = find(entries, "properties")
+        && !matches!(node.kind, NodeKind::Null)
+        && let Some(props) = expect_map(node, at.field("properties"), "`properties`", report)
+    {
+        for (key, value) in props {
+            let field = format!("properties.{}", key.name);
+            let at = at.field(&field);
+            match key.name.as_str() {
+                reserved @ ("dealstage" | "pipeline") => report.error(
+                    at,
+                    key.loc,
+                    format!("`{reserved}` is set at deal level (`deal.{reserved}`), not under `properties`"),
+                ),
+                name => {
+                    if let Err(why) = check_property_name(name) {
+                        report.error(at, key.loc, why);
+                    }
+                }
+            }
+            if let Some(value) = read_value(value, at, report) {
+                deal.properties.push(PropertySpec {
+                    name: key.name.clone(),
+                    value,
+                });
+            }
+        }
+    }
+
+    if let Some((_, node)) = find(entries, "associations")
+        && !matches!(node.kind, NodeKind::Null)
+        && let Some(assoc) = expect_map(node, at.field("associations"), "`associations`", report)
+    {
+        check_keys(
+            assoc,
+            ASSOCIATION_KEYS,
+            at.field("associations"),
+            "in `associations`",
+            report,
+        );
+        if let Some((_, node)) = find(assoc, "companies") {
+            deal.companies = read_ids(node, at.field("associations.companies"), report);
+        }
+        if let Some((_, node)) = find(assoc, "contacts") {
+            deal.contacts = read_ids(node, at.field("associations.contacts"), report);
+        }
+    }
+    Some(deal)
+}
+
+/// `dealstage` and `pipeline`: value specs whose type can only be text (they are ids).
+fn read_id_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSpec> {
+    let value = read_value(node, at, report)?;
+    if value.kind != ValueType::Text {
+        let field = at.field.unwrap_or_default();
+        report.error(
+            at,
+            node.loc,
+            format!("{field} is an id, always text; remove `type: {}`", value.kind.as_str()),
+        );
+    }
+    Some(value)
+}
+
+/// A value spec: a scalar, or a map with `from`.
+fn read_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSpec> {
+    let entries = match &node.kind {
+        NodeKind::Map(entries) => entries,
+        _ => {
+            let input = read_input(node, at, report)?;
+            return Some(ValueSpec {
+                input,
+                loc: node.loc,
+                kind: ValueType::Text,
+                required: false,
+                lookup: None,
+                default: None,
+            });
+        }
+    };
+    check_keys(entries, VALUE_KEYS, at, "in a value", report);
+    let mut ok = true;
+
+    let (input, loc) = match find(entries, "from") {
+        None => {
+            report.error(at, node.loc, "missing `from:` (the template or literal to read)");
+            (None, node.loc)
+        }
+        Some((_, from)) => (read_input(from, at, report), from.loc),
+    };
+
+    let kind = match find(entries, "type") {
+        None => ValueType::Text,
+        Some((_, node)) => {
+            let name = match &node.kind {
+                NodeKind::Str(s) => s.clone(),
+                _ => show_node(node),
+            };
+            ValueType::parse(&name).unwrap_or_else(|| {
+                let expected = ValueType::ALL.map(ValueType::as_str).join(", ");
+                report.error(at, node.loc, format!("unknown type {name:?} (expected {expected})"));
+                ok = false;
+                ValueType::Text
+            })
+        }
+    };
+
+    let required = match find(entries, "required") {
+        None => false,
+        Some((_, node)) => match node.kind {
+            NodeKind::Bool(b) => b,
+            _ => {
+                report.error(
+                    at,
+                    node.loc,
+                    format!("`required` must be true or false, found {}", show_node(node)),
+                );
+                ok = false;
+                false
+            }
+        },
+    };
+
+    let lookup = match find(entries, "map") {
+        None => None,
+        Some((_, node)) => match &node.kind {
+            NodeKind::Map(pairs) if !pairs.is_empty() => {
+                let mut lookup = Vec::with_capacity(pairs.len());
+                for (key, value) in pairs {
+                    match scalar(value) {
+                        Some(v) => lookup.push((key.clone(), v)),
+                        None => {
+                            report.error(
+                                at,
+                                value.loc,
+                                format!(
+                                    "`map` entry {:?} must map to a string, number or boolean, found {}",
+                                    key.name,
+                                    value.kind.describe()
+                                ),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                Some(lookup)
+            }
+            other => {
+                let found = match other {
+                    NodeKind::Map(_) => "an empty map",
+                    other => other.describe(),
+                };
+                report.error(
+                    at,
+                    node.loc,
+                    format!("`map` must be a non-empty map of received value → value to send, found {found}"),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+
+    let default = match find(entries, "default") {
+        None => None,
+        Some((_, node)) => match scalar(node) {
+            Some(v) => Some((v, node.loc)),
+            None => {
+                let found = node.kind.describe();
+                report.error(
+                    at,
+                    node.loc,
+                    format!("`default` must be a string, number or boolean, found {found}"),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+
+    let input = input?;
+    ok.then_some(ValueSpec {
+        input,
+        loc,
+        kind,
+        required,
+        lookup,
+        default,
+    })
+}
+
+/// `companies:` / `contacts:`: a template, an id, or a YAML list of ids.
+fn read_ids(node: &Node, at: At<'_>, report: &mut Report) -> Option<IdsSpec> {
+    let input = match &node.kind {
+        NodeKind::Seq(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                match scalar(item) {
+                    Some(v) => values.push(v),
+                    None => {
+                        report.error(at, item.loc, format!("expected an id, found {}", item.kind.describe()));
+                        return None;
+                    }
+                }
+            }
+            Input::Literal(Value::Array(values))
+        }
+        _ => read_input(node, at, report)?,
+    };
+    Some(IdsSpec { input, loc: node.loc })
+}
+
+/// A scalar used as input: strings with template syntax are templates, other scalars literals.
+fn read_input(node: &Node, at: At<'_>, report: &mut Report) -> Option<Input> {
+    match &node.kind {
+        NodeKind::Str(s) if looks_like_template(s) => Some(Input::Template(s.clone())),
+        _ => match scalar(node) {
+            Some(value) => Some(Input::Literal(value)),
+            None => {
+                let found = node.kind.describe();
+                report.error(
+                    at,
+                    node.loc,
+                    format!("expected a template or a literal (string, number, boolean), found {found}"),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// A string, number or boolean as a JSON value.
+fn scalar(node: &Node) -> Option<Value> {
+    match &node.kind {
+        NodeKind::Str(s) => Some(Value::String(s.clone())),
+        NodeKind::Number(n) => Some(Value::Number(n.clone())),
+        NodeKind::Bool(b) => Some(Value::Bool(*b)),
+        NodeKind::Null | NodeKind::Seq(_) | NodeKind::Map(_) => None,
+    }
+}
+
+fn show_node(node: &Node) -> String {
+    match scalar(node) {
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(v) => v.to_string(),
+        None => node.kind.describe().to_owned(),
+    }
+}
+
+fn expect_map<'n>(node: &'n Node, at: At<'_>, what: &str, report: &mut Report) -> Option<&'n [(Key, Node)]> {
+    match &node.kind {
+        NodeKind::Map(entries) => Some(entries),
+        other => {
+            report.error(
+                at,
+                node.loc,
+                format!("{what} must be a map, found {}", other.describe()),
+            );
+            None
+        }
+    }
+}
+
+fn find<'n>(entries: &'n [(Key, Node)], name: &str) -> Option<&'n (Key, Node)> {
+    entries.iter().find(|(k, _)| k.name == name)
+}
+
+/// Reports every key not in `known`, at the key, with a suggestion for likely typos.
+fn check_keys(entries: &[(Key, Node)], known: &[&str], at: At<'_>, place: &str, report: &mut Report) {
+    for (key, _) in entries {
+        if known.contains(&key.name.as_str()) {
+            continue;
+        }
+        // Close enough to be a typo: a third of the longer name, at least two edits.
+        let close = |k: &&&str| edit_distance(k, &key.name) <= (k.len().max(key.name.len()) / 3).max(2);
+        let hint = known
+            .iter()
+            .filter(close)
+            .min_by_key(|k| edit_distance(k, &key.name))
+            .map(|k| format!("did you mean `{k}`? "))
+            .unwrap_or_default();
+        report.error(
+            at,
+            key.loc,
+            format!(
+                "unknown key `{}` {place} ({hint}expected {})",
+                key.name,
+                known.join(", ")
+            ),
+        );
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = i;
+        let mut left = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let up = row.get(j + 1).copied().unwrap_or(usize::MAX);
+            let cost = if ca == *cb { diagonal } else { diagonal + 1 };
+            let next = cost.min(up.saturating_add(1)).min(left + 1);
+            diagonal = up;
+            if let Some(slot) = row.get_mut(j + 1) {
+                *slot = next;
+            }
+            left = next;
+        }
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+    }
+    row.last().copied().unwrap_or(0)
+}
+
+/// Route names appear in URLs (`/hooks/{name}`): `[A-Za-z0-9_-]+`.
+pub(crate) fn check_route_name(name: &str) -> Result<(), String> {
+    const RULE: &str = "route names are used in URLs (/hooks/{name}): use only letters, digits, '-' and '_'";
+    if name.is_empty() {
+        return Err(format!("empty route name; {RULE}"));
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        Some(bad) => Err(format!("route name {name:?} contains {bad:?}; {RULE}")),
+        None => Ok(()),
+    }
+}
+
+/// HubSpot internal property names: `[A-Za-z0-9_]+`.
+pub(crate) fn check_property_name(name: &str) -> Result<(), String> {
+    const RULE: &str = "HubSpot internal property names use only letters, digits and '_' (the \
+                        internal name, not the label)";
+    if name.is_empty() {
+        return Err(format!("empty property name; {RULE}"));
+    }
+    match name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
+        Some(bad) => Err(format!("property name {name:?} contains {bad:?}; {RULE}")),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::yaml::parse;
+
+    fn read_text(text: &str) -> (MappingSpec, Report) {
+        let mut report = Report::default();
+        let spec = read(&parse(text).unwrap(), &mut report);
+        (spec, report)
+    }
+
+    fn messages(report: &Report) -> Vec<String> {
+        report.items.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_minimal_route_reads_cleanly_but_warns_about_the_pipeline() {
+        let (spec, report) = read_text("version: 1\nroutes:\n  r:\n    source: form\n    deal:\n      dealstage: s\n");
+        assert_eq!(messages(&report).len(), 1, "{:?}", messages(&report));
+        assert!(!report.has_errors());
+        assert_eq!(report.items[0].field.as_deref(), Some("pipeline"));
+        let route = &spec.routes[0];
+        assert_eq!(route.source, Some(Source::Form));
+        let stage = route.deal.as_ref().and_then(|d| d.dealstage.as_ref()).unwrap();
+        assert_eq!(stage.input, Input::Literal(Value::String("s".into())));
+    }
+
+    #[test]
+    fn shape_errors_are_reported_at_their_node() {
+        let cases = [
+            (
+                "version 2",
+                "version: 2\nroutes: {r: {source: json, deal: {dealstage: s, pipeline: p}}}",
+                "1:10",
+                "unsupported version 2",
+            ),
+            (
+                "no version",
+                "routes: {r: {source: json, deal: {dealstage: s, pipeline: p}}}",
+                "1:1",
+                "missing `version: 1`",
+            ),
+            ("no routes", "version: 1\n", "1:1", "missing `routes:`"),
+            ("empty routes", "version: 1\nroutes: {}\n", "2:1", "at least one route"),
+            (
+                "top-level typo",
+                "version: 1\nrouts: {}\n",
+                "2:1",
+                "did you mean `routes`",
+            ),
+            (
+                "route typo",
+                "version: 1\nroutes:\n  r:\n    source: json\n    sorce: x\n    deal: {dealstage: s, pipeline: p}\n",
+                "5:5",
+                "unknown key `sorce` in a route",
+            ),
+            (
+                "value typo",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: {from: s, requird: true}\n",
+                "7:28",
+                "did you mean `required`",
+            ),
+            (
+                "source missing",
+                "version: 1\nroutes:\n  r:\n    deal: {dealstage: s, pipeline: p}\n",
+                "3:3",
+                "missing `source:` (one of json, form",
+            ),
+            (
+                "unknown source",
+                "version: 1\nroutes:\n  r:\n    source: jsn\n    deal: {dealstage: s, pipeline: p}\n",
+                "4:13",
+                "known sources: json, form",
+            ),
+            (
+                "bad route name",
+                "version: 1\nroutes:\n  web quote:\n    source: json\n    deal: {dealstage: s, pipeline: p}\n",
+                "3:3",
+                "contains ' '",
+            ),
+            (
+                "dealstage missing",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n",
+                "5:5",
+                "missing `dealstage:`",
+            ),
+            (
+                "reserved property",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: s\n      properties:\n        dealstage: x\n",
+                "9:9",
+                "set at deal level",
+            ),
+            (
+                "bad property name",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: s\n      properties:\n        deal-name: x\n",
+                "9:9",
+                "contains '-'",
+            ),
+            (
+                "unknown type",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: s\n      properties:\n        amount: {from: x, type: numbr}\n",
+                "9:33",
+                "unknown type \"numbr\" (expected text, number, date, datetime, bool)",
+            ),
+            (
+                "typed stage",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: {from: s, type: number}\n",
+                "7:18",
+                "always text",
+            ),
+            (
+                "required not bool",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: s\n      properties:\n        a: {from: x, required: maybe}\n",
+                "9:32",
+                "true or false",
+            ),
+            (
+                "empty map",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: {from: s, map: {}}\n",
+                "7:33",
+                "non-empty map",
+            ),
+            (
+                "no from",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: {type: text}\n",
+                "7:18",
+                "missing `from:`",
+            ),
+            (
+                "null value",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage:\n",
+                "7:16",
+                "found nothing (null)",
+            ),
+            (
+                "list value",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: [a]\n",
+                "7:18",
+                "found a list",
+            ),
+            (
+                "association typo",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: s\n      associations: {company: x}\n",
+                "8:22",
+                "did you mean `companies`",
+            ),
+            (
+                "deal not a map",
+                "version: 1\nroutes:\n  r:\n    source: json\n    deal: s\n",
+                "5:11",
+                "`deal` must be a map",
+            ),
+        ];
+        for (name, text, position, want) in cases {
+            let (_, report) = read_text(text);
+            let found = messages(&report);
+            assert!(
+                found
+                    .iter()
+                    .any(|m| m.starts_with(&format!("{position}: error")) && m.contains(want)),
+                "{name}: want {want:?} at {position}, got {found:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn value_specs_read_every_key() {
+        let text = "version: 1\nroutes:\n  r:\n    source: json\n    deal:\n      pipeline: p\n      dealstage: s\n      properties:\n        n: 5\n        b: true\n        t: \"{{ fields.x }}\"\n        full: {from: \"{{ fields.y }}\", type: number, required: true, map: {a: 1, b: x}, default: 0}\n";
+        let (spec, report) = read_text(text);
+        assert!(!report.has_errors(), "{:?}", messages(&report));
+        let props = &spec.routes[0].deal.as_ref().unwrap().properties;
+        let names: Vec<_> = props.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["n", "b", "t", "full"]);
+        assert_eq!(props[0].value.input, Input::Literal(serde_json::json!(5)));
+        assert_eq!(props[1].value.input, Input::Literal(serde_json::json!(true)));
+        assert_eq!(props[2].value.input, Input::Template("{{ fields.x }}".into()));
+        let full = &props[3].value;
+        assert_eq!((full.kind, full.required), (ValueType::Number, true));
+        let lookup: Vec<_> = full
+            .lookup
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.name.as_str(), v.clone()))
+            .collect();
+        assert_eq!(lookup, [("a", serde_json::json!(1)), ("b", serde_json::json!("x"))]);
+        assert_eq!(
+            full.default.as_ref().map(|(v, _)| v.clone()),
+            Some(serde_json::json!(0))
+        );
+    }
+
+    #[test]
+    fn names_are_checked_and_the_failing_rule_is_named() {
+        assert!(check_route_name("website-quote_2").is_ok());
+        assert!(check_property_name("hs_custom_1").is_ok());
+        let cases = [
+            (check_route_name("a/b"), "contains '/'"),
+            (check_route_name(""), "empty route name"),
+            (check_route_name("café"), "contains 'é'"),
+            (check_property_name("deal name"), "contains ' '"),
+            (check_property_name("deal-name"), "contains '-'"),
+            (check_property_name(""), "empty property name"),
+        ];
+        for (result, want) in cases {
+            let err = result.expect_err(want);
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn typos_get_suggestions() {
+        assert_eq!(edit_distance("required", "requird"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

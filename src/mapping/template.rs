@@ -1,0 +1,362 @@
+//! Jinja templates (minijinja): one `Environment` per Mapping, every template compiled at load.
+//! Rendering is bounded by fuel and a recursion limit, does no I/O and never panics.
+
+use minijinja::value::{Rest, Serde};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use crate::domain::Submission;
+
+/// Fuel per render: roughly this many instructions, or 64 times as many bytes of data made,
+/// whichever runs out first. Enough for any sane field template over a 10 MB body; a runaway
+/// loop stops within tens of milliseconds.
+pub(crate) const FUEL: u64 = 250_000;
+
+/// Nesting depth allowed during a render (loops, ifs, includes).
+pub(crate) const RECURSION_LIMIT: usize = 64;
+
+/// The variables a template sees, besides minijinja's globals (`range`, `dict`, `namespace`).
+pub(crate) const CONTEXT_VARIABLES: [&str; 4] = ["fields", "raw", "submission", "route"];
+
+/// The compiled templates of one mapping.
+#[derive(Debug)]
+pub(crate) struct Templates {
+    env: Environment<'static>,
+}
+
+/// A compiled template, by name, and how its result is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TemplateRef {
+    name: String,
+    single_expression: bool,
+    has_expressions: bool,
+}
+
+/// What the formatter saw during one render, kept in the render's State.
+#[derive(Default)]
+struct Emitted {
+    non_blank: usize,
+    first: Option<Value>,
+}
+
+impl Templates {
+    /// An environment configured for mappings: undefined values chain (`fields.a.b` on
+    /// missing data is empty), no auto-escaping, bounded evaluation, `none` prints as nothing
+    /// and `default` also replaces `none` (JSON `null` is how webhooks say "not given").
+    pub fn new() -> Templates {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(RECURSION_LIMIT);
+        env.set_formatter(format_and_record);
+        env.add_filter("default", default_filter);
+        env.add_filter("d", default_filter);
+        Templates { env }
+    }
+
+    /// Compiles `source` under `name` (unique per mapping, e.g. `website-quote/properties.amount`).
+    /// Errors are a sentence: minijinja's syntax message, or the unknown variables it uses
+    /// (with undefined values chaining, a misspelt `field.x` would otherwise be silently empty).
+    pub fn add(&mut self, name: String, source: &str) -> Result<TemplateRef, String> {
+        self.env
+            .add_template_owned(name.clone(), source.to_owned())
+            .map_err(|e| describe_error(&e, source))?;
+        let template = self.env.get_template(&name).map_err(|e| describe_error(&e, source))?;
+        let globals: Vec<String> = self.env.globals().map(|(n, _)| n.to_owned()).collect();
+        let mut unknown: Vec<String> = template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|v| !CONTEXT_VARIABLES.contains(&v.as_str()) && !globals.contains(v))
+            .collect();
+        if !unknown.is_empty() {
+            unknown.sort();
+            let plural = if unknown.len() == 1 { "" } else { "s" };
+            return Err(format!(
+                "unknown variable{plural} {} (templates see {})",
+                unknown.join(", "),
+                CONTEXT_VARIABLES.join(", ")
+            ));
+        }
+        Ok(TemplateRef {
+            name,
+            single_expression: is_single_expression(source),
+            has_expressions: has_expressions(source),
+        })
+    }
+
+    /// Renders `template` against `context` (see [`context`]).
+    ///
+    /// A single-expression template (`{{ fields.vids }}`) yields its value with its type, so a
+    /// list stays a list; undefined and `none` become `null`. Any other template yields its
+    /// output as a string, or `null` when it has `{{ … }}` expressions and every one it
+    /// evaluated printed nothing but whitespace (`"Inbound: {{ fields.name }}"` with no name).
+    /// Errors (fuel, unknown filter, bad operation) are a sentence for a Problem.
+    pub fn render(&self, template: &TemplateRef, context: &Value) -> Result<serde_json::Value, String> {
+        let compiled = self
+            .env
+            .get_template(&template.name)
+            .map_err(|e| describe_error(&e, ""))?;
+        let captured = compiled
+            .render_captured(context.clone())
+            .map_err(|e| describe_error(&e, compiled.source()))?;
+        let emitted = captured.state().get_extension::<Emitted>();
+        if template.single_expression {
+            let value = emitted.and_then(|e| e.first.as_ref());
+            return Ok(value.map(value_to_json).unwrap_or(serde_json::Value::Null));
+        }
+        let non_blank = emitted.map_or(0, |e| e.non_blank);
+        if template.has_expressions && non_blank == 0 {
+            return Ok(serde_json::Value::Null);
+        }
+        Ok(serde_json::Value::String(captured.into_output()))
+    }
+}
+
+/// The template context for one Submission on one route.
+pub(crate) fn context(route: &str, submission: &Submission) -> Value {
+    #[derive(Serialize)]
+    struct Meta<'a> {
+        id: Option<&'a str>,
+        source: &'a str,
+        submitted_at: Option<&'a str>,
+        received_at: &'a str,
+    }
+    let meta = Meta {
+        id: submission.id.as_deref(),
+        source: &submission.source,
+        submitted_at: submission.submitted_at.as_deref(),
+        received_at: &submission.received_at,
+    };
+    minijinja::context! {
+        fields => Value::from(Serde(&submission.fields)),
+        raw => Value::from(Serde(&submission.raw)),
+        submission => Value::from(Serde(&meta)),
+        route => route,
+    }
+}
+
+/// True when a string is a template rather than a literal: it has `{{`, `{%` or `{#`.
+pub(crate) fn looks_like_template(text: &str) -> bool {
+    ["{{", "{%", "{#"].iter().any(|m| text.contains(m))
+}
+
+/// Exactly one `{{ … }}` (with optional `-`/`+` whitespace control) and only whitespace around it.
+fn is_single_expression(source: &str) -> bool {
+    let Some(inner) = source.trim().strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) else {
+        return false;
+    };
+    let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
+    let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
+    !inner.trim().is_empty() && !["{{", "}}", "{%", "%}", "{#", "#}"].iter().any(|m| inner.contains(m))
+}
+
+/// Whether the template prints any `{{ … }}` (comments aside).
+fn has_expressions(source: &str) -> bool {
+    let mut rest = source;
+    loop {
+        let expr = rest.find("{{");
+        let comment = rest.find("{#");
+        match (expr, comment) {
+            (Some(e), Some(c)) if c < e => match rest.get(c..).and_then(|r| r.find("#}")) {
+                Some(end) => rest = rest.get(c + end + 2..).unwrap_or_default(),
+                None => return false,
+            },
+            (Some(_), _) => return true,
+            (None, _) => return false,
+        }
+    }
+}
+
+fn is_blank_value(value: &Value) -> bool {
+    if value.is_undefined() || value.is_none() {
+        return true;
+    }
+    match value.as_str() {
+        Some(s) => s.trim().is_empty(),
+        None => value.kind() == minijinja::value::ValueKind::Seq && value.len() == Some(0),
+    }
+}
+
+/// Prints values like minijinja does, except that blanks (undefined, `none`, empty lists)
+/// print nothing, and records what was printed for [`Templates::render`].
+fn format_and_record(out: &mut minijinja::Output, state: &mut State, value: &Value) -> Result<(), Error> {
+    let blank = is_blank_value(value);
+    let emitted = state.get_or_insert_extension_with(Emitted::default);
+    if emitted.first.is_none() {
+        emitted.first = Some(value.clone());
+    }
+    if blank {
+        return Ok(());
+    }
+    emitted.non_blank += 1;
+    minijinja::escape_formatter(out, state, value)
+}
+
+/// Jinja's `default`, but `none` counts as missing too.
+fn default_filter(state: &State, value: &Value, args: Rest<Value>) -> Result<Value, Error> {
+    let value = if value.is_none() { &Value::UNDEFINED } else { value };
+    minijinja::filters::default(state, value, args)
+}
+
+fn value_to_json(value: &Value) -> serde_json::Value {
+    if value.is_undefined() || value.is_none() {
+        return serde_json::Value::Null;
+    }
+    // Values that have no JSON form (e.g. maps with non-string keys) fall back to their text.
+    serde_json::to_value(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
+}
+
+/// minijinja's message without its "(in name:line)" suffix, which names our internal template
+/// name; the line is added when the template spans several lines.
+fn describe_error(err: &Error, source: &str) -> String {
+    let mut message = match (err.kind(), err.detail()) {
+        (ErrorKind::OutOfFuel, _) => "the template used up its evaluation budget (it loops or builds too much)".into(),
+        (kind, Some(detail)) => format!("{kind}: {detail}"),
+        (kind, None) => kind.to_string(),
+    };
+    if let Some(line) = err.line().filter(|_| source.contains('\n')) {
+        message.push_str(&format!(" (template line {line})"));
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn submission(fields: serde_json::Value) -> Submission {
+        Submission {
+            source: "json".into(),
+            id: Some("evt-1".into()),
+            submitted_at: None,
+            received_at: "2026-11-25T10:00:00.000Z".into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            raw: fields,
+        }
+    }
+
+    fn render_one(source: &str, fields: serde_json::Value) -> Result<serde_json::Value, String> {
+        let mut templates = Templates::new();
+        let t = templates.add("r/f".into(), source)?;
+        templates.render(&t, &context("r", &submission(fields)))
+    }
+
+    #[test]
+    fn single_expressions_keep_the_type_of_their_value() {
+        let fields = json!({"vids": [1, "2"], "n": 12.5, "b": true, "s": "x", "o": {"k": 1}, "nul": null});
+        let cases = [
+            ("{{ fields.vids }}", json!([1, "2"])),
+            ("  {{- fields.vids -}}  ", json!([1, "2"])),
+            ("{{ fields.n }}", json!(12.5)),
+            ("{{ fields.b }}", json!(true)),
+            ("{{ fields.s }}", json!("x")),
+            ("{{ fields.o }}", json!({"k": 1})),
+            ("{{ fields.nul }}", json!(null)),
+            ("{{ fields.missing.deeper }}", json!(null)),
+            ("{{ fields.vids | length }}", json!(2)),
+            ("{{ fields.s if fields.b else 1 }}", json!("x")),
+        ];
+        for (source, want) in cases {
+            assert_eq!(render_one(source, fields.clone()), Ok(want), "template {source:?}");
+        }
+    }
+
+    #[test]
+    fn mixed_templates_are_text_and_empty_only_when_every_expression_is() {
+        let fields = json!({"name": "Ada", "blank": "  ", "nul": null, "list": []});
+        let cases = [
+            ("Inbound: {{ fields.name }}", json!("Inbound: Ada")),
+            ("Inbound: {{ fields.missing }}", json!(null)),
+            (
+                "Inbound: {{ fields.blank }}{{ fields.nul }}{{ fields.list }}",
+                json!(null),
+            ),
+            ("{{ fields.missing }} / {{ fields.name }}", json!(" / Ada")),
+            (
+                "Inbound: {% if fields.missing %}{{ fields.missing }}{% endif %}",
+                json!(null),
+            ),
+            ("{% if fields.name %}yes{% endif %}", json!("yes")),
+            ("{# {{ fields.x }} #}plain", json!("plain")),
+            ("{{ fields.nul | default('quote') }}!", json!("quote!")),
+            ("{{ fields.missing | d('x') }}", json!("x")),
+        ];
+        for (source, want) in cases {
+            assert_eq!(render_one(source, fields.clone()), Ok(want), "template {source:?}");
+        }
+    }
+
+    #[test]
+    fn the_context_has_fields_raw_submission_and_route() {
+        let got = render_one(
+            "{{ fields.a }}|{{ raw.a }}|{{ submission.id }}|{{ submission.source }}|{{ submission.received_at }}|{{ route }}",
+            json!({"a": "A"}),
+        );
+        assert_eq!(got, Ok(json!("A|A|evt-1|json|2026-11-25T10:00:00.000Z|r")));
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_variables_fail_at_compile_time() {
+        let cases = [
+            ("{{ fields.x ", "syntax error"),
+            ("{% for %}", "syntax error"),
+            ("{{ field.x }}", "unknown variable field"),
+            ("{{ a }}{{ b }}", "unknown variables a, b"),
+        ];
+        for (source, want) in cases {
+            let err = Templates::new().add("r/f".into(), source).expect_err(source);
+            assert!(err.contains(want), "template {source:?}: {err}");
+            assert!(!err.contains("r/f"), "template {source:?}: internal name leaked: {err}");
+        }
+        for fine in [
+            "{% set x = 1 %}{{ x }}",
+            "{% for i in range(3) %}{{ loop.index }}{{ i }}{% endfor %}",
+        ] {
+            assert!(Templates::new().add("r/f".into(), fine).is_ok(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn runaway_templates_run_out_of_fuel_quickly() {
+        let start = std::time::Instant::now();
+        let source = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+        let err = render_one(source, json!({})).expect_err("must not finish");
+        assert!(err.contains("evaluation budget"), "{err}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn render_errors_are_sentences() {
+        let cases = [
+            ("{{ fields.x | frobnicate }}", "unknown filter"),
+            ("{{ 1 / 0 }}", "invalid operation"),
+            ("line one\n{{ fields.s.nope() }}", "template line 2"),
+        ];
+        for (source, want) in cases {
+            let err = render_one(source, json!({"x": 1, "s": "t"})).expect_err(source);
+            assert!(err.contains(want), "template {source:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn single_expressions_are_recognised() {
+        let cases = [
+            ("{{ a }}", true),
+            (" {{- a | join(',') -}}\n", true),
+            ("{{ a }}{{ b }}", false),
+            ("x {{ a }}", false),
+            ("{{ a }} {% if b %}{% endif %}", false),
+            ("{{ }}", false),
+            ("plain", false),
+        ];
+        for (source, want) in cases {
+            assert_eq!(is_single_expression(source), want, "{source:?}");
+        }
+    }
+}
