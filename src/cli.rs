@@ -73,16 +73,25 @@ fn check(path: Option<&Path>) -> u8 {
     };
     let (origin, loaded) = match path.or(env.mapping_path.as_deref()) {
         Some(path) => (path.display().to_string(), config::load_mapping_file(path)),
-        None => ("mapping.yaml (embedded)".to_owned(), Mapping::embedded().map_err(Into::into)),
+        None => (
+            "mapping.yaml (embedded)".to_owned(),
+            Mapping::embedded().map_err(Into::into),
+        ),
     };
     match loaded {
         Ok(mapping) => {
             for warning in mapping.warnings() {
-                eprintln!("{warning}");
+                eprintln!("{}", warning.in_file(mapping.origin()));
             }
-            let routes: Vec<String> =
-                mapping.routes().map(|r| format!("  POST /hooks/{} ({})", r.name(), r.source())).collect();
-            println!("{origin}: ok, {} route(s), {} warning(s)", routes.len(), mapping.warnings().len());
+            let routes: Vec<String> = mapping
+                .routes()
+                .map(|r| format!("  POST /hooks/{} ({})", r.name(), r.source()))
+                .collect();
+            println!(
+                "{origin}: ok, {} route(s), {} warning(s)",
+                routes.len(),
+                mapping.warnings().len()
+            );
             for line in routes {
                 println!("{line}");
             }
@@ -91,7 +100,7 @@ fn check(path: Option<&Path>) -> u8 {
         Err(config::ConfigError::Mapping(e)) => {
             let errors = e.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
             for diagnostic in &e.diagnostics {
-                eprintln!("{diagnostic}");
+                eprintln!("{}", diagnostic.in_file(&e.origin));
             }
             eprintln!("{origin}: {errors} error(s)");
             EXIT_FAILED
@@ -109,7 +118,16 @@ async fn transform(event: &Path) -> u8 {
         Ok(request) => Delivery::from_lambda(request, chrono::Utc::now()),
         Err(message) => return fail(&message),
     };
-    let app = match config::build_app(&Env { dry_run: true, dlq_url: None, ..env.clone() }, Mode::Local).await {
+    let app = match config::build_app(
+        &Env {
+            dry_run: true,
+            dlq_url: None,
+            ..env.clone()
+        },
+        Mode::Local,
+    )
+    .await
+    {
         Ok((app, _, _)) => app,
         Err(e) => return fail(&e),
     };
@@ -126,7 +144,12 @@ async fn transform(event: &Path) -> u8 {
             EXIT_OK
         }
         Err((_, crate::Halt::Reject(rejection))) => {
-            eprintln!("rejected ({}): {} ({})", rejection.status.as_u16(), rejection.message, rejection.code);
+            eprintln!(
+                "rejected ({}): {} ({})",
+                rejection.status.as_u16(),
+                rejection.message,
+                rejection.code
+            );
             EXIT_REJECTED
         }
         Err((route, crate::Halt::DeadLetter { reason, errors })) => {
@@ -166,7 +189,12 @@ async fn invoke(event: &Path) -> u8 {
     let headers: serde_json::Map<String, serde_json::Value> = response
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned().into()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
+            )
+        })
         .collect();
     let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
     let lambda_response =

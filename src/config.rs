@@ -126,15 +126,16 @@ impl Env {
 
     /// Whether this run will send nothing to HubSpot: asked for, or (locally) no credential configured.
     pub fn is_dry_run(&self, mode: Mode) -> bool {
-        self.dry_run
-            || (mode == Mode::Local && self.hubspot_secret_id.is_none() && self.hubspot_access_token.is_none())
+        self.dry_run || (mode == Mode::Local && self.hubspot_secret_id.is_none() && self.hubspot_access_token.is_none())
     }
 }
 
 /// Reads and compiles a mapping file; errors name the file.
 pub fn load_mapping_file(path: &std::path::Path) -> Result<Mapping, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::MappingUnreadable { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::MappingUnreadable {
+        path: path.display().to_string(),
+        source,
+    })?;
     Ok(Mapping::from_yaml(&text, &path.display().to_string())?)
 }
 
@@ -143,7 +144,10 @@ fn parse_bool(name: &'static str, value: Option<String>) -> Result<Option<bool>,
         .map(|v| match v.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok(true),
             "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(ConfigError::Invalid { name, message: format!("{v:?} is not a boolean (true/false, 1/0)") }),
+            _ => Err(ConfigError::Invalid {
+                name,
+                message: format!("{v:?} is not a boolean (true/false, 1/0)"),
+            }),
         })
         .transpose()
 }
@@ -151,8 +155,10 @@ fn parse_bool(name: &'static str, value: Option<String>) -> Result<Option<bool>,
 fn parse_number(name: &'static str, value: Option<String>) -> Result<Option<u64>, ConfigError> {
     value
         .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| ConfigError::Invalid { name, message: format!("{v:?} is not a whole number") })
+            v.parse::<u64>().map_err(|_| ConfigError::Invalid {
+                name,
+                message: format!("{v:?} is not a whole number"),
+            })
         })
         .transpose()
 }
@@ -185,12 +191,18 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
         });
     }
     let needs_aws = env.hubspot_secret_id.is_some() || env.dlq_url.is_some();
-    let sdk = if needs_aws { Some(crate::aws::load_sdk_config().await) } else { None };
+    let sdk = if needs_aws {
+        Some(crate::aws::load_sdk_config().await)
+    } else {
+        None
+    };
 
     let secrets: Arc<dyn SecretSource> = match (&env.hubspot_secret_id, &env.hubspot_access_token, &sdk) {
-        (Some(id), _, Some(sdk)) => {
-            Arc::new(SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk), id.clone(), env.secret_ttl))
-        }
+        (Some(id), _, Some(sdk)) => Arc::new(SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            id.clone(),
+            env.secret_ttl,
+        )),
         (_, Some(token), _) => Arc::new(StaticSecrets::new(Credentials {
             hubspot: Some(crate::credentials::HubSpotAuth::AccessToken(token.clone())),
             signing: Default::default(),
@@ -214,9 +226,19 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
         ..HubSpotClientConfig::default()
     })?);
 
-    let settings = Settings { max_body_bytes: env.max_body_bytes, dry_run };
-    let wiring = Wiring { dry_run, dead_letters_in_memory: memory_letters.is_some() };
-    Ok((App::new(settings, mapping, secrets, deals, dead_letters), wiring, memory_letters))
+    let settings = Settings {
+        max_body_bytes: env.max_body_bytes,
+        dry_run,
+    };
+    let wiring = Wiring {
+        dry_run,
+        dead_letters_in_memory: memory_letters.is_some(),
+    };
+    Ok((
+        App::new(settings, mapping, secrets, deals, dead_letters),
+        wiring,
+        memory_letters,
+    ))
 }
 
 #[cfg(test)]
@@ -237,15 +259,24 @@ mod tests {
         assert_eq!(e.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert!(!e.dry_run);
         assert!(e.is_dry_run(Mode::Local), "no credentials locally means a dry run");
-        assert!(!e.is_dry_run(Mode::Lambda), "Lambda never falls back to a dry run silently");
+        assert!(
+            !e.is_dry_run(Mode::Lambda),
+            "Lambda never falls back to a dry run silently"
+        );
     }
 
     #[test]
     fn invalid_values_name_the_variable_and_the_rule() {
         let err = env(&[("DEALHOOK_DRY_RUN", "maybe")]).unwrap_err().to_string();
-        assert!(err.contains("DEALHOOK_DRY_RUN") && err.contains("not a boolean"), "{err}");
+        assert!(
+            err.contains("DEALHOOK_DRY_RUN") && err.contains("not a boolean"),
+            "{err}"
+        );
         let err = env(&[("DEALHOOK_MAX_BODY_BYTES", "1MB")]).unwrap_err().to_string();
-        assert!(err.contains("DEALHOOK_MAX_BODY_BYTES") && err.contains("whole number"), "{err}");
+        assert!(
+            err.contains("DEALHOOK_MAX_BODY_BYTES") && err.contains("whole number"),
+            "{err}"
+        );
     }
 
     #[test]

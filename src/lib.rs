@@ -69,7 +69,13 @@ impl App {
         deals: Arc<dyn Deals>,
         dead_letters: Arc<dyn DeadLetters>,
     ) -> App {
-        App { settings, mapping, secrets, deals, dead_letters }
+        App {
+            settings,
+            mapping,
+            secrets,
+            deals,
+            dead_letters,
+        }
     }
 
     /// The compiled mapping.
@@ -112,12 +118,16 @@ impl App {
             Ok(deal) => Outcome::Created(deal),
             Err(failure) => {
                 let (reason, errors, hubspot) = match &failure {
-                    CreateError::Secret(message) => {
-                        ("secret_unavailable", vec![Problem::general("secret_unavailable", message.clone())], None)
-                    }
-                    CreateError::HubSpot(error, attempts) => {
-                        (error.reason(), error.problems(), Some(hubspot_failure(error, *attempts)))
-                    }
+                    CreateError::Secret(message) => (
+                        "secret_unavailable",
+                        vec![Problem::general("secret_unavailable", message.clone())],
+                        None,
+                    ),
+                    CreateError::HubSpot(error, attempts) => (
+                        error.reason(),
+                        error.problems(),
+                        Some(hubspot_failure(error, *attempts)),
+                    ),
                 };
                 let mut letter = DeadLetter::new(delivery, route.name(), reason, errors);
                 letter.hubspot = hubspot;
@@ -132,7 +142,10 @@ impl App {
     /// On failure, returns the route name (when known) and why it stopped.
     pub(crate) async fn prepare<'a>(&'a self, delivery: &Delivery) -> Result<(&'a Route, DealDraft), (&'a str, Halt)> {
         let Some(name) = inbound::route_name(&delivery.path) else {
-            let message = format!("no webhook at {}; deliveries go to POST /hooks/{{route}}", delivery.path);
+            let message = format!(
+                "no webhook at {}; deliveries go to POST /hooks/{{route}}",
+                delivery.path
+            );
             return Err(("", Halt::Reject(Rejection::not_found("not_found", message))));
         };
         let Some(route) = self.mapping.route(name) else {
@@ -153,12 +166,34 @@ impl App {
             Err(e) if e.is_unsupported() => {
                 return Err((name, Halt::Reject(Rejection::unsupported_media_type(e.to_string()))));
             }
-            Err(e) => return Err((name, Halt::DeadLetter { reason: "decode_failed", errors: e.problems() })),
+            Err(e) => {
+                return Err((
+                    name,
+                    Halt::DeadLetter {
+                        reason: "decode_failed",
+                        errors: e.problems(),
+                    },
+                ));
+            }
         };
-        let submission = inbound::source::normalise(route.source(), decoded, delivery)
-            .map_err(|errors| (name, Halt::DeadLetter { reason: "decode_failed", errors }))?;
-        let draft =
-            route.map(&submission).map_err(|errors| (name, Halt::DeadLetter { reason: "mapping_failed", errors }))?;
+        let submission = inbound::source::normalise(route.source(), decoded, delivery).map_err(|errors| {
+            (
+                name,
+                Halt::DeadLetter {
+                    reason: "decode_failed",
+                    errors,
+                },
+            )
+        })?;
+        let draft = route.map(&submission).map_err(|errors| {
+            (
+                name,
+                Halt::DeadLetter {
+                    reason: "mapping_failed",
+                    errors,
+                },
+            )
+        })?;
         Ok((route, draft))
     }
 
@@ -169,7 +204,10 @@ impl App {
             Err(HubSpotError::Unauthorized { .. }) => {
                 tracing::warn!("HubSpot refused the credential; re-reading the secret and trying once more");
                 let auth = self.auth(true).await?;
-                self.deals.create(draft, &auth).await.map_err(|e| CreateError::HubSpot(e, 2))
+                self.deals
+                    .create(draft, &auth)
+                    .await
+                    .map_err(|e| CreateError::HubSpot(e, 2))
             }
             other => other.map_err(|e| CreateError::HubSpot(e, 1)),
         }
@@ -177,20 +215,30 @@ impl App {
 
     /// The HubSpot credential, from the cache or (`refresh`) read anew.
     async fn auth(&self, refresh: bool) -> Result<HubSpotAuth, CreateError> {
-        let read = if refresh { self.secrets.refresh().await } else { self.secrets.credentials().await };
+        let read = if refresh {
+            self.secrets.refresh().await
+        } else {
+            self.secrets.credentials().await
+        };
         let credentials = read.map_err(|e| {
             tracing::error!(error = %e, "credentials could not be read");
             CreateError::Secret(e.to_string())
         })?;
         credentials.hubspot.clone().ok_or_else(|| {
-            CreateError::Secret("the secret holds no HubSpot credential (hubspot.accessToken or hubspot.hapikey)".into())
+            CreateError::Secret(
+                "the secret holds no HubSpot credential (hubspot.accessToken or hubspot.hapikey)".into(),
+            )
         })
     }
 
     /// Writes a dead letter; if even that fails, asks the sender to retry.
     async fn dead_letter(&self, letter: DeadLetter) -> Outcome {
         match self.dead_letters.send(&letter).await {
-            Ok(()) => Outcome::DeadLettered { reason: letter.reason, dead_letter_id: letter.id, errors: letter.errors },
+            Ok(()) => Outcome::DeadLettered {
+                reason: letter.reason,
+                dead_letter_id: letter.id,
+                errors: letter.errors,
+            },
             Err(error) => {
                 tracing::error!(reason = %letter.reason, error = %error, "dead letter could not be written");
                 Outcome::RetryLater {
@@ -217,13 +265,19 @@ fn hubspot_failure(error: &HubSpotError, attempts: u32) -> HubSpotFailure {
         }
         other => serde_json::Value::String(other.to_string()),
     };
-    HubSpotFailure { status: error.status(), body, attempts }
+    HubSpotFailure {
+        status: error.status(),
+        body,
+        attempts,
+    }
 }
 
 fn log_summary(delivery: &Delivery, route: &str, outcome: &Outcome, started: Instant) {
     let (deal_id, dead_letter_id, reason) = match outcome {
         Outcome::Created(deal) => (Some(deal.deal_id), None, None),
-        Outcome::DeadLettered { dead_letter_id, reason, .. } => (None, Some(dead_letter_id.as_str()), Some(reason.as_str())),
+        Outcome::DeadLettered {
+            dead_letter_id, reason, ..
+        } => (None, Some(dead_letter_id.as_str()), Some(reason.as_str())),
         Outcome::Rejected(r) => (None, None, Some(r.code)),
         Outcome::RetryLater { code, .. } => (None, None, Some(*code)),
         Outcome::DryRun(_) => (None, None, None),

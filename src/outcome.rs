@@ -49,7 +49,11 @@ pub struct Rejection {
 impl Rejection {
     /// `404`: the path is not `/hooks/{route}` or the route is not configured.
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Rejection { status: StatusCode::NOT_FOUND, code, message: message.into() }
+        Rejection {
+            status: StatusCode::NOT_FOUND,
+            code,
+            message: message.into(),
+        }
     }
 
     /// `405`: only POST is accepted.
@@ -72,7 +76,11 @@ impl Rejection {
 
     /// `415`: the content type cannot be decoded.
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
-        Rejection { status: StatusCode::UNSUPPORTED_MEDIA_TYPE, code: "unsupported_media_type", message: message.into() }
+        Rejection {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: message.into(),
+        }
     }
 }
 
@@ -113,7 +121,11 @@ impl Outcome {
                 "message": "dry run: nothing was sent to HubSpot; this is the request dealhook would send",
                 "request": request,
             }),
-            Outcome::DeadLettered { reason, dead_letter_id, errors } => json!({
+            Outcome::DeadLettered {
+                reason,
+                dead_letter_id,
+                errors,
+            } => json!({
                 "status": "dead_lettered",
                 "reason": reason,
                 "deadLetterId": dead_letter_id,
@@ -162,12 +174,24 @@ mod tests {
 
     #[test]
     fn every_outcome_has_the_contracted_status_and_body() {
-        let deal = CreatedDeal { deal_id: 42, portal_id: Some(7), association_create_failures: vec![] };
+        let deal = CreatedDeal {
+            deal_id: 42,
+            portal_id: Some(7),
+            association_create_failures: vec![],
+        };
         let cases: Vec<(&str, Outcome, u16, Value)> = vec![
-            ("created", Outcome::Created(deal.clone()), 200, json!({"status":"created","dealId":42})),
+            (
+                "created",
+                Outcome::Created(deal.clone()),
+                200,
+                json!({"status":"created","dealId":42}),
+            ),
             (
                 "created with association failures",
-                Outcome::Created(CreatedDeal { association_create_failures: vec![json!({"id":"9"})], ..deal }),
+                Outcome::Created(CreatedDeal {
+                    association_create_failures: vec![json!({"id":"9"})],
+                    ..deal
+                }),
                 200,
                 json!({"status":"created","dealId":42,"associationCreateFailures":[{"id":"9"}]}),
             ),
@@ -190,7 +214,10 @@ mod tests {
             ),
             (
                 "retry later",
-                Outcome::RetryLater { code: "dead_letter_unavailable", message: "try again".into() },
+                Outcome::RetryLater {
+                    code: "dead_letter_unavailable",
+                    message: "try again".into(),
+                },
                 503,
                 json!({"status":"retry_later","error":{"code":"dead_letter_unavailable","message":"try again"}}),
             ),
@@ -199,8 +226,16 @@ mod tests {
             let response = outcome.to_response("req-1");
             assert_eq!(response.status().as_u16(), status, "{name}: status");
             assert_eq!(body_of(&response), body, "{name}: body");
-            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json", "{name}: content type");
-            assert_eq!(response.headers()["x-dealhook-request-id"], "req-1", "{name}: request id");
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "application/json",
+                "{name}: content type"
+            );
+            assert_eq!(
+                response.headers()["x-dealhook-request-id"],
+                "req-1",
+                "{name}: request id"
+            );
         }
     }
 
@@ -213,13 +248,21 @@ mod tests {
 
     #[test]
     fn retry_later_tells_the_sender_when() {
-        let response = Outcome::RetryLater { code: "dead_letter_unavailable", message: "x".into() }.to_response("r");
+        let response = Outcome::RetryLater {
+            code: "dead_letter_unavailable",
+            message: "x".into(),
+        }
+        .to_response("r");
         assert_eq!(response.headers()[header::RETRY_AFTER], "30");
     }
 
     #[test]
     fn a_dry_run_shows_the_request() {
-        let request = HubSpotRequest { method: "POST".into(), path: "/deals/v1/deal/".into(), body: json!({"a":1}) };
+        let request = HubSpotRequest {
+            method: "POST".into(),
+            path: "/deals/v1/deal/".into(),
+            body: json!({"a":1}),
+        };
         let body = Outcome::DryRun(request).body();
         assert_eq!(body["status"], "dry_run");
         assert_eq!(body["request"]["path"], "/deals/v1/deal/");

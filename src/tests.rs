@@ -20,17 +20,29 @@ struct Fakes {
 }
 
 fn fakes(dry_run: bool) -> Fakes {
+    fakes_with(dry_run, Credentials::from_token("tok-1".into()))
+}
+
+fn fakes_with(dry_run: bool, credentials: Credentials) -> Fakes {
     let deals = Arc::new(MemoryDeals::default());
-    let secrets = Arc::new(MemorySecrets::new(Credentials::from_token("tok-1".into())));
+    let secrets = Arc::new(MemorySecrets::new(credentials));
     let letters = Arc::new(MemoryDeadLetters::default());
     let app = App::new(
-        Settings { max_body_bytes: 1024, dry_run },
+        Settings {
+            max_body_bytes: 1024,
+            dry_run,
+        },
         Arc::new(Mapping::embedded().unwrap()),
         secrets.clone(),
         deals.clone(),
         letters.clone(),
     );
-    Fakes { app, deals, secrets, letters }
+    Fakes {
+        app,
+        deals,
+        secrets,
+        letters,
+    }
 }
 
 fn delivery(method: Method, path: &str, body: &str) -> Delivery {
@@ -49,15 +61,26 @@ fn delivery(method: Method, path: &str, body: &str) -> Delivery {
 }
 
 fn quote() -> Delivery {
-    delivery(Method::POST, "/hooks/website-quote", r#"{"company":"Acme","plan":"team","budget":"1,000"}"#)
+    delivery(
+        Method::POST,
+        "/hooks/website-quote",
+        r#"{"company":"Acme","plan":"team","budget":"1,000"}"#,
+    )
 }
 
 fn unauthorized() -> HubSpotError {
-    HubSpotError::Unauthorized { status: 401, body: HubSpotErrorBody::default() }
+    HubSpotError::Unauthorized {
+        status: 401,
+        body: HubSpotErrorBody::default(),
+    }
 }
 
 fn deal(id: u64) -> CreatedDeal {
-    CreatedDeal { deal_id: id, portal_id: None, association_create_failures: vec![] }
+    CreatedDeal {
+        deal_id: id,
+        portal_id: None,
+        association_create_failures: vec![],
+    }
 }
 
 #[tokio::test]
@@ -80,7 +103,10 @@ async fn a_refused_token_is_re_read_once_and_the_deal_is_created() {
 
     let outcome = f.app.handle(&quote()).await;
 
-    assert!(matches!(outcome, Outcome::Created(ref d) if d.deal_id == 9), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Created(ref d) if d.deal_id == 9),
+        "{outcome:?}"
+    );
     assert_eq!(f.secrets.refreshes(), 1);
 }
 
@@ -114,8 +140,7 @@ async fn an_unreadable_secret_is_dead_lettered_with_the_draft() {
 
 #[tokio::test]
 async fn a_secret_without_a_hubspot_credential_is_dead_lettered() {
-    let f = fakes(false);
-    f.secrets.set(Credentials::default());
+    let f = fakes_with(false, Credentials::default());
     let outcome = f.app.handle(&quote()).await;
     assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "secret_unavailable"));
 }
@@ -124,7 +149,10 @@ async fn a_secret_without_a_hubspot_credential_is_dead_lettered() {
 async fn when_the_dead_letter_cannot_be_written_the_sender_is_asked_to_retry() {
     let f = fakes(false);
     f.letters.set_failing(true);
-    let outcome = f.app.handle(&delivery(Method::POST, "/hooks/website-quote", "{broken")).await;
+    let outcome = f
+        .app
+        .handle(&delivery(Method::POST, "/hooks/website-quote", "{broken"))
+        .await;
     assert!(matches!(outcome, Outcome::RetryLater { .. }), "{outcome:?}");
 }
 
@@ -143,7 +171,10 @@ async fn a_hubspot_failure_keeps_hubspots_answer_in_the_dead_letter() {
     assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "hubspot_rejected"));
     let hubspot = f.letters.sent()[0].hubspot.clone().unwrap();
     assert_eq!(hubspot.status, Some(400));
-    assert_eq!(hubspot.body, json!({"status":"error","message":"Property values were not valid"}));
+    assert_eq!(
+        hubspot.body,
+        json!({"status":"error","message":"Property values were not valid"})
+    );
 }
 
 #[tokio::test]
@@ -164,8 +195,16 @@ async fn routing_is_checked_before_the_method_and_the_method_before_the_size() {
     let big = "x".repeat(2048);
     let cases = [
         ("unknown route with GET", delivery(Method::GET, "/hooks/nope", ""), 404),
-        ("known route with GET", delivery(Method::GET, "/hooks/website-quote", &big), 405),
-        ("known route, too large", delivery(Method::POST, "/hooks/website-quote", &big), 413),
+        (
+            "known route with GET",
+            delivery(Method::GET, "/hooks/website-quote", &big),
+            405,
+        ),
+        (
+            "known route, too large",
+            delivery(Method::POST, "/hooks/website-quote", &big),
+            413,
+        ),
     ];
     for (name, d, status) in cases {
         let outcome = f.app.handle(&d).await;

@@ -411,9 +411,7 @@ fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
     use std::net::TcpListener;
-    use std::sync::Mutex;
 
     use secrecy::SecretString;
     use serde_json::{Value, json};
@@ -884,31 +882,9 @@ mod tests {
         }
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn log_lines_carry_path_status_and_duration_but_no_secret() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let capture = crate::telemetry::capture::LogCapture::start();
 
         for (secret, auth) in [(TOKEN, token()), (API_KEY, api_key())] {
             for (_, answer) in echoing_answers(secret) {
@@ -917,7 +893,7 @@ mod tests {
             let _ = answer_with(ResponseTemplate::new(200).set_body_json(created_body()), &auth).await;
         }
 
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = capture.text();
         assert!(logs.contains("hubspot_create_deal"), "{logs}");
         assert!(logs.contains(r#""path":"/deals/v1/deal/""#), "{logs}");
         assert!(

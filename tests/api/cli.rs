@@ -53,8 +53,16 @@ fn lambda_response(output: &Output) -> (u64, Value) {
 fn check_accepts_the_default_mapping_and_warns_about_the_missing_pipeline() {
     let output = dealhook(&["check", "mapping.yaml"], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stdout(&output).contains("POST /hooks/website-quote"), "{}", stdout(&output));
-    assert!(stderr(&output).contains("contact-form"), "warning names the route: {}", stderr(&output));
+    assert!(
+        stdout(&output).contains("POST /hooks/website-quote"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("contact-form"),
+        "warning names the route: {}",
+        stderr(&output)
+    );
     assert!(stderr(&output).contains("pipeline"), "{}", stderr(&output));
 }
 
@@ -80,12 +88,18 @@ fn check_reports_every_error_with_its_location_and_exits_1() {
 
 #[test]
 fn transform_prints_the_hubspot_request_without_sending_it() {
-    let output = dealhook(&["transform", "events/website-quote.json"], &[("HUBSPOT_BASE_URL", "http://127.0.0.1:9")]);
+    let output = dealhook(
+        &["transform", "events/website-quote.json"],
+        &[("HUBSPOT_BASE_URL", "http://127.0.0.1:9")],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let request: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(request["method"], "POST");
     assert_eq!(request["url"], "http://127.0.0.1:9/deals/v1/deal/");
-    assert_eq!(request["body"]["associations"]["associatedVids"], serde_json::json!([27136, 27137]));
+    assert_eq!(
+        request["body"]["associations"]["associatedVids"],
+        serde_json::json!([27136, 27137])
+    );
 }
 
 #[test]
@@ -115,7 +129,10 @@ fn invoke_without_a_queue_shows_the_dead_letter_instead_of_sending_it() {
     assert_eq!(body["reason"], "mapping_failed");
     let err = stderr(&output);
     assert!(err.contains("NOT sent"), "{err}");
-    assert!(err.contains(body["deadLetterId"].as_str().unwrap()), "the shown letter is the one answered: {err}");
+    assert!(
+        err.contains(body["deadLetterId"].as_str().unwrap()),
+        "the shown letter is the one answered: {err}"
+    );
 }
 
 #[test]
@@ -144,7 +161,7 @@ async fn invoke_against_mock_hubspot_and_moto_creates_the_deal_and_dead_letters_
         ("HUBSPOT_SECRET_ID", secret.as_str()),
         ("HUBSPOT_BASE_URL", uri.as_str()),
         ("DEALHOOK_DLQ_URL", queue.as_str()),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ENDPOINT_URL", endpoint),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
         ("AWS_REGION", "us-east-1"),
@@ -156,12 +173,19 @@ async fn invoke_against_mock_hubspot_and_moto_creates_the_deal_and_dead_letters_
     let failed = tokio::task::block_in_place(|| dealhook(&["invoke", "events/website-quote-invalid.json"], &vars));
 
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
-    assert_eq!(lambda_response(&ok), (200, serde_json::json!({"status": "created", "dealId": 4242})));
+    assert_eq!(
+        lambda_response(&ok),
+        (200, serde_json::json!({"status": "created", "dealId": 4242}))
+    );
     assert_eq!(failed.status.code(), Some(3), "{}", stderr(&failed));
     let messages = moto::receive_all(&sdk, &queue).await;
     assert_eq!(messages.len(), 1, "the failed delivery is on the queue");
     let logs = format!("{}{}", stderr(&ok), stderr(&failed));
-    assert!(logs.lines().any(|l| l.contains("\"outcome\":\"created\"") && l.contains("\"deal_id\":4242")), "{logs}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("\"outcome\":\"created\"") && l.contains("\"deal_id\":4242")),
+        "{logs}"
+    );
     for line in logs.lines().filter(|l| l.starts_with('{')) {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("log lines are JSON ({e}): {line}"));
     }

@@ -48,13 +48,21 @@ async fn a_sample_event_creates_exactly_one_deal_with_the_mapped_request() {
 
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(response.json, json!({ "status": "created", "dealId": 151088 }));
-    assert!(t.dead_letters().await.is_empty(), "a created deal leaves no dead letter");
+    assert!(
+        t.dead_letters().await.is_empty(),
+        "a created deal leaves no dead letter"
+    );
 }
 
 #[tokio::test]
 async fn rest_v1_and_function_url_events_are_served_too() {
     let t = spawn_app().await;
-    Mock::given(method("POST")).and(path("/deals/v1/deal/")).respond_with(created(7)).expect(2).mount(&t.hubspot).await;
+    Mock::given(method("POST"))
+        .and(path("/deals/v1/deal/"))
+        .respond_with(created(7))
+        .expect(2)
+        .mount(&t.hubspot)
+        .await;
 
     for event in ["website-quote-rest-v1.json", "contact-form-function-url.json"] {
         let response = t.invoke(&sample_event(event)).await;
@@ -64,7 +72,10 @@ async fn rest_v1_and_function_url_events_are_served_too() {
     let requests = t.hubspot.received_requests().await.unwrap_or_default();
     let rest: Value = serde_json::from_slice(&requests[0].body).unwrap();
     assert!(
-        rest["properties"].as_array().unwrap().contains(&json!({"name": "closedate", "value": 1801353600000u64})),
+        rest["properties"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "closedate", "value": 1801353600000u64})),
         "REST v1 event: the offset datetime's calendar date at midnight UTC: {rest}"
     );
 }
@@ -75,9 +86,10 @@ async fn association_failures_reported_by_hubspot_are_passed_on() {
     let failures = json!([{ "fromObjectId": 1, "toObjectId": 27137, "reason": "OBJECT_NOT_FOUND" }]);
     Mock::given(method("POST"))
         .and(path("/deals/v1/deal/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({ "portalId": 1, "dealId": 99, "associationCreateFailures": failures }),
-        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "portalId": 1, "dealId": 99, "associationCreateFailures": failures })),
+        )
         .mount(&t.hubspot)
         .await;
 
@@ -90,7 +102,11 @@ async fn association_failures_reported_by_hubspot_are_passed_on() {
 #[tokio::test]
 async fn a_mapping_error_is_dead_lettered_with_every_problem_and_hubspot_is_not_called() {
     let t = spawn_app().await;
-    Mock::given(method("POST")).respond_with(created(1)).expect(0).mount(&t.hubspot).await;
+    Mock::given(method("POST"))
+        .respond_with(created(1))
+        .expect(0)
+        .mount(&t.hubspot)
+        .await;
 
     let event = sample_event("website-quote-invalid.json");
     let response = t.invoke(&event).await;
@@ -98,8 +114,12 @@ async fn a_mapping_error_is_dead_lettered_with_every_problem_and_hubspot_is_not_
     assert_eq!(response.status, 202, "{}", response.text);
     assert_eq!(response.json["status"], "dead_lettered");
     assert_eq!(response.json["reason"], "mapping_failed");
-    let fields: Vec<&str> =
-        response.json["errors"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+    let fields: Vec<&str> = response.json["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
     for field in ["properties.amount", "properties.closedate", "associations.contacts"] {
         assert!(fields.contains(&field), "{field} missing from {fields:?}");
     }
@@ -111,7 +131,11 @@ async fn a_mapping_error_is_dead_lettered_with_every_problem_and_hubspot_is_not_
     assert_eq!(letter.delivery.route, "website-quote");
     assert!(letter.deal_draft.is_none());
     let original: Value = serde_json::from_str(&event).unwrap();
-    assert_eq!(letter.body().unwrap(), original["body"].as_str().unwrap().as_bytes(), "the raw body is kept");
+    assert_eq!(
+        letter.body().unwrap(),
+        original["body"].as_str().unwrap().as_bytes(),
+        "the raw body is kept"
+    );
 }
 
 #[tokio::test]
@@ -143,15 +167,24 @@ async fn a_hubspot_validation_error_is_dead_lettered_with_hubspots_answer_and_th
     assert_eq!(hubspot.status, Some(400));
     assert_eq!(hubspot.body, hubspot_error);
     assert_eq!(hubspot.attempts, 1);
-    assert_eq!(letters[0].hubspot_request.as_ref().unwrap().body, website_quote_request());
+    assert_eq!(
+        letters[0].hubspot_request.as_ref().unwrap().body,
+        website_quote_request()
+    );
     assert!(letters[0].deal_draft.is_some());
 }
 
 #[tokio::test]
 async fn when_the_dead_letter_queue_is_missing_the_sender_is_asked_to_retry() {
     let sdk = moto::sdk_config().await;
-    let missing = moto::create_queue(&sdk, false).await.replace("dealhook-", "does-not-exist-");
-    let t = spawn_app_with(Options { queue_url: Some(missing), ..Options::default() }).await;
+    let missing = moto::create_queue(&sdk, false)
+        .await
+        .replace("dealhook-", "does-not-exist-");
+    let t = spawn_app_with(Options {
+        queue_url: Some(missing),
+        ..Options::default()
+    })
+    .await;
 
     let response = t.invoke(&sample_event("website-quote-invalid.json")).await;
 
@@ -162,8 +195,15 @@ async fn when_the_dead_letter_queue_is_missing_the_sender_is_asked_to_retry() {
 
 #[tokio::test]
 async fn when_sqs_is_unreachable_the_sender_is_asked_to_retry() {
-    let t = spawn_app_with(Options { sqs_sdk: Some(moto::unreachable_endpoint_config().await), ..Options::default() }).await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(400)).mount(&t.hubspot).await;
+    let t = spawn_app_with(Options {
+        sqs_sdk: Some(moto::unreachable_endpoint_config().await),
+        ..Options::default()
+    })
+    .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400))
+        .mount(&t.hubspot)
+        .await;
 
     let response = t.invoke(&sample_event("website-quote.json")).await;
 
@@ -172,13 +212,36 @@ async fn when_sqs_is_unreachable_the_sender_is_asked_to_retry() {
 
 #[tokio::test]
 async fn requests_that_cannot_be_served_are_answered_and_never_stored() {
-    let t = spawn_app_with(Options { max_body_bytes: 64, ..Options::default() }).await;
-    Mock::given(method("POST")).respond_with(created(1)).expect(0).mount(&t.hubspot).await;
+    let t = spawn_app_with(Options {
+        max_body_bytes: 64,
+        ..Options::default()
+    })
+    .await;
+    Mock::given(method("POST"))
+        .respond_with(created(1))
+        .expect(0)
+        .mount(&t.hubspot)
+        .await;
     let json_body = br#"{"company":"Acme"}"#;
     let cases: Vec<(&str, String, u16, &str)> = vec![
-        ("unknown route", crate::helpers::v2_event("POST", "/hooks/nope", Some("application/json"), json_body), 404, "unknown_route"),
-        ("not a hook path", crate::helpers::v2_event("POST", "/other", Some("application/json"), json_body), 404, "not_found"),
-        ("wrong method", crate::helpers::v2_event("GET", "/hooks/website-quote", None, b""), 405, "method_not_allowed"),
+        (
+            "unknown route",
+            crate::helpers::v2_event("POST", "/hooks/nope", Some("application/json"), json_body),
+            404,
+            "unknown_route",
+        ),
+        (
+            "not a hook path",
+            crate::helpers::v2_event("POST", "/other", Some("application/json"), json_body),
+            404,
+            "not_found",
+        ),
+        (
+            "wrong method",
+            crate::helpers::v2_event("GET", "/hooks/website-quote", None, b""),
+            405,
+            "method_not_allowed",
+        ),
         (
             "too large",
             crate::helpers::v2_event("POST", "/hooks/website-quote", Some("application/json"), &[b' '; 65]),
@@ -203,7 +266,10 @@ async fn requests_that_cannot_be_served_are_answered_and_never_stored() {
         assert_eq!(response.status, status, "{name}: {}", response.text);
         assert_eq!(response.json["status"], "rejected", "{name}");
         assert_eq!(response.json["error"]["code"], code, "{name}");
-        assert!(!response.json["error"]["message"].as_str().unwrap_or("").is_empty(), "{name}: says why");
+        assert!(
+            !response.json["error"]["message"].as_str().unwrap_or("").is_empty(),
+            "{name}: says why"
+        );
     }
     assert!(t.dead_letters().await.is_empty(), "rejected requests are never stored");
 }
@@ -245,8 +311,16 @@ async fn a_form_post_becomes_a_deal() {
 
 #[tokio::test]
 async fn an_unreadable_secret_dead_letters_the_delivery() {
-    let t = spawn_app_with(Options { secret_id: Some("dealhook/does-not-exist".into()), ..Options::default() }).await;
-    Mock::given(method("POST")).respond_with(created(1)).expect(0).mount(&t.hubspot).await;
+    let t = spawn_app_with(Options {
+        secret_id: Some("dealhook/does-not-exist".into()),
+        ..Options::default()
+    })
+    .await;
+    Mock::given(method("POST"))
+        .respond_with(created(1))
+        .expect(0)
+        .mount(&t.hubspot)
+        .await;
 
     let response = t.invoke(&sample_event("website-quote.json")).await;
 
@@ -254,7 +328,10 @@ async fn an_unreadable_secret_dead_letters_the_delivery() {
     assert_eq!(response.json["reason"], "secret_unavailable");
     let letters = t.dead_letters().await;
     assert_eq!(letters.len(), 1);
-    assert!(letters[0].deal_draft.is_some(), "the draft is kept so a redrive needs no re-mapping");
+    assert!(
+        letters[0].deal_draft.is_some(),
+        "the draft is kept so a redrive needs no re-mapping"
+    );
 }
 
 #[tokio::test]
@@ -293,8 +370,16 @@ async fn a_rotated_token_is_picked_up_after_hubspot_refuses_the_old_one() {
 
 #[tokio::test]
 async fn a_dry_run_shows_the_request_and_sends_nothing() {
-    let t = spawn_app_with(Options { dry_run: true, ..Options::default() }).await;
-    Mock::given(method("POST")).respond_with(created(1)).expect(0).mount(&t.hubspot).await;
+    let t = spawn_app_with(Options {
+        dry_run: true,
+        ..Options::default()
+    })
+    .await;
+    Mock::given(method("POST"))
+        .respond_with(created(1))
+        .expect(0)
+        .mount(&t.hubspot)
+        .await;
 
     let response = t.invoke(&sample_event("website-quote.json")).await;
 
@@ -309,17 +394,31 @@ async fn secrets_never_reach_logs_responses_or_dead_letters() {
     let logs = LogCapture::start();
     let api_key = "hapikey-0000-SECRETKEY";
     let cases: Vec<(&str, Options, ResponseTemplate)> = vec![
-        ("token, HubSpot 400", Options::default(), ResponseTemplate::new(400).set_body_string("bad")),
-        ("token, HubSpot 401 twice", Options::default(), ResponseTemplate::new(401)),
+        (
+            "token, HubSpot 400",
+            Options::default(),
+            ResponseTemplate::new(400).set_body_string("bad"),
+        ),
+        (
+            "token, HubSpot 401 twice",
+            Options::default(),
+            ResponseTemplate::new(401),
+        ),
         ("token, HubSpot 500", Options::default(), ResponseTemplate::new(500)),
         (
             "api key, HubSpot 400",
-            Options { secret: format!(r#"{{"hubspot":{{"hapikey":"{api_key}"}}}}"#), ..Options::default() },
+            Options {
+                secret: format!(r#"{{"hubspot":{{"hapikey":"{api_key}"}}}}"#),
+                ..Options::default()
+            },
             ResponseTemplate::new(400),
         ),
         (
             "api key, HubSpot slow",
-            Options { secret: format!(r#"{{"hubspot":{{"hapikey":"{api_key}"}}}}"#), ..Options::default() },
+            Options {
+                secret: format!(r#"{{"hubspot":{{"hapikey":"{api_key}"}}}}"#),
+                ..Options::default()
+            },
             ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)),
         ),
     ];
@@ -336,13 +435,20 @@ async fn secrets_never_reach_logs_responses_or_dead_letters() {
         seen.push_str(&response.text);
         let letters = t.dead_letter_texts().await;
         assert_eq!(letters.len(), 2, "{name}: one dead letter per delivery");
-        assert!(letters.iter().any(|l| l.contains("[redacted]")), "{name}: the Authorization header is redacted");
+        assert!(
+            letters.iter().any(|l| l.contains("[redacted]")),
+            "{name}: the Authorization header is redacted"
+        );
         for letter in letters {
             seen.push_str(&letter);
         }
     }
     seen.push_str(&logs.text());
-    assert!(logs.text().contains("\"outcome\":\"dead_lettered\""), "the summary lines were captured");
+    assert!(
+        logs.text().contains("\"outcome\":\"dead_lettered\""),
+        "the summary lines were captured: {}",
+        logs.text()
+    );
     for secret in [TOKEN, api_key] {
         assert!(!seen.contains(secret), "{secret} leaked");
     }

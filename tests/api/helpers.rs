@@ -80,7 +80,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     };
     let sqs_sdk = options.sqs_sdk.unwrap_or_else(|| sdk.clone());
     let app = App::new(
-        Settings { max_body_bytes: options.max_body_bytes, dry_run: options.dry_run },
+        Settings {
+            max_body_bytes: options.max_body_bytes,
+            dry_run: options.dry_run,
+        },
         Arc::new(Mapping::embedded().expect("the embedded mapping compiles")),
         Arc::new(SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(&sdk),
@@ -95,9 +98,18 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             })
             .expect("the mock's URL is valid"),
         ),
-        Arc::new(SqsDeadLetters::new(aws_sdk_sqs::Client::new(&sqs_sdk), queue_url.clone())),
+        Arc::new(SqsDeadLetters::new(
+            aws_sdk_sqs::Client::new(&sqs_sdk),
+            queue_url.clone(),
+        )),
     );
-    TestApp { app, hubspot, sdk, queue_url, secret_id }
+    TestApp {
+        app,
+        hubspot,
+        sdk,
+        queue_url,
+        secret_id,
+    }
 }
 
 /// A response as the tests see it.
@@ -116,7 +128,11 @@ impl TestApp {
     /// Sends a Lambda event (JSON text) through the real handler.
     pub async fn invoke(&self, event: &str) -> TestResponse {
         let request = lambda_http::request::from_str(event).expect("a valid Lambda event");
-        let response = self.app.handle_http(request).await.unwrap_or_else(|never| match never {});
+        let response = self
+            .app
+            .handle_http(request)
+            .await
+            .unwrap_or_else(|never| match never {});
         let text = String::from_utf8_lossy(response.body().as_ref()).into_owned();
         TestResponse {
             status: response.status().as_u16(),
@@ -128,7 +144,8 @@ impl TestApp {
 
     /// Posts `body` to `/hooks/{route}` as an HTTP API v2 event.
     pub async fn post(&self, route: &str, content_type: &str, body: &[u8]) -> TestResponse {
-        self.invoke(&v2_event("POST", &format!("/hooks/{route}"), Some(content_type), body)).await
+        self.invoke(&v2_event("POST", &format!("/hooks/{route}"), Some(content_type), body))
+            .await
     }
 
     /// Every dead letter on the queue, parsed.
@@ -188,30 +205,43 @@ pub fn sample_event(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Captures every log line written while the guard lives (current-thread tests only).
+/// Captures log lines from the moment it starts. The subscriber is process-wide (installed once),
+/// not `set_default`: tracing caches callsite interest across threads, so scoped subscribers miss
+/// events when tests run in parallel. Lines from other tests running meanwhile are included.
 pub struct LogCapture {
-    buffer: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
+    start: usize,
 }
+
+static LOG_BUFFER: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
 
 impl LogCapture {
     /// Starts capturing JSON log lines at TRACE level, as production would format them.
     pub fn start() -> LogCapture {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || BufferWriter(writer.clone()))
-            .finish();
-        LogCapture { buffer, _guard: tracing::subscriber::set_default(subscriber) }
+        let buffer = LOG_BUFFER.get_or_init(|| {
+            let buffer = Arc::new(Mutex::new(Vec::new()));
+            let writer = buffer.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(move || BufferWriter(writer.clone()))
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this binary");
+            buffer
+        });
+        LogCapture {
+            start: buffer.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        }
     }
 
-    /// Everything logged so far.
+    /// Everything logged since `start`.
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buffer.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        let buffer = LOG_BUFFER
+            .get()
+            .map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default();
+        String::from_utf8_lossy(buffer.get(self.start..).unwrap_or_default()).into_owned()
     }
 }
 
