@@ -15,17 +15,52 @@ pub enum Source {
     Json,
     /// An HTML form (urlencoded or multipart); `fields` are the form fields.
     Form,
+    /// Typeform `form_response` webhooks.
+    Typeform,
+    /// Tally `FORM_RESPONSE` webhooks.
+    Tally,
+    /// Webflow `form_submission` webhooks (v2 and v1 shapes).
+    Webflow,
+    /// Jotform webhooks (multipart with `rawRequest`).
+    Jotform,
+    /// Stripe events.
+    Stripe,
+    /// Standard Webhooks senders (Svix and others).
+    StandardWebhooks,
+    /// GitHub webhooks.
+    GitHub,
+    /// HubSpot webhooks (app subscriptions).
+    HubSpot,
 }
 
 impl Source {
     /// Every source, in the order `check` lists them.
-    pub const ALL: &'static [Source] = &[Source::Json, Source::Form];
+    pub const ALL: &'static [Source] = &[
+        Source::Json,
+        Source::Form,
+        Source::Typeform,
+        Source::Tally,
+        Source::Webflow,
+        Source::Jotform,
+        Source::Stripe,
+        Source::StandardWebhooks,
+        Source::GitHub,
+        Source::HubSpot,
+    ];
 
     /// The name used in the mapping.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Json => "json",
             Source::Form => "form",
+            Source::Typeform => "typeform",
+            Source::Tally => "tally",
+            Source::Webflow => "webflow",
+            Source::Jotform => "jotform",
+            Source::Stripe => "stripe",
+            Source::StandardWebhooks => "standard-webhooks",
+            Source::GitHub => "github",
+            Source::HubSpot => "hubspot",
         }
     }
 }
@@ -73,6 +108,8 @@ pub fn normalise(source: Source, decoded: Value, delivery: &super::Delivery) -> 
     let normalised = match source {
         Source::Json => json_body(source, &decoded),
         Source::Form => form_body(source, &decoded),
+        // Step 2 in progress: provider normalisers replace this arm.
+        _ => json_body(source, &decoded),
     }?;
     Ok(Submission {
         source: source.as_str().to_owned(),
