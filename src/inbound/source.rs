@@ -263,9 +263,9 @@ mod tests {
             assert_eq!(source.as_str().parse::<Source>(), Ok(source), "{source}");
         }
         assert_eq!(
-            "typeform".parse::<Source>(),
+            "typeform2".parse::<Source>(),
             Err(UnknownSource {
-                name: "typeform".into()
+                name: "typeform2".into()
             })
         );
     }
