@@ -14,6 +14,8 @@ pub struct Submission {
     pub id: Option<String>,
     /// When the provider says the submission was made (RFC 3339), when it says so.
     pub submitted_at: Option<String>,
+    /// The provider's event type, when it has one (`checkout.session.completed`, `form_response`, …).
+    pub event_type: Option<String>,
     /// When dealhook received the delivery (RFC 3339, UTC).
     pub received_at: String,
     /// Flat map of fields, keyed the way users name them.

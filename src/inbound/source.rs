@@ -115,6 +115,7 @@ pub fn normalise(source: Source, decoded: Value, delivery: &super::Delivery) -> 
         source: source.as_str().to_owned(),
         id: normalised.id,
         submitted_at: normalised.submitted_at,
+        event_type: normalised.event_type,
         received_at: delivery.received_at_rfc3339(),
         fields: normalised.fields,
         raw: decoded,
@@ -126,6 +127,7 @@ struct Normalised {
     fields: Map<String, Value>,
     id: Option<String>,
     submitted_at: Option<String>,
+    event_type: Option<String>,
 }
 
 impl Normalised {
@@ -135,6 +137,7 @@ impl Normalised {
             fields,
             id: None,
             submitted_at: None,
+            event_type: None,
         }
     }
 }

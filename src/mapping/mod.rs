@@ -20,7 +20,7 @@
 //!
 //! Unknown keys anywhere are errors (with a "did you mean"), as are misspelt template
 //! variables: templates see only `fields`, `raw`, `submission` (`id`, `source`,
-//! `submitted_at`, `received_at`) and `route`, plus minijinja's globals (`range`, `dict`, …).
+//! `submitted_at`, `received_at`, `event_type`) and `route`, plus minijinja's globals (`range`, `dict`, …).
 //! Every problem in a file is reported at once, each with its line and column.
 //!
 //! ## Value specs
@@ -153,6 +153,7 @@ mod tests {
             id: Some("evt-1".into()),
             submitted_at: Some("2026-11-25T09:59:58Z".into()),
             received_at: "2026-11-25T10:00:00.000Z".into(),
+            event_type: Some("form_response".into()),
             fields: fields.as_object().cloned().unwrap_or_default(),
             raw: fields,
         }

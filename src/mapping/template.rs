@@ -121,12 +121,14 @@ pub(crate) fn context(route: &str, submission: &Submission) -> Value {
         source: &'a str,
         submitted_at: Option<&'a str>,
         received_at: &'a str,
+        event_type: Option<&'a str>,
     }
     let meta = Meta {
         id: submission.id.as_deref(),
         source: &submission.source,
         submitted_at: submission.submitted_at.as_deref(),
         received_at: &submission.received_at,
+        event_type: submission.event_type.as_deref(),
     };
     minijinja::context! {
         fields => Value::from(Serde(&submission.fields)),
@@ -232,6 +234,7 @@ mod tests {
             id: Some("evt-1".into()),
             submitted_at: None,
             received_at: "2026-11-25T10:00:00.000Z".into(),
+            event_type: Some("form_response".into()),
             fields: fields.as_object().cloned().unwrap_or_default(),
             raw: fields,
         }
