@@ -1,5 +1,6 @@
 //! Mapping: the spec in `mapping.yaml` (read with serde-saphyr), compiled once per cold start
-//! into routes that turn a Submission into a DealDraft. Never parses anything per request.
+//! into endpoints and routes that turn a Submission into a DealDraft. Never parses anything per
+//! request.
 //!
 //! # The language
 //!
@@ -7,7 +8,8 @@
 //! version: 1                       # must be 1
 //! routes:                          # at least one; names are [A-Za-z0-9_-]+ (they are URLs)
 //!   website-quote:
-//!     source: json                 # required; a known Source (json, form, …)
+//!     source: json                 # required; a known Source (json, form, typeform, stripe, …)
+//!     signature: none              # json/form are unsigned by default: `check` warns either way
 //!     deal:
 //!       pipeline: default          # value spec; optional but recommended (warning without)
 //!       dealstage: { from: "{{ fields.plan }}", map: { team: presentationscheduled }, default: appointmentscheduled }
@@ -22,6 +24,56 @@
 //! variables: templates see only `fields`, `raw`, `submission` (`id`, `source`,
 //! `submitted_at`, `received_at`, `event_type`) and `route`, plus minijinja's globals (`range`, `dict`, …).
 //! Every problem in a file is reported at once, each with its line and column.
+//!
+//! ## Route keys
+//!
+//! - `source:` (required) the kind of sender: how its body becomes `fields`.
+//! - `signature: <scheme>|none` how deliveries are authenticated. Default: the source's own
+//!   scheme (`typeform` → typeform, `jotform` → token, `stripe` → stripe, `hubspot` →
+//!   hubspot-v3, …); `json` and `form` have none. An unknown name is a load error listing the
+//!   known schemes. A route that ends up unsigned (`signature: none`, or json/form without
+//!   `signature`) loads with the warning "accepts unsigned deliveries: anyone who knows the URL
+//!   can create deals".
+//! - `signing_secret: <key>` the key under `signing` in the Secrets Manager secret that holds
+//!   the signing secret (`[A-Za-z0-9_.-]+`). Required whenever the route is signed; an error
+//!   together with `signature: none` (or on a json/form route without `signature`). A key the
+//!   secret lacks is a configuration error at cold start and in `check`
+//!   ([`Mapping::missing_signing_keys`]).
+//! - `endpoint: <name>` the route is served at `POST /hooks/<name>` (same rule as route names);
+//!   default: the route's name. Several routes may share an endpoint; they must then have the
+//!   same `source`, effective `signature` and `signing_secret` (each route states them), because
+//!   a delivery is verified and decoded once per endpoint. A route is reached by its endpoint,
+//!   not by its name, once it sets `endpoint:`.
+//! - `match: <expression>` a Jinja expression without `{{ }}`, over the same context as
+//!   templates, compiled at load (syntax errors and unknown variables are load errors). For
+//!   each delivery, the endpoint's routes are tried in file order and the first whose `match` is
+//!   truthy takes it (Jinja truthiness: undefined, `none`, `false`, `0`, `""`, `[]` are false);
+//!   a route without `match` takes every delivery, so a route after it on the same endpoint is
+//!   a load error (it could never be reached). A delivery no route takes is answered 200
+//!   "ignored"; a `match` that fails to evaluate is the problem `match_error`. Comparisons
+//!   with a missing field follow minijinja's ordering rather than failing (`-1 > fields.x` is
+//!   true without `x`): guard with `fields.x is defined and …` where it matters.
+//!
+//! One Typeform webhook URL serving two forms (`signing` in the secret has a `typeform` key):
+//!
+//! ```yaml
+//! routes:
+//!   demo-request:
+//!     source: typeform             # signature: typeform (the default)
+//!     endpoint: typeform           # POST /hooks/typeform
+//!     signing_secret: typeform
+//!     match: fields.form_id == "lT4Z3j"
+//!     deal: { pipeline: default, dealstage: appointmentscheduled }
+//!   newsletter-upgrade:
+//!     source: typeform
+//!     endpoint: typeform
+//!     signing_secret: typeform
+//!     match: fields.form_id in ["Xy12ab", "Zz99cd"]
+//!     deal: { pipeline: default, dealstage: qualifiedtobuy }
+//! ```
+//!
+//! A Stripe route can pick its events the same way:
+//! `match: submission.event_type == "checkout.session.completed"`.
 //!
 //! ## Value specs
 //!
@@ -58,12 +110,17 @@
 
 mod convert;
 mod diagnostic;
+mod endpoint;
 mod route;
 mod spec;
 mod template;
 mod yaml;
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
+pub use endpoint::Endpoint;
 pub use route::Route;
 
 use diagnostic::{At, Report};
@@ -79,7 +136,9 @@ const EMBEDDED: &str = include_str!("../../mapping.yaml");
 #[derive(Debug)]
 pub struct Mapping {
     origin: String,
-    routes: Vec<Route>,
+    /// In file order; each is also held by its endpoint.
+    routes: Vec<Arc<Route>>,
+    endpoints: Vec<Endpoint>,
     warnings: Vec<Diagnostic>,
 }
 
@@ -101,13 +160,16 @@ impl Mapping {
             }
         };
         let spec = spec::read(&root, &mut report);
+        endpoint::check(&spec.routes, &mut report);
         let routes = route::compile(spec.routes, &mut report);
         if report.has_errors() {
             return Err(fail(report.into_sorted()));
         }
+        let (routes, endpoints) = endpoint::group(routes);
         Ok(Mapping {
             origin: origin.to_owned(),
             routes,
+            endpoints,
             warnings: report.into_sorted(),
         })
     }
@@ -117,14 +179,71 @@ impl Mapping {
         Mapping::from_yaml(EMBEDDED, EMBEDDED_ORIGIN)
     }
 
-    /// The route called `name`, if configured.
+    /// The route called `name` (its name in the file, not its endpoint), if configured.
     pub fn route(&self, name: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.name() == name)
+        self.routes().find(|r| r.name() == name)
     }
 
     /// Every route, in file order.
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        self.routes.iter()
+        self.routes.iter().map(|r| &**r)
+    }
+
+    /// The endpoint served at `POST /hooks/{name}`, if configured.
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.name() == name)
+    }
+
+    /// Every endpoint, in the file order of its first route.
+    pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
+        self.endpoints.iter()
+    }
+
+    /// Every signing key name routes refer to (sorted, deduplicated): the keys the secret
+    /// must have under `signing`.
+    pub fn signing_keys(&self) -> Vec<&str> {
+        let keys: BTreeSet<&str> = self
+            .routes()
+            .filter_map(|r| r.signing_secret().map(|(key, _)| key.as_str()))
+            .collect();
+        keys.into_iter().collect()
+    }
+
+    /// Errors (with the route and the line of its `signing_secret`) for every key `has_key`
+    /// says is missing: one per key, at the first route that names it (the message lists the
+    /// others). Empty when the secret has every key. For cold start and `check`.
+    pub fn missing_signing_keys(&self, has_key: &dyn Fn(&str) -> bool) -> Vec<Diagnostic> {
+        let mut report = Report::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for route in self.routes() {
+            let Some((key, loc)) = route.signing_secret() else {
+                continue;
+            };
+            if seen.contains(&key.as_str()) || has_key(key) {
+                continue;
+            }
+            seen.push(key);
+            let others: Vec<&str> = self
+                .routes()
+                .filter(|r| r.name() != route.name() && r.signing_secret().is_some_and(|(k, _)| k == key))
+                .map(Route::name)
+                .collect();
+            let also = match others.as_slice() {
+                [] => String::new(),
+                [one] => format!(" (route {one} names it too)"),
+                many => format!(" (routes {} name it too)", many.join(", ")),
+            };
+            report.error(
+                At::route(route.name()).field("signing_secret"),
+                *loc,
+                format!(
+                    "the secret has no key {key:?} under `signing`, so deliveries to /hooks/{} cannot be \
+                     verified{also}",
+                    route.endpoint()
+                ),
+            );
+        }
+        report.into_sorted()
     }
 
     /// Warnings found while loading (e.g. a route without `pipeline`).
@@ -195,25 +314,48 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_mapping_loads_with_one_warning_for_the_missing_pipeline() {
+    fn the_embedded_mapping_loads_warning_about_the_missing_pipeline_and_unsigned_routes() {
         let mapping = embedded();
         let names: Vec<_> = mapping.routes().map(|r| (r.name(), r.source())).collect();
         assert_eq!(names, [("website-quote", Source::Json), ("contact-form", Source::Form)]);
         assert_eq!(mapping.origin(), EMBEDDED_ORIGIN);
-        let warnings = mapping.warnings();
-        assert_eq!(warnings.len(), 1, "{warnings:#?}");
-        let w = &warnings[0];
+        let warnings: Vec<_> = mapping
+            .warnings()
+            .iter()
+            .map(|w| (w.severity, w.route.as_deref(), w.field.as_deref()))
+            .collect();
         assert_eq!(
-            (w.severity, w.route.as_deref(), w.field.as_deref()),
-            (Severity::Warning, Some("contact-form"), Some("pipeline"))
+            warnings,
+            [
+                (Severity::Warning, Some("website-quote"), Some("signature")),
+                (Severity::Warning, Some("contact-form"), Some("signature")),
+                (Severity::Warning, Some("contact-form"), Some("pipeline")),
+            ],
+            "{:#?}",
+            mapping.warnings()
         );
-        assert!(w.line.is_some() && w.column.is_some(), "{w:?}");
-        assert!(
-            w.in_file(mapping.origin())
-                .to_string()
-                .starts_with("mapping.yaml (embedded):")
-        );
+        for w in mapping.warnings() {
+            assert!(w.line.is_some() && w.column.is_some(), "{w:?}");
+            assert!(
+                w.in_file(mapping.origin())
+                    .to_string()
+                    .starts_with("mapping.yaml (embedded):")
+            );
+        }
+        assert!(mapping.warnings()[0].message.contains("accepts unsigned deliveries"));
         assert!(mapping.route("nope").is_none());
+        let endpoints: Vec<_> = mapping
+            .endpoints()
+            .map(|e| (e.name(), e.source(), e.signature()))
+            .collect();
+        assert_eq!(
+            endpoints,
+            [
+                ("website-quote", Source::Json, None),
+                ("contact-form", Source::Form, None)
+            ]
+        );
+        assert!(mapping.signing_keys().is_empty());
     }
 
     #[test]
@@ -572,6 +714,534 @@ routes:
                 company_ids: vec![1, 2],
                 contact_ids: vec![3]
             }
+        );
+    }
+
+    // ---- Step 2: signatures, endpoints and `match` ----
+
+    use crate::inbound::verify::Scheme;
+
+    /// A mapping of `routes` (YAML, indented by four spaces under `routes:`), each given a
+    /// minimal deal after its own keys.
+    fn with_routes(routes: &[(&str, &str)]) -> String {
+        let mut text = String::from("version: 1\nroutes:\n");
+        for (name, keys) in routes {
+            text.push_str(&format!("  {name}:\n"));
+            for line in keys.lines() {
+                text.push_str(&format!("    {line}\n"));
+            }
+            text.push_str("    deal: { pipeline: p, dealstage: \"{{ route }}\" }\n");
+        }
+        text
+    }
+
+    fn load(text: &str) -> Mapping {
+        Mapping::from_yaml(text, "m.yaml").unwrap_or_else(|e| panic!("must load:\n{e}\n{text}"))
+    }
+
+    fn warnings(mapping: &Mapping) -> Vec<String> {
+        mapping.warnings().iter().map(ToString::to_string).collect()
+    }
+
+    fn delivery(source: &str, event_type: Option<&str>, fields: Value) -> Submission {
+        Submission {
+            event_type: event_type.map(str::to_owned),
+            ..submission(source, fields)
+        }
+    }
+
+    /// Asserts that `errors` are exactly `want` (prefix, part of the message), in order.
+    fn assert_errors(errors: &[String], want: &[(&str, &str)]) {
+        assert_eq!(errors.len(), want.len(), "{errors:#?}");
+        for ((prefix, message), got) in want.iter().zip(errors) {
+            assert!(
+                got.starts_with(prefix) && got.contains(message),
+                "want {prefix} … {message}\n got {got}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_source_gets_its_default_signature_scheme() {
+        for &source in Source::ALL {
+            let keys = match Scheme::default_for(source) {
+                Some(_) => format!("source: {source}\nsigning_secret: {source}"),
+                None => format!("source: {source}"),
+            };
+            let mapping = load(&with_routes(&[("r", &keys)]));
+            let endpoint = mapping.endpoint("r").unwrap_or_else(|| panic!("{source}: no endpoint"));
+            assert_eq!(endpoint.source(), source, "{source}");
+            assert_eq!(endpoint.signature(), Scheme::default_for(source), "{source}");
+            let want_key = Scheme::default_for(source).map(|_| source.as_str());
+            assert_eq!(endpoint.signing_secret(), want_key, "{source}");
+            let unsigned_warning = warnings(&mapping)
+                .iter()
+                .any(|w| w.contains("accepts unsigned deliveries"));
+            assert_eq!(
+                unsigned_warning,
+                want_key.is_none(),
+                "{source}: {:?}",
+                warnings(&mapping)
+            );
+        }
+        assert_eq!(Scheme::default_for(Source::Typeform), Some(Scheme::Typeform));
+        assert_eq!(Scheme::default_for(Source::Json), None);
+    }
+
+    #[test]
+    fn an_explicit_scheme_overrides_the_default() {
+        let mapping = load(&with_routes(&[(
+            "r",
+            "source: json\nsignature: standard-webhooks\nsigning_secret: svix.main",
+        )]));
+        let endpoint = mapping.endpoint("r").unwrap();
+        assert_eq!(endpoint.signature(), Some(Scheme::StandardWebhooks));
+        assert_eq!(endpoint.signing_secret(), Some("svix.main"));
+        assert!(warnings(&mapping).is_empty(), "{:?}", warnings(&mapping));
+    }
+
+    #[test]
+    fn a_provider_route_without_a_signing_secret_is_an_error() {
+        let errors = load_errors(&with_routes(&[("typeform-leads", "source: typeform")]));
+        assert_errors(
+            &errors,
+            &[(
+                "m.yaml:3:3: error: route typeform-leads:",
+                "verifies typeform signatures and needs `signing_secret: <key under signing in the secret>`, or \
+                 `signature: none` to accept unsigned deliveries",
+            )],
+        );
+        let errors = load_errors(&with_routes(&[("r", "source: json\nsignature: stripe")]));
+        assert_errors(
+            &errors,
+            &[("m.yaml:3:3: error: route r:", "verifies stripe signatures")],
+        );
+    }
+
+    #[test]
+    fn signature_none_warns_and_is_an_error_with_a_signing_secret() {
+        let mapping = load(&with_routes(&[("r", "source: stripe\nsignature: none")]));
+        assert_eq!(mapping.endpoint("r").unwrap().signature(), None);
+        assert_eq!(mapping.endpoint("r").unwrap().signing_secret(), None);
+        let w = mapping.warnings();
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert_eq!(w[0].field.as_deref(), Some("signature"));
+        assert_eq!((w[0].line, w[0].column), (Some(5), Some(16)), "at the `none`");
+        assert!(
+            w[0].message
+                .starts_with("accepts unsigned deliveries: anyone who knows the URL can create deals"),
+            "{}",
+            w[0].message
+        );
+
+        let errors = load_errors(&with_routes(&[(
+            "r",
+            "source: stripe\nsignature: none\nsigning_secret: stripe",
+        )]));
+        assert_errors(
+            &errors,
+            &[(
+                "m.yaml:6:21: error: route r, signing_secret:",
+                "`signature: none` accepts unsigned deliveries",
+            )],
+        );
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_an_error_listing_the_known_ones() {
+        let errors = load_errors(&with_routes(&[(
+            "r",
+            "source: stripe\nsignature: strype\nsigning_secret: stripe",
+        )]));
+        assert_errors(
+            &errors,
+            &[(
+                "m.yaml:5:16: error: route r, signature:",
+                "unknown signature scheme \"strype\"; known: typeform, tally, webflow, stripe",
+            )],
+        );
+        assert!(errors[0].contains("`none`"), "{}", errors[0]);
+        let errors = load_errors(&with_routes(&[("r", "source: json\nsignature: [stripe]")]));
+        assert_errors(&errors, &[("m.yaml:5:16:", "expected a signature scheme")]);
+    }
+
+    #[test]
+    fn a_json_route_without_signature_warns_and_one_with_only_a_signing_secret_is_an_error() {
+        let mapping = load(&with_routes(&[("r", "source: json")]));
+        let w = mapping.warnings();
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert_eq!(
+            (w[0].route.as_deref(), w[0].field.as_deref()),
+            (Some("r"), Some("signature"))
+        );
+        assert_eq!((w[0].line, w[0].column), (Some(3), Some(3)), "at the route");
+        assert!(w[0].message.contains("anyone who knows the URL can create deals"));
+
+        let errors = load_errors(&with_routes(&[("r", "source: form\nsigning_secret: web")]));
+        assert_errors(
+            &errors,
+            &[(
+                "m.yaml:5:21: error: route r, signing_secret:",
+                "form routes are unsigned unless `signature:` names a scheme",
+            )],
+        );
+    }
+
+    #[test]
+    fn endpoint_and_signing_key_names_are_checked() {
+        let errors = load_errors(&with_routes(&[
+            ("a", "source: json\nendpoint: \"web/quote\""),
+            ("b", "source: stripe\nsigning_secret: \"stripe key\""),
+            ("c", "source: stripe\nsigning_secret: \"\""),
+            ("d", "source: json\nendpoint: 7"),
+        ]));
+        assert_errors(
+            &errors,
+            &[
+                (
+                    "m.yaml:5:15: error: route a, endpoint:",
+                    "endpoint name \"web/quote\" contains '/'",
+                ),
+                ("m.yaml:9:21: error: route b, signing_secret:", "contains ' '"),
+                (
+                    "m.yaml:13:21: error: route c, signing_secret:",
+                    "empty signing key name",
+                ),
+                (
+                    "m.yaml:17:15: error: route d, endpoint:",
+                    "expected an endpoint name, found a number",
+                ),
+            ],
+        );
+        let mapping = load(&with_routes(&[(
+            "r",
+            "source: stripe\nsigning_secret: Stripe_live-2.key",
+        )]));
+        assert_eq!(mapping.signing_keys(), ["Stripe_live-2.key"]);
+    }
+
+    const TWO_FORMS: &str = r#"version: 1
+routes:
+  demo-request:
+    source: typeform
+    endpoint: typeform
+    signing_secret: typeform
+    match: fields.form_id == "lT4Z3j"
+    deal: { pipeline: p, dealstage: demo }
+  newsletter-upgrade:
+    source: typeform
+    endpoint: typeform
+    signing_secret: typeform
+    match: fields.form_id in ["Xy12ab", "Zz99cd"]
+    deal: { pipeline: p, dealstage: "{{ route }}" }
+  website-quote:
+    source: json
+    signature: none
+    deal: { pipeline: p, dealstage: quote }
+"#;
+
+    #[test]
+    fn two_typeform_routes_on_one_endpoint_are_told_apart_by_match() {
+        let mapping = load(TWO_FORMS);
+        let endpoints: Vec<_> = mapping.endpoints().map(Endpoint::name).collect();
+        assert_eq!(endpoints, ["typeform", "website-quote"]);
+        let typeform = mapping.endpoint("typeform").unwrap();
+        assert_eq!(
+            (typeform.source(), typeform.signature(), typeform.signing_secret()),
+            (Source::Typeform, Some(Scheme::Typeform), Some("typeform"))
+        );
+        let routes: Vec<_> = typeform.routes().map(|r| (r.name(), r.endpoint())).collect();
+        assert_eq!(
+            routes,
+            [("demo-request", "typeform"), ("newsletter-upgrade", "typeform")]
+        );
+        assert!(
+            mapping.endpoint("demo-request").is_none(),
+            "routes with `endpoint:` are not served by name"
+        );
+        assert_eq!(mapping.route("demo-request").map(Route::endpoint), Some("typeform"));
+        assert_eq!(mapping.signing_keys(), ["typeform"]);
+
+        let cases = [
+            ("the demo form", json!({"form_id": "lT4Z3j"}), Some("demo-request")),
+            (
+                "a newsletter form",
+                json!({"form_id": "Zz99cd"}),
+                Some("newsletter-upgrade"),
+            ),
+            ("another form", json!({"form_id": "other"}), None),
+            ("no form id", json!({}), None),
+            ("a case variant", json!({"form_id": "lt4z3j"}), None),
+        ];
+        for (name, fields, want) in cases {
+            let submission = delivery("typeform", Some("form_response"), fields);
+            let got = typeform.select(&submission).unwrap_or_else(|p| panic!("{name}: {p:?}"));
+            assert_eq!(got.map(Route::name), want, "{name}");
+            if let Some(route) = got {
+                let deal = route.map(&submission).unwrap_or_else(|p| panic!("{name}: {p:?}"));
+                let stage = if route.name() == "demo-request" {
+                    "demo"
+                } else {
+                    route.name()
+                };
+                assert_eq!(deal.dealstage, stage, "{name}");
+            }
+        }
+        let quote = mapping.endpoint("website-quote").unwrap();
+        let got = quote.select(&delivery("json", None, json!({}))).unwrap();
+        assert_eq!(
+            got.map(Route::name),
+            Some("website-quote"),
+            "a route without match takes everything"
+        );
+    }
+
+    #[test]
+    fn a_catch_all_route_may_come_last_on_its_endpoint() {
+        let mapping = load(&with_routes(&[
+            ("special", "source: json\nendpoint: in\nmatch: fields.vip"),
+            ("in", "source: json"),
+        ]));
+        let endpoint = mapping.endpoint("in").unwrap();
+        let pick = |fields| {
+            endpoint
+                .select(&delivery("json", None, fields))
+                .unwrap()
+                .map(Route::name)
+        };
+        assert_eq!(pick(json!({"vip": true})), Some("special"));
+        assert_eq!(pick(json!({"vip": ""})), Some("in"), "blank strings are falsy");
+        assert_eq!(pick(json!({"vip": []})), Some("in"), "empty lists are falsy");
+        assert_eq!(pick(json!({})), Some("in"));
+    }
+
+    #[test]
+    fn a_route_after_a_catch_all_on_the_same_endpoint_is_an_error() {
+        let errors = load_errors(&with_routes(&[
+            ("all", "source: json\nendpoint: in"),
+            ("one", "source: json\nendpoint: in\nmatch: fields.x == 1"),
+            ("two", "source: json\nendpoint: in\nmatch: fields.x == 2"),
+        ]));
+        assert_errors(
+            &errors,
+            &[
+                (
+                    "m.yaml:7:3: error: route one:",
+                    "is never reached: route all (line 3) comes before it on /hooks/in and has no `match:`",
+                ),
+                ("m.yaml:12:3: error: route two:", "route all (line 3)"),
+            ],
+        );
+    }
+
+    #[test]
+    fn routes_sharing_an_endpoint_must_agree_on_source_signature_and_secret() {
+        let errors = load_errors(&with_routes(&[
+            (
+                "tf-a",
+                "source: typeform\nendpoint: forms\nsigning_secret: typeform\nmatch: fields.a",
+            ),
+            (
+                "tf-b",
+                "source: typeform\nendpoint: forms\nsigning_secret: typeform-2\nmatch: fields.b",
+            ),
+            (
+                "tally",
+                "source: tally\nendpoint: forms\nsigning_secret: typeform\nmatch: fields.c",
+            ),
+            ("forms", "source: typeform\nsignature: none"),
+        ]));
+        assert_errors(
+            &errors,
+            &[
+                (
+                    "m.yaml:11:15: error: route tf-b, endpoint:",
+                    "shares /hooks/forms with route tf-a (line 3) but its signing_secret is \"typeform-2\" where \
+                     route tf-a's is \"typeform\"",
+                ),
+                (
+                    "m.yaml:17:15: error: route tally, endpoint:",
+                    "its source is tally where route tf-a's is typeform, and its signature is tally where route \
+                     tf-a's is typeform",
+                ),
+                (
+                    "m.yaml:21:3: error: route forms, endpoint:",
+                    "its signature is none where route tf-a's is typeform, and its signing_secret is not set",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_match_syntax_error_is_a_load_error_at_its_line() {
+        let errors = load_errors(&with_routes(&[
+            ("a", "source: json\nendpoint: in\nmatch: fields.form_id == "),
+            ("b", "source: json\nendpoint: in\nmatch: form_id == \"x\""),
+            ("c", "source: json\nendpoint: in\nmatch: \"{{ fields.x }}\""),
+            ("d", "source: json\nendpoint: in\nmatch: fields.a }}{{ fields.b"),
+            ("e", "source: json\nendpoint: in\nmatch: \"\""),
+            ("f", "source: json\nendpoint: in\nmatch: true"),
+        ]));
+        assert_errors(
+            &errors,
+            &[
+                (
+                    "m.yaml:6:12: error: route a, match:",
+                    "invalid `match` expression: syntax error",
+                ),
+                ("m.yaml:11:12: error: route b, match:", "unknown variable form_id"),
+                (
+                    "m.yaml:16:12: error: route c, match:",
+                    "without `{{ }}`: write `fields.x`",
+                ),
+                (
+                    "m.yaml:21:12: error: route d, match:",
+                    "unexpected input after expression",
+                ),
+                ("m.yaml:26:12: error: route e, match:", "empty `match:`"),
+                ("m.yaml:31:12: error: route f, match:", "expected an expression"),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_match_can_read_the_event_type_and_strings_with_braces() {
+        let mapping = load(&with_routes(&[
+            (
+                "checkout",
+                "source: stripe\nendpoint: stripe\nsigning_secret: stripe\n\
+                 match: submission.event_type == \"checkout.session.completed\"",
+            ),
+            (
+                "braces",
+                "source: stripe\nendpoint: stripe\nsigning_secret: stripe\nmatch: 'fields.note == \"}}\"'",
+            ),
+            (
+                "negative",
+                "source: stripe\nendpoint: stripe\nsigning_secret: stripe\nmatch: -1 > fields.amount | default(0)",
+            ),
+        ]));
+        let stripe = mapping.endpoint("stripe").unwrap();
+        let pick = |event_type, fields| {
+            stripe
+                .select(&delivery("stripe", event_type, fields))
+                .unwrap()
+                .map(Route::name)
+        };
+        assert_eq!(pick(Some("checkout.session.completed"), json!({})), Some("checkout"));
+        assert_eq!(pick(Some("invoice.paid"), json!({})), None);
+        assert_eq!(pick(None, json!({})), None);
+        assert_eq!(pick(Some("invoice.paid"), json!({"note": "}}"})), Some("braces"));
+        assert_eq!(pick(Some("refund"), json!({"amount": -5})), Some("negative"));
+        assert_eq!(pick(Some("refund"), json!({"amount": 5})), None);
+    }
+
+    #[test]
+    fn a_match_that_fails_to_evaluate_is_a_problem_not_a_panic() {
+        let mapping = load(&with_routes(&[
+            ("broken", "source: json\nendpoint: in\nmatch: fields.n / 0 > 1"),
+            (
+                "runaway",
+                "source: json\nmatch: range(100000) | map('string') | join | length > 0",
+            ),
+            ("in", "source: json"),
+        ]));
+        let endpoint = mapping.endpoint("in").unwrap();
+        let problems = endpoint
+            .select(&delivery("json", None, json!({"n": 4})))
+            .expect_err("division by zero");
+        assert_eq!(codes(&problems), [("match".to_string(), "match_error".to_string())]);
+        assert!(
+            problems[0].message.starts_with("route broken: "),
+            "{}",
+            problems[0].message
+        );
+
+        let problems = endpoint
+            .select(&delivery("json", None, json!({"n": "four"})))
+            .expect_err("a string divided");
+        assert!(problems[0].message.contains("route broken"), "{}", problems[0].message);
+
+        let start = std::time::Instant::now();
+        let problems = mapping
+            .endpoint("runaway")
+            .unwrap()
+            .select(&delivery("json", None, json!({})))
+            .expect_err("out of fuel");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
+        assert_eq!(codes(&problems), [("match".to_string(), "match_error".to_string())]);
+        assert!(
+            problems[0].message.starts_with("route runaway: "),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn missing_signing_keys_name_the_route_and_the_line() {
+        let mapping = load(&with_routes(&[
+            (
+                "tf-a",
+                "source: typeform\nendpoint: forms\nsigning_secret: typeform\nmatch: fields.a",
+            ),
+            ("tf-b", "source: typeform\nendpoint: forms\nsigning_secret: typeform"),
+            ("pay", "source: stripe\nsigning_secret: stripe"),
+            ("gh", "source: github\nsigning_secret: github"),
+            ("web", "source: form"),
+        ]));
+        assert_eq!(mapping.signing_keys(), ["github", "stripe", "typeform"]);
+        assert!(mapping.missing_signing_keys(&|_| true).is_empty());
+
+        let missing = mapping.missing_signing_keys(&|key| key == "stripe");
+        let shown: Vec<String> = missing.iter().map(|d| d.in_file("m.yaml").to_string()).collect();
+        assert_errors(
+            &shown,
+            &[
+                (
+                    "m.yaml:6:21: error: route tf-a, signing_secret:",
+                    "the secret has no key \"typeform\" under `signing`, so deliveries to /hooks/forms cannot be \
+                     verified (route tf-b names it too)",
+                ),
+                (
+                    "m.yaml:20:21: error: route gh, signing_secret:",
+                    "no key \"github\" under `signing`",
+                ),
+            ],
+        );
+        assert!(missing.iter().all(|d| d.severity == Severity::Error));
+    }
+
+    #[test]
+    fn signature_endpoint_and_match_errors_are_collected_in_one_load_error() {
+        let errors = load_errors(&with_routes(&[
+            ("a", "source: typeform"),
+            ("b", "source: stripe\nsignature: none\nsigning_secret: s"),
+            ("c", "source: json\nsignature: hmac"),
+            ("d", "source: json\nendpoint: shared"),
+            ("e", "source: form\nendpoint: shared\nmatch: fields.x =="),
+            ("f", "source: json\nmatch: fields.x\nsignin_secret: x"),
+        ]));
+        assert_errors(
+            &errors,
+            &[
+                ("m.yaml:3:3: error: route a:", "needs `signing_secret:"),
+                ("m.yaml:9:21: error: route b, signing_secret:", "`signature: none`"),
+                (
+                    "m.yaml:13:16: error: route c, signature:",
+                    "unknown signature scheme \"hmac\"",
+                ),
+                ("m.yaml:19:3: error: route e:", "never reached"),
+                (
+                    "m.yaml:21:15: error: route e, endpoint:",
+                    "its source is form where route d's is json",
+                ),
+                ("m.yaml:22:12: error: route e, match:", "syntax error"),
+                ("m.yaml:27:5: error: route f:", "did you mean `signing_secret`?"),
+            ],
         );
     }
 }

@@ -1,5 +1,6 @@
 //! A compiled route: value rules with their templates compiled and constants pre-converted,
-//! and `Route::map`, which turns one Submission into a DealDraft or every Problem it has.
+//! its `match` condition, and `Route::map`, which turns one Submission into a DealDraft or
+//! every Problem it has.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,17 +9,24 @@ use serde_json::Value;
 
 use super::convert::{ValueType, is_blank, parse_ids, show, to_text};
 use super::diagnostic::{At, Report};
-use super::spec::{IdsSpec, Input, RouteSpec, ValueSpec};
-use super::template::{TemplateRef, Templates, context};
+use super::spec::{IdsSpec, Input, MatchSpec, RouteSpec, ValueSpec};
+use super::template::{Scope, TemplateRef, Templates, context};
+use super::yaml::Loc;
 use crate::domain::{Associations, DealDraft, Problem, PropValue, Property, Submission};
 use crate::inbound::Source;
+use crate::inbound::verify::Scheme;
 
-/// One configured route: where deliveries for `/hooks/{name}` are mapped into a DealDraft.
+/// One configured route: which deliveries to `/hooks/{endpoint}` it takes (`match`), and how
+/// they are mapped into a DealDraft.
 #[derive(Debug)]
 pub struct Route {
     name: String,
     source: Source,
-    // Step 2: signing secret, signature scheme and `match:` expression go here.
+    endpoint: String,
+    scheme: Option<Scheme>,
+    /// The key under `signing` in the secret, and where the file names it.
+    signing_secret: Option<(String, Loc)>,
+    condition: Option<TemplateRef>,
     pipeline: Option<ValueRule>,
     dealstage: ValueRule,
     properties: Vec<(String, ValueRule)>,
@@ -28,7 +36,7 @@ pub struct Route {
 }
 
 impl Route {
-    /// The route's name, as in `/hooks/{name}`.
+    /// The route's name (in messages, logs and dead letters).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -36,6 +44,43 @@ impl Route {
     /// The kind of sender this route serves.
     pub fn source(&self) -> Source {
         self.source
+    }
+
+    /// The endpoint the route is served at, as in `/hooks/{endpoint}`: `endpoint:`, or the
+    /// route's name when the file does not say.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub(crate) fn scheme(&self) -> Option<Scheme> {
+        self.scheme
+    }
+
+    pub(crate) fn signing_secret(&self) -> Option<&(String, Loc)> {
+        self.signing_secret.as_ref()
+    }
+
+    pub(crate) fn has_condition(&self) -> bool {
+        self.condition.is_some()
+    }
+
+    /// Whether this route takes the delivery: no `match`, or a truthy one (Jinja truthiness:
+    /// undefined, `none`, `false`, `0`, `""` and empty lists are false). An evaluation failure
+    /// is the problem `match_error` at `match`, naming the route.
+    pub(crate) fn matches(&self, scope: &Scope) -> Result<bool, Problem> {
+        let Some(condition) = &self.condition else {
+            return Ok(true);
+        };
+        self.templates
+            .evaluate(condition, &scope.context(&self.name))
+            .map(|value| value.is_true())
+            .map_err(|message| {
+                Problem::at(
+                    "match",
+                    "match_error",
+                    format!("route {}: `match` could not be evaluated: {message}", self.name),
+                )
+            })
     }
 
     /// Maps one Submission. All problems of the delivery are collected and returned together,
@@ -250,6 +295,10 @@ fn ids_or_problem(field: &str, raw: &Value) -> Result<Vec<u64>, Problem> {
 struct Parts {
     name: String,
     source: Source,
+    endpoint: String,
+    scheme: Option<Scheme>,
+    signing_secret: Option<(String, Loc)>,
+    condition: Option<TemplateRef>,
     pipeline: Option<ValueRule>,
     dealstage: ValueRule,
     properties: Vec<(String, ValueRule)>,
@@ -271,6 +320,10 @@ pub(crate) fn compile(specs: Vec<RouteSpec>, report: &mut Report) -> Vec<Route> 
         .map(|p| Route {
             name: p.name,
             source: p.source,
+            endpoint: p.endpoint,
+            scheme: p.scheme,
+            signing_secret: p.signing_secret,
+            condition: p.condition,
             pipeline: p.pipeline,
             dealstage: p.dealstage,
             properties: p.properties,
@@ -284,9 +337,11 @@ pub(crate) fn compile(specs: Vec<RouteSpec>, report: &mut Report) -> Vec<Route> 
 /// Compiles every part (so each reports its errors), then assembles them if all are sound.
 fn compile_route(spec: RouteSpec, templates: &mut Templates, report: &mut Report) -> Option<Parts> {
     let at = At::route(&spec.name);
+    // `match` first, so that its errors are reported even when the route has no `deal`.
+    let condition = spec.condition.map(|c| compile_match(c, at, templates, report));
     // Whatever is missing here was already reported by `spec::read`.
     let deal = spec.deal?;
-    let mut sound = true;
+    let mut sound = condition.as_ref().is_none_or(Option::is_some);
     let mut check = |compiled: Option<ValueRule>| {
         sound &= compiled.is_some();
         compiled
@@ -319,12 +374,18 @@ fn compile_route(spec: RouteSpec, templates: &mut Templates, report: &mut Report
         contacts = compile_ids("associations.contacts", ids, at, templates, report);
         sound &= contacts.is_some();
     }
-    let (true, Some(source), Some(Some(dealstage))) = (sound, spec.source, dealstage) else {
+    let (true, Some(source), Some(Some(dealstage)), Some((endpoint, _)), Some(auth)) =
+        (sound, spec.source, dealstage, spec.endpoint, spec.auth)
+    else {
         return None;
     };
     Some(Parts {
         name: spec.name,
         source,
+        endpoint,
+        scheme: auth.scheme,
+        signing_secret: auth.signing_secret,
+        condition: condition.flatten(),
         pipeline: pipeline.flatten(),
         dealstage,
         properties,
@@ -400,6 +461,19 @@ fn compile_value(
         }
     }
     ok.then_some(rule)
+}
+
+/// `match:`; `None` when it was wrong (reported).
+fn compile_match(spec: MatchSpec, at: At<'_>, templates: &mut Templates, report: &mut Report) -> Option<TemplateRef> {
+    let expr = spec.expr?;
+    let at = at.field("match");
+    match templates.add_expression(template_name(at, "match"), &expr) {
+        Ok(template) => Some(template),
+        Err(message) => {
+            report.error(at, spec.loc, format!("invalid `match` expression: {message}"));
+            None
+        }
+    }
 }
 
 fn compile_ids(

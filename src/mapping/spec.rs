@@ -10,13 +10,13 @@ use super::diagnostic::{At, Report};
 use super::template::looks_like_template;
 use super::yaml::{Key, Loc, Node, NodeKind};
 use crate::inbound::Source;
+use crate::inbound::verify::Scheme;
 
 /// The one version of the mapping language.
 pub(crate) const VERSION: u64 = 1;
 
 const TOP_KEYS: &[&str] = &["version", "routes"];
-// Step 2 adds `signing_secret`, `signature` and `match` here and in `RouteSpec`.
-const ROUTE_KEYS: &[&str] = &["source", "deal"];
+const ROUTE_KEYS: &[&str] = &["source", "endpoint", "signature", "signing_secret", "match", "deal"];
 const DEAL_KEYS: &[&str] = &["pipeline", "dealstage", "properties", "associations"];
 const VALUE_KEYS: &[&str] = &["from", "type", "required", "map", "default"];
 const ASSOCIATION_KEYS: &[&str] = &["companies", "contacts"];
@@ -30,11 +30,35 @@ pub(crate) struct MappingSpec {
 /// One route (`routes.<name>`). Fields are `None` where the file had an error.
 #[derive(Debug)]
 pub(crate) struct RouteSpec {
-    // Step 2: `signing_secret`, `signature` and `match` (an expression, compiled like a
-    // single-expression template, see `template.rs`) are read in `read_route` into fields here.
     pub name: String,
+    /// Where the route's name is.
+    pub loc: Loc,
     pub source: Option<Source>,
+    /// Served at `/hooks/{endpoint}`: `endpoint:` or the route's name, with where it is said
+    /// (the `endpoint:` value, else the route's name).
+    pub endpoint: Option<(String, Loc)>,
+    /// How deliveries are authenticated, once `signature` and `signing_secret` agree.
+    pub auth: Option<AuthSpec>,
+    /// `match:`, when the route has the key (even if its value was wrong).
+    pub condition: Option<MatchSpec>,
     pub deal: Option<DealSpec>,
+}
+
+/// The effective signature scheme of a route and the key of its secret.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AuthSpec {
+    /// `None`: unsigned (`signature: none`, or a json/form route without `signature`).
+    pub scheme: Option<Scheme>,
+    /// The key under `signing` in the secret, and where it is named; present iff `scheme` is.
+    pub signing_secret: Option<(String, Loc)>,
+}
+
+/// `match:` of a route.
+#[derive(Debug)]
+pub(crate) struct MatchSpec {
+    /// The expression; `None` where the value was wrong (already reported).
+    pub expr: Option<String>,
+    pub loc: Loc,
 }
 
 /// `deal:` of a route.
@@ -139,7 +163,11 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
     }
     let mut route = RouteSpec {
         name: name.to_owned(),
+        loc: key.loc,
         source: None,
+        endpoint: Some((name.to_owned(), key.loc)),
+        auth: None,
+        condition: None,
         deal: None,
     };
     let Some(entries) = expect_map(node, at, "a route", report) else {
@@ -163,11 +191,177 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
         },
     }
 
+    if let Some((_, node)) = find(entries, "endpoint") {
+        route.endpoint = read_endpoint(node, at.field("endpoint"), report).map(|name| (name, node.loc));
+    }
+    route.auth = read_auth(entries, key, route.source, at, report);
+    route.condition = find(entries, "match").map(|(_, node)| MatchSpec {
+        expr: read_match(node, at.field("match"), report),
+        loc: node.loc,
+    });
+
     match find(entries, "deal") {
         None => report.error(at, key.loc, "missing `deal:` (with at least `dealstage:`)"),
         Some((deal_key, node)) => route.deal = read_deal(deal_key, node, at, report),
     }
     route
+}
+
+/// `endpoint:`: a name for `/hooks/{name}`, with the same rule as route names.
+fn read_endpoint(node: &Node, at: At<'_>, report: &mut Report) -> Option<String> {
+    let NodeKind::Str(name) = &node.kind else {
+        let found = node.kind.describe();
+        report.error(at, node.loc, format!("expected an endpoint name, found {found}"));
+        return None;
+    };
+    match check_url_name("endpoint", name) {
+        Ok(()) => Some(name.clone()),
+        Err(why) => {
+            report.error(at, node.loc, why);
+            None
+        }
+    }
+}
+
+/// `signature` and `signing_secret`, read each on its own and then checked together against
+/// the source's default scheme. `None` where something was wrong (reported here).
+fn read_auth(
+    entries: &[(Key, Node)],
+    key: &Key,
+    source: Option<Source>,
+    at: At<'_>,
+    report: &mut Report,
+) -> Option<AuthSpec> {
+    let signature = find(entries, "signature").map(|(_, node)| (read_signature(node, at, report), node.loc));
+    let secret = find(entries, "signing_secret").map(|(_, node)| (read_signing_key(node, at, report), node.loc));
+    let (scheme, explicit) = match signature {
+        Some((Some(scheme), loc)) => (scheme, Some(loc)),
+        Some((None, _)) => return None,
+        // Unknown source: already reported, and there is no default to check against.
+        None => (Scheme::default_for(source?), None),
+    };
+    let secret = match secret {
+        Some((Some(name), loc)) => Some((name, loc)),
+        Some((None, _)) => return None,
+        None => None,
+    };
+    match (scheme, &secret) {
+        (Some(_), Some(_)) => {}
+        (Some(scheme), None) => {
+            report.error(
+                at,
+                key.loc,
+                format!(
+                    "verifies {scheme} signatures and needs `signing_secret: <key under signing in the secret>`, \
+                     or `signature: none` to accept unsigned deliveries"
+                ),
+            );
+            return None;
+        }
+        (None, Some((_, loc))) => {
+            // Without an explicit `signature`, the source is known (its default was looked up).
+            let message = match source.filter(|_| explicit.is_none()) {
+                None => "`signing_secret` is set but `signature: none` accepts unsigned deliveries; remove one of them"
+                    .to_owned(),
+                Some(source) => format!(
+                    "{source} routes are unsigned unless `signature:` names a scheme ({}); add one or remove \
+                     `signing_secret`",
+                    known_schemes()
+                ),
+            };
+            report.error(at.field("signing_secret"), *loc, message);
+            return None;
+        }
+        (None, None) => report.warning(
+            at.field("signature"),
+            explicit.unwrap_or(key.loc),
+            "accepts unsigned deliveries: anyone who knows the URL can create deals (if the sender signs its \
+             requests, set `signature:` and `signing_secret:`)",
+        ),
+    }
+    Some(AuthSpec {
+        scheme,
+        signing_secret: secret,
+    })
+}
+
+fn known_schemes() -> String {
+    Scheme::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// `signature:`: a scheme name or `none`. `Some(None)` is `none`; `None` an error.
+fn read_signature(node: &Node, at: At<'_>, report: &mut Report) -> Option<Option<Scheme>> {
+    let at = at.field("signature");
+    match &node.kind {
+        NodeKind::Str(s) if s == "none" => Some(None),
+        NodeKind::Str(s) => match Scheme::from_str(s) {
+            Ok(scheme) => Some(Some(scheme)),
+            Err(unknown) => {
+                report.error(at, node.loc, unknown.to_string());
+                None
+            }
+        },
+        other => {
+            report.error(
+                at,
+                node.loc,
+                format!(
+                    "expected a signature scheme ({}) or `none`, found {}",
+                    known_schemes(),
+                    other.describe()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `signing_secret:`: the name of a key under `signing` in the secret.
+fn read_signing_key(node: &Node, at: At<'_>, report: &mut Report) -> Option<String> {
+    let at = at.field("signing_secret");
+    let NodeKind::Str(name) = &node.kind else {
+        let found = node.kind.describe();
+        report.error(
+            at,
+            node.loc,
+            format!("expected the name of a key under `signing` in the secret, found {found}"),
+        );
+        return None;
+    };
+    match check_signing_key(name) {
+        Ok(()) => Some(name.clone()),
+        Err(why) => {
+            report.error(at, node.loc, why);
+            None
+        }
+    }
+}
+
+/// `match:`: a Jinja expression without braces. Compiled later, in `route.rs`.
+fn read_match(node: &Node, at: At<'_>, report: &mut Report) -> Option<String> {
+    let NodeKind::Str(expr) = &node.kind else {
+        let found = node.kind.describe();
+        report.error(
+            at,
+            node.loc,
+            format!("expected an expression such as `fields.form_id == \"abc\"`, found {found}"),
+        );
+        return None;
+    };
+    let trimmed = expr.trim();
+    if trimmed.is_empty() {
+        report.error(at, node.loc, "empty `match:`; leave the key out to take every delivery");
+        return None;
+    }
+    if let Some(inner) = trimmed.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
+        report.error(
+            at,
+            node.loc,
+            format!("`match` is an expression without `{{{{ }}}}`: write `{}`", inner.trim()),
+        );
+        return None;
+    }
+    Some(expr.clone())
 }
 
 fn read_deal(deal_key: &Key, node: &Node, at: At<'_>, report: &mut Report) -> Option<DealSpec> {
@@ -517,15 +711,36 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Route names appear in URLs (`/hooks/{name}`): `[A-Za-z0-9_-]+`.
 pub(crate) fn check_route_name(name: &str) -> Result<(), String> {
-    const RULE: &str = "route names are used in URLs (/hooks/{name}): use only letters, digits, '-' and '_'";
+    check_url_name("route", name)
+}
+
+/// Route and endpoint names (`what`) appear in URLs (`/hooks/{name}`): `[A-Za-z0-9_-]+`.
+fn check_url_name(what: &str, name: &str) -> Result<(), String> {
+    let rule = format!("{what} names are used in URLs (/hooks/{{name}}): use only letters, digits, '-' and '_'");
     if name.is_empty() {
-        return Err(format!("empty route name; {RULE}"));
+        return Err(format!("empty {what} name; {rule}"));
     }
     match name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
     {
-        Some(bad) => Err(format!("route name {name:?} contains {bad:?}; {RULE}")),
+        Some(bad) => Err(format!("{what} name {name:?} contains {bad:?}; {rule}")),
+        None => Ok(()),
+    }
+}
+
+/// Keys under `signing` in the secret: `[A-Za-z0-9_.-]+`.
+pub(crate) fn check_signing_key(name: &str) -> Result<(), String> {
+    const RULE: &str = "signing_secret names a key under `signing` in the secret: use only letters, digits, \
+                        '-', '_' and '.'";
+    if name.is_empty() {
+        return Err(format!("empty signing key name; {RULE}"));
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        Some(bad) => Err(format!("signing key name {name:?} contains {bad:?}; {RULE}")),
         None => Ok(()),
     }
 }
@@ -559,11 +774,12 @@ mod tests {
     }
 
     #[test]
-    fn a_minimal_route_reads_cleanly_but_warns_about_the_pipeline() {
+    fn a_minimal_route_reads_cleanly_but_warns_about_the_pipeline_and_unsigned_deliveries() {
         let (spec, report) = read_text("version: 1\nroutes:\n  r:\n    source: form\n    deal:\n      dealstage: s\n");
-        assert_eq!(messages(&report).len(), 1, "{:?}", messages(&report));
+        assert_eq!(messages(&report).len(), 2, "{:?}", messages(&report));
         assert!(!report.has_errors());
-        assert_eq!(report.items[0].field.as_deref(), Some("pipeline"));
+        let fields: Vec<_> = report.items.iter().map(|d| d.field.as_deref()).collect();
+        assert_eq!(fields, [Some("signature"), Some("pipeline")]);
         let route = &spec.routes[0];
         assert_eq!(route.source, Some(Source::Form));
         let stage = route.deal.as_ref().and_then(|d| d.dealstage.as_ref()).unwrap();

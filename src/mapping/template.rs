@@ -85,6 +85,41 @@ impl Templates {
         })
     }
 
+    /// Compiles a `match:` expression (Jinja without braces, `fields.form_id == "lT4Z3j"`) under
+    /// `name`. It is checked as one standalone expression first (so `a }}{{ b` cannot sneak in),
+    /// then stored as the template `{{ EXPR }}`, whose single printed value [`Templates::evaluate`]
+    /// reads back. Same variable rules as templates.
+    pub fn add_expression(&mut self, name: String, expr: &str) -> Result<TemplateRef, String> {
+        // Only a syntax check: minijinja's `Expression` borrows the environment, so it is not kept.
+        if let Err(e) = self.env.compile_expression(expr) {
+            return Err(describe_error(&e, expr));
+        }
+        // The spaces matter: `{{-1 …` would be whitespace control, `{{ -1 …` is a negative number.
+        let template = self.add(name, &format!("{{{{ {expr} }}}}"))?;
+        Ok(TemplateRef {
+            single_expression: true,
+            has_expressions: true,
+            ..template
+        })
+    }
+
+    /// Evaluates a template made by [`Templates::add_expression`] and returns the expression's
+    /// value as minijinja sees it (undefined when nothing was printed), for Jinja truthiness.
+    pub fn evaluate(&self, expression: &TemplateRef, context: &Value) -> Result<Value, String> {
+        let compiled = self
+            .env
+            .get_template(&expression.name)
+            .map_err(|e| describe_error(&e, ""))?;
+        let captured = compiled
+            .render_captured(context.clone())
+            .map_err(|e| describe_error(&e, compiled.source()))?;
+        let first = captured
+            .state()
+            .get_extension::<Emitted>()
+            .and_then(|e| e.first.clone());
+        Ok(first.unwrap_or(Value::UNDEFINED))
+    }
+
     /// Renders `template` against `context` (see [`context`]).
     ///
     /// A single-expression template (`{{ fields.vids }}`) yields its value with its type, so a
@@ -113,29 +148,52 @@ impl Templates {
     }
 }
 
+/// What templates see of one Submission, converted once per delivery: every route's `match`
+/// and templates then share it (minijinja values are reference-counted, so cloning is cheap).
+pub(crate) struct Scope {
+    fields: Value,
+    raw: Value,
+    submission: Value,
+}
+
+impl Scope {
+    pub fn new(submission: &Submission) -> Scope {
+        #[derive(Serialize)]
+        struct Meta<'a> {
+            id: Option<&'a str>,
+            source: &'a str,
+            submitted_at: Option<&'a str>,
+            received_at: &'a str,
+            event_type: Option<&'a str>,
+        }
+        let meta = Meta {
+            id: submission.id.as_deref(),
+            source: &submission.source,
+            submitted_at: submission.submitted_at.as_deref(),
+            received_at: &submission.received_at,
+            event_type: submission.event_type.as_deref(),
+        };
+        Scope {
+            fields: Value::from(Serde(&submission.fields)),
+            raw: Value::from(Serde(&submission.raw)),
+            submission: Value::from(Serde(&meta)),
+        }
+    }
+
+    /// The template context for one route.
+    pub fn context(&self, route: &str) -> Value {
+        minijinja::context! {
+            fields => self.fields.clone(),
+            raw => self.raw.clone(),
+            submission => self.submission.clone(),
+            route => route,
+        }
+    }
+}
+
 /// The template context for one Submission on one route.
 pub(crate) fn context(route: &str, submission: &Submission) -> Value {
-    #[derive(Serialize)]
-    struct Meta<'a> {
-        id: Option<&'a str>,
-        source: &'a str,
-        submitted_at: Option<&'a str>,
-        received_at: &'a str,
-        event_type: Option<&'a str>,
-    }
-    let meta = Meta {
-        id: submission.id.as_deref(),
-        source: &submission.source,
-        submitted_at: submission.submitted_at.as_deref(),
-        received_at: &submission.received_at,
-        event_type: submission.event_type.as_deref(),
-    };
-    minijinja::context! {
-        fields => Value::from(Serde(&submission.fields)),
-        raw => Value::from(Serde(&submission.raw)),
-        submission => Value::from(Serde(&meta)),
-        route => route,
-    }
+    Scope::new(submission).context(route)
 }
 
 /// True when a string is a template rather than a literal: it has `{{`, `{%` or `{#`.
@@ -360,6 +418,36 @@ mod tests {
         ];
         for (source, want) in cases {
             assert_eq!(is_single_expression(source), want, "{source:?}");
+        }
+    }
+
+    #[test]
+    fn expressions_are_checked_as_one_expression_and_evaluate_to_their_value() {
+        let mut templates = Templates::new();
+        let ctx = context("r", &submission(json!({"form_id": "abc", "n": 3})));
+        let cases = [
+            ("fields.form_id == \"abc\"", true),
+            ("fields.form_id == \"}}\"", false),
+            ("fields.n > 2 and route == \"r\"", true),
+            ("fields.missing", false),
+            ("submission.event_type", true),
+            ("-1 > fields.n", false),
+        ];
+        for (i, (expr, want)) in cases.into_iter().enumerate() {
+            let t = templates
+                .add_expression(format!("r/match{i}"), expr)
+                .unwrap_or_else(|e| panic!("{expr}: {e}"));
+            let value = templates.evaluate(&t, &ctx).unwrap_or_else(|e| panic!("{expr}: {e}"));
+            assert_eq!(value.is_true(), want, "{expr}");
+        }
+        for (expr, want) in [
+            ("fields.a }}{{ fields.b", "unexpected input after expression"),
+            ("fields.a ==", "syntax error"),
+            ("{% if x %}", "syntax error"),
+            ("form_id == 1", "unknown variable form_id"),
+        ] {
+            let err = templates.add_expression("r/bad".into(), expr).expect_err(expr);
+            assert!(err.contains(want), "{expr}: {err}");
         }
     }
 }

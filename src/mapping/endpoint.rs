@@ -1,0 +1,195 @@
+//! Endpoints: the routes served at one `/hooks/{endpoint}`, which share one source, signature
+//! scheme and signing key (a delivery is verified and decoded once), and pick a route by `match`.
+
+use std::sync::Arc;
+
+use super::diagnostic::{At, Report};
+use super::route::Route;
+use super::spec::{AuthSpec, RouteSpec};
+use super::template::Scope;
+use super::yaml::Loc;
+use crate::domain::{Problem, Submission};
+use crate::inbound::Source;
+use crate::inbound::verify::Scheme;
+
+/// The routes served at one `POST /hooks/{name}`, in file order. They share the source, the
+/// signature scheme and the signing key, so the pipeline verifies and decodes a delivery once
+/// per endpoint and then picks a route with [`Endpoint::select`].
+#[derive(Debug)]
+pub struct Endpoint {
+    name: String,
+    source: Source,
+    signature: Option<Scheme>,
+    signing_secret: Option<String>,
+    routes: Vec<Arc<Route>>,
+}
+
+impl Endpoint {
+    /// The endpoint's name, as in `/hooks/{name}`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The kind of sender every route of this endpoint serves: how its body is normalised.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    /// How deliveries are authenticated; `None` means unsigned (`signature: none`, or a
+    /// `json`/`form` route without `signature`), and `check` warns about it.
+    pub fn signature(&self) -> Option<Scheme> {
+        self.signature
+    }
+
+    /// The key under `signing` in the secret that holds the signing secret; `Some` exactly
+    /// when [`Endpoint::signature`] is.
+    pub fn signing_secret(&self) -> Option<&str> {
+        self.signing_secret.as_deref()
+    }
+
+    /// The routes served here, in file order (the order [`Endpoint::select`] tries them).
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().map(|r| &**r)
+    }
+
+    /// The first route whose `match` is truthy (or that has none). `Ok(None)` = no route
+    /// matched (the pipeline answers 200 ignored). A `match` that fails to evaluate is a
+    /// Problem (field `match`, code `match_error`, naming the route) and stops selection:
+    /// a later route is not tried, since the failing one might have been meant to match.
+    pub fn select(&self, submission: &Submission) -> Result<Option<&Route>, Vec<Problem>> {
+        if let [only] = self.routes.as_slice()
+            && !only.has_condition()
+        {
+            return Ok(Some(only));
+        }
+        let scope = Scope::new(submission);
+        for route in &self.routes {
+            match route.matches(&scope) {
+                Ok(true) => return Ok(Some(route)),
+                Ok(false) => {}
+                Err(problem) => return Err(vec![problem]),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Groups compiled routes by endpoint, in file order of each endpoint's first route. Only
+/// called when [`check`] found nothing wrong, so the routes of one endpoint agree.
+pub(crate) fn group(routes: Vec<Route>) -> (Vec<Arc<Route>>, Vec<Endpoint>) {
+    let routes: Vec<Arc<Route>> = routes.into_iter().map(Arc::new).collect();
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    for route in &routes {
+        match endpoints.iter_mut().find(|e| e.name == route.endpoint()) {
+            Some(endpoint) => endpoint.routes.push(Arc::clone(route)),
+            None => endpoints.push(Endpoint {
+                name: route.endpoint().to_owned(),
+                source: route.source(),
+                signature: route.scheme(),
+                signing_secret: route.signing_secret().map(|(key, _)| key.clone()),
+                routes: vec![Arc::clone(route)],
+            }),
+        }
+    }
+    (routes, endpoints)
+}
+
+/// Checks the routes of each endpoint against each other: the same source, scheme and signing
+/// key as the endpoint's first route, and no route after one without `match` (it would never
+/// be reached). Works on the spec, so that these errors come together with all others; parts
+/// that had errors of their own are not compared.
+pub(crate) fn check(routes: &[RouteSpec], report: &mut Report) {
+    let mut groups: Vec<(&str, Vec<&RouteSpec>)> = Vec::new();
+    for route in routes {
+        let Some((endpoint, _)) = &route.endpoint else {
+            continue;
+        };
+        match groups.iter_mut().find(|(name, _)| name == endpoint) {
+            Some((_, members)) => members.push(route),
+            None => groups.push((endpoint, vec![route])),
+        }
+    }
+    for (endpoint, members) in &groups {
+        let Some((first, rest)) = members.split_first() else {
+            continue;
+        };
+        for route in rest {
+            let differences = differences(first, route);
+            if differences.is_empty() {
+                continue;
+            }
+            let loc = route.endpoint.as_ref().map_or(route.loc, |(_, loc)| *loc);
+            report.error(
+                At::route(&route.name).field("endpoint"),
+                loc,
+                format!(
+                    "shares /hooks/{endpoint} with route {}{} but {}: the routes of one endpoint are verified \
+                     and decoded once, so their source, signature and signing_secret must be the same",
+                    first.name,
+                    on_line(first.loc),
+                    differences.join(", and ")
+                ),
+            );
+        }
+        let Some(position) = members.iter().position(|r| r.condition.is_none()) else {
+            continue;
+        };
+        let Some(taker) = members.get(position) else {
+            continue;
+        };
+        for route in members.iter().skip(position + 1) {
+            report.error(
+                At::route(&route.name),
+                route.loc,
+                format!(
+                    "is never reached: route {}{} comes before it on /hooks/{endpoint} and has no `match:`, so it \
+                     takes every delivery; give route {} a `match:` or move it after the others",
+                    taker.name,
+                    on_line(taker.loc),
+                    taker.name
+                ),
+            );
+        }
+    }
+}
+
+/// What `route` has differently from `first` (compared only where both are known).
+fn differences(first: &RouteSpec, route: &RouteSpec) -> Vec<String> {
+    let mut found = Vec::new();
+    let theirs = &first.name;
+    if let (Some(a), Some(b)) = (first.source, route.source)
+        && a != b
+    {
+        found.push(format!("its source is {b} where route {theirs}'s is {a}"));
+    }
+    if let (Some(a), Some(b)) = (&first.auth, &route.auth) {
+        if a.scheme != b.scheme {
+            found.push(format!(
+                "its signature is {} where route {theirs}'s is {}",
+                scheme_name(b.scheme),
+                scheme_name(a.scheme)
+            ));
+        }
+        let key = |auth: &AuthSpec| auth.signing_secret.as_ref().map(|(k, _)| k.clone());
+        if key(a) != key(b) {
+            found.push(format!(
+                "its signing_secret is {} where route {theirs}'s is {}",
+                key_name(key(b)),
+                key_name(key(a))
+            ));
+        }
+    }
+    found
+}
+
+fn scheme_name(scheme: Option<Scheme>) -> &'static str {
+    scheme.map_or("none", Scheme::as_str)
+}
+
+fn key_name(key: Option<String>) -> String {
+    key.map_or_else(|| "not set".to_owned(), |k| format!("{k:?}"))
+}
+
+fn on_line(loc: Loc) -> String {
+    loc.line.map(|line| format!(" (line {line})")).unwrap_or_default()
+}
