@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod source;
+pub mod verify;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::{HeaderMap, Method};
