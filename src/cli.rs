@@ -20,6 +20,8 @@ pub const EXIT_DEAD_LETTERED: u8 = 3;
 pub const EXIT_REJECTED: u8 = 4;
 /// Exit code: the sender would have been asked to retry (HTTP 503).
 pub const EXIT_RETRY_LATER: u8 = 5;
+/// Exit code: authenticated, but no route on the endpoint matched (HTTP 200 `ignored`).
+pub const EXIT_IGNORED: u8 = 6;
 
 /// dealhook: turn webhooks into HubSpot deals.
 #[derive(Debug, Parser)]
@@ -30,7 +32,7 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok · 1 could not run (bad mapping, event or configuration) · 2 usage · \
-3 dead-lettered (202) · 4 rejected (4xx) · 5 retry later (503)";
+3 dead-lettered (202) · 4 rejected (4xx) · 5 retry later (503) · 6 ignored (no route matched)";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -38,6 +40,9 @@ enum Command {
     Check {
         /// Mapping file (default: $DEALHOOK_MAPPING, else the embedded mapping.yaml).
         mapping: Option<PathBuf>,
+        /// A file holding the secret's JSON: also check that every signing key the routes name is there.
+        #[arg(long, value_name = "FILE")]
+        secret: Option<PathBuf>,
     },
     /// Print the HubSpot request a Lambda event would produce, without sending anything.
     Transform {
@@ -59,14 +64,14 @@ pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init();
     let code = match cli.command {
-        Command::Check { mapping } => check(mapping.as_deref()),
+        Command::Check { mapping, secret } => check(mapping.as_deref(), secret.as_deref()),
         Command::Transform { event } => transform(&event).await,
         Command::Invoke { event } => invoke(&event).await,
     };
     ExitCode::from(code)
 }
 
-fn check(path: Option<&Path>) -> u8 {
+fn check(path: Option<&Path>, secret: Option<&Path>) -> u8 {
     let env = match Env::from_process() {
         Ok(env) => env,
         Err(e) => return fail(&e),
@@ -83,17 +88,32 @@ fn check(path: Option<&Path>) -> u8 {
             for warning in mapping.warnings() {
                 eprintln!("{}", warning.in_file(mapping.origin()));
             }
-            let routes: Vec<String> = mapping
-                .routes()
-                .map(|r| format!("  POST /hooks/{} ({})", r.name(), r.source()))
-                .collect();
+            if let Some(code) = check_secret(&mapping, secret) {
+                return code;
+            }
             println!(
-                "{origin}: ok, {} route(s), {} warning(s)",
-                routes.len(),
+                "{origin}: ok, {} endpoint(s), {} warning(s)",
+                mapping.endpoints().count(),
                 mapping.warnings().len()
             );
-            for line in routes {
-                println!("{line}");
+            for endpoint in mapping.endpoints() {
+                let signature = endpoint
+                    .signature()
+                    .map_or("unsigned".to_owned(), |s| format!("{s} signature"));
+                let routes: Vec<&str> = endpoint.routes().map(|r| r.name()).collect();
+                println!(
+                    "  POST /hooks/{} ({}, {signature}) → {}",
+                    endpoint.name(),
+                    endpoint.source(),
+                    routes.join(", ")
+                );
+            }
+            let keys = mapping.signing_keys();
+            if !keys.is_empty() && secret.is_none() {
+                println!(
+                    "  signing keys the secret must hold under \"signing\": {}",
+                    keys.join(", ")
+                );
             }
             EXIT_OK
         }
@@ -107,6 +127,24 @@ fn check(path: Option<&Path>) -> u8 {
         }
         Err(e) => fail(&e),
     }
+}
+
+/// With `--secret FILE`: reports signing keys the secret lacks. `Some(exit code)` when the check failed.
+fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
+    let path = secret?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => return Some(fail(&format!("cannot read the secret file {}: {e}", path.display()))),
+    };
+    let credentials = match crate::credentials::Credentials::parse(&text) {
+        Ok(credentials) => credentials,
+        Err(e) => return Some(fail(&format!("{}: {e}", path.display()))),
+    };
+    let missing = mapping.missing_signing_keys(&|key| credentials.signing.contains_key(key));
+    for diagnostic in &missing {
+        eprintln!("{}", diagnostic.in_file(mapping.origin()));
+    }
+    (!missing.is_empty()).then_some(EXIT_FAILED)
 }
 
 async fn transform(event: &Path) -> u8 {
@@ -152,6 +190,14 @@ async fn transform(event: &Path) -> u8 {
             );
             EXIT_REJECTED
         }
+        Err((endpoint, crate::Halt::Ignored)) => {
+            eprintln!("endpoint {endpoint}: no route's `match` accepts this delivery; it would be ignored (200)");
+            EXIT_IGNORED
+        }
+        Err((_, crate::Halt::RetryLater { message, .. })) => {
+            eprintln!("the sender would be asked to retry: {message}");
+            EXIT_RETRY_LATER
+        }
         Err((route, crate::Halt::DeadLetter { reason, errors })) => {
             eprintln!("route {route}: this delivery would be dead-lettered ({reason}):");
             for problem in errors {
@@ -181,6 +227,12 @@ async fn invoke(event: &Path) -> u8 {
              nothing is sent to HubSpot; the response body shows the request that would be sent"
         );
     }
+    if wiring.skip_signatures && !app.mapping().signing_keys().is_empty() {
+        eprintln!(
+            "dealhook: signatures are NOT verified in this local run: signing keys live in the secret \
+             (set HUBSPOT_SECRET_ID to verify them)"
+        );
+    }
     let response = match app.handle_http(request).await {
         Ok(response) => response,
         Err(never) => match never {},
@@ -206,7 +258,9 @@ async fn invoke(event: &Path) -> u8 {
             eprintln!("{}", serde_json::to_string_pretty(&letter).unwrap_or_default());
         }
     }
+    let ignored = serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|b| b["status"] == "ignored");
     match status {
+        200 if ignored => EXIT_IGNORED,
         200..=201 => EXIT_OK,
         202 => EXIT_DEAD_LETTERED,
         503 => EXIT_RETRY_LATER,

@@ -73,6 +73,9 @@ pub enum ConfigError {
     /// The mapping is invalid.
     #[error(transparent)]
     Mapping(#[from] MappingLoadError),
+    /// Routes name signing keys the secret does not hold.
+    #[error("the secret lacks signing keys the mapping needs:\n{}", .0.join("\n"))]
+    MissingSigningKeys(Vec<String>),
     /// The HubSpot client could not be built.
     #[error("HUBSPOT_BASE_URL: {0}")]
     HubSpot(#[from] crate::hubspot::HubSpotConfigError),
@@ -170,6 +173,35 @@ pub struct Wiring {
     pub dry_run: bool,
     /// Dead letters are kept in memory (not sent to SQS).
     pub dead_letters_in_memory: bool,
+    /// Signatures are not verified (local runs without a secret).
+    pub skip_signatures: bool,
+}
+
+/// At cold start: every signing key the mapping names must be in the secret. A secret that cannot
+/// be read now is not fatal (it is read again per delivery, and a failure there asks for a retry).
+async fn check_signing_keys(mapping: &Mapping, secrets: &dyn SecretSource) -> Result<(), ConfigError> {
+    if mapping.signing_keys().is_empty() {
+        return Ok(());
+    }
+    match secrets.credentials().await {
+        Ok(credentials) => {
+            let missing = mapping.missing_signing_keys(&|key| credentials.signing.contains_key(key));
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(ConfigError::MissingSigningKeys(
+                    missing
+                        .iter()
+                        .map(|d| d.in_file(mapping.origin()).to_string())
+                        .collect(),
+                ))
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "signing keys could not be checked at cold start; will retry per delivery");
+            Ok(())
+        }
+    }
 }
 
 /// Builds the app from the environment. In `Mode::Lambda` a dead-letter queue and credentials are
@@ -226,13 +258,20 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
         ..HubSpotClientConfig::default()
     })?);
 
+    if mode == Mode::Lambda {
+        check_signing_keys(&mapping, secrets.as_ref()).await?;
+    }
+    // Locally, without a secret there are no signing keys: signatures are skipped, loudly.
+    let skip_signatures = mode == Mode::Local && env.hubspot_secret_id.is_none();
     let settings = Settings {
         max_body_bytes: env.max_body_bytes,
         dry_run,
+        skip_signatures,
     };
     let wiring = Wiring {
         dry_run,
         dead_letters_in_memory: memory_letters.is_some(),
+        skip_signatures,
     };
     Ok((
         App::new(settings, mapping, secrets, deals, dead_letters),

@@ -22,7 +22,7 @@ pub mod telemetry;
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
@@ -33,7 +33,8 @@ use crate::dead_letter::{DeadLetter, HubSpotFailure};
 use crate::domain::{DealDraft, Problem};
 use crate::hubspot::{CreatedDeal, Deals, HubSpotError};
 use crate::inbound::Delivery;
-use crate::mapping::{Mapping, Route};
+use crate::inbound::verify;
+use crate::mapping::{Endpoint, Mapping, Route};
 pub use crate::outcome::{Outcome, Rejection};
 
 /// Per-deployment settings the pipeline needs (read once; see [`config::Env`]).
@@ -43,6 +44,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Build the HubSpot request but send nothing.
     pub dry_run: bool,
+    /// Accept deliveries without checking signatures. Only for local runs with no secret
+    /// configured (`dealhook invoke` says so loudly); never set on Lambda.
+    pub skip_signatures: bool,
 }
 
 /// Everything built once per cold start and shared by all invocations.
@@ -56,8 +60,20 @@ pub struct App {
 
 /// Where a delivery stopped before a deal could be attempted.
 enum Halt {
+    /// Answered 4xx, nothing stored.
     Reject(Rejection),
+    /// Authenticated but unusable: dead-lettered.
     DeadLetter { reason: &'static str, errors: Vec<Problem> },
+    /// Authenticated, but no route on the endpoint matched: answered 200 ignored.
+    Ignored,
+    /// Could not even be authenticated for lack of a key: the sender must retry.
+    RetryLater { code: &'static str, message: String },
+}
+
+impl Halt {
+    fn dead_letter(reason: &'static str, errors: Vec<Problem>) -> Halt {
+        Halt::DeadLetter { reason, errors }
+    }
 }
 
 impl App {
@@ -106,6 +122,8 @@ impl App {
         let (route, draft) = match self.prepare(delivery).await {
             Ok(prepared) => prepared,
             Err((_, Halt::Reject(rejection))) => return Outcome::Rejected(rejection),
+            Err((_, Halt::Ignored)) => return Outcome::Ignored,
+            Err((_, Halt::RetryLater { code, message })) => return Outcome::RetryLater { code, message },
             Err((route, Halt::DeadLetter { reason, errors })) => {
                 let letter = DeadLetter::new(delivery, route, reason, errors);
                 return self.dead_letter(letter).await;
@@ -138,8 +156,8 @@ impl App {
         }
     }
 
-    /// Everything up to the DealDraft: routing, limits, decoding, mapping. No I/O.
-    /// On failure, returns the route name (when known) and why it stopped.
+    /// Everything up to the DealDraft: routing, limits, signature, decoding, route selection, mapping.
+    /// On failure, returns the route (or endpoint) name when known, and why it stopped.
     pub(crate) async fn prepare<'a>(&'a self, delivery: &Delivery) -> Result<(&'a Route, DealDraft), (&'a str, Halt)> {
         let Some(name) = inbound::route_name(&delivery.path) else {
             let message = format!(
@@ -148,11 +166,11 @@ impl App {
             );
             return Err(("", Halt::Reject(Rejection::not_found("not_found", message))));
         };
-        let Some(route) = self.mapping.route(name) else {
+        let Some(endpoint) = self.mapping.endpoint(name) else {
             let message = format!("no route named {name:?} is configured");
             return Err(("", Halt::Reject(Rejection::not_found("unknown_route", message))));
         };
-        let name = route.name();
+        let name = endpoint.name();
         if delivery.method != http::Method::POST {
             return Err((name, Halt::Reject(Rejection::method_not_allowed(&delivery.method))));
         }
@@ -160,41 +178,62 @@ impl App {
             let rejection = Rejection::too_large(delivery.body.len(), self.settings.max_body_bytes);
             return Err((name, Halt::Reject(rejection)));
         }
-        // Step 2 verifies the signature here, on the raw bytes, before anything is parsed.
+        self.verify(endpoint, delivery).await.map_err(|halt| (name, halt))?;
         let decoded = match inbound::decode(delivery.content_type(), &delivery.body).await {
             Ok(value) => value,
             Err(e) if e.is_unsupported() => {
                 return Err((name, Halt::Reject(Rejection::unsupported_media_type(e.to_string()))));
             }
-            Err(e) => {
-                return Err((
-                    name,
-                    Halt::DeadLetter {
-                        reason: "decode_failed",
-                        errors: e.problems(),
-                    },
-                ));
-            }
+            Err(e) => return Err((name, Halt::dead_letter("decode_failed", e.problems()))),
         };
-        let submission = inbound::source::normalise(route.source(), decoded, delivery).map_err(|errors| {
-            (
-                name,
-                Halt::DeadLetter {
-                    reason: "decode_failed",
-                    errors,
-                },
-            )
-        })?;
-        let draft = route.map(&submission).map_err(|errors| {
-            (
-                name,
-                Halt::DeadLetter {
-                    reason: "mapping_failed",
-                    errors,
-                },
-            )
-        })?;
+        let submission = inbound::source::normalise(endpoint.source(), decoded, delivery)
+            .map_err(|errors| (name, Halt::dead_letter("decode_failed", errors)))?;
+        let route = match endpoint.select(&submission) {
+            Ok(Some(route)) => route,
+            Ok(None) => return Err((name, Halt::Ignored)),
+            Err(errors) => return Err((name, Halt::dead_letter("match_failed", errors))),
+        };
+        let draft = route
+            .map(&submission)
+            .map_err(|errors| (route.name(), Halt::dead_letter("mapping_failed", errors)))?;
         Ok((route, draft))
+    }
+
+    /// Checks the endpoint's signature on the raw bytes. Unauthenticated requests are answered
+    /// 401 and never stored; if the signing key cannot be had, the sender is asked to retry.
+    async fn verify(&self, endpoint: &Endpoint, delivery: &Delivery) -> Result<(), Halt> {
+        let (Some(scheme), Some(key_name)) = (endpoint.signature(), endpoint.signing_secret()) else {
+            return Ok(());
+        };
+        if self.settings.skip_signatures {
+            tracing::warn!(scheme = %scheme, "signature NOT verified: no signing keys configured (local run)");
+            return Ok(());
+        }
+        let credentials = self.secrets.credentials().await.map_err(|e| {
+            tracing::error!(error = %e, "signing keys could not be read");
+            Halt::RetryLater {
+                code: "secret_unavailable",
+                message: "the signing key could not be read".into(),
+            }
+        })?;
+        let Some(key) = credentials.signing.get(key_name) else {
+            tracing::error!(
+                key = key_name,
+                "the secret has no such signing key: fix the secret or the mapping"
+            );
+            return Err(Halt::RetryLater {
+                code: "signing_key_missing",
+                message: "the signing key for this endpoint is not configured".into(),
+            });
+        };
+        let request = verify::SignedRequest::from_delivery(delivery);
+        verify::verify(scheme, key, &request, SystemTime::now()).map_err(|e| {
+            tracing::info!(scheme = %scheme, code = e.code(), error = %e, "signature rejected");
+            Halt::Reject(Rejection::unauthorized(
+                e.code(),
+                format!("{scheme} signature check failed: {e}"),
+            ))
+        })
     }
 
     /// Creates the deal. A refused credential is re-read once (rotation) and tried once more.
@@ -280,7 +319,7 @@ fn log_summary(delivery: &Delivery, route: &str, outcome: &Outcome, started: Ins
         } => (None, Some(dead_letter_id.as_str()), Some(reason.as_str())),
         Outcome::Rejected(r) => (None, None, Some(r.code)),
         Outcome::RetryLater { code, .. } => (None, None, Some(*code)),
-        Outcome::DryRun(_) => (None, None, None),
+        Outcome::DryRun(_) | Outcome::Ignored => (None, None, None),
     };
     tracing::info!(
         request_id = %delivery.request_id,

@@ -24,6 +24,8 @@ pub enum Outcome {
         /// Every error.
         errors: Vec<Problem>,
     },
+    /// Authenticated, but no route on the endpoint matched it (`200`, `"status":"ignored"`); logged, not stored.
+    Ignored,
     /// Answered and not stored: unknown route, wrong method, too large, unsupported type (`4xx`).
     Rejected(Rejection),
     /// Neither a deal nor a dead letter could be written: the sender must retry (`503`).
@@ -51,6 +53,15 @@ impl Rejection {
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Rejection {
             status: StatusCode::NOT_FOUND,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `401`: the signature (or token) is missing, malformed, wrong or stale.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Rejection {
+            status: StatusCode::UNAUTHORIZED,
             code,
             message: message.into(),
         }
@@ -88,18 +99,19 @@ impl Outcome {
     /// The HTTP status of this outcome.
     pub fn status(&self) -> StatusCode {
         match self {
-            Outcome::Created(_) | Outcome::DryRun(_) => StatusCode::OK,
+            Outcome::Created(_) | Outcome::DryRun(_) | Outcome::Ignored => StatusCode::OK,
             Outcome::DeadLettered { .. } => StatusCode::ACCEPTED,
             Outcome::Rejected(r) => r.status,
             Outcome::RetryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
-    /// A short label for logs and metrics: `created`, `dry_run`, `dead_lettered`, `rejected`, `retry_later`.
+    /// A short label for logs and metrics: `created`, `dry_run`, `ignored`, `dead_lettered`, `rejected`, `retry_later`.
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Created(_) => "created",
             Outcome::DryRun(_) => "dry_run",
+            Outcome::Ignored => "ignored",
             Outcome::DeadLettered { .. } => "dead_lettered",
             Outcome::Rejected(_) => "rejected",
             Outcome::RetryLater { .. } => "retry_later",
@@ -120,6 +132,10 @@ impl Outcome {
                 "status": "dry_run",
                 "message": "dry run: nothing was sent to HubSpot; this is the request dealhook would send",
                 "request": request,
+            }),
+            Outcome::Ignored => json!({
+                "status": "ignored",
+                "message": "no route on this endpoint matches this delivery; it was not stored",
             }),
             Outcome::DeadLettered {
                 reason,
@@ -211,6 +227,21 @@ mod tests {
                 Outcome::Rejected(Rejection::not_found("unknown_route", "no route x")),
                 404,
                 json!({"status":"rejected","error":{"code":"unknown_route","message":"no route x"}}),
+            ),
+            (
+                "ignored",
+                Outcome::Ignored,
+                200,
+                json!({"status":"ignored","message":"no route on this endpoint matches this delivery; it was not stored"}),
+            ),
+            (
+                "unauthorized",
+                Outcome::Rejected(Rejection::unauthorized(
+                    "invalid_signature",
+                    "typeform signature check failed",
+                )),
+                401,
+                json!({"status":"rejected","error":{"code":"invalid_signature","message":"typeform signature check failed"}}),
             ),
             (
                 "retry later",

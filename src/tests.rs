@@ -31,6 +31,7 @@ fn fakes_with(dry_run: bool, credentials: Credentials) -> Fakes {
         Settings {
             max_body_bytes: 1024,
             dry_run,
+            skip_signatures: false,
         },
         Arc::new(Mapping::embedded().unwrap()),
         secrets.clone(),

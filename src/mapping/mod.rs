@@ -857,7 +857,7 @@ routes:
             &errors,
             &[(
                 "m.yaml:5:16: error: route r, signature:",
-                "unknown signature scheme \"strype\"; known: typeform, tally, webflow, stripe",
+                "unknown signature scheme \"strype\"; known schemes: typeform, tally, webflow, stripe",
             )],
         );
         assert!(errors[0].contains("`none`"), "{}", errors[0]);

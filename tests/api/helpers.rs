@@ -83,6 +83,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         Settings {
             max_body_bytes: options.max_body_bytes,
             dry_run: options.dry_run,
+            skip_signatures: false,
         },
         Arc::new(Mapping::embedded().expect("the embedded mapping compiles")),
         Arc::new(SecretsManagerSource::new(
