@@ -316,8 +316,15 @@ mod tests {
     #[test]
     fn the_embedded_mapping_loads_warning_about_the_missing_pipeline_and_unsigned_routes() {
         let mapping = embedded();
-        let names: Vec<_> = mapping.routes().map(|r| (r.name(), r.source())).collect();
+        let names: Vec<_> = mapping.routes().take(2).map(|r| (r.name(), r.source())).collect();
         assert_eq!(names, [("website-quote", Source::Json), ("contact-form", Source::Form)]);
+        let sources: Vec<Source> = mapping.endpoints().map(|e| e.source()).collect();
+        for source in Source::ALL {
+            assert!(
+                sources.contains(source),
+                "the default mapping has an example route for {source}"
+            );
+        }
         assert_eq!(mapping.origin(), EMBEDDED_ORIGIN);
         let warnings: Vec<_> = mapping
             .warnings()
@@ -346,16 +353,41 @@ mod tests {
         assert!(mapping.route("nope").is_none());
         let endpoints: Vec<_> = mapping
             .endpoints()
+            .take(3)
             .map(|e| (e.name(), e.source(), e.signature()))
             .collect();
         assert_eq!(
             endpoints,
             [
                 ("website-quote", Source::Json, None),
-                ("contact-form", Source::Form, None)
+                ("contact-form", Source::Form, None),
+                ("typeform", Source::Typeform, Some(Scheme::Typeform)),
             ]
         );
-        assert!(mapping.signing_keys().is_empty());
+        let typeform: Vec<&str> = mapping
+            .endpoint("typeform")
+            .unwrap()
+            .routes()
+            .map(|r| r.name())
+            .collect();
+        assert_eq!(
+            typeform,
+            ["typeform-demo-request", "typeform-any-form"],
+            "one endpoint, two forms"
+        );
+        assert_eq!(
+            mapping.signing_keys(),
+            [
+                "billing",
+                "github",
+                "hubspot-app",
+                "jotform",
+                "stripe",
+                "tally",
+                "typeform",
+                "webflow"
+            ]
+        );
     }
 
     #[test]

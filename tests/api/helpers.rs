@@ -168,36 +168,60 @@ impl TestApp {
     }
 }
 
-/// A realistic API Gateway HTTP API (payload 2.0) event; the body is sent base64-encoded.
+/// A realistic API Gateway HTTP API (payload 2.0) event carrying an `Authorization` header (to test
+/// redaction); the body is sent base64-encoded.
 pub fn v2_event(method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> String {
-    use base64::Engine as _;
-    let mut headers = serde_json::json!({
-        "host": "abc123.execute-api.us-east-1.amazonaws.com",
-        "user-agent": "test-sender/1.0",
-        "authorization": format!("Bearer {TOKEN}"),
-        "x-forwarded-for": "203.0.113.10",
-    });
+    let mut headers = vec![("authorization".to_owned(), format!("Bearer {TOKEN}"))];
     if let Some(ct) = content_type {
-        headers["content-type"] = ct.into();
+        headers.push(("content-type".to_owned(), ct.to_owned()));
     }
+    let request_id = format!("test-{}", uuid::Uuid::new_v4());
+    lambda_v2_event(method, path, "", &headers, body, &request_id).to_string()
+}
+
+/// An API Gateway HTTP API (payload 2.0) event as API Gateway builds it: `host`, `user-agent` and
+/// `x-forwarded-*` headers added to `headers`, the body base64-encoded.
+pub fn lambda_v2_event(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    request_id: &str,
+) -> Value {
+    use base64::Engine as _;
+    const HOST: &str = "abc123.execute-api.us-east-1.amazonaws.com";
+    let mut all = serde_json::Map::new();
+    all.insert("host".into(), HOST.into());
+    all.insert("content-length".into(), body.len().to_string().into());
+    all.insert("x-forwarded-for".into(), "203.0.113.10".into());
+    all.insert("x-forwarded-proto".into(), "https".into());
+    for (name, value) in headers {
+        all.insert(name.to_ascii_lowercase(), value.clone().into());
+    }
+    let user_agent = all
+        .get("user-agent")
+        .and_then(Value::as_str)
+        .unwrap_or("test-sender/1.0")
+        .to_owned();
+    all.insert("user-agent".into(), user_agent.clone().into());
     serde_json::json!({
         "version": "2.0",
         "routeKey": "POST /hooks/{route}",
         "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
+        "rawQueryString": query,
+        "headers": all,
         "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123",
-            "domainName": "abc123.execute-api.us-east-1.amazonaws.com", "domainPrefix": "abc123",
+            "accountId": "123456789012", "apiId": "abc123", "domainName": HOST, "domainPrefix": "abc123",
             "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10",
-                      "userAgent": "test-sender/1.0" },
-            "requestId": format!("test-{}", uuid::Uuid::new_v4()), "routeKey": "POST /hooks/{route}",
+                      "userAgent": user_agent },
+            "requestId": request_id, "routeKey": "POST /hooks/{route}",
             "stage": "$default", "time": "25/Nov/2026:09:14:07 +0000", "timeEpoch": 1795598047000u64
         },
+        "pathParameters": { "route": path.rsplit('/').next().unwrap_or_default() },
         "body": base64::engine::general_purpose::STANDARD.encode(body),
         "isBase64Encoded": true
     })
-    .to_string()
 }
 
 /// A sample event from `events/`.

@@ -6,3 +6,4 @@ mod cli;
 mod handler;
 mod helpers;
 mod moto;
+mod providers;
