@@ -191,3 +191,62 @@ async fn invoke_against_mock_hubspot_and_moto_creates_the_deal_and_dead_letters_
     }
     assert!(!logs.contains(TOKEN), "the token leaked into the logs");
 }
+
+#[test]
+fn check_with_the_sample_secret_finds_every_signing_key() {
+    let output = dealhook(&["check", "mapping.yaml", "--secret", "events/sample-secret.json"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn check_names_the_route_whose_signing_key_the_secret_lacks() {
+    let dir = std::env::temp_dir().join(format!("dealhook-secret-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secret.json");
+    std::fs::write(&file, r#"{"hubspot":{"accessToken":"x"},"signing":{"typeform":"k"}}"#).unwrap();
+
+    let output = dealhook(&["check", "mapping.yaml", "--secret", file.to_str().unwrap()], &[]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("stripe") && err.contains("mapping.yaml:"),
+        "names the route and line: {err}"
+    );
+    assert!(
+        !err.contains("typeform:"),
+        "the key that is there is not reported: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lambda_function_refuses_to_start_when_the_secret_lacks_a_signing_key() {
+    let sdk = moto::sdk_config().await;
+    let secret = moto::create_secret(&sdk, r#"{"hubspot":{"accessToken":"x"},"signing":{"typeform":"k"}}"#).await;
+    let queue = moto::create_queue(&sdk, false).await;
+    let endpoint = moto::endpoint();
+    let output = tokio::task::block_in_place(|| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dealhook-http"));
+        for name in CLEARED {
+            command.env_remove(name);
+        }
+        command
+            .envs([
+                ("HUBSPOT_SECRET_ID", secret.as_str()),
+                ("DEALHOOK_DLQ_URL", queue.as_str()),
+                ("AWS_ENDPOINT_URL", endpoint),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+                // Points the runtime client at a closed port, in case start-up were (wrongly) to succeed.
+                ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
+            ])
+            .output()
+            .unwrap()
+    });
+    assert!(!output.status.success(), "the function must not start");
+    let err = stderr(&output);
+    assert!(err.contains("signing keys") && err.contains("stripe"), "{err}");
+    assert!(!err.contains("\"k\""), "{err}");
+}
