@@ -33,6 +33,8 @@ pub struct Env {
     pub dlq_url: Option<String>,
     /// `DEALHOOK_MAPPING`: a mapping file replacing the embedded one.
     pub mapping_path: Option<PathBuf>,
+    /// `DEALHOOK_MAPPING_YAML`: the mapping's text inline (e.g. a SAM parameter); `DEALHOOK_MAPPING` wins.
+    pub mapping_yaml: Option<String>,
     /// `DEALHOOK_DRY_RUN`: build the request, send nothing.
     pub dry_run: bool,
     /// `DEALHOOK_MAX_BODY_BYTES`.
@@ -106,6 +108,8 @@ impl Env {
             hubspot_base_url: get("HUBSPOT_BASE_URL").unwrap_or_else(|| DEFAULT_HUBSPOT_BASE_URL.to_owned()),
             dlq_url: get("DEALHOOK_DLQ_URL"),
             mapping_path: get("DEALHOOK_MAPPING").map(PathBuf::from),
+            // Not trimmed: YAML is indentation-sensitive.
+            mapping_yaml: lookup("DEALHOOK_MAPPING_YAML").filter(|v| !v.trim().is_empty()),
             dry_run: parse_bool("DEALHOOK_DRY_RUN", get("DEALHOOK_DRY_RUN"))?.unwrap_or(false),
             max_body_bytes: parse_number("DEALHOOK_MAX_BODY_BYTES", get("DEALHOOK_MAX_BODY_BYTES"))?
                 .map(|n| n as usize)
@@ -119,11 +123,13 @@ impl Env {
         })
     }
 
-    /// Loads the mapping named by `DEALHOOK_MAPPING`, or the embedded default.
+    /// Loads the mapping named by `DEALHOOK_MAPPING`, else the one in `DEALHOOK_MAPPING_YAML`, else the
+    /// embedded default.
     pub fn load_mapping(&self) -> Result<Mapping, ConfigError> {
-        match &self.mapping_path {
-            Some(path) => load_mapping_file(path),
-            None => Ok(Mapping::embedded()?),
+        match (&self.mapping_path, &self.mapping_yaml) {
+            (Some(path), _) => load_mapping_file(path),
+            (None, Some(text)) => Ok(Mapping::from_yaml(text, "DEALHOOK_MAPPING_YAML")?),
+            (None, None) => Ok(Mapping::embedded()?),
         }
     }
 
@@ -343,6 +349,18 @@ mod tests {
     async fn local_mode_without_anything_is_a_dry_run_with_dead_letters_in_memory() {
         let (_, wiring, memory) = build_app(&env(&[]).unwrap(), Mode::Local).await.unwrap();
         assert!(wiring.dry_run && wiring.dead_letters_in_memory && memory.is_some());
+    }
+
+    #[test]
+    fn an_inline_mapping_replaces_the_embedded_one_and_its_errors_name_the_variable() {
+        let yaml = "version: 1\nroutes:\n  only:\n    source: json\n    deal:\n      dealstage: s\n";
+        let mapping = env(&[("DEALHOOK_MAPPING_YAML", yaml)]).unwrap().load_mapping().unwrap();
+        assert_eq!(mapping.routes().map(|r| r.name()).collect::<Vec<_>>(), ["only"]);
+        let err = env(&[("DEALHOOK_MAPPING_YAML", "version: 2\n")])
+            .unwrap()
+            .load_mapping()
+            .unwrap_err();
+        assert!(err.to_string().contains("DEALHOOK_MAPPING_YAML"), "{err}");
     }
 
     #[tokio::test]
