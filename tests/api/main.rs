@@ -7,3 +7,4 @@ mod handler;
 mod helpers;
 mod moto;
 mod providers;
+mod template;
