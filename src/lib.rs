@@ -1,7 +1,7 @@
 //! dealhook: third-party webhooks in, HubSpot deals out.
 //!
 //! ```text
-//! Delivery ─route─▶ (verify) ─decode─▶ Submission ─map─▶ DealDraft ─create─▶ Outcome
+//! Delivery ─route─▶ verify ─decode─▶ Submission ─select, map─▶ DealDraft ─create─▶ Outcome
 //! ```
 //! Every delivery ends in exactly one [`Outcome`]: a deal, a dead letter, a rejection that
 //! stores nothing, or a 503 asking the sender to retry when even the dead letter failed.
@@ -117,7 +117,7 @@ impl App {
         outcome
     }
 
-    /// The pipeline: route → (verify, Step 2) → decode → map → create.
+    /// The pipeline: endpoint → verify → decode → select route → map → create.
     async fn run(&self, delivery: &Delivery) -> Outcome {
         let (route, draft) = match self.prepare(delivery).await {
             Ok(prepared) => prepared,
