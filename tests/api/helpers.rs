@@ -14,6 +14,7 @@ use serde_json::Value;
 use wiremock::MockServer;
 
 use crate::moto;
+use crate::sample_events::lambda_v2_event;
 
 /// A token that must never appear in a log line, a response or a dead letter.
 pub const TOKEN: &str = "pat-na1-11111111-2222-3333-4444-SECRETTOKEN";
@@ -177,51 +178,6 @@ pub fn v2_event(method: &str, path: &str, content_type: Option<&str>, body: &[u8
     }
     let request_id = format!("test-{}", uuid::Uuid::new_v4());
     lambda_v2_event(method, path, "", &headers, body, &request_id).to_string()
-}
-
-/// An API Gateway HTTP API (payload 2.0) event as API Gateway builds it: `host`, `user-agent` and
-/// `x-forwarded-*` headers added to `headers`, the body base64-encoded.
-pub fn lambda_v2_event(
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    request_id: &str,
-) -> Value {
-    use base64::Engine as _;
-    const HOST: &str = "abc123.execute-api.us-east-1.amazonaws.com";
-    let mut all = serde_json::Map::new();
-    all.insert("host".into(), HOST.into());
-    all.insert("content-length".into(), body.len().to_string().into());
-    all.insert("x-forwarded-for".into(), "203.0.113.10".into());
-    all.insert("x-forwarded-proto".into(), "https".into());
-    for (name, value) in headers {
-        all.insert(name.to_ascii_lowercase(), value.clone().into());
-    }
-    let user_agent = all
-        .get("user-agent")
-        .and_then(Value::as_str)
-        .unwrap_or("test-sender/1.0")
-        .to_owned();
-    all.insert("user-agent".into(), user_agent.clone().into());
-    serde_json::json!({
-        "version": "2.0",
-        "routeKey": "POST /hooks/{route}",
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": all,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123", "domainName": HOST, "domainPrefix": "abc123",
-            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10",
-                      "userAgent": user_agent },
-            "requestId": request_id, "routeKey": "POST /hooks/{route}",
-            "stage": "$default", "time": "25/Nov/2026:09:14:07 +0000", "timeEpoch": 1795598047000u64
-        },
-        "pathParameters": { "route": path.rsplit('/').next().unwrap_or_default() },
-        "body": base64::engine::general_purpose::STANDARD.encode(body),
-        "isBase64Encoded": true
-    })
 }
 
 /// A sample event from `events/`.

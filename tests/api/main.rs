@@ -7,4 +7,7 @@ mod handler;
 mod helpers;
 mod moto;
 mod providers;
+#[allow(dead_code)] // shared with tests/emulator, which uses other parts of it
+#[path = "../common/sample_events.rs"]
+mod sample_events;
 mod template;

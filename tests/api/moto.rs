@@ -206,7 +206,8 @@ wait "$pid"
 fn start_moto() -> Result<Emulator, String> {
     let exe = moto_executable()?;
     let port = free_port();
-    let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("moto.log");
+    // One log per test binary (`moto-api.log`, `moto-emulator.log`): both include this file.
+    let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{}.log", env!("CARGO_CRATE_NAME")));
     let with_log = |what: String| {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         format!("{what}. Log {}:\n{log}", log_path.display())

@@ -1,241 +1,18 @@
 //! Real providers end to end: each provider's fixture, signed with its scheme, goes through the
 //! real handler to the right HubSpot request; tampered, stale and unsigned variants get 401 and
-//! nothing is stored. Also keeps `events/<provider>.json` equal to what these builders produce.
+//! nothing is stored. Also keeps `events/<provider>.json` equal to what the builders in
+//! `tests/common/sample_events.rs` produce.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use dealhook::inbound::verify::{self, Scheme, SignedRequest};
 use dealhook::inbound::{Delivery, Source};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{Options, lambda_v2_event, spawn_app_with};
-
-/// When the committed sample events were signed: 2026-11-25T09:14:07Z.
-const SIGNED_AT: u64 = 1_795_598_047;
-
-/// One provider: its sample event, endpoint, signing key (sample value) and the deal name its route makes.
-struct Provider {
-    name: &'static str,
-    source: Source,
-    path: &'static str,
-    key_name: &'static str,
-    key: &'static str,
-    dealname: &'static str,
-}
-
-const PROVIDERS: [Provider; 8] = [
-    Provider {
-        name: "typeform",
-        source: Source::Typeform,
-        path: "/hooks/typeform",
-        key_name: "typeform",
-        key: "abc123",
-        dealname: "Demo request: Laura (laura@example.com)",
-    },
-    Provider {
-        name: "tally",
-        source: Source::Tally,
-        path: "/hooks/tally",
-        key_name: "tally",
-        key: "YOUR_SIGNING_SECRET",
-        dealname: "Webhook payload: alice@example.com",
-    },
-    Provider {
-        name: "webflow",
-        source: Source::Webflow,
-        path: "/hooks/webflow",
-        key_name: "webflow",
-        key: "your_client_secret",
-        dealname: "Webflow Email Form: hello@gmail.com",
-    },
-    Provider {
-        name: "jotform",
-        source: Source::Jotform,
-        path: "/hooks/jotform",
-        key_name: "jotform",
-        key: "sample-jotform-token",
-        dealname: "Tutor Appointment Form: Niloth P",
-    },
-    Provider {
-        name: "stripe",
-        source: Source::Stripe,
-        path: "/hooks/stripe",
-        key_name: "stripe",
-        key: "whsec_sample_stripe_endpoint_secret",
-        dealname: "Checkout: Chris Oliver (chris@gorails.com)",
-    },
-    Provider {
-        name: "standard-webhooks",
-        source: Source::StandardWebhooks,
-        path: "/hooks/billing",
-        key_name: "billing",
-        key: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        dealname: "Invoice in_1001: ops@example.com",
-    },
-    Provider {
-        name: "github",
-        source: Source::GitHub,
-        path: "/hooks/github-sponsors",
-        key_name: "github",
-        key: "It's a Secret to Everybody",
-        dealname: "GitHub sponsor: octocat",
-    },
-    Provider {
-        name: "hubspot",
-        source: Source::HubSpot,
-        path: "/hooks/hubspot-new-contacts",
-        key_name: "hubspot-app",
-        key: "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy",
-        dealname: "New contact 123",
-    },
-];
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/webhooks/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// The body a provider sends, with its content type.
-fn body(p: &Provider, event_type: &str) -> (&'static str, Vec<u8>) {
-    match p.source {
-        Source::Typeform => ("application/json", fixture("typeform-form_response.json")),
-        Source::Tally => ("application/json", fixture("tally-form_response.json")),
-        Source::Webflow => (
-            "application/json",
-            fixture("webflow-form_submission-v2-email-form.json"),
-        ),
-        Source::Jotform => {
-            // The fixture is stored with LF line endings; multipart on the wire uses CRLF.
-            let text = String::from_utf8(fixture("jotform-form_submission.multipart")).unwrap();
-            (
-                "multipart/form-data; boundary=------------------------J1JNT4vbVO4FCC1qLG4HSv",
-                text.replace('\n', "\r\n").into_bytes(),
-            )
-        }
-        Source::Stripe => {
-            let data = String::from_utf8(fixture("stripe-checkout.session.completed.event-data.json")).unwrap();
-            let data: Value = serde_json::from_str(&data).unwrap();
-            let event = json!({
-                "id": "evt_1QdealhookSample0001", "object": "event", "api_version": "2024-06-20",
-                "created": SIGNED_AT, "data": data, "livemode": false, "pending_webhooks": 1,
-                "request": { "id": null, "idempotency_key": null }, "type": event_type,
-            });
-            ("application/json", serde_json::to_vec(&event).unwrap())
-        }
-        Source::StandardWebhooks => {
-            let event = json!({
-                "type": "invoice.paid", "timestamp": "2026-11-25T09:14:07Z",
-                "data": { "invoice_id": "in_1001", "customer_email": "ops@example.com", "amount": "4,900.00", "currency": "EUR" },
-            });
-            ("application/json", serde_json::to_vec(&event).unwrap())
-        }
-        Source::GitHub => {
-            let event = json!({
-                "action": "created",
-                "sponsorship": {
-                    "node_id": "S_kgDOABCD", "created_at": "2026-11-25T09:14:07Z", "privacy_level": "public",
-                    "sponsor": { "login": "octocat", "id": 1, "type": "User" },
-                    "sponsorable": { "login": "dealhook", "id": 2, "type": "Organization" },
-                    "tier": { "node_id": "ST_kwDOABCD", "name": "$500 a month", "description": "Team sponsor",
-                              "monthly_price_in_cents": 50000, "monthly_price_in_dollars": 500,
-                              "is_one_time": false, "is_custom_amount": false },
-                },
-                "sender": { "login": "octocat", "id": 1, "type": "User" },
-            });
-            ("application/json", serde_json::to_vec(&event).unwrap())
-        }
-        Source::HubSpot => ("application/json", fixture("hubspot-webhook-contact.creation.json")),
-        Source::Json | Source::Form => unreachable!("not a provider"),
-    }
-}
-
-fn key(p: &Provider) -> SecretString {
-    SecretString::from(p.key.to_owned())
-}
-
-/// A provider's signed delivery at `t` (seconds): query string, headers and body.
-fn signed(p: &Provider, t: u64, event_type: &str) -> (String, Vec<(String, String)>, Vec<u8>) {
-    let (content_type, body) = body(p, event_type);
-    let k = key(p);
-    let mut headers = vec![("content-type".to_owned(), content_type.to_owned())];
-    let mut query = String::new();
-    let mut add = |name: &str, value: String| headers.push((name.to_owned(), value));
-    match p.source {
-        Source::Typeform => {
-            add("user-agent", "Typeform Webhooks".into());
-            add("typeform-signature", verify::typeform::sign(&k, &body).unwrap());
-        }
-        Source::Tally => {
-            add("user-agent", "Tally Webhooks".into());
-            add("tally-signature", verify::tally::sign(&k, &body).unwrap());
-        }
-        Source::Webflow => {
-            add("user-agent", "Webflow".into());
-            add("x-webflow-timestamp", (t * 1000).to_string());
-            add(
-                "x-webflow-signature",
-                verify::webflow::sign(&k, &body, t * 1000).unwrap(),
-            );
-        }
-        Source::Jotform => {
-            add("user-agent", "JotForm".into());
-            query = verify::token::sign(&k).unwrap();
-        }
-        Source::Stripe => {
-            add("user-agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)".into());
-            add("stripe-signature", verify::stripe::sign(&k, &body, t).unwrap());
-        }
-        Source::StandardWebhooks => {
-            let id = "msg_2pDealhookSample0001";
-            add("user-agent", "Svix-Webhooks/1.0".into());
-            add("webhook-id", id.into());
-            add("webhook-timestamp", t.to_string());
-            add(
-                "webhook-signature",
-                verify::standard_webhooks::sign(&k, id, t, &body).unwrap(),
-            );
-        }
-        Source::GitHub => {
-            add("user-agent", "GitHub-Hookshot/044aadd".into());
-            add("x-github-event", "sponsorship".into());
-            add("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958".into());
-            add("x-hub-signature-256", verify::github::sign(&k, &body).unwrap());
-        }
-        Source::HubSpot => {
-            let url = format!("https://abc123.execute-api.us-east-1.amazonaws.com{}", p.path);
-            add("user-agent", "HubSpot Webhooks".into());
-            add("x-hubspot-request-timestamp", (t * 1000).to_string());
-            add(
-                "x-hubspot-signature-v3",
-                verify::hubspot::sign(&k, "POST", &url, &body, t * 1000).unwrap(),
-            );
-        }
-        Source::Json | Source::Form => unreachable!("not a provider"),
-    }
-    (query, headers, body)
-}
-
-/// The Lambda event for a provider's signed delivery.
-fn event(p: &Provider, t: u64, event_type: &str, request_id: &str) -> Value {
-    let (query, headers, body) = signed(p, t, event_type);
-    lambda_v2_event("POST", p.path, &query, &headers, &body, request_id)
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// The secret holding every sample signing key (and a placeholder token): `events/sample-secret.json`.
-fn sample_secret() -> Value {
-    let signing: serde_json::Map<String, Value> = PROVIDERS
-        .iter()
-        .map(|p| (p.key_name.to_owned(), Value::from(p.key)))
-        .collect();
-    json!({ "hubspot": { "accessToken": "pat-na1-sample-not-a-real-token" }, "signing": signing })
-}
+use crate::helpers::{Options, spawn_app_with};
+use crate::sample_events::{PROVIDERS, SIGNED_AT, event, key, now, sample_secret, signed};
 
 fn events_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
@@ -292,11 +69,7 @@ fn the_sample_events_verify_with_the_sample_keys_at_their_signing_time() {
             &SignedRequest::from_delivery(&delivery),
             at + Duration::from_secs(3600),
         );
-        let timestamped = matches!(
-            p.source,
-            Source::Webflow | Source::Stripe | Source::StandardWebhooks | Source::HubSpot
-        );
-        assert_eq!(stale.is_err(), timestamped, "{}: replaying an hour later", p.name);
+        assert_eq!(stale.is_err(), p.timestamped(), "{}: replaying an hour later", p.name);
     }
 }
 
@@ -371,10 +144,7 @@ async fn tampered_stale_and_unsigned_deliveries_are_rejected_with_401_and_never_
         unsigned["rawQueryString"] = "".into();
         cases.push(("unsigned", unsigned, "missing_signature"));
         // Signed an hour ago: replayed.
-        if matches!(
-            p.source,
-            Source::Webflow | Source::Stripe | Source::StandardWebhooks | Source::HubSpot
-        ) {
+        if p.timestamped() {
             cases.push((
                 "stale",
                 event(p, now() - 3600, "checkout.session.completed", "req"),
