@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use crate::aws::{DeadLetters, MemoryDeadLetters, SecretSource, SecretsManagerSource, SqsDeadLetters, StaticSecrets};
 use crate::credentials::Credentials;
-use crate::hubspot::{HubSpotClient, HubSpotClientConfig};
+use crate::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use crate::mapping::{Mapping, MappingLoadError};
 use crate::{App, Settings};
 
@@ -273,6 +273,11 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
         max_body_bytes: env.max_body_bytes,
         dry_run,
         skip_signatures,
+        // The default policy, estimating each request at the client's configured timeout.
+        retry: RetryPolicy {
+            request_timeout: env.hubspot_timeout,
+            ..RetryPolicy::default()
+        },
     };
     let wiring = Wiring {
         dry_run,

@@ -31,7 +31,7 @@ use crate::aws::{DeadLetters, SecretSource};
 use crate::credentials::HubSpotAuth;
 use crate::dead_letter::{DeadLetter, HubSpotFailure};
 use crate::domain::{DealDraft, Problem};
-use crate::hubspot::{CreatedDeal, Deals, HubSpotError};
+use crate::hubspot::{CreatedDeal, Deals, HubSpotError, RetryPolicy};
 use crate::inbound::Delivery;
 use crate::inbound::verify;
 use crate::mapping::{Endpoint, Mapping, Route};
@@ -47,6 +47,8 @@ pub struct Settings {
     /// Accept deliveries without checking signatures. Only for local runs with no secret
     /// configured (`dealhook invoke` says so loudly); never set on Lambda.
     pub skip_signatures: bool,
+    /// How HubSpot requests are retried (429, 502–504, no connection) within the invocation's time.
+    pub retry: RetryPolicy,
 }
 
 /// Everything built once per cold start and shared by all invocations.
@@ -132,7 +134,7 @@ impl App {
         if self.settings.dry_run {
             return Outcome::DryRun(self.deals.preview(&draft));
         }
-        match self.create(&draft).await {
+        match self.create(&draft, delivery.deadline).await {
             Ok(deal) => Outcome::Created(deal),
             Err(failure) => {
                 let (reason, errors, hubspot) = match &failure {
@@ -236,19 +238,52 @@ impl App {
         })
     }
 
-    /// Creates the deal. A refused credential is re-read once (rotation) and tried once more.
-    async fn create(&self, draft: &DealDraft) -> Result<CreatedDeal, CreateError> {
-        let auth = self.auth(false).await?;
-        match self.deals.create(draft, &auth).await {
-            Err(HubSpotError::Unauthorized { .. }) => {
+    /// Creates the deal, retrying what [`HubSpotError::is_retryable`] allows as [`RetryPolicy`]
+    /// says, and never past `deadline` (the invocation's; `None` locally) less the policy's margin.
+    /// A refused credential is re-read once (rotation) and tried once more, straight away.
+    async fn create(&self, draft: &DealDraft, deadline: Option<SystemTime>) -> Result<CreatedDeal, CreateError> {
+        let policy = &self.settings.retry;
+        // On tokio's clock from here on, so that waits and the time left agree (and tests can pause it).
+        let deadline = deadline.map(|at| {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            tokio::time::Instant::now() + left
+        });
+        let mut auth = self.auth(false).await?;
+        let mut refreshed = false;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match self.deals.create(draft, &auth).await {
+                Ok(deal) => return Ok(deal),
+                Err(error) => error,
+            };
+            if matches!(error, HubSpotError::Unauthorized { .. }) && !refreshed {
                 tracing::warn!("HubSpot refused the credential; re-reading the secret and trying once more");
-                let auth = self.auth(true).await?;
-                self.deals
-                    .create(draft, &auth)
-                    .await
-                    .map_err(|e| CreateError::HubSpot(e, 2))
+                auth = self.auth(true).await?;
+                refreshed = true;
+                continue;
             }
-            other => other.map_err(|e| CreateError::HubSpot(e, 1)),
+            if !error.is_retryable() {
+                return Err(CreateError::HubSpot(error, attempts));
+            }
+            let remaining = deadline.map(|at| at.saturating_duration_since(tokio::time::Instant::now()));
+            let Some(wait) = policy.next_wait(attempts, error.retry_after(), remaining, (policy.random)()) else {
+                tracing::warn!(
+                    attempts,
+                    status = error.status(),
+                    reason = error.reason(),
+                    "HubSpot failed; no retry left within the attempt budget and the invocation's time"
+                );
+                return Err(CreateError::HubSpot(error, attempts));
+            };
+            tracing::warn!(
+                attempt = attempts,
+                status = error.status(),
+                reason = error.reason(),
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "HubSpot failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -1,13 +1,14 @@
 //! Unit tests of the pipeline with in-memory fakes: the branches of `App::run`, no I/O.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderValue, Method};
 use serde_json::json;
 
 use crate::aws::{MemoryDeadLetters, MemorySecrets};
 use crate::credentials::Credentials;
-use crate::hubspot::{CreatedDeal, HubSpotError, HubSpotErrorBody, MemoryDeals};
+use crate::hubspot::{CreatedDeal, HubSpotError, HubSpotErrorBody, MemoryDeals, RetryPolicy};
 use crate::inbound::Delivery;
 use crate::mapping::Mapping;
 use crate::{App, Outcome, Settings};
@@ -32,6 +33,7 @@ fn fakes_with(dry_run: bool, credentials: Credentials) -> Fakes {
             max_body_bytes: 1024,
             dry_run,
             skip_signatures: false,
+            retry: retry_policy(),
         },
         Arc::new(Mapping::embedded().unwrap()),
         secrets.clone(),
@@ -43,6 +45,18 @@ fn fakes_with(dry_run: bool, credentials: Credentials) -> Fakes {
         deals,
         secrets,
         letters,
+    }
+}
+
+/// Waits of 100, 200, 400 ms (the jitter always picks the ceiling), 1 s per request, 500 ms margin.
+fn retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(1),
+        margin: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(1),
+        random: || 1.0,
     }
 }
 
@@ -212,4 +226,166 @@ async fn routing_is_checked_before_the_method_and_the_method_before_the_size() {
         assert_eq!(outcome.status().as_u16(), status, "{name}: {outcome:?}");
     }
     assert!(f.letters.sent().is_empty() && f.deals.created().is_empty());
+}
+
+fn rate_limited(retry_after: Option<Duration>) -> HubSpotError {
+    HubSpotError::RateLimited {
+        retry_after,
+        body: HubSpotErrorBody::default(),
+    }
+}
+
+fn unavailable(status: Option<u16>) -> HubSpotError {
+    HubSpotError::Unavailable {
+        status,
+        message: "down".into(),
+    }
+}
+
+/// The single dead letter's reason and HubSpot attempt count.
+fn dead_letter_attempts(f: &Fakes) -> (String, Option<u32>) {
+    let letters = f.letters.sent();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    (
+        letters[0].reason.clone(),
+        letters[0].hubspot.as_ref().map(|h| h.attempts),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limited_request_is_retried_and_the_deal_created() {
+    let f = fakes(false);
+    f.deals.push_result(Err(rate_limited(None)));
+    f.deals.push_result(Ok(deal(5)));
+    let started = tokio::time::Instant::now();
+
+    let outcome = f.app.handle(&quote()).await;
+
+    assert!(
+        matches!(outcome, Outcome::Created(ref d) if d.deal_id == 5),
+        "{outcome:?}"
+    );
+    assert_eq!(f.deals.calls(), 2);
+    assert_eq!(started.elapsed(), Duration::from_millis(100), "one backoff");
+    assert!(f.letters.sent().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_waited_for_before_the_next_attempt() {
+    let f = fakes(false);
+    f.deals.push_result(Err(rate_limited(Some(Duration::from_secs(2)))));
+    let started = tokio::time::Instant::now();
+
+    let outcome = f.app.handle(&quote()).await;
+
+    assert!(matches!(outcome, Outcome::Created(_)), "{outcome:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_failure_is_retried() {
+    let f = fakes(false);
+    f.deals.push_result(Err(unavailable(None)));
+    let outcome = f.app.handle(&quote()).await;
+    assert!(matches!(outcome, Outcome::Created(_)), "{outcome:?}");
+    assert_eq!(f.deals.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hubspot_that_stays_unavailable_is_dead_lettered_after_every_attempt() {
+    let f = fakes(false);
+    f.deals.fail_with(unavailable(Some(503)));
+    let started = tokio::time::Instant::now();
+
+    let outcome = f.app.handle(&quote()).await;
+
+    assert!(matches!(outcome, Outcome::DeadLettered { .. }), "{outcome:?}");
+    assert_eq!(dead_letter_attempts(&f), ("hubspot_unavailable".into(), Some(4)));
+    assert_eq!(f.deals.calls(), 4);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(100 + 200 + 400),
+        "exponential waits"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn answers_that_are_not_safe_to_repeat_are_dead_lettered_after_one_attempt() {
+    let raw = r#"{"status":"error","message":"Property values were not valid"}"#;
+    let cases = [
+        (
+            "HTTP 500: the deal may exist",
+            unavailable(Some(500)),
+            "hubspot_unavailable",
+        ),
+        (
+            "HTTP 400",
+            HubSpotError::Rejected {
+                status: 400,
+                body: serde_json::from_str(raw).unwrap(),
+                raw: raw.into(),
+            },
+            "hubspot_rejected",
+        ),
+        (
+            "timeout after sending",
+            HubSpotError::OutcomeUnknown {
+                status: None,
+                message: "no answer in time".into(),
+            },
+            "outcome_unknown",
+        ),
+    ];
+    for (name, error, reason) in cases {
+        let f = fakes(false);
+        f.deals.fail_with(error);
+        let started = tokio::time::Instant::now();
+
+        let outcome = f.app.handle(&quote()).await;
+
+        assert!(matches!(outcome, Outcome::DeadLettered { .. }), "{name}: {outcome:?}");
+        assert_eq!(dead_letter_attempts(&f), (reason.into(), Some(1)), "{name}");
+        assert_eq!(f.deals.calls(), 1, "{name}");
+        assert_eq!(started.elapsed(), Duration::ZERO, "{name}: no wait");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_retry_is_started_that_would_end_past_the_deadline_less_the_margin() {
+    // 1 s left: even an immediate retry (1 s request + 500 ms margin) would not fit.
+    let f = fakes(false);
+    f.deals.fail_with(rate_limited(None));
+    let mut d = quote();
+    d.deadline = Some(SystemTime::now() + Duration::from_secs(1));
+    let outcome = f.app.handle(&d).await;
+    assert!(matches!(outcome, Outcome::DeadLettered { .. }), "{outcome:?}");
+    assert_eq!(dead_letter_attempts(&f), ("hubspot_rate_limited".into(), Some(1)));
+
+    // 3 s left, Retry-After 1 s: one retry fits (1 + 1 + 0.5 ≤ 3), a second would not (≤ 2 left).
+    let f = fakes(false);
+    f.deals.fail_with(rate_limited(Some(Duration::from_secs(1))));
+    let mut d = quote();
+    d.deadline = Some(SystemTime::now() + Duration::from_secs(3));
+    let started = tokio::time::Instant::now();
+    let outcome = f.app.handle(&d).await;
+    assert!(matches!(outcome, Outcome::DeadLettered { .. }), "{outcome:?}");
+    assert_eq!(dead_letter_attempts(&f), ("hubspot_rate_limited".into(), Some(2)));
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_token_then_an_outage_are_handled_in_one_delivery() {
+    let f = fakes(false);
+    f.deals.push_result(Err(unauthorized()));
+    f.deals.push_result(Err(unavailable(Some(502))));
+    f.deals.push_result(Ok(deal(3)));
+
+    let outcome = f.app.handle(&quote()).await;
+
+    assert!(
+        matches!(outcome, Outcome::Created(ref d) if d.deal_id == 3),
+        "{outcome:?}"
+    );
+    assert_eq!(f.deals.calls(), 3);
+    assert_eq!(f.secrets.refreshes(), 1);
 }

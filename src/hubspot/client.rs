@@ -146,11 +146,7 @@ impl HubSpotClient {
         };
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = wait_hint(response.headers(), SystemTime::now());
         let limit = if status.is_success() {
             SUCCESS_BODY_LIMIT
         } else {
@@ -397,6 +393,26 @@ fn truncate_at_char(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+/// HubSpot's rate-limit window headers (present on every answer to private-app and OAuth calls).
+const RATE_LIMIT_REMAINING: &str = "x-hubspot-ratelimit-remaining";
+const RATE_LIMIT_INTERVAL: &str = "x-hubspot-ratelimit-interval-milliseconds";
+
+/// How long the answer asks us to wait: `Retry-After` when present; else, when the rolling window
+/// is spent (`X-HubSpot-RateLimit-Remaining: 0`), its whole length, the longest it can take to free up.
+fn wait_hint(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(after) = text(RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(v, now)) {
+        return Some(after);
+    }
+    if text(RATE_LIMIT_REMAINING)?.parse::<u64>().ok()? != 0 {
+        return None;
+    }
+    text(RATE_LIMIT_INTERVAL)?
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_millis)
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3); a date in the past is zero.
@@ -683,15 +699,52 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn server_errors_are_unavailable_and_retryable() {
-        for code in [500, 502, 503, 504] {
+    async fn server_errors_are_unavailable_and_only_gateway_errors_are_retryable() {
+        for (code, retryable) in [(500, false), (501, false), (502, true), (503, true), (504, true)] {
             let err = answer_with(ResponseTemplate::new(code), &token()).await.unwrap_err();
             assert!(
                 matches!(&err, HubSpotError::Unavailable { status: Some(s), .. } if *s == code),
                 "HTTP {code}: {err:?}"
             );
-            assert!(err.is_retryable(), "HTTP {code}");
+            assert_eq!(err.is_retryable(), retryable, "HTTP {code}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_spent_rate_limit_window_without_retry_after_waits_for_the_interval() {
+        let answer = ResponseTemplate::new(429)
+            .insert_header("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+            .insert_header("X-HubSpot-RateLimit-Remaining", "0")
+            .insert_header("X-HubSpot-RateLimit-Max", "100");
+        let err = answer_with(answer, &token()).await.unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(10)), "{err:?}");
+    }
+
+    #[test]
+    fn retry_after_wins_over_the_rate_limit_window() {
+        let now = SystemTime::now();
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let window = [
+            ("x-hubspot-ratelimit-interval-milliseconds", "10000"),
+            ("x-hubspot-ratelimit-remaining", "0"),
+        ];
+        let mut with_retry_after = window.to_vec();
+        with_retry_after.push(("retry-after", "2"));
+        assert_eq!(
+            wait_hint(&headers(&with_retry_after), now),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(wait_hint(&headers(&window), now), Some(Duration::from_secs(10)));
+        let left = [window[0], ("x-hubspot-ratelimit-remaining", "3")];
+        assert_eq!(wait_hint(&headers(&left), now), None, "requests left in the window");
+        assert_eq!(wait_hint(&headers(&window[1..]), now), None, "no interval given");
+        assert_eq!(wait_hint(&HeaderMap::new(), now), None);
     }
 
     #[tokio::test]

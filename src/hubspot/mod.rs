@@ -3,6 +3,7 @@
 
 mod client;
 mod memory;
+pub mod retry;
 pub mod v1;
 
 use std::time::Duration;
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 pub use client::{HubSpotClient, HubSpotClientConfig, HubSpotConfigError};
 pub use memory::MemoryDeals;
+pub use retry::RetryPolicy;
 
 use crate::credentials::HubSpotAuth;
 use crate::domain::{DealDraft, Problem};
@@ -93,13 +95,16 @@ pub enum HubSpotError {
     /// Rate limited (429).
     #[error("HubSpot rate limit reached (HTTP 429)")]
     RateLimited {
-        /// `Retry-After`, when given.
+        /// How long to wait: `Retry-After` when given; otherwise, when HubSpot's rate-limit headers
+        /// say the window is spent (`X-HubSpot-RateLimit-Remaining: 0`), the window's length
+        /// (`X-HubSpot-RateLimit-Interval-Milliseconds`).
         retry_after: Option<Duration>,
         /// Parsed error body.
         body: HubSpotErrorBody,
     },
-    /// HubSpot could not be reached, or answered 5xx: the deal was not created (or the
-    /// request never left), so a retry is safe.
+    /// HubSpot could not be reached (`status: None`: the request never left), or answered 5xx.
+    /// 502/503/504 come from HubSpot's edge before the request is processed, so a retry is safe;
+    /// a 500 may come after the deal was written, so it is not retried (see [`Self::is_retryable`]).
     #[error("HubSpot is unavailable: {message}")]
     Unavailable {
         /// HTTP status, when there was a response.
@@ -145,12 +150,26 @@ impl HubSpotError {
         }
     }
 
-    /// Whether the same request may be sent again safely (Step 4's retry policy uses this).
+    /// Whether the same request may be sent again without risking a second deal: 429, 502, 503,
+    /// 504, and failures to connect (nothing was sent). Not a 500 or other 5xx (HubSpot may have
+    /// failed after creating the deal), not `OutcomeUnknown`, not any other 4xx.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            HubSpotError::RateLimited { .. } | HubSpotError::Unavailable { .. }
+            HubSpotError::RateLimited { .. }
+                | HubSpotError::Unavailable {
+                    status: None | Some(502..=504),
+                    ..
+                }
         )
+    }
+
+    /// How long HubSpot asked us to wait before trying again, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            HubSpotError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 
     /// The error as problems for a 202 body: one per failed validation result, or one overall.

@@ -100,6 +100,38 @@ async fn association_failures_reported_by_hubspot_are_passed_on() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_request_is_retried_after_retry_after_and_creates_one_deal() {
+    let t = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path("/deals/v1/deal/"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&t.hubspot)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/deals/v1/deal/"))
+        .respond_with(created(4242))
+        .expect(1)
+        .mount(&t.hubspot)
+        .await;
+    let started = std::time::Instant::now();
+
+    let response = t.invoke(&sample_event("website-quote.json")).await;
+
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(response.json["dealId"], 4242);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    let requests = t.hubspot.received_requests().await.unwrap_or_default();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].body, requests[1].body, "the same request, sent again");
+    assert!(t.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
 async fn a_mapping_error_is_dead_lettered_with_every_problem_and_hubspot_is_not_called() {
     let t = spawn_app().await;
     Mock::given(method("POST"))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use dealhook::aws::{SecretsManagerSource, SqsDeadLetters};
 use dealhook::dead_letter::DeadLetter;
-use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig};
+use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use dealhook::mapping::Mapping;
 use dealhook::{App, Settings};
 use serde_json::Value;
@@ -85,6 +85,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             max_body_bytes: options.max_body_bytes,
             dry_run: options.dry_run,
             skip_signatures: false,
+            retry: RetryPolicy {
+                base: Duration::from_millis(10),
+                cap: Duration::from_millis(50),
+                request_timeout: Duration::from_secs(2),
+                ..RetryPolicy::default()
+            },
         },
         Arc::new(Mapping::embedded().expect("the embedded mapping compiles")),
         Arc::new(SecretsManagerSource::new(
