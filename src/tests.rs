@@ -25,6 +25,10 @@ fn fakes(dry_run: bool) -> Fakes {
 }
 
 fn fakes_with(dry_run: bool, credentials: Credentials) -> Fakes {
+    fakes_with_mapping(dry_run, credentials, Mapping::embedded().unwrap())
+}
+
+fn fakes_with_mapping(dry_run: bool, credentials: Credentials, mapping: Mapping) -> Fakes {
     let deals = Arc::new(MemoryDeals::default());
     let secrets = Arc::new(MemorySecrets::new(credentials));
     let letters = Arc::new(MemoryDeadLetters::default());
@@ -35,7 +39,7 @@ fn fakes_with(dry_run: bool, credentials: Credentials) -> Fakes {
             skip_signatures: false,
             retry: retry_policy(),
         },
-        Arc::new(Mapping::embedded().unwrap()),
+        Arc::new(mapping),
         secrets.clone(),
         deals.clone(),
         letters.clone(),
@@ -388,4 +392,26 @@ async fn a_refused_token_then_an_outage_are_handled_in_one_delivery() {
     );
     assert_eq!(f.deals.calls(), 3);
     assert_eq!(f.secrets.refreshes(), 1);
+}
+
+#[tokio::test]
+async fn a_match_that_fails_to_evaluate_dead_letters_the_delivery_and_creates_nothing() {
+    let yaml = "version: 1\nroutes:\n  broken:\n    source: json\n    endpoint: in\n    signature: none\n    \
+                match: fields.n / 0 > 1\n    deal: { pipeline: p, dealstage: s }\n";
+    let f = fakes_with_mapping(
+        false,
+        Credentials::from_token("t".into()),
+        Mapping::from_yaml(yaml, "m").unwrap(),
+    );
+
+    let outcome = f.app.handle(&delivery(Method::POST, "/hooks/in", r#"{"n":4}"#)).await;
+
+    assert!(
+        matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "match_failed"),
+        "{outcome:?}"
+    );
+    let letters = f.letters.sent();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].errors[0].code, "match_error");
+    assert!(f.deals.created().is_empty());
 }
