@@ -170,8 +170,8 @@ async fn transform(event: &Path) -> u8 {
         Err(e) => return fail(&e),
     };
     match app.prepare(&delivery).await {
-        Ok((_, draft)) => {
-            let request = app.deals.preview(&draft);
+        Ok(prepared) => {
+            let request = app.deals.preview(&prepared.draft);
             let out = serde_json::json!({
                 "method": request.method,
                 "url": format!("{}{}", env.hubspot_base_url.trim_end_matches('/'), request.path),

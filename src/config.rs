@@ -7,9 +7,13 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::aws::{DeadLetters, MemoryDeadLetters, SecretSource, SecretsManagerSource, SqsDeadLetters, StaticSecrets};
+use crate::aws::{
+    DeadLetters, DynamoDbIdempotency, MemoryDeadLetters, SecretSource, SecretsManagerSource, SqsDeadLetters,
+    StaticSecrets,
+};
 use crate::credentials::Credentials;
 use crate::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
+use crate::idempotency::Idempotency;
 use crate::mapping::{Mapping, MappingLoadError};
 use crate::{App, Settings};
 
@@ -17,6 +21,8 @@ use crate::{App, Settings};
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default time credentials stay cached before they are re-read.
 pub const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(300);
+/// The shortest idempotency TTL: Lambda's 15-minute maximum run, so no lock outlives its record.
+pub const MIN_IDEMPOTENCY_TTL: Duration = Duration::from_secs(15 * 60);
 /// Default HubSpot API base URL.
 pub const DEFAULT_HUBSPOT_BASE_URL: &str = "https://api.hubapi.com";
 
@@ -43,6 +49,10 @@ pub struct Env {
     pub secret_ttl: Duration,
     /// `DEALHOOK_HUBSPOT_TIMEOUT_MS`: per-request timeout to HubSpot.
     pub hubspot_timeout: Duration,
+    /// `DEALHOOK_IDEMPOTENCY_TABLE`: the DynamoDB table of idempotency records; unset, idempotency is off.
+    pub idempotency_table: Option<String>,
+    /// `DEALHOOK_IDEMPOTENCY_TTL_SECONDS`: how long a record lives (at least a minute).
+    pub idempotency_ttl: Duration,
 }
 
 /// A configuration problem found at cold start (or by the CLI).
@@ -120,6 +130,8 @@ impl Env {
             hubspot_timeout: parse_number("DEALHOOK_HUBSPOT_TIMEOUT_MS", get("DEALHOOK_HUBSPOT_TIMEOUT_MS"))?
                 .map(Duration::from_millis)
                 .unwrap_or(Duration::from_secs(10)),
+            idempotency_table: get("DEALHOOK_IDEMPOTENCY_TABLE"),
+            idempotency_ttl: parse_idempotency_ttl(get("DEALHOOK_IDEMPOTENCY_TTL_SECONDS"))?,
         })
     }
 
@@ -159,6 +171,22 @@ fn parse_bool(name: &'static str, value: Option<String>) -> Result<Option<bool>,
             }),
         })
         .transpose()
+}
+
+fn parse_idempotency_ttl(value: Option<String>) -> Result<Duration, ConfigError> {
+    const NAME: &str = "DEALHOOK_IDEMPOTENCY_TTL_SECONDS";
+    match parse_number(NAME, value)? {
+        None => Ok(crate::idempotency::DEFAULT_TTL),
+        // Shorter than a lock could last, a record would expire while its delivery is in progress.
+        Some(secs) if secs < MIN_IDEMPOTENCY_TTL.as_secs() => Err(ConfigError::Invalid {
+            name: NAME,
+            message: format!(
+                "{secs} s is too short: records must outlive the function's longest run; use at least {}",
+                MIN_IDEMPOTENCY_TTL.as_secs()
+            ),
+        }),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+    }
 }
 
 fn parse_number(name: &'static str, value: Option<String>) -> Result<Option<u64>, ConfigError> {
@@ -228,7 +256,7 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
             why: "without a dead-letter queue, deliveries that cannot become deals would be lost",
         });
     }
-    let needs_aws = env.hubspot_secret_id.is_some() || env.dlq_url.is_some();
+    let needs_aws = env.hubspot_secret_id.is_some() || env.dlq_url.is_some() || env.idempotency_table.is_some();
     let sdk = if needs_aws {
         Some(crate::aws::load_sdk_config().await)
     } else {
@@ -284,11 +312,15 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
         dead_letters_in_memory: memory_letters.is_some(),
         skip_signatures,
     };
-    Ok((
-        App::new(settings, mapping, secrets, deals, dead_letters),
-        wiring,
-        memory_letters,
-    ))
+    let mut app = App::new(settings, mapping, secrets, deals, dead_letters);
+    if let (Some(table), Some(sdk)) = (&env.idempotency_table, &sdk) {
+        let store = DynamoDbIdempotency::new(aws_sdk_dynamodb::Client::new(sdk), table.clone());
+        app = app.with_idempotency(Idempotency {
+            store: Arc::new(store),
+            ttl: env.idempotency_ttl,
+        });
+    }
+    Ok((app, wiring, memory_letters))
 }
 
 #[cfg(test)]
@@ -327,6 +359,36 @@ mod tests {
             err.contains("DEALHOOK_MAX_BODY_BYTES") && err.contains("whole number"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn idempotency_is_off_unless_a_table_is_named_and_records_live_a_day() {
+        let e = env(&[]).unwrap();
+        assert_eq!(e.idempotency_table, None);
+        assert_eq!(e.idempotency_ttl, Duration::from_secs(86_400));
+        let e = env(&[
+            ("DEALHOOK_IDEMPOTENCY_TABLE", " dealhook-idempotency "),
+            ("DEALHOOK_IDEMPOTENCY_TTL_SECONDS", "3600"),
+        ])
+        .unwrap();
+        assert_eq!(e.idempotency_table.as_deref(), Some("dealhook-idempotency"));
+        assert_eq!(e.idempotency_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn an_idempotency_ttl_shorter_than_a_lambda_run_is_refused() {
+        let err = env(&[("DEALHOOK_IDEMPOTENCY_TTL_SECONDS", "60")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("DEALHOOK_IDEMPOTENCY_TTL_SECONDS") && err.contains("at least 900"),
+            "{err}"
+        );
+        assert!(env(&[("DEALHOOK_IDEMPOTENCY_TTL_SECONDS", "900")]).is_ok());
+        let err = env(&[("DEALHOOK_IDEMPOTENCY_TTL_SECONDS", "1d")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("whole number"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod dead_letter;
 pub mod domain;
 pub mod hubspot;
+pub mod idempotency;
 pub mod inbound;
 pub mod mapping;
 pub mod outcome;
@@ -32,6 +33,7 @@ use crate::credentials::HubSpotAuth;
 use crate::dead_letter::{DeadLetter, HubSpotFailure};
 use crate::domain::{DealDraft, Problem};
 use crate::hubspot::{CreatedDeal, Deals, HubSpotError, RetryPolicy};
+use crate::idempotency::{Claim, Idempotency, IdempotencyKey, StoredResponse};
 use crate::inbound::Delivery;
 use crate::inbound::verify;
 use crate::mapping::{Endpoint, Mapping, Route};
@@ -58,6 +60,19 @@ pub struct App {
     secrets: Arc<dyn SecretSource>,
     deals: Arc<dyn Deals>,
     dead_letters: Arc<dyn DeadLetters>,
+    idempotency: Option<Idempotency>,
+}
+
+/// A delivery ready for HubSpot: where it goes and what it becomes.
+pub(crate) struct Prepared<'a> {
+    /// The endpoint it arrived at (`/hooks/{endpoint}`).
+    endpoint: &'a str,
+    /// The route its endpoint selected.
+    route: &'a Route,
+    /// The provider's delivery id, if it sent one.
+    delivery_id: Option<String>,
+    /// The deal to create.
+    pub(crate) draft: DealDraft,
 }
 
 /// Where a delivery stopped before a deal could be attempted.
@@ -93,7 +108,15 @@ impl App {
             secrets,
             deals,
             dead_letters,
+            idempotency: None,
         }
+    }
+
+    /// Records deliveries in `idempotency`'s store so that a repeat creates no second deal (see
+    /// [`idempotency`]). Without it, every delivery is processed as if new.
+    pub fn with_idempotency(mut self, idempotency: Idempotency) -> App {
+        self.idempotency = Some(idempotency);
+        self
     }
 
     /// The compiled mapping.
@@ -119,9 +142,9 @@ impl App {
         outcome
     }
 
-    /// The pipeline: endpoint → verify → decode → select route → map → create.
+    /// The pipeline: endpoint → verify → decode → select route → map → (claim) → create → (settle).
     async fn run(&self, delivery: &Delivery) -> Outcome {
-        let (route, draft) = match self.prepare(delivery).await {
+        let prepared = match self.prepare(delivery).await {
             Ok(prepared) => prepared,
             Err((_, Halt::Reject(rejection))) => return Outcome::Rejected(rejection),
             Err((_, Halt::Ignored)) => return Outcome::Ignored,
@@ -132,35 +155,105 @@ impl App {
             }
         };
         if self.settings.dry_run {
-            return Outcome::DryRun(self.deals.preview(&draft));
+            return Outcome::DryRun(self.deals.preview(&prepared.draft));
         }
-        match self.create(&draft, delivery.deadline).await {
-            Ok(deal) => Outcome::Created(deal),
-            Err(failure) => {
-                let (reason, errors, hubspot) = match &failure {
-                    CreateError::Secret(message) => (
-                        "secret_unavailable",
-                        vec![Problem::general("secret_unavailable", message.clone())],
-                        None,
-                    ),
-                    CreateError::HubSpot(error, attempts) => (
-                        error.reason(),
-                        error.problems(),
-                        Some(hubspot_failure(error, *attempts)),
-                    ),
+        match &self.idempotency {
+            None => self.deliver(delivery, prepared).await.0,
+            Some(idempotency) => self.deliver_once(idempotency, delivery, prepared).await,
+        }
+    }
+
+    /// [`Self::deliver`] under the delivery's idempotency key: a repeat of a completed delivery gets the
+    /// stored response, a repeat while another attempt runs gets 409, and a store that cannot be used
+    /// dead-letters the delivery (`idempotency_unavailable`) rather than risking a second deal.
+    async fn deliver_once(&self, idempotency: &Idempotency, delivery: &Delivery, prepared: Prepared<'_>) -> Outcome {
+        let key = IdempotencyKey::for_delivery(prepared.endpoint, prepared.delivery_id.as_deref(), &delivery.body);
+        let owner = uuid::Uuid::new_v4().to_string();
+        let now = SystemTime::now();
+        let lock_until = delivery.deadline.unwrap_or(now + idempotency::DEFAULT_LOCK);
+        let expires_at = now + idempotency.ttl;
+        match idempotency.store.claim(&key, &owner, lock_until, expires_at).await {
+            Ok(Claim::Acquired) => {}
+            Ok(Claim::Completed(stored)) => {
+                tracing::info!(key = %key, status = stored.status, "a repeat of a completed delivery: answering as before");
+                return Outcome::Replayed(stored);
+            }
+            Ok(Claim::InProgress { until }) => {
+                let left = until.duration_since(SystemTime::now()).unwrap_or_default();
+                tracing::info!(key = %key, "a repeat of a delivery still in progress: asking the sender to retry");
+                return Outcome::InProgress {
+                    retry_after_secs: left.as_secs_f64().ceil().max(1.0) as u64,
                 };
-                let mut letter = DeadLetter::new(delivery, route.name(), reason, errors);
-                letter.hubspot = hubspot;
-                letter.hubspot_request = Some(self.deals.preview(&draft));
-                letter.deal_draft = Some(draft);
-                self.dead_letter(letter).await
+            }
+            Err(error) => {
+                tracing::error!(key = %key, error = %error, "idempotency store unavailable; dead-lettering the delivery");
+                let problem = Problem::general("idempotency_unavailable", error.to_string());
+                let letter = self.letter_with_draft(delivery, &prepared, "idempotency_unavailable", vec![problem]);
+                return self.dead_letter(letter).await;
             }
         }
+        let (outcome, deal_may_exist) = self.deliver(delivery, prepared).await;
+        let settled = match &outcome {
+            Outcome::Created(_) => {
+                let stored = StoredResponse::of(&outcome);
+                idempotency.store.complete(&key, &owner, &stored, expires_at).await
+            }
+            Outcome::DeadLettered { .. } if deal_may_exist => {
+                let stored = StoredResponse::of(&outcome);
+                idempotency.store.complete(&key, &owner, &stored, expires_at).await
+            }
+            _ => idempotency.store.release(&key, &owner).await,
+        };
+        if let Err(error) = settled {
+            // The outcome stands; the lock lapses at the deadline, after which a repeat is processed again.
+            tracing::error!(key = %key, error = %error, "the idempotency record could not be settled");
+        }
+        outcome
+    }
+
+    /// Creates the deal or dead-letters the delivery. Also says whether HubSpot may hold the deal
+    /// despite a failure (see [`HubSpotError::may_have_created`]).
+    async fn deliver(&self, delivery: &Delivery, prepared: Prepared<'_>) -> (Outcome, bool) {
+        let failure = match self.create(&prepared.draft, delivery.deadline).await {
+            Ok(deal) => return (Outcome::Created(deal), false),
+            Err(failure) => failure,
+        };
+        let (reason, errors, hubspot, may_exist) = match &failure {
+            CreateError::Secret(message) => (
+                "secret_unavailable",
+                vec![Problem::general("secret_unavailable", message.clone())],
+                None,
+                false,
+            ),
+            CreateError::HubSpot(error, attempts) => (
+                error.reason(),
+                error.problems(),
+                Some(hubspot_failure(error, *attempts)),
+                error.may_have_created(),
+            ),
+        };
+        let mut letter = self.letter_with_draft(delivery, &prepared, reason, errors);
+        letter.hubspot = hubspot;
+        (self.dead_letter(letter).await, may_exist)
+    }
+
+    /// A dead letter for a delivery that was mapped: it carries the draft and the request it makes.
+    fn letter_with_draft(
+        &self,
+        delivery: &Delivery,
+        prepared: &Prepared<'_>,
+        reason: &str,
+        errors: Vec<Problem>,
+    ) -> DeadLetter {
+        let mut letter = DeadLetter::new(delivery, prepared.route.name(), reason, errors);
+        letter.hubspot_request = Some(self.deals.preview(&prepared.draft));
+        letter.deal_draft = Some(prepared.draft.clone());
+        letter
     }
 
     /// Everything up to the DealDraft: routing, limits, signature, decoding, route selection, mapping.
     /// On failure, returns the route (or endpoint) name when known, and why it stopped.
-    pub(crate) async fn prepare<'a>(&'a self, delivery: &Delivery) -> Result<(&'a Route, DealDraft), (&'a str, Halt)> {
+    pub(crate) async fn prepare<'a>(&'a self, delivery: &Delivery) -> Result<Prepared<'a>, (&'a str, Halt)> {
         let Some(name) = inbound::route_name(&delivery.path) else {
             let message = format!(
                 "no webhook at {}; deliveries go to POST /hooks/{{route}}",
@@ -190,6 +283,7 @@ impl App {
         };
         let submission = inbound::source::normalise(endpoint.source(), decoded, delivery)
             .map_err(|errors| (name, Halt::dead_letter("decode_failed", errors)))?;
+        let delivery_id = submission.id.clone();
         let route = match endpoint.select(&submission) {
             Ok(Some(route)) => route,
             Ok(None) => return Err((name, Halt::Ignored)),
@@ -198,7 +292,12 @@ impl App {
         let draft = route
             .map(&submission)
             .map_err(|errors| (route.name(), Halt::dead_letter("mapping_failed", errors)))?;
-        Ok((route, draft))
+        Ok(Prepared {
+            endpoint: name,
+            route,
+            delivery_id,
+            draft,
+        })
     }
 
     /// Checks the endpoint's signature on the raw bytes. Unauthenticated requests are answered
@@ -354,6 +453,12 @@ fn log_summary(delivery: &Delivery, route: &str, outcome: &Outcome, started: Ins
         } => (None, Some(dead_letter_id.as_str()), Some(reason.as_str())),
         Outcome::Rejected(r) => (None, None, Some(r.code)),
         Outcome::RetryLater { code, .. } => (None, None, Some(*code)),
+        Outcome::Replayed(stored) => (
+            stored.body.get("dealId").and_then(serde_json::Value::as_u64),
+            stored.body.get("deadLetterId").and_then(serde_json::Value::as_str),
+            None,
+        ),
+        Outcome::InProgress { .. } => (None, None, Some("delivery_in_progress")),
         Outcome::DryRun(_) | Outcome::Ignored => (None, None, None),
     };
     tracing::info!(

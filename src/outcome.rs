@@ -7,6 +7,10 @@ use serde_json::{Value, json};
 
 use crate::domain::Problem;
 use crate::hubspot::{CreatedDeal, HubSpotRequest};
+use crate::idempotency::StoredResponse;
+
+/// Set (`true`) on a response that repeats the stored response of a completed delivery.
+pub const REPLAY_HEADER: &str = "x-dealhook-idempotent-replay";
 
 /// How one delivery ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +32,15 @@ pub enum Outcome {
     Ignored,
     /// Answered and not stored: unknown route, wrong method, too large, unsupported type (`4xx`).
     Rejected(Rejection),
+    /// A repeat of a completed delivery (idempotency): the response first given, again, with
+    /// `x-dealhook-idempotent-replay: true`. HubSpot was not called.
+    Replayed(StoredResponse),
+    /// A repeat of a delivery another attempt is still working on (idempotency): `409` with
+    /// `Retry-After`, nothing done.
+    InProgress {
+        /// Seconds until that attempt's lock expires (at least 1).
+        retry_after_secs: u64,
+    },
     /// Neither a deal nor a dead letter could be written: the sender must retry (`503`).
     RetryLater {
         /// Why (`dead_letter_unavailable`).
@@ -103,10 +116,13 @@ impl Outcome {
             Outcome::DeadLettered { .. } => StatusCode::ACCEPTED,
             Outcome::Rejected(r) => r.status,
             Outcome::RetryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::Replayed(stored) => StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
+            Outcome::InProgress { .. } => StatusCode::CONFLICT,
         }
     }
 
-    /// A short label for logs and metrics: `created`, `dry_run`, `ignored`, `dead_lettered`, `rejected`, `retry_later`.
+    /// A short label for logs and metrics: `created`, `dry_run`, `ignored`, `dead_lettered`, `rejected`,
+    /// `retry_later`, `replayed`, `in_progress`.
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Created(_) => "created",
@@ -115,6 +131,8 @@ impl Outcome {
             Outcome::DeadLettered { .. } => "dead_lettered",
             Outcome::Rejected(_) => "rejected",
             Outcome::RetryLater { .. } => "retry_later",
+            Outcome::Replayed(_) => "replayed",
+            Outcome::InProgress { .. } => "in_progress",
         }
     }
 
@@ -155,6 +173,16 @@ impl Outcome {
                 "status": "retry_later",
                 "error": { "code": code, "message": message },
             }),
+            Outcome::Replayed(stored) => stored.body.clone(),
+            Outcome::InProgress { retry_after_secs } => json!({
+                "status": "in_progress",
+                "error": {
+                    "code": "delivery_in_progress",
+                    "message": format!(
+                        "this delivery is being processed by an earlier attempt; retry in {retry_after_secs} s"
+                    ),
+                },
+            }),
         }
     }
 
@@ -173,6 +201,12 @@ impl Outcome {
             }
             Outcome::RetryLater { .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            }
+            Outcome::Replayed(_) => {
+                headers.insert(REPLAY_HEADER, HeaderValue::from_static("true"));
+            }
+            Outcome::InProgress { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             _ => {}
         }
@@ -285,6 +319,49 @@ mod tests {
         }
         .to_response("r");
         assert_eq!(response.headers()[header::RETRY_AFTER], "30");
+    }
+
+    #[test]
+    fn a_replay_repeats_the_stored_answer_and_says_so() {
+        let stored = StoredResponse {
+            status: 202,
+            body: json!({"status":"dead_lettered","reason":"outcome_unknown","deadLetterId":"dl-1","errors":[]}),
+        };
+        let response = Outcome::Replayed(stored.clone()).to_response("req-2");
+        assert_eq!(response.status().as_u16(), 202);
+        assert_eq!(body_of(&response), stored.body);
+        assert_eq!(response.headers()[REPLAY_HEADER], "true");
+        assert_eq!(
+            response.headers()["x-dealhook-request-id"],
+            "req-2",
+            "this request's id, not the first's"
+        );
+        assert!(
+            !Outcome::Created(CreatedDeal {
+                deal_id: 1,
+                portal_id: None,
+                association_create_failures: vec![],
+            })
+            .to_response("r")
+            .headers()
+            .contains_key(REPLAY_HEADER)
+        );
+    }
+
+    #[test]
+    fn a_delivery_in_progress_is_a_conflict_with_a_time_to_retry() {
+        let outcome = Outcome::InProgress { retry_after_secs: 12 };
+        let response = outcome.to_response("r");
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "12");
+        let body = body_of(&response);
+        assert_eq!(body["status"], "in_progress");
+        assert_eq!(body["error"]["code"], "delivery_in_progress");
+        assert!(
+            body["error"]["message"].as_str().is_some_and(|m| m.contains("12 s")),
+            "{body}"
+        );
+        assert_eq!(outcome.label(), "in_progress");
     }
 
     #[test]

@@ -415,3 +415,5 @@ async fn a_match_that_fails_to_evaluate_dead_letters_the_delivery_and_creates_no
     assert_eq!(letters[0].errors[0].code, "match_error");
     assert!(f.deals.created().is_empty());
 }
+
+mod idempotency;

@@ -1,14 +1,17 @@
 //! In-memory fakes of the AWS ports for unit tests of the pipeline: they record what they were
 //! given and can be told to fail. No I/O; a poisoned lock is recovered, never a panic.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 
 use super::{DeadLetterError, DeadLetters, SecretError, SecretSource};
 use crate::credentials::Credentials;
 use crate::dead_letter::DeadLetter;
+use crate::idempotency::{Claim, IdempotencyError, IdempotencyKey, IdempotencyStore, StoredResponse};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked while holding the lock must not turn every later assertion into a
@@ -139,6 +142,141 @@ impl SecretSource for MemorySecrets {
         let stored = Arc::clone(&lock(&self.stored));
         *lock(&self.cached) = Arc::clone(&stored);
         Ok(stored)
+    }
+}
+
+/// One record of [`MemoryIdempotency`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryRecord {
+    /// The attempt holding or having completed it.
+    pub owner: String,
+    /// When the lock lapses.
+    pub lock_until: SystemTime,
+    /// When the record is treated as absent.
+    pub expires_at: SystemTime,
+    /// The stored response, once completed.
+    pub response: Option<StoredResponse>,
+}
+
+/// An idempotency store in memory with the same rules as the DynamoDB one; `claim` is atomic (one
+/// lock around the map), so concurrent claims of one key have exactly one winner.
+///
+/// `set_failing_claims(true)` makes `claim` fail (the table is down before anything happens);
+/// `set_failing_settles(true)` makes `complete` and `release` fail (it went down mid-delivery).
+#[derive(Debug, Default)]
+pub struct MemoryIdempotency {
+    records: Mutex<HashMap<String, MemoryRecord>>,
+    failing_claims: AtomicBool,
+    failing_settles: AtomicBool,
+    claims: AtomicUsize,
+}
+
+impl MemoryIdempotency {
+    /// An empty, working store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The record under `key`, if any (expired ones included).
+    pub fn record(&self, key: &str) -> Option<MemoryRecord> {
+        lock(&self.records).get(key).cloned()
+    }
+
+    /// Every key held.
+    pub fn keys(&self) -> Vec<String> {
+        lock(&self.records).keys().cloned().collect()
+    }
+
+    /// How many claims were made (failed ones included).
+    pub fn claims(&self) -> usize {
+        self.claims.load(Ordering::SeqCst)
+    }
+
+    /// `true`: later claims fail.
+    pub fn set_failing_claims(&self, failing: bool) {
+        self.failing_claims.store(failing, Ordering::SeqCst);
+    }
+
+    /// `true`: later completes and releases fail.
+    pub fn set_failing_settles(&self, failing: bool) {
+        self.failing_settles.store(failing, Ordering::SeqCst);
+    }
+
+    fn check(flag: &AtomicBool) -> Result<(), IdempotencyError> {
+        if flag.load(Ordering::SeqCst) {
+            return Err(IdempotencyError {
+                message: "the in-memory idempotency store is set to fail".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryIdempotency {
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        owner: &str,
+        lock_until: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Claim, IdempotencyError> {
+        self.claims.fetch_add(1, Ordering::SeqCst);
+        Self::check(&self.failing_claims)?;
+        let now = SystemTime::now();
+        let mut records = lock(&self.records);
+        if let Some(record) = records.get(key.as_str()).filter(|r| r.expires_at > now) {
+            match &record.response {
+                Some(response) => return Ok(Claim::Completed(response.clone())),
+                None if record.lock_until > now => {
+                    return Ok(Claim::InProgress {
+                        until: record.lock_until,
+                    });
+                }
+                None => {} // a lapsed lock: take it over
+            }
+        }
+        let record = MemoryRecord {
+            owner: owner.to_owned(),
+            lock_until,
+            expires_at,
+            response: None,
+        };
+        records.insert(key.as_str().to_owned(), record);
+        Ok(Claim::Acquired)
+    }
+
+    async fn complete(
+        &self,
+        key: &IdempotencyKey,
+        owner: &str,
+        response: &StoredResponse,
+        expires_at: SystemTime,
+    ) -> Result<(), IdempotencyError> {
+        Self::check(&self.failing_settles)?;
+        let mut records = lock(&self.records);
+        match records.get_mut(key.as_str()) {
+            Some(record) if record.owner == owner => {
+                record.response = Some(response.clone());
+                record.expires_at = expires_at;
+                Ok(())
+            }
+            _ => Err(IdempotencyError {
+                message: format!("the lock on {key} is no longer this attempt's"),
+            }),
+        }
+    }
+
+    async fn release(&self, key: &IdempotencyKey, owner: &str) -> Result<(), IdempotencyError> {
+        Self::check(&self.failing_settles)?;
+        let mut records = lock(&self.records);
+        if records
+            .get(key.as_str())
+            .is_some_and(|r| r.owner == owner && r.response.is_none())
+        {
+            records.remove(key.as_str());
+        }
+        Ok(())
     }
 }
 

@@ -1,7 +1,9 @@
-//! AWS adapters: the secret (Secrets Manager, cached) and the dead-letter queue (SQS).
-//! Ports are traits named for what the pipeline needs; each has a real and an in-memory version.
+//! AWS adapters: the secret (Secrets Manager, cached), the dead-letter queue (SQS) and idempotency
+//! records (DynamoDB). Ports are traits named for what the pipeline needs (the idempotency port lives
+//! in [`crate::idempotency`]); each has a real and an in-memory version.
 
 mod config;
+mod dynamodb;
 mod memory;
 mod secrets;
 mod sqs;
@@ -14,7 +16,8 @@ pub use config::{
     ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, load_sdk_config, retry_config,
     sdk_config_loader, timeout_config,
 };
-pub use memory::{MemoryDeadLetters, MemorySecrets};
+pub use dynamodb::DynamoDbIdempotency;
+pub use memory::{MemoryDeadLetters, MemoryIdempotency, MemoryRecord, MemorySecrets};
 pub use secrets::{SecretsManagerSource, StaticSecrets};
 pub use sqs::SqsDeadLetters;
 

@@ -707,6 +707,8 @@ mod tests {
                 "HTTP {code}: {err:?}"
             );
             assert_eq!(err.is_retryable(), retryable, "HTTP {code}");
+            // What is not retried because HubSpot may have written the deal is exactly what may exist.
+            assert_eq!(err.may_have_created(), !retryable, "HTTP {code}");
         }
     }
 
@@ -773,6 +775,7 @@ mod tests {
             "{err:?}"
         );
         assert!(!err.is_retryable());
+        assert!(err.may_have_created());
     }
 
     #[tokio::test]
@@ -810,6 +813,7 @@ mod tests {
         let err = client.create(&draft(), &token()).await.unwrap_err();
         assert!(matches!(err, HubSpotError::Unavailable { status: None, .. }), "{err:?}");
         assert!(err.is_retryable());
+        assert!(!err.may_have_created(), "nothing was sent");
     }
 
     #[tokio::test]

@@ -164,6 +164,19 @@ impl HubSpotError {
         )
     }
 
+    /// Whether HubSpot may hold the deal despite the error: an unknown outcome, or a 5xx other than
+    /// the edge's 502/503/504 (HubSpot may fail after writing). A repeat of such a delivery must not
+    /// create it again blindly (see [`crate::idempotency`]).
+    pub fn may_have_created(&self) -> bool {
+        match self {
+            HubSpotError::OutcomeUnknown { .. } => true,
+            HubSpotError::Unavailable {
+                status: Some(status), ..
+            } => !(502..=504).contains(status),
+            _ => false,
+        }
+    }
+
     /// How long HubSpot asked us to wait before trying again, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
