@@ -5,9 +5,11 @@ mod aws;
 mod cli;
 mod handler;
 mod helpers;
+mod idempotency;
 mod moto;
 mod providers;
 #[allow(dead_code)] // shared with tests/emulator, which uses other parts of it
 #[path = "../common/sample_events.rs"]
 mod sample_events;
 mod template;
+mod template_schema;
