@@ -11,3 +11,4 @@ mod providers;
 #[path = "../common/sample_events.rs"]
 mod sample_events;
 mod template;
+mod template_schema;
