@@ -17,18 +17,18 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::{LogCapture, TOKEN, TestApp, spawn_app};
 use crate::moto;
-use crate::template_schema::idempotency_table_schema;
+use crate::template_schema::{idempotency_table_schema, idempotency_ttl_attribute};
 
 /// Creates a table with the key schema and TTL attribute template.yaml declares; returns its name.
 pub async fn create_table(cfg: &SdkConfig) -> String {
     let client = aws_sdk_dynamodb::Client::new(cfg);
-    let schema = idempotency_table_schema();
+    let (attributes, key) = idempotency_table_schema();
     let name = moto::unique_name("idempotency");
     let mut request = client
         .create_table()
         .table_name(&name)
         .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest);
-    for (attribute, kind) in &schema.attributes {
+    for (attribute, kind) in &attributes {
         request = request.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(attribute)
@@ -37,7 +37,7 @@ pub async fn create_table(cfg: &SdkConfig) -> String {
                 .expect("a complete attribute definition"),
         );
     }
-    for (attribute, kind) in &schema.key {
+    for (attribute, kind) in &key {
         request = request.key_schema(
             KeySchemaElement::builder()
                 .attribute_name(attribute)
@@ -55,7 +55,7 @@ pub async fn create_table(cfg: &SdkConfig) -> String {
         .table_name(&name)
         .time_to_live_specification(
             TimeToLiveSpecification::builder()
-                .attribute_name(&schema.ttl_attribute)
+                .attribute_name(idempotency_ttl_attribute())
                 .enabled(true)
                 .build()
                 .expect("a complete TTL specification"),

@@ -2,7 +2,9 @@
 //! function is built from one of this package's binaries for the custom runtime; the webhook
 //! function answers on `POST /hooks/{route}` before API Gateway gives up; it may read only its
 //! secret and send only to the queues its environment names; and the queue `DEALHOOK_DLQ_URL`
-//! names is the one that is encrypted, kept 14 days, allowed by the policy and alarmed on.
+//! names is the one that is encrypted, kept 14 days, allowed by the policy and alarmed on; and
+//! idempotency is opt-in, its table keyed as the code expects (`id`, TTL on `expires_at`) and
+//! only readable and writable item by item (`template_schema.rs` gives that key to other tests).
 //! CloudFormation's own rules are cfn-lint's and `sam validate`'s job (`scripts/check-template`).
 //!
 //! Reading CloudFormation YAML: the template uses short-form tags (`!Ref`, `!GetAtt`, `!Sub`,
@@ -20,12 +22,14 @@ use std::path::{Path, PathBuf};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Tagged;
 
+use crate::template_schema;
+
 // ---------------------------------------------------------------------------------------------
 // A YAML value that keeps its tags
 
 /// One YAML node and its tag (`Some("!Ref")` for `!Ref X`; `None` when untagged).
 #[derive(Debug, Clone, PartialEq)]
-struct Node {
+pub(crate) struct Node {
     tag: Option<String>,
     value: Value,
 }
@@ -118,7 +122,7 @@ impl Node {
     }
 
     /// The value under `key` of an untagged mapping.
-    fn get(&self, key: &str) -> Option<&Node> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
         match self.untagged()? {
             Value::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -126,7 +130,7 @@ impl Node {
     }
 
     /// Follows a path of keys.
-    fn at(&self, path: &[&str]) -> Option<&Node> {
+    pub(crate) fn at(&self, path: &[&str]) -> Option<&Node> {
         path.iter().try_fold(self, |node, key| node.get(key))
     }
 
@@ -138,7 +142,7 @@ impl Node {
     }
 
     /// A plain string or number, as written.
-    fn text(&self) -> Option<&str> {
+    pub(crate) fn text(&self) -> Option<&str> {
         match self.untagged()? {
             Value::Str(s) | Value::Number(s) => Some(s),
             _ => None,
@@ -208,7 +212,7 @@ impl Node {
 
     /// The values this node can stand for: the branches of `!If`, the items of a list, or the
     /// node itself; `!Ref AWS::NoValue` stands for nothing.
-    fn alternatives(&self) -> Vec<&Node> {
+    pub(crate) fn alternatives(&self) -> Vec<&Node> {
         if let Some((_, then, otherwise)) = self.if_parts() {
             return [then, otherwise].into_iter().flat_map(Node::alternatives).collect();
         }
@@ -263,17 +267,17 @@ impl fmt::Display for Node {
 // ---------------------------------------------------------------------------------------------
 // The template and the project it belongs to
 
-struct Template {
+pub(crate) struct Template {
     root: Node,
 }
 
 impl Template {
-    fn parse(text: &str) -> Template {
+    pub(crate) fn parse(text: &str) -> Template {
         let root = parse_yaml(text).unwrap_or_else(|e| panic!("template.yaml is not readable YAML: {e}"));
         Template { root }
     }
 
-    fn resource(&self, name: &str) -> Option<&Node> {
+    pub(crate) fn resource(&self, name: &str) -> Option<&Node> {
         self.root.at(&["Resources", name])
     }
 
@@ -314,6 +318,37 @@ impl Template {
                 a.name, b.name
             )),
         }
+    }
+
+    /// (condition, table) of the webhook function's `DEALHOOK_IDEMPOTENCY_TABLE: !If [condition,
+    /// !Ref table, !Ref AWS::NoValue]`: idempotency is opt-in, so the variable is set only when
+    /// the condition holds, and names a table of this template.
+    pub(crate) fn idempotency_table(&self) -> Result<(&str, &str), String> {
+        let f = self.http_function()?;
+        let Some(var) = f.env_var("DEALHOOK_IDEMPOTENCY_TABLE") else {
+            return Err(format!(
+                "[idempotency] {}: DEALHOOK_IDEMPOTENCY_TABLE is not set",
+                f.name
+            ));
+        };
+        let opt_in = var.if_parts().and_then(|(condition, then, otherwise)| {
+            let table = then.ref_name()?;
+            (otherwise.ref_name() == Some("AWS::NoValue")).then_some((condition, table))
+        });
+        let Some((condition, table)) = opt_in else {
+            return Err(format!(
+                "[idempotency] {}: DEALHOOK_IDEMPOTENCY_TABLE is {var}, not !If [<condition>, !Ref <table>, \
+                 !Ref AWS::NoValue] (idempotency is opt-in)",
+                f.name
+            ));
+        };
+        if self.resource_type(table) != Some("AWS::DynamoDB::Table") {
+            return Err(format!(
+                "[idempotency] {}: DEALHOOK_IDEMPOTENCY_TABLE names {table}, not an AWS::DynamoDB::Table of this template",
+                f.name
+            ));
+        }
+        Ok((condition, table))
     }
 }
 
@@ -400,7 +435,7 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{} cannot be read: {e}", path.display()))
 }
 
-fn template_text() -> String {
+pub(crate) fn template_text() -> String {
     read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"))
 }
 
@@ -458,7 +493,7 @@ fn documented_vars(readme: &str) -> BTreeSet<String> {
 
 type Check = fn(&Template, &Project) -> Vec<String>;
 
-const CHECKS: [(&str, Check); 8] = [
+const CHECKS: [(&str, Check); 9] = [
     ("build", check_build),
     ("timeout", check_timeout),
     ("event", check_http_event),
@@ -467,6 +502,7 @@ const CHECKS: [(&str, Check); 8] = [
     ("environment", check_environment),
     ("outputs", check_outputs),
     ("logs", check_log_groups),
+    ("idempotency", check_idempotency),
 ];
 
 /// Every function: built by cargo-lambda from a binary of this package, for the custom runtime.
@@ -998,6 +1034,232 @@ fn check_log_groups(t: &Template, _: &Project) -> Vec<String> {
     broken
 }
 
+/// The key, type and TTL attribute the code reads and writes (`src/idempotency.rs`).
+const IDEMPOTENCY_KEY: (&str, &str) = ("id", "S");
+const IDEMPOTENCY_TTL_ATTRIBUTE: &str = "expires_at";
+/// What the function does with the table: conditional puts and deletes, consistent gets, by key.
+const IDEMPOTENCY_ACTIONS: [&str; 3] = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"];
+
+/// Idempotency is opt-in: a parameter, off by default, is the condition under which the table,
+/// the function's variables, its permission and the output exist. The table is on-demand,
+/// encrypted, keyed by `id` (S) alone with TTL on `expires_at`, and the function may only get,
+/// put and delete its items.
+fn check_idempotency(t: &Template, _: &Project) -> Vec<String> {
+    let (condition, table) = match t.idempotency_table() {
+        Ok(found) => found,
+        Err(e) => return vec![e],
+    };
+    let f = match t.http_function() {
+        Ok(f) => f,
+        Err(e) => return vec![e],
+    };
+    let mut broken = Vec::new();
+
+    // The switch: `Condition: !Equals [!Ref <parameter>, enabled]`, the parameter off by default.
+    let switch = t.root.at(&["Conditions", condition]).and_then(|c| match c.call() {
+        Some((name, Value::Seq(items))) if name == "Fn::Equals" && items.len() == 2 => {
+            let parameter = items.iter().find_map(Node::ref_name).filter(|p| t.is_parameter(p))?;
+            items.iter().any(|i| i.text() == Some("enabled")).then_some(parameter)
+        }
+        _ => None,
+    });
+    match switch {
+        None => broken.push(format!(
+            "[idempotency] condition {condition} is not !Equals [!Ref <parameter>, enabled]"
+        )),
+        Some(parameter) => {
+            let property = |key: &str| t.root.at(&["Parameters", parameter, key]);
+            let default = property("Default").and_then(Node::text).unwrap_or("(missing)");
+            if default != "disabled" {
+                broken.push(format!(
+                    "[idempotency] parameter {parameter}: Default is {default}, not disabled (idempotency is opt-in)"
+                ));
+            }
+            let mut allowed = property("AllowedValues").map(Node::strings).unwrap_or_default();
+            allowed.sort_unstable();
+            if allowed != ["disabled", "enabled"] {
+                broken.push(format!(
+                    "[idempotency] parameter {parameter}: AllowedValues are {allowed:?}, not enabled and disabled"
+                ));
+            }
+        }
+    }
+
+    // The table exists exactly when the function is told about it.
+    let resource = t.resource(table).expect("idempotency_table names a resource");
+    let table_condition = resource.get("Condition").and_then(Node::text);
+    if table_condition != Some(condition) {
+        broken.push(format!(
+            "[idempotency] {table}: Condition is {}, not {condition} (the table must exist only when enabled)",
+            table_condition.unwrap_or("(missing)")
+        ));
+    }
+    let property = |key: &str| resource.at(&["Properties", key]);
+    if property("BillingMode").and_then(Node::text) != Some("PAY_PER_REQUEST") {
+        broken.push(format!(
+            "[idempotency] {table}: BillingMode is not PAY_PER_REQUEST (on-demand, nothing to size)"
+        ));
+    }
+    if resource
+        .at(&["Properties", "SSESpecification", "SSEEnabled"])
+        .is_none_or(|v| v.value != Value::Bool(true))
+    {
+        broken.push(format!(
+            "[idempotency] {table}: no server-side encryption (SSESpecification.SSEEnabled: true)"
+        ));
+    }
+    let (attributes, keys) = template_schema::key_schema(resource);
+    let (key, key_type) = IDEMPOTENCY_KEY;
+    if attributes != [(key.to_owned(), key_type.to_owned())] || keys != [(key.to_owned(), "HASH".to_owned())] {
+        broken.push(format!(
+            "[idempotency] {table}: key schema is {keys:?} over {attributes:?}, not {key} ({key_type}) as the only HASH key"
+        ));
+    }
+    let ttl = resource.at(&["Properties", "TimeToLiveSpecification"]);
+    let ttl_enabled = ttl
+        .and_then(|s| s.get("Enabled"))
+        .is_some_and(|v| v.value == Value::Bool(true));
+    let ttl_attribute = template_schema::ttl_attribute(resource);
+    if ttl_attribute != Some(IDEMPOTENCY_TTL_ATTRIBUTE) || !ttl_enabled {
+        broken.push(format!(
+            "[idempotency] {table}: TimeToLiveSpecification is {}, not enabled on {IDEMPOTENCY_TTL_ATTRIBUTE}",
+            ttl.map(ToString::to_string).unwrap_or_else(|| "missing".to_owned())
+        ));
+    }
+
+    // How long records live: a Number parameter, a day unless changed, bounded both ways.
+    let ttl_var = f.env_var("DEALHOOK_IDEMPOTENCY_TTL_SECONDS");
+    let ttl_parameters: Vec<Option<&str>> = ttl_var
+        .map(Node::alternatives)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| n.ref_name().filter(|p| t.is_parameter(p)))
+        .collect();
+    match ttl_parameters.as_slice() {
+        [Some(parameter)] => {
+            let property = |key: &str| t.root.at(&["Parameters", parameter, key]).and_then(Node::text);
+            if property("Type") != Some("Number")
+                || property("Default") != Some("86400")
+                || property("MinValue").is_none()
+                || property("MaxValue").is_none()
+            {
+                broken.push(format!(
+                    "[idempotency] parameter {parameter}: not a Number with Default 86400 (24 h), MinValue and MaxValue"
+                ));
+            }
+        }
+        _ => broken.push(format!(
+            "[idempotency] {}: DEALHOOK_IDEMPOTENCY_TTL_SECONDS is {}, not a !Ref to a parameter",
+            f.name,
+            ttl_var.map(ToString::to_string).unwrap_or_else(|| "not set".to_owned())
+        )),
+    }
+    if let Some((c, _, _)) = ttl_var.and_then(Node::if_parts)
+        && c != condition
+    {
+        broken.push(format!(
+            "[idempotency] DEALHOOK_IDEMPOTENCY_TTL_SECONDS depends on {c}, not {condition}"
+        ));
+    }
+
+    // The permission: exactly get, put and delete, on this table, and only when it exists.
+    let mut granted = false;
+    for (i, policy) in f.policies().into_iter().enumerate() {
+        for (j, (granted_under, node)) in conditional_statements(policy).into_iter().enumerate() {
+            let sid = node
+                .get("Sid")
+                .and_then(Node::text)
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            let s = Statement {
+                origin: format!("{} Policies[{i}] statement {j}{sid}", f.name),
+                node,
+            };
+            let mut actions = s.actions();
+            if !actions.iter().any(|a| a.to_ascii_lowercase().starts_with("dynamodb:")) {
+                continue;
+            }
+            granted = true;
+            actions.sort_unstable();
+            if actions != IDEMPOTENCY_ACTIONS {
+                broken.push(format!(
+                    "[idempotency] {}: actions {actions:?}, not exactly {IDEMPOTENCY_ACTIONS:?}",
+                    s.origin
+                ));
+            }
+            let resources = s.resources();
+            if resources.is_empty() {
+                broken.push(format!("[idempotency] {}: no Resource", s.origin));
+            }
+            for resource in resources {
+                if resource.get_att() != Some((table, "Arn")) {
+                    broken.push(format!(
+                        "[idempotency] {}: Resource {resource} is not !GetAtt {table}.Arn",
+                        s.origin
+                    ));
+                }
+            }
+            if granted_under != Some((condition, true)) {
+                broken.push(format!(
+                    "[idempotency] {}: not under !If [{condition}, <statement>, !Ref AWS::NoValue], \
+                     so it is granted when the table does not exist",
+                    s.origin
+                ));
+            }
+        }
+    }
+    if !granted {
+        broken.push(format!("[idempotency] {}: no statement lets it use {table}", f.name));
+    }
+
+    let output = t
+        .root
+        .get("Outputs")
+        .map(Node::entries)
+        .unwrap_or_default()
+        .iter()
+        .any(|(_, o)| {
+            o.get("Value").and_then(Node::ref_name) == Some(table)
+                && o.get("Condition").and_then(Node::text) == Some(condition)
+        });
+    if !output {
+        broken.push(format!(
+            "[idempotency] no output gives {table}'s name (Value: !Ref {table}, Condition: {condition})"
+        ));
+    }
+    broken
+}
+
+/// The statements of a policy document, each with the condition it is granted under: for a
+/// statement in an `!If [C, statement, …]` of the `Statement` list, `(C, true)` (`(C, false)` in
+/// the else branch); `None` for a statement granted always.
+fn conditional_statements(document: &Node) -> Vec<(Option<(&str, bool)>, &Node)> {
+    let items = match document.get("Statement") {
+        Some(statement) => match statement.untagged() {
+            Some(Value::Seq(items)) => items.iter().collect(),
+            _ => vec![statement],
+        },
+        None => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item.if_parts() {
+            // A nested condition is reported as the outer one; the template has none.
+            Some((condition, then, otherwise)) => {
+                out.extend(then.alternatives().into_iter().map(|s| (Some((condition, true)), s)));
+                out.extend(
+                    otherwise
+                        .alternatives()
+                        .into_iter()
+                        .map(|s| (Some((condition, false)), s)),
+                );
+            }
+            None => out.extend(item.alternatives().into_iter().map(|s| (None, s))),
+        }
+    }
+    out
+}
+
 fn check_all(t: &Template, p: &Project) -> Vec<String> {
     CHECKS.iter().flat_map(|(_, check)| check(t, p)).collect()
 }
@@ -1219,6 +1481,111 @@ fn the_template_checks_accept_long_form_intrinsics_as_the_same_contract() {
     let broken = broken_by(
         "Resource: !GetAtt DeadLetterQueue.Arn",
         "Resource: {\"Fn::GetAtt\": [DeadLetterQueue, Arn]}",
+    );
+    assert!(broken.is_empty(), "{broken:?}");
+}
+
+#[test]
+fn idempotency_is_an_opt_in_on_demand_table_keyed_by_id_with_ttl_that_the_function_may_only_get_put_and_delete_in() {
+    check("idempotency");
+}
+
+#[test]
+fn the_template_checks_report_idempotency_that_is_on_by_default_or_outlives_its_condition() {
+    let broken = broken_by("Default: disabled", "Default: enabled");
+    assert_reports(&broken, "[idempotency]", "Default is enabled, not disabled");
+    let broken = broken_by(
+        "Type: AWS::DynamoDB::Table\n    Condition: IdempotencyEnabled\n",
+        "Type: AWS::DynamoDB::Table\n",
+    );
+    assert_reports(
+        &broken,
+        "[idempotency]",
+        "Condition is (missing), not IdempotencyEnabled",
+    );
+    let broken = broken_by(
+        "!If [IdempotencyEnabled, !Ref IdempotencyTable, !Ref AWS::NoValue]",
+        "!Ref IdempotencyTable",
+    );
+    assert_reports(
+        &broken,
+        "[idempotency]",
+        "DEALHOOK_IDEMPOTENCY_TABLE is !Ref \"IdempotencyTable\"",
+    );
+    let broken = broken_by(
+        "- IdempotencyEnabled\n              - Sid: IdempotencyRecords",
+        "- HasAlarmEmail\n              - Sid: IdempotencyRecords",
+    );
+    assert_reports(
+        &broken,
+        "[idempotency]",
+        "(IdempotencyRecords): not under !If [IdempotencyEnabled",
+    );
+    let broken = broken_by("Value: !Ref IdempotencyTable", "Value: !Ref HttpFunction");
+    assert_reports(&broken, "[idempotency]", "no output gives IdempotencyTable's name");
+    let broken = broken_by("!Ref IdempotencyTtlSeconds", "\"86400\"");
+    assert_reports(&broken, "[idempotency]", "DEALHOOK_IDEMPOTENCY_TTL_SECONDS is !If");
+    let broken = broken_by("Default: 86400", "Default: 3600");
+    assert_reports(&broken, "[idempotency]", "parameter IdempotencyTtlSeconds");
+}
+
+#[test]
+fn the_template_checks_report_another_key_schema_ttl_attribute_billing_or_no_encryption() {
+    let broken = broken_by("AttributeType: S", "AttributeType: N");
+    assert_reports(&broken, "[idempotency]", "[(\"id\", \"N\")], not id (S)");
+    let broken = broken_by("KeyType: HASH", "KeyType: RANGE");
+    assert_reports(&broken, "[idempotency]", "key schema is [(\"id\", \"RANGE\")]");
+    let broken = broken_by(
+        "          KeyType: HASH\n",
+        "          KeyType: HASH\n        - AttributeName: received_at\n          KeyType: RANGE\n",
+    );
+    assert_reports(&broken, "[idempotency]", "(\"received_at\", \"RANGE\")");
+    let broken = broken_by("AttributeName: expires_at", "AttributeName: ttl");
+    assert_reports(&broken, "[idempotency]", "not enabled on expires_at");
+    let broken = broken_by("BillingMode: PAY_PER_REQUEST", "BillingMode: PROVISIONED");
+    assert_reports(&broken, "[idempotency]", "PAY_PER_REQUEST");
+    let broken = broken_by("SSEEnabled: true", "SSEEnabled: false");
+    assert_reports(&broken, "[idempotency]", "encryption");
+}
+
+#[test]
+fn the_template_checks_report_dynamodb_actions_beyond_get_put_delete_or_on_anything_but_the_table() {
+    let broken = broken_by("dynamodb:DeleteItem]", "dynamodb:*]");
+    assert_reports(&broken, "[iam]", "action dynamodb:* is a wildcard");
+    assert_reports(&broken, "[idempotency]", "actions [\"dynamodb:*\"");
+    let broken = broken_by(
+        "dynamodb:DeleteItem]",
+        "dynamodb:DeleteItem, dynamodb:Scan, dynamodb:UpdateItem]",
+    );
+    assert_reports(&broken, "[idempotency]", "dynamodb:Scan");
+    let broken = broken_by("Resource: !GetAtt IdempotencyTable.Arn", "Resource: \"*\"");
+    assert_reports(
+        &broken,
+        "[iam]",
+        "only CloudWatch Logs actions may use a wildcard resource",
+    );
+    assert_reports(
+        &broken,
+        "[idempotency]",
+        "Resource \"*\" is not !GetAtt IdempotencyTable.Arn",
+    );
+    let broken = broken_by(
+        "Resource: !GetAtt IdempotencyTable.Arn",
+        "Resource: [!GetAtt IdempotencyTable.Arn, !Sub \"${IdempotencyTable.Arn}/index/*\"]",
+    );
+    assert_reports(
+        &broken,
+        "[iam]",
+        "only CloudWatch Logs actions may use a wildcard resource",
+    );
+    assert_reports(&broken, "[idempotency]", "/index/*");
+}
+
+#[test]
+fn the_template_checks_accept_the_long_form_of_the_idempotency_switch() {
+    let broken = broken_by(
+        "DEALHOOK_IDEMPOTENCY_TABLE: !If [IdempotencyEnabled, !Ref IdempotencyTable, !Ref AWS::NoValue]",
+        "DEALHOOK_IDEMPOTENCY_TABLE: {\"Fn::If\": [IdempotencyEnabled, {Ref: IdempotencyTable}, {Ref: \"AWS::NoValue\"}]}",
     );
     assert!(broken.is_empty(), "{broken:?}");
 }
