@@ -18,7 +18,7 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_DEAD_LETTERED: u8 = 3;
 /// Exit code: the delivery was rejected (HTTP 4xx).
 pub const EXIT_REJECTED: u8 = 4;
-/// Exit code: the sender would have been asked to retry (HTTP 503).
+/// Exit code: the sender would have been asked to retry (HTTP 503, or 409 while in progress).
 pub const EXIT_RETRY_LATER: u8 = 5;
 /// Exit code: authenticated, but no route on the endpoint matched (HTTP 200 `ignored`).
 pub const EXIT_IGNORED: u8 = 6;
@@ -32,7 +32,7 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok · 1 could not run (bad mapping, event or configuration) · 2 usage · \
-3 dead-lettered (202) · 4 rejected (4xx) · 5 retry later (503) · 6 ignored (no route matched)";
+3 dead-lettered (202) · 4 rejected (4xx) · 5 retry later (503, 409) · 6 ignored (no route matched)";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -263,7 +263,7 @@ async fn invoke(event: &Path) -> u8 {
         200 if ignored => EXIT_IGNORED,
         200..=201 => EXIT_OK,
         202 => EXIT_DEAD_LETTERED,
-        503 => EXIT_RETRY_LATER,
+        409 | 503 => EXIT_RETRY_LATER,
         _ => EXIT_REJECTED,
     }
 }
