@@ -5,10 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
-};
 use dealhook::aws::DynamoDbIdempotency;
 use dealhook::idempotency::{Claim, Idempotency, IdempotencyKey, IdempotencyStore, StoredResponse};
 use serde_json::json;
@@ -21,49 +17,8 @@ use crate::template_schema::{idempotency_table_schema, idempotency_ttl_attribute
 
 /// Creates a table with the key schema and TTL attribute template.yaml declares; returns its name.
 pub async fn create_table(cfg: &SdkConfig) -> String {
-    let client = aws_sdk_dynamodb::Client::new(cfg);
     let (attributes, key) = idempotency_table_schema();
-    let name = moto::unique_name("idempotency");
-    let mut request = client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest);
-    for (attribute, kind) in &attributes {
-        request = request.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attribute)
-                .attribute_type(ScalarAttributeType::from(kind.as_str()))
-                .build()
-                .expect("a complete attribute definition"),
-        );
-    }
-    for (attribute, kind) in &key {
-        request = request.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(attribute)
-                .key_type(KeyType::from(kind.as_str()))
-                .build()
-                .expect("a complete key element"),
-        );
-    }
-    request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("creating a table in the emulator: {}", DisplayErrorContext(e)));
-    client
-        .update_time_to_live()
-        .table_name(&name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(idempotency_ttl_attribute())
-                .enabled(true)
-                .build()
-                .expect("a complete TTL specification"),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("enabling TTL in the emulator: {}", DisplayErrorContext(e)));
-    name
+    moto::create_table(cfg, &attributes, &key, &idempotency_ttl_attribute()).await
 }
 
 async fn store() -> DynamoDbIdempotency {

@@ -142,6 +142,60 @@ pub async fn create_queue(cfg: &SdkConfig, fifo: bool) -> String {
     out.queue_url().expect("CreateQueue returns a URL").to_owned()
 }
 
+/// Creates an on-demand DynamoDB table with a unique name, these `(attribute, type)` definitions,
+/// `(attribute, key type)` key schema and TTL attribute; returns its name.
+pub async fn create_table(
+    cfg: &SdkConfig,
+    attributes: &[(String, String)],
+    key: &[(String, String)],
+    ttl: &str,
+) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    };
+    let client = aws_sdk_dynamodb::Client::new(cfg);
+    let name = unique_name("idempotency");
+    let mut request = client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attribute, kind) in attributes {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attribute)
+                .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                .build()
+                .expect("a complete attribute definition"),
+        );
+    }
+    for (attribute, kind) in key {
+        request = request.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(attribute)
+                .key_type(KeyType::from(kind.as_str()))
+                .build()
+                .expect("a complete key element"),
+        );
+    }
+    request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating a table in the emulator: {}", DisplayErrorContext(e)));
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name(ttl)
+        .enabled(true)
+        .build()
+        .expect("a complete TTL specification");
+    client
+        .update_time_to_live()
+        .table_name(&name)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("enabling TTL in the emulator: {}", DisplayErrorContext(e)));
+    name
+}
+
 /// Every message currently visible on the queue, with all message and system attributes.
 /// Received messages stay invisible for the queue's visibility timeout (30 s), so this drains.
 pub async fn receive_all(cfg: &SdkConfig, queue_url: &str) -> Vec<Message> {

@@ -65,6 +65,10 @@ async fn the_shipped_bootstrap_answers_every_sample_event_through_the_lambda_run
     let sdk = moto::sdk_config().await;
     let secret_id = moto::create_secret(&sdk, &secret_text()).await;
     let queue_url = moto::create_queue(&sdk, false).await;
+    // Idempotency on, so the shipped wiring of DEALHOOK_IDEMPOTENCY_TABLE is exercised too (tests/api
+    // checks that this schema is template.yaml's).
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    let table = moto::create_table(&sdk, &[pair("id", "S")], &[pair("id", "HASH")], "expires_at").await;
     let hubspot = MockServer::start().await;
     let invocations = plan(&dir.join("events"));
     let creates = invocations.iter().filter(|i| i.status == 200).count() as u64;
@@ -83,6 +87,7 @@ async fn the_shipped_bootstrap_answers_every_sample_event_through_the_lambda_run
             ("HUBSPOT_SECRET_ID", secret_id.as_str()),
             ("HUBSPOT_BASE_URL", hubspot.uri().as_str()),
             ("DEALHOOK_DLQ_URL", queue_url.as_str()),
+            ("DEALHOOK_IDEMPOTENCY_TABLE", table.as_str()),
             ("AWS_ENDPOINT_URL", moto::endpoint()),
         ],
     );
@@ -111,6 +116,25 @@ async fn the_shipped_bootstrap_answers_every_sample_event_through_the_lambda_run
             .unwrap_or_else(|| panic!("{what}: no x-dealhook-request-id header in {}", response.raw));
         request_ids.push((what, request_id, response.status, response.body));
     }
+
+    // The sender repeats a delivery that created a deal: same answer, marked a replay, and HubSpot is
+    // not called again (`expect(creates)` above is verified below).
+    let first = invocations
+        .iter()
+        .find(|i| i.status == 200)
+        .expect("an event that creates a deal");
+    let repeat = stack.invoke(&first.file).await;
+    assert_eq!(
+        (repeat.status, &repeat.body["dealId"]),
+        (200, &json!(DEAL_ID)),
+        "{}",
+        repeat.raw
+    );
+    assert!(
+        repeat.raw.contains("x-dealhook-idempotent-replay"),
+        "a repeat is marked as a replay: {}",
+        repeat.raw
+    );
 
     // The dead-lettered delivery is on the queue, under the id the sender was given; nothing else is.
     let letters: Vec<DeadLetter> = moto::receive_all(&sdk, &queue_url)
