@@ -589,6 +589,31 @@ fn slow_failures_near_the_deadline() -> Case {
     }
 }
 
+/// The deadline and margin of the one-slow-request case.
+const SLOW_DEADLINE: Duration = Duration::from_secs(2);
+const SLOW_MARGIN: Duration = Duration::from_millis(500);
+
+/// One request that would outlast the invocation: the client waits up to 8 s, HubSpot answers (a deal!)
+/// after 10 s, and the invocation ends in 2 s. The attempt must be cut at the deadline less the margin,
+/// and the delivery dead-lettered (the deal may exist), before the Lambda is killed.
+fn one_request_slower_than_the_deadline() -> Case {
+    let answers = vec![created(6100).set_delay(Duration::from_secs(10))];
+    let timeout = Duration::from_secs(8);
+    let options = Options {
+        deadline: Some(SLOW_DEADLINE),
+        hubspot_request_timeout: timeout,
+        retry: Some(RetryPolicy {
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(50),
+            margin: SLOW_MARGIN,
+            request_timeout: timeout,
+            ..RetryPolicy::default()
+        }),
+        ..options()
+    };
+    Case::new(Sample::billing(), answers, dead_lettered("outcome_unknown", 1), 1).with_options(options)
+}
+
 // -- HubSpot unreachable or unreadable
 
 fn connection_refused() -> Case {
@@ -748,6 +773,16 @@ async fn slow_failures_near_the_invocation_deadline_stop_retrying_in_time_and_ar
     assert!(
         seen.elapsed < NEAR_DEADLINE + NEAR_MARGIN,
         "answered before the deadline (+ margin): {:?}",
+        seen.elapsed
+    );
+}
+
+#[tokio::test]
+async fn a_request_that_would_outlast_the_invocation_is_cut_at_the_deadline_and_dead_lettered() {
+    let (_, seen) = run(one_request_slower_than_the_deadline()).await;
+    assert!(
+        seen.elapsed < SLOW_DEADLINE + SLOW_MARGIN,
+        "answered before the deadline (+ margin), not after the 8 s request timeout: {:?}",
         seen.elapsed
     );
 }
