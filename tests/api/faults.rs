@@ -9,8 +9,14 @@
 //! signing keys, the signatures of the delivery and the word `Bearer`.
 //!
 //! Layout: a [`Case`] is one fault (options, HubSpot's answers in order, the delivery, the expected
-//! outcome); [`run`] plays it and asserts it. Cases are built by functions so that later suites
-//! (duplicate deliveries, DynamoDB down) can replay the same faults: see [`Rig::send`] / [`Rig::settle`].
+//! outcome and request count); [`run`] plays it once and asserts it. Cases are built by functions so
+//! that the idempotency cases (not here yet) can replay the same faults:
+//! - DynamoDB down: a `Case` whose `Options` point the idempotency store at [`unreachable_aws`].
+//! - the same delivery twice, in sequence: `let (rig, sample, expect, _) = prepare(case).await;` then
+//!   [`Rig::deliver`] twice; [`assert_outcome`] on the first, and the second's `effects.deal_requests`
+//!   (requests since the previous look) must be 0 once a deal exists.
+//! - the same delivery twice at once: `tokio::join!(rig.send(&sample), rig.send(&sample))`, then one
+//!   [`Rig::settle`] for the effects of both (and the secret checks); [`Rig::deal_requests`] is the total.
 
 use std::time::{Duration, Instant};
 
