@@ -338,7 +338,8 @@ impl App {
     }
 
     /// Creates the deal, retrying what [`HubSpotError::is_retryable`] allows as [`RetryPolicy`]
-    /// says, and never past `deadline` (the invocation's; `None` locally) less the policy's margin.
+    /// says, and never past `deadline` (the invocation's; `None` locally) less the policy's margin:
+    /// an attempt still waiting for HubSpot then is abandoned as [`HubSpotError::OutcomeUnknown`].
     /// A refused credential is re-read once (rotation) and tried once more, straight away.
     async fn create(&self, draft: &DealDraft, deadline: Option<SystemTime>) -> Result<CreatedDeal, CreateError> {
         let policy = &self.settings.retry;
@@ -350,9 +351,20 @@ impl App {
         let mut auth = self.auth(false).await?;
         let mut refreshed = false;
         let mut attempts = 0;
+        // No attempt may run past the deadline less the margin: the invocation could be killed with
+        // neither a deal accounted for nor a dead letter written. `next_wait` keeps retries within it;
+        // this also bounds the first attempt (the client's own timeout may be longer than what is left).
+        let cut = deadline.map(|at| at.checked_sub(policy.margin).unwrap_or_else(tokio::time::Instant::now));
         loop {
             attempts += 1;
-            let error = match self.deals.create(draft, &auth).await {
+            let attempt = self.deals.create(draft, &auth);
+            let result = match cut {
+                Some(cut) => tokio::time::timeout_at(cut, attempt)
+                    .await
+                    .unwrap_or_else(|_| Err(out_of_time())),
+                None => attempt.await,
+            };
+            let error = match result {
                 Ok(deal) => return Ok(deal),
                 Err(error) => error,
             };
@@ -429,6 +441,16 @@ enum CreateError {
     Secret(String),
     /// HubSpot failed; with the number of attempts made.
     HubSpot(HubSpotError, u32),
+}
+
+/// An attempt cut off at the invocation's deadline less the margin: it may have reached HubSpot.
+fn out_of_time() -> HubSpotError {
+    HubSpotError::OutcomeUnknown {
+        status: None,
+        message: "no answer before the invocation's deadline (less the time kept to write the dead letter); \
+                  the deal may exist"
+            .to_owned(),
+    }
 }
 
 fn hubspot_failure(error: &HubSpotError, attempts: u32) -> HubSpotFailure {

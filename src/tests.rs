@@ -3,12 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use http::{HeaderMap, HeaderValue, Method};
 use serde_json::json;
 
 use crate::aws::{MemoryDeadLetters, MemorySecrets};
-use crate::credentials::Credentials;
-use crate::hubspot::{CreatedDeal, HubSpotError, HubSpotErrorBody, MemoryDeals, RetryPolicy};
+use crate::credentials::{Credentials, HubSpotAuth};
+use crate::domain::DealDraft;
+use crate::hubspot::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, HubSpotRequest, MemoryDeals, RetryPolicy};
 use crate::inbound::Delivery;
 use crate::mapping::Mapping;
 use crate::{App, Outcome, Settings};
@@ -414,6 +416,77 @@ async fn a_match_that_fails_to_evaluate_dead_letters_the_delivery_and_creates_no
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].errors[0].code, "match_error");
     assert!(f.deals.created().is_empty());
+}
+
+/// A HubSpot that takes `delay` to answer each request (it creates the deal all the same).
+struct SlowDeals {
+    delay: Duration,
+    inner: MemoryDeals,
+}
+
+#[async_trait]
+impl Deals for SlowDeals {
+    fn preview(&self, draft: &DealDraft) -> HubSpotRequest {
+        self.inner.preview(draft)
+    }
+
+    async fn create(&self, draft: &DealDraft, auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.create(draft, auth).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_would_outlast_the_deadline_is_cut_at_the_deadline_less_the_margin() {
+    let letters = Arc::new(MemoryDeadLetters::default());
+    let slow = Arc::new(SlowDeals {
+        delay: Duration::from_secs(10),
+        inner: MemoryDeals::default(),
+    });
+    let app = App::new(
+        Settings {
+            max_body_bytes: 1024,
+            dry_run: false,
+            skip_signatures: false,
+            // The client may wait longer than the invocation has left.
+            retry: RetryPolicy {
+                request_timeout: Duration::from_secs(30),
+                ..retry_policy()
+            },
+        },
+        Arc::new(Mapping::embedded().unwrap()),
+        Arc::new(MemorySecrets::new(Credentials::from_token("tok-1".into()))),
+        slow.clone(),
+        letters.clone(),
+    );
+
+    let mut d = quote();
+    d.deadline = Some(SystemTime::now() + Duration::from_secs(2));
+    let started = tokio::time::Instant::now();
+    let outcome = app.handle(&d).await;
+
+    // 2 s less the 500 ms margin (the deadline is wall-clock time, which moves a little while tokio's is paused).
+    let elapsed = started.elapsed();
+    assert!(
+        (Duration::from_millis(1400)..=Duration::from_millis(1500)).contains(&elapsed),
+        "{elapsed:?}"
+    );
+    assert!(
+        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason == "outcome_unknown"),
+        "{outcome:?}"
+    );
+    let sent = letters.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].hubspot.as_ref().map(|h| h.attempts), Some(1), "not retried");
+    assert_eq!(
+        slow.inner.calls(),
+        0,
+        "the attempt was abandoned before HubSpot answered"
+    );
+
+    // Without a deadline (a local run) the same answer is waited for.
+    let outcome = app.handle(&quote()).await;
+    assert!(matches!(outcome, Outcome::Created(_)), "{outcome:?}");
 }
 
 mod idempotency;

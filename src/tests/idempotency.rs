@@ -2,13 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
-
 use super::*;
 use crate::aws::MemoryIdempotency;
-use crate::credentials::HubSpotAuth;
-use crate::domain::DealDraft;
-use crate::hubspot::{Deals, HubSpotRequest};
 use crate::idempotency::{Idempotency, IdempotencyKey, IdempotencyStore};
 use crate::outcome::REPLAY_HEADER;
 
@@ -115,27 +110,12 @@ async fn the_providers_delivery_id_is_the_key_even_when_the_body_differs() {
     assert!(o.store.record("billing#id:msg_2KWPBgLlAfxdpx2AI54pPJ85f4W").is_some());
 }
 
-/// HubSpot answering after a pause, so that concurrent deliveries overlap.
-struct SlowDeals {
-    inner: Arc<MemoryDeals>,
-    pause: Duration,
-}
-
-#[async_trait]
-impl Deals for SlowDeals {
-    async fn create(&self, draft: &DealDraft, auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError> {
-        tokio::time::sleep(self.pause).await;
-        self.inner.create(draft, auth).await
-    }
-
-    fn preview(&self, draft: &DealDraft) -> HubSpotRequest {
-        self.inner.preview(draft)
-    }
-}
-
 #[tokio::test]
 async fn concurrent_repeats_create_one_deal_and_the_others_are_told_to_retry() {
-    let deals = Arc::new(MemoryDeals::default());
+    let slow = Arc::new(SlowDeals {
+        delay: Duration::from_millis(200),
+        inner: MemoryDeals::default(),
+    });
     let store = Arc::new(MemoryIdempotency::new());
     let letters = Arc::new(MemoryDeadLetters::default());
     let app = App::new(
@@ -147,10 +127,7 @@ async fn concurrent_repeats_create_one_deal_and_the_others_are_told_to_retry() {
         },
         Arc::new(Mapping::embedded().unwrap()),
         Arc::new(MemorySecrets::new(Credentials::from_token("tok-1".into()))),
-        Arc::new(SlowDeals {
-            inner: deals.clone(),
-            pause: Duration::from_millis(200),
-        }),
+        slow.clone(),
         letters.clone(),
     )
     .with_idempotency(Idempotency {
@@ -176,7 +153,7 @@ async fn concurrent_repeats_create_one_deal_and_the_others_are_told_to_retry() {
         busy.iter().all(|s| (1..=30).contains(s)),
         "retry after the lock lapses at the latest: {busy:?}"
     );
-    assert_eq!(deals.deals().len(), 1);
+    assert_eq!(slow.inner.deals().len(), 1);
     assert!(letters.sent().is_empty());
     // And once done, a repeat is a replay.
     assert!(matches!(app.handle(&delivery).await, Outcome::Replayed(_)));

@@ -1,15 +1,20 @@
 //! The integration harness: a real `App` wired to a mock HubSpot (wiremock on loopback) and
 //! real Secrets Manager / SQS on the moto server that `moto.rs` starts. One helper per request.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use async_trait::async_trait;
 use aws_config::SdkConfig;
-use dealhook::aws::{SecretsManagerSource, SqsDeadLetters};
+use dealhook::aws::{DynamoDbIdempotency, SecretError, SecretSource, SecretsManagerSource, SqsDeadLetters};
+use dealhook::credentials::Credentials;
 use dealhook::dead_letter::DeadLetter;
 use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
+use dealhook::idempotency::Idempotency;
 use dealhook::mapping::Mapping;
 use dealhook::{App, Settings};
+use lambda_http::RequestExt;
 use serde_json::Value;
 use wiremock::MockServer;
 
@@ -31,6 +36,10 @@ pub struct TestApp {
     pub queue_url: String,
     /// The secret's id.
     pub secret_id: String,
+    /// The app's secret source, counting calls (read it directly to warm the cache).
+    pub secrets: Arc<CountingSecrets>,
+    /// Each invocation's deadline, this far after it is invoked ([`Options::deadline`]).
+    pub deadline: Option<Duration>,
 }
 
 /// Options for [`spawn_app_with`].
@@ -47,6 +56,20 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// Secret id override (e.g. one that does not exist).
     pub secret_id: Option<String>,
+    /// SDK config for Secrets Manager (e.g. an unreachable endpoint); the secret is still created on moto.
+    pub secrets_sdk: Option<SdkConfig>,
+    /// HubSpot base URL override (e.g. a port nobody listens on); the mock still starts, unused.
+    pub hubspot_base_url: Option<String>,
+    /// The HubSpot client's request timeout, also the retry policy's `request_timeout` (unless `retry` is given).
+    pub hubspot_request_timeout: Duration,
+    /// The whole retry policy, instead of the harness's (10–50 ms waits, default attempts and margin).
+    pub retry: Option<RetryPolicy>,
+    /// Give each invocation a Lambda context whose deadline is this far after it is invoked.
+    pub deadline: Option<Duration>,
+    /// Idempotency records in a fresh table on moto (created from template.yaml's schema).
+    pub idempotency: bool,
+    /// SDK config for the idempotency store (e.g. an unreachable endpoint); implies `idempotency`.
+    pub idempotency_sdk: Option<SdkConfig>,
 }
 
 impl Default for Options {
@@ -58,6 +81,13 @@ impl Default for Options {
             dry_run: false,
             max_body_bytes: 1024 * 1024,
             secret_id: None,
+            secrets_sdk: None,
+            hubspot_base_url: None,
+            hubspot_request_timeout: Duration::from_secs(2),
+            retry: None,
+            deadline: None,
+            idempotency: false,
+            idempotency_sdk: None,
         }
     }
 }
@@ -80,43 +110,90 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         None => moto::create_queue(&sdk, false).await,
     };
     let sqs_sdk = options.sqs_sdk.unwrap_or_else(|| sdk.clone());
-    let app = App::new(
+    let secrets_sdk = options.secrets_sdk.unwrap_or_else(|| sdk.clone());
+    let secrets = Arc::new(CountingSecrets::new(SecretsManagerSource::new(
+        aws_sdk_secretsmanager::Client::new(&secrets_sdk),
+        secret_id.clone(),
+        Duration::from_secs(300),
+    )));
+    let mut app = App::new(
         Settings {
             max_body_bytes: options.max_body_bytes,
             dry_run: options.dry_run,
             skip_signatures: false,
-            retry: RetryPolicy {
+            retry: options.retry.unwrap_or(RetryPolicy {
                 base: Duration::from_millis(10),
                 cap: Duration::from_millis(50),
-                request_timeout: Duration::from_secs(2),
+                request_timeout: options.hubspot_request_timeout,
                 ..RetryPolicy::default()
-            },
+            }),
         },
         Arc::new(Mapping::embedded().expect("the embedded mapping compiles")),
-        Arc::new(SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            secret_id.clone(),
-            Duration::from_secs(300),
-        )),
+        secrets.clone(),
         Arc::new(
             HubSpotClient::new(HubSpotClientConfig {
-                base_url: hubspot.uri(),
-                request_timeout: Duration::from_secs(2),
+                base_url: options.hubspot_base_url.unwrap_or_else(|| hubspot.uri()),
+                request_timeout: options.hubspot_request_timeout,
                 ..HubSpotClientConfig::default()
             })
-            .expect("the mock's URL is valid"),
+            .expect("the HubSpot base URL is valid"),
         ),
         Arc::new(SqsDeadLetters::new(
             aws_sdk_sqs::Client::new(&sqs_sdk),
             queue_url.clone(),
         )),
     );
+    if options.idempotency || options.idempotency_sdk.is_some() {
+        let table = crate::idempotency::create_table(&sdk).await;
+        let store_sdk = options.idempotency_sdk.unwrap_or_else(|| sdk.clone());
+        app = app.with_idempotency(Idempotency {
+            store: Arc::new(DynamoDbIdempotency::new(
+                aws_sdk_dynamodb::Client::new(&store_sdk),
+                table,
+            )),
+            ttl: Duration::from_secs(3600),
+        });
+    }
     TestApp {
         app,
         hubspot,
         sdk,
         queue_url,
         secret_id,
+        secrets,
+        deadline: options.deadline,
+    }
+}
+
+/// The app's [`SecretSource`], counting how often the pipeline asked for a forced re-read.
+pub struct CountingSecrets {
+    inner: SecretsManagerSource,
+    refreshes: AtomicUsize,
+}
+
+impl CountingSecrets {
+    fn new(inner: SecretsManagerSource) -> Self {
+        CountingSecrets {
+            inner,
+            refreshes: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many times `refresh` (a forced re-read) was called.
+    pub fn refreshes(&self) -> usize {
+        self.refreshes.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl SecretSource for CountingSecrets {
+    async fn credentials(&self) -> Result<Arc<Credentials>, SecretError> {
+        self.inner.credentials().await
+    }
+
+    async fn refresh(&self) -> Result<Arc<Credentials>, SecretError> {
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        self.inner.refresh().await
     }
 }
 
@@ -133,9 +210,19 @@ pub struct TestResponse {
 }
 
 impl TestApp {
-    /// Sends a Lambda event (JSON text) through the real handler.
+    /// Sends a Lambda event (JSON text) through the real handler, with a Lambda context carrying the
+    /// invocation deadline when [`Options::deadline`] was set.
     pub async fn invoke(&self, event: &str) -> TestResponse {
         let request = lambda_http::request::from_str(event).expect("a valid Lambda event");
+        let request = match self.deadline {
+            Some(after) => with_deadline(request, SystemTime::now() + after),
+            None => request,
+        };
+        self.invoke_request(request).await
+    }
+
+    /// Sends a `lambda_http` request through the real handler.
+    pub async fn invoke_request(&self, request: lambda_http::Request) -> TestResponse {
         let response = self
             .app
             .handle_http(request)
@@ -173,6 +260,17 @@ impl TestApp {
             .map(|m| m.body().unwrap_or_default().to_owned())
             .collect()
     }
+}
+
+/// The request with a Lambda context whose invocation deadline is `at` (what the runtime attaches
+/// from `Lambda-Runtime-Deadline-Ms`; `Delivery::from_lambda` reads it).
+pub fn with_deadline(request: lambda_http::Request, at: SystemTime) -> lambda_http::Request {
+    let mut context = lambda_http::Context::default();
+    context.deadline = at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    request.with_lambda_context(context)
 }
 
 /// A realistic API Gateway HTTP API (payload 2.0) event carrying an `Authorization` header (to test

@@ -6,12 +6,12 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use dealhook::aws::DynamoDbIdempotency;
-use dealhook::idempotency::{Claim, Idempotency, IdempotencyKey, IdempotencyStore, StoredResponse};
+use dealhook::idempotency::{Claim, IdempotencyKey, IdempotencyStore, StoredResponse};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{LogCapture, TOKEN, TestApp, spawn_app};
+use crate::helpers::{Options, TestApp, spawn_app_with};
 use crate::moto;
 use crate::template_schema::{idempotency_table_schema, idempotency_ttl_attribute};
 
@@ -192,19 +192,14 @@ async fn an_unreachable_dynamodb_fails_within_seconds() {
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
 }
 
-/// The harness app, with idempotency records in a fresh table (or at `sdk`, e.g. unreachable).
+/// The harness app, with idempotency records in a fresh table (reached through `sdk`, e.g. unreachable).
 async fn app_with_table(sdk: Option<SdkConfig>) -> TestApp {
-    let mut t = spawn_app().await;
-    let sdk = match sdk {
-        Some(sdk) => sdk,
-        None => t.sdk.clone(),
-    };
-    let table = create_table(&t.sdk).await;
-    t.app = t.app.with_idempotency(Idempotency {
-        store: Arc::new(DynamoDbIdempotency::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
-        ttl: Duration::from_secs(3600),
-    });
-    t
+    spawn_app_with(Options {
+        idempotency: true,
+        idempotency_sdk: sdk,
+        ..Options::default()
+    })
+    .await
 }
 
 const QUOTE: &[u8] = br#"{"company":"Acme","plan":"team","budget":"1,000","email":"ada@example.com"}"#;
@@ -265,25 +260,4 @@ async fn the_same_delivery_arriving_concurrently_creates_one_deal() {
     let retry = t.post("website-quote", "application/json", QUOTE).await;
     assert_eq!((retry.status, retry.json["dealId"].as_u64()), (200, Some(555)));
     assert_eq!(deals_requested(&t).await, 1);
-}
-
-#[tokio::test]
-async fn dynamodb_down_dead_letters_the_delivery_without_calling_hubspot() {
-    let logs = LogCapture::start();
-    let t = app_with_table(Some(moto::unreachable_endpoint_config().await)).await;
-    hubspot_creates_deals(&t, Duration::ZERO).await;
-
-    let response = t.post("website-quote", "application/json", QUOTE).await;
-
-    assert_eq!(response.status, 202, "{}", response.text);
-    assert_eq!(response.json["reason"], "idempotency_unavailable");
-    assert_eq!(deals_requested(&t).await, 0);
-    let letters = t.dead_letters().await;
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].reason, "idempotency_unavailable");
-    assert!(letters[0].deal_draft.is_some(), "redrivable as is");
-    let texts = [response.text, serde_json::to_string(&letters[0]).unwrap(), logs.text()];
-    for text in texts {
-        assert!(!text.contains(TOKEN), "the token leaked: {text}");
-    }
 }

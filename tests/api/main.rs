@@ -3,6 +3,7 @@
 
 mod aws;
 mod cli;
+mod faults;
 mod handler;
 mod helpers;
 mod idempotency;
