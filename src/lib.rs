@@ -1,10 +1,12 @@
 //! dealhook: third-party webhooks in, HubSpot deals out.
 //!
 //! ```text
-//! Delivery ─route─▶ verify ─decode─▶ Submission ─select, map─▶ DealDraft ─create─▶ Outcome
+//! Delivery ─route─▶ verify ─decode─▶ Submission ─select, map─▶ DealDraft ─(claim)─create─(settle)─▶ Outcome
 //! ```
 //! Every delivery ends in exactly one [`Outcome`]: a deal, a dead letter, a rejection that
-//! stores nothing, or a 503 asking the sender to retry when even the dead letter failed.
+//! stores nothing, or a 503 asking the sender to retry when even the dead letter failed. With an
+//! idempotency store ([`idempotency`]), a repeat of a finished delivery gets its first answer again
+//! and a repeat of one in progress a 409, so that one delivery never makes two deals.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
