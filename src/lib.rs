@@ -344,12 +344,17 @@ impl App {
     /// an attempt still waiting for HubSpot then is abandoned as [`HubSpotError::OutcomeUnknown`].
     /// A refused credential is re-read once (rotation) and tried once more, straight away.
     async fn create(&self, draft: &DealDraft, deadline: Option<SystemTime>) -> Result<CreatedDeal, CreateError> {
-        let policy = &self.settings.retry;
+        let mut policy = self.settings.retry;
+        let left = deadline.map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
+        if let Some(left) = left {
+            // The margin kept for the dead letter is at most a quarter of the time left: with a short
+            // function timeout (Lambda's default is 3 s, as short as the default margin) HubSpot must
+            // still get a chance. Writing the letter takes tens of milliseconds.
+            policy.margin = policy.margin.min(left / 4);
+        }
+        let policy = &policy;
         // On tokio's clock from here on, so that waits and the time left agree (and tests can pause it).
-        let deadline = deadline.map(|at| {
-            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
-            tokio::time::Instant::now() + left
-        });
+        let deadline = left.map(|left| tokio::time::Instant::now() + left);
         let mut auth = self.auth(false).await?;
         let mut refreshed = false;
         let mut attempts = 0;
@@ -358,6 +363,10 @@ impl App {
         // this also bounds the first attempt (the client's own timeout may be longer than what is left).
         let cut = deadline.map(|at| at.checked_sub(policy.margin).unwrap_or_else(tokio::time::Instant::now));
         loop {
+            if cut.is_some_and(|cut| cut <= tokio::time::Instant::now()) {
+                // Not started, so nothing was sent: unlike a cut attempt, the outcome is known.
+                return Err(CreateError::HubSpot(no_time_left(), attempts));
+            }
             attempts += 1;
             let attempt = self.deals.create(draft, &auth);
             let result = match cut {
@@ -451,6 +460,16 @@ fn out_of_time() -> HubSpotError {
         status: None,
         message: "no answer before the invocation's deadline (less the time kept to write the dead letter); \
                   the deal may exist"
+            .to_owned(),
+    }
+}
+
+/// No time was left to start an attempt (e.g. a slow secret read used it up): nothing was sent.
+fn no_time_left() -> HubSpotError {
+    HubSpotError::Unavailable {
+        status: None,
+        message: "no time was left in the invocation to call HubSpot (less the time kept to write the dead letter); \
+                  nothing was sent"
             .to_owned(),
     }
 }

@@ -489,4 +489,35 @@ async fn an_attempt_that_would_outlast_the_deadline_is_cut_at_the_deadline_less_
     assert!(matches!(outcome, Outcome::Created(_)), "{outcome:?}");
 }
 
+#[tokio::test]
+async fn a_short_function_timeout_still_leaves_hubspot_time_to_answer() {
+    // Lambda's default timeout (3 s) is no longer than the default 3 s margin: the margin shrinks to a
+    // quarter of the time left, and the deal is created.
+    let mut f = fakes(false);
+    f.app.settings.retry.margin = Duration::from_secs(3);
+    let mut d = quote();
+    d.deadline = Some(SystemTime::now() + Duration::from_secs(3));
+    let outcome = f.app.handle(&d).await;
+    assert!(matches!(outcome, Outcome::Created(_)), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn with_no_time_left_nothing_is_sent_and_the_letter_says_so() {
+    let f = fakes(false);
+    let mut d = quote();
+    // The deadline has passed (a slow secret read could get here): no attempt may start.
+    d.deadline = Some(SystemTime::now() - Duration::from_millis(1));
+
+    let outcome = f.app.handle(&d).await;
+
+    assert!(
+        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason == "hubspot_unavailable"),
+        "not outcome_unknown: nothing was sent; {outcome:?}"
+    );
+    assert_eq!(f.deals.calls(), 0);
+    let letters = f.letters.sent();
+    assert_eq!(letters[0].hubspot.as_ref().map(|h| h.attempts), Some(0));
+    assert!(letters[0].deal_draft.is_some());
+}
+
 mod idempotency;

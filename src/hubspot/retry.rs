@@ -22,7 +22,8 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Largest backoff ceiling (a `Retry-After` may still ask for more).
     pub cap: Duration,
-    /// Time kept free before the invocation deadline to write the dead letter and answer.
+    /// Time kept free before the invocation deadline to write the dead letter and answer (the
+    /// pipeline keeps at most a quarter of the time a delivery has left).
     pub margin: Duration,
     /// How long one more request may take: the HubSpot client's request timeout.
     pub request_timeout: Duration,
