@@ -37,10 +37,7 @@ impl Delivery {
     /// Builds a Delivery from a `lambda_http` request (HTTP API v2, REST v1 or function URL).
     pub fn from_lambda(req: Request, received_at: DateTime<Utc>) -> Delivery {
         let request_id = request_id(&req);
-        let deadline = req
-            .lambda_context_ref()
-            .filter(|c| c.deadline > 0)
-            .map(|c| std::time::UNIX_EPOCH + std::time::Duration::from_millis(c.deadline));
+        let deadline = req.lambda_context_ref().and_then(|c| invocation_deadline(c.deadline));
         let (parts, body) = req.into_parts();
         let body = match body {
             Body::Empty => bytes::Bytes::new(),
@@ -73,6 +70,18 @@ impl Delivery {
     pub fn received_at_rfc3339(&self) -> String {
         self.received_at.to_rfc3339_opts(SecondsFormat::Millis, true)
     }
+}
+
+/// Lambda gives the deadline in epoch milliseconds. Anything before 2020 is not one: the
+/// `cargo lambda` emulator sends the timeout itself (`600000`), and 0 means "none"; taking those for
+/// deadlines would leave no time at all, so they are ignored (no deadline, as in local runs).
+fn invocation_deadline(epoch_ms: u64) -> Option<std::time::SystemTime> {
+    const JANUARY_2020_MS: u64 = 1_577_836_800_000;
+    if epoch_ms < JANUARY_2020_MS {
+        tracing::debug!(epoch_ms, "the invocation deadline is not an epoch time; ignored");
+        return None;
+    }
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms))
 }
 
 fn request_id(req: &Request) -> String {
@@ -118,6 +127,21 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(route_name(path), want, "path {path:?}");
         }
+    }
+
+    #[test]
+    fn only_epoch_milliseconds_are_taken_for_the_invocation_deadline() {
+        let real = 1_795_593_400_663;
+        assert_eq!(
+            invocation_deadline(real),
+            Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(real))
+        );
+        assert_eq!(
+            invocation_deadline(600_000),
+            None,
+            "cargo lambda's emulator sends its timeout"
+        );
+        assert_eq!(invocation_deadline(0), None);
     }
 
     #[test]
