@@ -26,7 +26,8 @@ pub enum Outcome {
     },
     /// Authenticated, but no route on the endpoint matched it (`200`, `"status":"ignored"`); logged, not stored.
     Ignored,
-    /// Answered and not stored: unknown route, wrong method, too large, unsupported type (`4xx`).
+    /// Answered and not stored: bad signature, unknown route, wrong method, a body over a structure
+    /// limit, too large, unsupported type (`4xx`).
     Rejected(Rejection),
     /// Neither a deal nor a dead letter could be written: the sender must retry (`503`).
     RetryLater {
@@ -73,6 +74,16 @@ impl Rejection {
             status: StatusCode::METHOD_NOT_ALLOWED,
             code: "method_not_allowed",
             message: format!("method {method} is not allowed; webhooks are delivered with POST"),
+        }
+    }
+
+    /// `400`: the body's shape is over a structure limit (too deep, too many fields); the
+    /// message says which limit, its value and where.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Rejection {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
         }
     }
 
@@ -242,6 +253,12 @@ mod tests {
                 )),
                 401,
                 json!({"status":"rejected","error":{"code":"invalid_signature","message":"typeform signature check failed"}}),
+            ),
+            (
+                "bad request",
+                Outcome::Rejected(Rejection::bad_request("too_deep", "nests deeper than 64 levels")),
+                400,
+                json!({"status":"rejected","error":{"code":"too_deep","message":"nests deeper than 64 levels"}}),
             ),
             (
                 "retry later",
