@@ -281,6 +281,9 @@ impl App {
             Err(e) if e.is_unsupported() => {
                 return Err((name, Halt::Reject(Rejection::unsupported_media_type(e.to_string()))));
             }
+            Err(inbound::DecodeError::LimitExceeded { code, message }) => {
+                return Err((name, Halt::Reject(Rejection::bad_request(code, message))));
+            }
             Err(e) => return Err((name, Halt::dead_letter("decode_failed", e.problems()))),
         };
         let submission = inbound::source::normalise(endpoint.source(), decoded, delivery)

@@ -30,7 +30,8 @@ pub enum Outcome {
     },
     /// Authenticated, but no route on the endpoint matched it (`200`, `"status":"ignored"`); logged, not stored.
     Ignored,
-    /// Answered and not stored: unknown route, wrong method, too large, unsupported type (`4xx`).
+    /// Answered and not stored: bad signature, unknown route, wrong method, a body over a structure
+    /// limit, too large, unsupported type (`4xx`).
     Rejected(Rejection),
     /// A repeat of a completed delivery (idempotency): the response first given, again, with
     /// `x-dealhook-idempotent-replay: true`. HubSpot was not called.
@@ -86,6 +87,16 @@ impl Rejection {
             status: StatusCode::METHOD_NOT_ALLOWED,
             code: "method_not_allowed",
             message: format!("method {method} is not allowed; webhooks are delivered with POST"),
+        }
+    }
+
+    /// `400`: the body's shape is over a structure limit (too deep, too many fields); the
+    /// message says which limit, its value and where.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Rejection {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
         }
     }
 
@@ -276,6 +287,12 @@ mod tests {
                 )),
                 401,
                 json!({"status":"rejected","error":{"code":"invalid_signature","message":"typeform signature check failed"}}),
+            ),
+            (
+                "bad request",
+                Outcome::Rejected(Rejection::bad_request("too_deep", "nests deeper than 64 levels")),
+                400,
+                json!({"status":"rejected","error":{"code":"too_deep","message":"nests deeper than 64 levels"}}),
             ),
             (
                 "retry later",

@@ -234,6 +234,36 @@ async fn routing_is_checked_before_the_method_and_the_method_before_the_size() {
     assert!(f.letters.sent().is_empty() && f.deals.created().is_empty());
 }
 
+#[tokio::test]
+async fn a_body_over_a_structure_limit_is_answered_400_and_not_stored_while_bad_json_is_dead_lettered() {
+    let f = fakes(false);
+    let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+    let outcome = f
+        .app
+        .handle(&delivery(Method::POST, "/hooks/website-quote", &deep))
+        .await;
+    let response = outcome.to_response("req-test");
+    assert_eq!(response.status().as_u16(), 400, "{outcome:?}");
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(body["status"], "rejected");
+    assert_eq!(body["error"]["code"], "too_deep");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("64 levels"),
+        "{body}"
+    );
+    assert!(f.letters.sent().is_empty() && f.deals.created().is_empty());
+
+    let outcome = f
+        .app
+        .handle(&delivery(Method::POST, "/hooks/website-quote", "{\"a\": }"))
+        .await;
+    assert!(
+        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason == "decode_failed"),
+        "{outcome:?}"
+    );
+    assert_eq!(f.letters.sent().len(), 1);
+}
+
 fn rate_limited(retry_after: Option<Duration>) -> HubSpotError {
     HubSpotError::RateLimited {
         retry_after,

@@ -12,9 +12,20 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::Problem;
 
-/// The most fields (urlencoded pairs or multipart parts) one body may carry; one more is
-/// `too_many_fields`. Counted while parsing, so a hostile body stops early.
+/// The most fields (urlencoded pairs or multipart parts) one form body may carry; one more is
+/// `too_many_fields` ([`DecodeError::LimitExceeded`], answered 400). Counted while parsing, so a
+/// hostile body stops early.
 pub const MAX_FIELDS: usize = 1_000;
+
+/// The deepest a JSON body may nest objects and arrays: `{"a":[1]}` is 2 levels; level 65 is
+/// `too_deep` ([`DecodeError::LimitExceeded`], answered 400). Webhook bodies use a handful.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// The most values one JSON body may hold, counting every object member and every array element
+/// at any depth (`{"a":[1,2]}` holds 3); one more is `too_many_fields` ([`DecodeError::LimitExceeded`],
+/// answered 400). The largest provider events (a GitHub pull request, a HubSpot batch of 100)
+/// hold a few thousand.
+pub const MAX_JSON_VALUES: usize = 10_000;
 
 /// What we accept, for 415 messages.
 const SUPPORTED: &str =
@@ -40,10 +51,23 @@ pub enum DecodeError {
         content_type: String,
     },
     /// The media type is fine but the body is not (codes: `empty_body`, `invalid_json`,
-    /// `invalid_utf8`, `invalid_multipart`, `unsupported_charset`, `too_many_fields`).
+    /// `invalid_utf8`, `invalid_multipart`, `unsupported_charset`).
     /// The delivery is dead-lettered. Never empty.
     #[error("the body could not be decoded: {}", join(.0))]
     Malformed(Vec<Problem>),
+    /// The body's shape is over a structure limit: `too_deep` (JSON nested deeper than
+    /// [`MAX_JSON_DEPTH`]) or `too_many_fields` (more than [`MAX_JSON_VALUES`] JSON values, or more
+    /// than [`MAX_FIELDS`] form fields). Found before the body is parsed, so a hostile body costs
+    /// one pass over its bytes. Answered 400; nothing is stored (a hostile shape is not worth a
+    /// dead letter). The message names the limit, its value and where it was passed.
+    #[error("{message}")]
+    LimitExceeded {
+        /// `too_deep` or `too_many_fields`.
+        code: &'static str,
+        /// Which limit, its value and where in the body (a JSON pointer and byte offset, or the
+        /// field number).
+        message: String,
+    },
 }
 
 impl DecodeError {
@@ -57,7 +81,8 @@ impl DecodeError {
     }
 
     /// The error as problems: one `content-type` problem (`missing_content_type` or
-    /// `unsupported_media_type`) for a 415, or the body problems of `Malformed`.
+    /// `unsupported_media_type`) for a 415, the body problems of `Malformed`, or one `body`
+    /// problem for `LimitExceeded`.
     pub fn problems(&self) -> Vec<Problem> {
         match self {
             DecodeError::MissingContentType => {
@@ -67,6 +92,7 @@ impl DecodeError {
                 vec![Problem::at("content-type", "unsupported_media_type", self.to_string())]
             }
             DecodeError::Malformed(problems) => problems.clone(),
+            DecodeError::LimitExceeded { code, message } => vec![Problem::at(BODY, *code, message.clone())],
         }
     }
 }
@@ -83,9 +109,11 @@ fn malformed(code: &str, message: impl Into<String>) -> DecodeError {
 ///
 /// - `application/json` and `application/*+json`: any JSON value (the source decides what it
 ///   accepts). A leading UTF-8 byte-order mark is ignored. Empty or whitespace-only →
-///   `empty_body`; bytes that are not UTF-8 → `invalid_utf8`; bad JSON, including nesting deeper
-///   than serde_json's limit of 128, → `invalid_json` with line and column. No field-count limit
-///   here: the Delivery's size limit bounds JSON.
+///   `empty_body`; bytes that are not UTF-8 → `invalid_utf8`; nesting deeper than
+///   [`MAX_JSON_DEPTH`] → `too_deep`, more than [`MAX_JSON_VALUES`] members and elements →
+///   `too_many_fields` (both [`DecodeError::LimitExceeded`], checked by one pass over the bytes
+///   before parsing, whatever else is wrong with the body); bad JSON → `invalid_json` with line
+///   and column.
 /// - `application/x-www-form-urlencoded`: an object of strings; `+` is a space, `%XX` is decoded
 ///   (a `%` not followed by two hex digits stays literal), a key without `=` has value `""`,
 ///   empty pairs are skipped, repeated keys become a list in order, an empty body is `{}`.
@@ -98,7 +126,8 @@ fn malformed(code: &str, message: impl Into<String>) -> DecodeError {
 ///   declaring a charset other than UTF-8/US-ASCII, or a `_charset_` field naming one →
 ///   `unsupported_charset` (the field is still decoded as UTF-8 and kept). Empty body →
 ///   `empty_body`.
-/// - Urlencoded and multipart: more than [`MAX_FIELDS`] fields → `too_many_fields`.
+/// - Urlencoded and multipart: more than [`MAX_FIELDS`] fields → `too_many_fields`
+///   ([`DecodeError::LimitExceeded`]).
 ///
 /// Media types match case-insensitively and may carry parameters; a `charset` parameter other
 /// than `utf-8` or `us-ascii` is unsupported. Anything else, including `text/plain` that holds
@@ -234,8 +263,167 @@ fn decode_json(body: &[u8]) -> Result<Value, DecodeError> {
     if text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
         return Err(malformed("empty_body", "the body is empty"));
     }
-    // serde_json stops at 128 levels of nesting with an error, so depth cannot exhaust the stack.
-    serde_json::from_str(text).map_err(|e| malformed("invalid_json", format!("the body is not valid JSON: {e}")))
+    parse_json(text, MAX_JSON_DEPTH, MAX_JSON_VALUES)
+}
+
+/// Checks the structure limits, then parses. serde_json's own nesting limit (128) is reported as
+/// `too_deep` too, should the limits ever be raised past it.
+fn parse_json(text: &str, max_depth: usize, max_values: usize) -> Result<Value, DecodeError> {
+    check_json_shape(text, max_depth, max_values)?;
+    serde_json::from_str(text).map_err(|e| {
+        if e.to_string().starts_with("recursion limit exceeded") {
+            let message = format!(
+                "the JSON body nests deeper than the parser's limit of 128 levels (line {} column {})",
+                e.line(),
+                e.column()
+            );
+            return DecodeError::LimitExceeded {
+                code: TOO_DEEP,
+                message,
+            };
+        }
+        malformed("invalid_json", format!("the body is not valid JSON: {e}"))
+    })
+}
+
+const TOO_DEEP: &str = "too_deep";
+const TOO_MANY_FIELDS: &str = "too_many_fields";
+
+/// One open object or array while scanning: where its key or index is, for the error's path.
+struct Frame {
+    object: bool,
+    /// Array: the index of the current element. Object: members seen so far.
+    index: usize,
+    /// Object: the byte range of the current member's key (between its quotes), once read.
+    key: Option<(usize, usize)>,
+    /// Object: the next string is a key.
+    expecting_key: bool,
+}
+
+/// One pass over the bytes of a JSON text (strings and escapes understood; nothing allocated but
+/// one frame per level) that stops at the first level past `max_depth` or the first value past
+/// `max_values`. Values are counted as objects' members and arrays' elements; syntax is not
+/// checked here (serde_json does that next), so a broken body is judged by its brackets and commas.
+fn check_json_shape(text: &str, max_depth: usize, max_values: usize) -> Result<(), DecodeError> {
+    let bytes = text.as_bytes();
+    let mut stack: Vec<Frame> = Vec::with_capacity(max_depth.min(MAX_JSON_DEPTH));
+    let mut values = 0usize;
+    // Just after `[` or `{`: the next significant byte starts the first value, unless it closes.
+    let mut opened = false;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+            continue;
+        }
+        let starts_value = match b {
+            b',' => true,
+            b']' | b'}' => false,
+            _ => opened,
+        };
+        opened = false;
+        if starts_value && !stack.is_empty() {
+            values += 1;
+            if values > max_values {
+                let (container, kind) = match stack.split_last() {
+                    Some((last, outer)) => (pointer(text, outer), if last.object { "object" } else { "array" }),
+                    None => (String::new(), "value"),
+                };
+                let message = format!(
+                    "the JSON body holds more than {max_values} values (object members and array elements, \
+                     counted together at every depth); the limit was passed at byte {i}, in the {kind} at {container}"
+                );
+                return Err(DecodeError::LimitExceeded {
+                    code: TOO_MANY_FIELDS,
+                    message,
+                });
+            }
+        }
+        match b {
+            b'"' => {
+                let start = i + 1;
+                i = string_end(bytes, start);
+                if let Some(frame) = stack.last_mut().filter(|f| f.object && f.expecting_key) {
+                    frame.key = Some((start, i.min(bytes.len())));
+                    frame.expecting_key = false;
+                }
+            }
+            b'[' | b'{' => {
+                if stack.len() >= max_depth {
+                    let message = format!(
+                        "the JSON body nests deeper than {max_depth} levels of objects and arrays; \
+                         level {} opens at {} (byte {i})",
+                        stack.len() + 1,
+                        pointer(text, &stack)
+                    );
+                    return Err(DecodeError::LimitExceeded {
+                        code: TOO_DEEP,
+                        message,
+                    });
+                }
+                stack.push(Frame {
+                    object: b == b'{',
+                    index: 0,
+                    key: None,
+                    expecting_key: b == b'{',
+                });
+                opened = true;
+            }
+            b']' | b'}' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(frame) = stack.last_mut() {
+                    frame.index += 1;
+                    frame.expecting_key = frame.object;
+                    frame.key = None;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// The index of the closing quote of a string whose content starts at `start` (or the end).
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => return i,
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// A JSON pointer (RFC 6901) to where the scan is, for messages: keys as sent (escapes not
+/// decoded), each cut to 40 characters; past 12 levels only the first 8 and last 3 are shown.
+fn pointer(text: &str, stack: &[Frame]) -> String {
+    let token = |frame: &Frame| -> String {
+        if !frame.object {
+            return frame.index.to_string();
+        }
+        let key = frame.key.and_then(|(start, end)| text.get(start..end)).unwrap_or("");
+        let mut shown: String = key.chars().take(40).collect();
+        if shown.len() < key.len() {
+            shown.push('…');
+        }
+        shown.replace('~', "~0").replace('/', "~1")
+    };
+    if stack.is_empty() {
+        return "the top level".to_owned();
+    }
+    let tokens: Vec<String> = if stack.len() > 12 {
+        let head = stack.iter().take(8).map(token);
+        let tail = stack.iter().skip(stack.len() - 3).map(token);
+        head.chain(std::iter::once("…".to_owned())).chain(tail).collect()
+    } else {
+        stack.iter().map(token).collect()
+    };
+    format!("/{}", tokens.join("/"))
 }
 
 /// Form fields as they are parsed: repeated names become lists; counts toward [`MAX_FIELDS`].
@@ -247,14 +435,20 @@ struct Fields {
 }
 
 impl Fields {
-    /// Counts one more field; `too_many_fields` past the limit.
-    fn count_one(&mut self) -> Result<(), DecodeError> {
+    /// Counts one more field; `too_many_fields` past the limit. `at` says where the field
+    /// starts, for the message.
+    fn count_one(&mut self, at: impl FnOnce() -> String) -> Result<(), DecodeError> {
         self.count += 1;
         if self.count > MAX_FIELDS {
-            return Err(malformed(
-                "too_many_fields",
-                format!("the body has more than {MAX_FIELDS} fields"),
-            ));
+            let message = format!(
+                "the form body has more than {MAX_FIELDS} fields (the limit); field {} {}",
+                self.count,
+                at()
+            );
+            return Err(DecodeError::LimitExceeded {
+                code: TOO_MANY_FIELDS,
+                message,
+            });
         }
         Ok(())
     }
@@ -293,8 +487,14 @@ impl Fields {
 
 fn decode_urlencoded(body: &[u8]) -> Result<Value, DecodeError> {
     let mut fields = Fields::default();
-    for pair in body.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
-        fields.count_one()?;
+    let mut next_at = 0;
+    for pair in body.split(|&b| b == b'&') {
+        let at = next_at;
+        next_at += pair.len() + 1;
+        if pair.is_empty() {
+            continue;
+        }
+        fields.count_one(|| format!("starts at byte {at}"))?;
         let mut halves = pair.splitn(2, |&b| b == b'=');
         let raw_name = halves.next().unwrap_or_default();
         let raw_value = halves.next().unwrap_or_default();
@@ -346,7 +546,7 @@ async fn parse_multipart(boundary: &str, body: Bytes) -> Result<Value, DecodeErr
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut fields = Fields::default();
     while let Some(mut part) = multipart.next_field().await.map_err(invalid)? {
-        fields.count_one()?;
+        fields.count_one(|| format!("is part {}", part.index() + 1))?;
         let Some(name) = part.name().map(str::to_owned) else {
             let message = format!(
                 "part {} has no name in its Content-Disposition header",
@@ -576,20 +776,120 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn deeply_nested_json_is_malformed_not_a_stack_overflow() {
-        let depth = 10_000;
+    /// The code and message of a LimitExceeded error, or a panic naming the row.
+    fn limit_of(row: &str, result: Result<Value, DecodeError>) -> (&'static str, String) {
+        match result {
+            Err(DecodeError::LimitExceeded { code, message }) => (code, message),
+            other => panic!("{row}: expected LimitExceeded, got {other:?}"),
+        }
+    }
+
+    fn nested(depth: usize) -> (String, String) {
         let arrays = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         let objects = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+        (arrays, objects)
+    }
+
+    #[tokio::test]
+    async fn json_up_to_the_depth_limit_decodes_and_one_level_more_is_too_deep() {
+        let (arrays, objects) = nested(MAX_JSON_DEPTH);
         for (row, body) in [("arrays", arrays), ("objects", objects)] {
-            let problems = problems_of(row, decode(Some("application/json"), body.as_bytes()).await);
-            assert_eq!(codes(&problems), ["invalid_json"], "{row}");
-            assert!(
-                problems[0].message.contains("recursion limit"),
-                "{row}: {}",
-                problems[0].message
-            );
+            assert!(decode(Some("application/json"), body.as_bytes()).await.is_ok(), "{row}");
         }
+        let (arrays, objects) = nested(MAX_JSON_DEPTH + 1);
+        let cases = [
+            ("arrays", arrays, "/0/0/0/0/0/0/0/0/…/0/0/0 (byte 64)"),
+            ("objects", objects, "/a/a/a/a/a/a/a/a/…/a/a/a (byte 320)"),
+        ];
+        for (row, body, at) in cases {
+            let (code, message) = limit_of(row, decode(Some("application/json"), body.as_bytes()).await);
+            assert_eq!(code, "too_deep", "{row}");
+            assert!(message.contains("deeper than 64 levels"), "{row}: {message}");
+            assert!(message.contains("level 65 opens at"), "{row}: {message}");
+            assert!(message.ends_with(at), "{row}: {message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn very_deep_json_is_too_deep_not_a_stack_overflow_whatever_follows() {
+        let depth = 100_000;
+        let (arrays, objects) = nested(depth);
+        let unclosed = "[".repeat(depth);
+        let broken_later = format!("{}{{\"a\": }}", "[".repeat(depth));
+        for (row, body) in [
+            ("arrays", arrays),
+            ("objects", objects),
+            ("unclosed", unclosed),
+            ("syntax error past the limit", broken_later),
+        ] {
+            let (code, _) = limit_of(row, decode(Some("application/json"), body.as_bytes()).await);
+            assert_eq!(code, "too_deep", "{row}");
+        }
+    }
+
+    #[test]
+    fn the_parsers_own_nesting_limit_is_too_deep_as_well() {
+        let (arrays, _) = nested(200);
+        let (code, message) = limit_of("serde limit", parse_json(&arrays, 1_000, MAX_JSON_VALUES));
+        assert_eq!(code, "too_deep");
+        assert!(message.contains("128 levels"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn json_up_to_the_value_limit_decodes_and_one_more_is_too_many_fields() {
+        let array = |n: usize| format!("[{}]", vec!["1"; n].join(","));
+        let object = |n: usize| {
+            let members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":null")).collect();
+            format!("{{\"outer\":{{{}}}}}", members.join(","))
+        };
+        assert!(
+            decode(Some("application/json"), array(MAX_JSON_VALUES).as_bytes())
+                .await
+                .is_ok()
+        );
+        // The outer member counts too.
+        assert!(
+            decode(Some("application/json"), object(MAX_JSON_VALUES - 1).as_bytes())
+                .await
+                .is_ok()
+        );
+        let cases = [
+            (
+                "array",
+                array(MAX_JSON_VALUES + 1),
+                "at byte 20000, in the array at the top level",
+            ),
+            ("object", object(MAX_JSON_VALUES), "in the object at /outer"),
+        ];
+        for (row, body, at) in cases {
+            let (code, message) = limit_of(row, decode(Some("application/json"), body.as_bytes()).await);
+            assert_eq!(code, "too_many_fields", "{row}");
+            assert!(message.contains("more than 10000 values"), "{row}: {message}");
+            assert!(message.contains(at), "{row}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_shape_scan_skips_brackets_and_commas_inside_strings_and_escapes() {
+        let text = r#"{"[[[": "]]],,,{{{", "esc\"aped[": ["\\", "\"[", "x"]}"#;
+        assert_eq!(
+            parse_json(text, 2, 5),
+            Ok(json!({"[[[": "]]],,,{{{", "esc\"aped[": ["\\", "\"[", "x"]}))
+        );
+        let (code, message) = limit_of("values", parse_json(text, 2, 4));
+        assert_eq!(code, "too_many_fields");
+        assert!(message.contains(r#"in the array at /esc\"aped["#), "{message}");
+        let (code, _) = limit_of("depth", parse_json(text, 1, 10));
+        assert_eq!(code, "too_deep");
+    }
+
+    #[test]
+    fn json_pointers_escape_and_cut_keys() {
+        let long = "k".repeat(100);
+        let text = format!(r#"{{"a/b~c": {{"{long}": [[1]]}}}}"#);
+        let (_, message) = limit_of("depth", parse_json(&text, 3, 100));
+        let want = format!("/a~1b~0c/{}…/0", "k".repeat(40));
+        assert!(message.contains(&want), "{message}");
     }
 
     #[tokio::test]
@@ -695,7 +995,15 @@ mod tests {
                 let value = got.unwrap_or_else(|e| panic!("{row}: {e}"));
                 assert_eq!(value["a"].as_array().map(Vec::len), Some(MAX_FIELDS), "{row}");
             } else {
-                assert_eq!(codes(&problems_of(row, got)), ["too_many_fields"], "{row}");
+                let (code, message) = limit_of(row, got);
+                assert_eq!(code, "too_many_fields", "{row}");
+                assert!(message.contains("more than 1000 fields"), "{row}: {message}");
+                let at = if ct == FORM {
+                    "field 1001 starts at byte 4000"
+                } else {
+                    "field 1001 is part 1001"
+                };
+                assert!(message.contains(at), "{row}: {message}");
             }
         }
     }

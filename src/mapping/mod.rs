@@ -105,8 +105,10 @@
 //! string of ids separated by commas, semicolons or whitespace; empty → none; duplicates are
 //! dropped; anything else is the problem `invalid_id` naming every bad item.
 //!
-//! Render failures (fuel exhausted, unknown filter, …) are the problem `template_error`.
-//! Templates are bounded by fuel and a recursion limit (see `template.rs`).
+//! Render failures (fuel exhausted, unknown filter, a value too large to print, …) are the
+//! problem `template_error`. Templates are bounded by fuel, a recursion limit and a size check
+//! on what they print or serialise (100 000 items, 4 MiB, 128 levels); `namespace` is not
+//! available (see `template.rs`).
 
 mod convert;
 mod diagnostic;

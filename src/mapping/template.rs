@@ -1,7 +1,19 @@
 //! Jinja templates (minijinja): one `Environment` per Mapping, every template compiled at load.
 //! Rendering is bounded by fuel and a recursion limit, does no I/O and never panics.
+//!
+//! Fuel bounds what minijinja builds step by step (loops, strings, `"x" * n`, `range`), but a
+//! value can be large without having been built item by item: `[big_list] * 1000` is a lazy
+//! repetition of up to 100 million items, and a list that holds another twice per level
+//! (`{% set l = [l, l] %}`) doubles for one statement. minijinja serialises such a
+//! value in one step and only then charges fuel, so printing it, `tojson`, `pprint`, `string`
+//! or `sum` over it would run for minutes and use gigabytes. Each of these first walks the
+//! value within [`MAX_VALUE_ITEMS`], [`MAX_VALUE_BYTES`] and [`MAX_VALUE_DEPTH`] and fails with
+//! a `template_error` past them. Still unbounded (minijinja 3.1 converts or compares without
+//! fuel, and filters cannot intercept operators): `~`, `==`/`in` and string filters (`lower`,
+//! `replace`, …) applied to such a value. Reaching those takes a deliberate template: no input
+//! can make a value large (bodies are capped in size, depth and value count).
 
-use minijinja::value::{Rest, Serde};
+use minijinja::value::{Kwargs, Rest, Serde, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
@@ -15,7 +27,21 @@ pub(crate) const FUEL: u64 = 250_000;
 /// Nesting depth allowed during a render (loops, ifs, includes).
 pub(crate) const RECURSION_LIMIT: usize = 64;
 
-/// The variables a template sees, besides minijinja's globals (`range`, `dict`, `namespace`).
+/// The most items (values at any depth, counted each time they are reached) a value may have
+/// to be printed, returned or serialised (`tojson`, `pprint`, `string`, `sum`).
+pub(crate) const MAX_VALUE_ITEMS: usize = 100_000;
+
+/// The most bytes of text (strings, map keys, `tojson`/`pprint` indentation) such a value may hold.
+pub(crate) const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The deepest such a value may nest.
+pub(crate) const MAX_VALUE_DEPTH: usize = 128;
+
+/// The widest indentation `tojson` accepts.
+pub(crate) const MAX_JSON_INDENT: usize = 16;
+
+/// The variables a template sees, besides minijinja's globals (`range`, `dict`; not `namespace`,
+/// see [`Templates::new`]).
 pub(crate) const CONTEXT_VARIABLES: [&str; 4] = ["fields", "raw", "submission", "route"];
 
 /// The compiled templates of one mapping.
@@ -43,6 +69,8 @@ impl Templates {
     /// An environment configured for mappings: undefined values chain (`fields.a.b` on
     /// missing data is empty), no auto-escaping, bounded evaluation, `none` prints as nothing
     /// and `default` also replaces `none` (JSON `null` is how webhooks say "not given").
+    /// `tojson`, `pprint`, `string` and `sum` check the size of their value first (see the
+    /// module's doc), and there is no `namespace`.
     pub fn new() -> Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
@@ -52,6 +80,15 @@ impl Templates {
         env.set_formatter(format_and_record);
         env.add_filter("default", default_filter);
         env.add_filter("d", default_filter);
+        env.add_filter("tojson", tojson_filter);
+        env.add_filter("pprint", pprint_filter);
+        env.add_filter("string", string_filter);
+        env.add_filter("sum", sum_filter);
+        // A namespace is the only way to carry a value from one loop turn to the next, which is
+        // what it takes to nest a list thousands deep (`ns.l = [ns.l]`: dropping it then
+        // overflows the stack and aborts the process) or to double it per turn. Mappings read
+        // one submission and need neither; a template that names it fails to load.
+        env.remove_global("namespace");
         Templates { env }
     }
 
@@ -250,7 +287,106 @@ fn format_and_record(out: &mut minijinja::Output, state: &mut State, value: &Val
         return Ok(());
     }
     emitted.non_blank += 1;
+    check_size(value, 0)?;
     minijinja::escape_formatter(out, state, value)
+}
+
+/// Walks `value` (without recursion) and fails once it has more than [`MAX_VALUE_ITEMS`] items,
+/// [`MAX_VALUE_BYTES`] of text or [`MAX_VALUE_DEPTH`] levels; `indent` bytes per level and item
+/// are counted as text (pretty-printed output). Shared parts count each time they are reached.
+fn check_size(value: &Value, indent: usize) -> Result<(), Error> {
+    let too_large = |what: String| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("the value is too large to print or serialise: {what}"),
+        )
+    };
+    let mut items = 0usize;
+    let mut bytes = 0usize;
+    let mut stack: Vec<(Value, minijinja::value::ValueIter)> = Vec::new();
+    let mut next = Some(value.clone());
+    loop {
+        if let Some(item) = next.take() {
+            items += 1;
+            if items > MAX_VALUE_ITEMS {
+                return Err(too_large(format!("more than {MAX_VALUE_ITEMS} items")));
+            }
+            let text = item.as_str().map_or(0, str::len) + item.as_bytes().map_or(0, <[u8]>::len);
+            bytes = bytes
+                .saturating_add(text)
+                .saturating_add(indent.saturating_mul(stack.len()));
+            if bytes > MAX_VALUE_BYTES {
+                return Err(too_large(format!("more than {MAX_VALUE_BYTES} bytes")));
+            }
+            if matches!(item.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable) {
+                if stack.len() >= MAX_VALUE_DEPTH {
+                    return Err(too_large(format!("nested deeper than {MAX_VALUE_DEPTH} levels")));
+                }
+                let iter = item.try_iter()?;
+                stack.push((item, iter));
+            }
+        }
+        let Some((container, iter)) = stack.last_mut() else {
+            return Ok(());
+        };
+        match iter.next() {
+            Some(key) if container.kind() == ValueKind::Map => {
+                bytes = bytes.saturating_add(key.as_str().map_or(0, str::len));
+                next = Some(container.get_item(&key).unwrap_or_default());
+            }
+            Some(element) => next = Some(element),
+            None => {
+                stack.pop();
+            }
+        }
+    }
+}
+
+/// minijinja's `tojson`, for values within [`check_size`] (indentation counted) and an indent
+/// of at most [`MAX_JSON_INDENT`].
+fn tojson_filter(value: &Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let indent = match indent {
+        Some(indent) => Some(indent),
+        None => kwargs.get::<Option<Value>>("indent")?,
+    };
+    kwargs.assert_all_used()?;
+    let width = match &indent {
+        Some(v) if v.kind() == ValueKind::Bool => usize::from(v.is_true()) * 2,
+        Some(v) => usize::try_from(v.clone())?,
+        None => 0,
+    };
+    if width > MAX_JSON_INDENT {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("tojson: an indent of {width} is over the limit of {MAX_JSON_INDENT}"),
+        ));
+    }
+    check_size(value, width)?;
+    minijinja::filters::tojson(value, indent, Kwargs::from_iter(std::iter::empty::<(&str, Value)>()))
+}
+
+/// minijinja's `pprint` (four spaces per level), for values within [`check_size`].
+fn pprint_filter(value: &Value) -> Result<String, Error> {
+    check_size(value, 4)?;
+    Ok(minijinja::filters::pprint(value))
+}
+
+/// minijinja's `string`, for values within [`check_size`].
+fn string_filter(state: &State, value: &Value) -> Result<Value, Error> {
+    check_size(value, 0)?;
+    minijinja::filters::string(state, value)
+}
+
+/// minijinja's `sum`, for values within [`check_size`] (adding lists copies them each time).
+fn sum_filter(
+    state: &State,
+    values: Value,
+    attribute: Option<&str>,
+    start: Option<Value>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    check_size(&values, 0)?;
+    minijinja::filters::sum(state, values, attribute, start, kwargs)
 }
 
 /// Jinja's `default`, but `none` counts as missing too.
@@ -371,6 +507,10 @@ mod tests {
             assert!(err.contains(want), "template {source:?}: {err}");
             assert!(!err.contains("r/f"), "template {source:?}: internal name leaked: {err}");
         }
+        let err = Templates::new()
+            .add("r/f".into(), "{% set ns = namespace(n=0) %}{{ ns.n }}")
+            .expect_err("namespace");
+        assert!(err.contains("unknown variable namespace"), "{err}");
         for fine in [
             "{% set x = 1 %}{{ x }}",
             "{% for i in range(3) %}{{ loop.index }}{{ i }}{% endfor %}",
@@ -390,6 +530,101 @@ mod tests {
             "took {:?}",
             start.elapsed()
         );
+    }
+
+    /// Each template would run for minutes or allocate gigabytes if it were not stopped.
+    #[test]
+    fn runaway_templates_end_in_an_error_quickly() {
+        let big = "([range(100000)] * 1000)";
+        let doubled = format!("{{% set l = [1] %}}{}", "{% set l = [l, l] %}".repeat(40));
+        let nested = format!("{{% set l = [] %}}{}", "{% set l = [l] %}".repeat(200));
+        let cases: Vec<(String, &str)> = vec![
+            // Bounded by fuel.
+            (r#"{{ "x" * 1000000000 }}"#.into(), "evaluation budget"),
+            ("{{ range(1000000000) | length }}".into(), "range has too many elements"),
+            (
+                format!(r#"{{% set s = "x" %}}{}"#, "{% set s = s ~ s %}".repeat(64)),
+                "evaluation budget",
+            ),
+            (r#"{{ "a\nb" | indent(1000000000) }}"#.into(), "evaluation budget"),
+            (r#"{{ "%1000000000s" | format("x") }}"#.into(), "evaluation budget"),
+            (
+                r#"{{ ("x" * 1000) | replace("", "y" * 1000) | replace("", "z" * 1000) }}"#.into(),
+                "evaluation budget",
+            ),
+            (
+                r#"{{ ("x " * 1000000) | split | list | length }}"#.into(),
+                "evaluation budget",
+            ),
+            (
+                "{% for i in [1] recursive %}{{ loop([i, i]) }}{% endfor %}".into(),
+                "recursion limit",
+            ),
+            // Bounded by the size check: lazily repeated lists.
+            ("x{{ [range(100000)] * 100000 }}".into(), "more than 100000 items"),
+            ("{{ [range(100000)] * 100000 }}".into(), "more than 100000 items"),
+            (format!("{{{{ {big} | tojson }}}}"), "more than 100000 items"),
+            (format!("{{{{ {big} | pprint }}}}"), "more than 100000 items"),
+            (format!("{{{{ {big} | string | length }}}}"), "more than 100000 items"),
+            (
+                format!("{{{{ {big} | sum(start=[]) | length }}}}"),
+                "more than 100000 items",
+            ),
+            // Shared parts: 2^40 items for 40 statements.
+            (format!("{doubled}{{{{ l }}}}"), "more than 100000 items"),
+            (format!("{doubled}x{{{{ l }}}}"), "more than 100000 items"),
+            (format!("{doubled}{{{{ l | tojson }}}}"), "more than 100000 items"),
+            // Depth, and output size through indentation.
+            (format!("{nested}{{{{ l }}}}"), "nested deeper than 128 levels"),
+            (format!("{nested}{{{{ l | tojson }}}}"), "nested deeper than 128 levels"),
+            (
+                "{{ [[1]] | tojson(indent=100000000) }}".into(),
+                "indent of 100000000 is over the limit of 16",
+            ),
+            (
+                "{{ ([[[[[[[[[[range(1000) | list]]]]]]]]]] * 50) | tojson(indent=16) }}".into(),
+                "more than 4194304 bytes",
+            ),
+        ];
+        for (source, want) in cases {
+            let start = std::time::Instant::now();
+            let err = render_one(&source, json!({})).expect_err(&source);
+            let took = start.elapsed();
+            assert!(err.contains(want), "template {source:?}: {err}");
+            assert!(
+                took < std::time::Duration::from_secs(3),
+                "template {source:?} took {took:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bounded_filters_keep_minijinjas_output_for_values_within_the_limits() {
+        let fields = json!({"a": [1, "<b>"], "o": {"k": null}});
+        let cases = [
+            (
+                "{{ fields | tojson }}",
+                json!(r#"{"a": [1, "\u003cb\u003e"], "o": {"k": null}}"#),
+            ),
+            (
+                "{{ fields.a | tojson(indent=2) }}",
+                json!("[\n  1,\n  \"\\u003cb\\u003e\"\n]"),
+            ),
+            (
+                "{{ fields.a | tojson(true) }}",
+                json!("[\n  1,\n  \"\\u003cb\\u003e\"\n]"),
+            ),
+            ("{{ fields.o | pprint }}", json!("{\n    'k': None,\n}")),
+            ("{{ fields.a | string }}", json!("[1, '<b>']")),
+            ("{{ [1, 2, 3] | sum }}", json!(6)),
+            ("{{ [[1], [2]] | sum(start=[]) }}", json!([1, 2])),
+            ("{{ range(100000) | list | length }}", json!(100000)),
+        ];
+        for (source, want) in cases {
+            assert_eq!(render_one(source, fields.clone()), Ok(want), "template {source:?}");
+        }
+        let err = render_one("{{ fields | tojson(indent=2, nope=1) }}", fields).expect_err("unknown kwarg");
+        assert!(err.contains("nope"), "{err}");
     }
 
     #[test]
