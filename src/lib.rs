@@ -34,7 +34,7 @@ use crate::aws::{DeadLetters, SecretSource};
 use crate::credentials::HubSpotAuth;
 use crate::dead_letter::{DeadLetter, HubSpotFailure};
 use crate::domain::{DealDraft, Problem};
-use crate::hubspot::{CreatedDeal, Deals, HubSpotError, RetryPolicy};
+use crate::hubspot::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, RetryPolicy};
 use crate::idempotency::{Claim, Idempotency, IdempotencyKey, StoredResponse};
 use crate::inbound::Delivery;
 use crate::inbound::verify;
@@ -481,6 +481,12 @@ fn hubspot_failure(error: &HubSpotError, attempts: u32) -> HubSpotFailure {
     let body = match error {
         HubSpotError::Rejected { raw, .. } => {
             serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.clone()))
+        }
+        // HubSpot's own error (message, category, correlationId for support), read from the redacted text.
+        HubSpotError::Unauthorized { body, .. } | HubSpotError::RateLimited { body, .. }
+            if *body != HubSpotErrorBody::default() =>
+        {
+            serde_json::to_value(body).unwrap_or_else(|_| serde_json::Value::String(error.to_string()))
         }
         other => serde_json::Value::String(other.to_string()),
     };

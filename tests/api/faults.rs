@@ -688,12 +688,9 @@ async fn a_429_that_never_ends_is_dead_lettered_after_the_attempt_budget() {
     let letter = seen.assert_dead_lettered("hubspot_rate_limited");
     let hubspot = letter.hubspot.as_ref().expect("HubSpot's answer is kept");
     assert_eq!(hubspot.status, Some(429));
-    // What the letter keeps of a 429 is our description, not HubSpot's body (only a 4xx rejection keeps that).
-    assert!(
-        hubspot.body.as_str().is_some_and(|b| b.contains("429")),
-        "{:?}",
-        hubspot.body
-    );
+    // HubSpot's own error, with the correlation id its support asks for.
+    assert_eq!(hubspot.body["category"], "RATE_LIMITS", "{:?}", hubspot.body);
+    assert_eq!(hubspot.body["correlationId"], "aeb5f871-7f07-4993-9211-075dc63e7cbf");
     assert!(letter.deal_draft.is_some(), "the draft is kept for a redrive");
 }
 
@@ -890,9 +887,15 @@ async fn a_401_after_a_rotation_rereads_the_secret_once_and_creates_one_deal() {
 
 #[tokio::test]
 async fn a_401_that_persists_after_the_reread_is_dead_lettered_after_two_requests() {
+    // HubSpot's answer quotes the token it refused: the letter keeps the answer, never the token.
+    let refused = ResponseTemplate::new(401).set_body_json(json!({
+        "status": "error", "category": "INVALID_AUTHENTICATION",
+        "message": format!("The OAuth token used to make this call expired: {TOKEN}"),
+        "correlationId": "0f4a7c1e-0000-4000-8000-000000000401"
+    }));
     let case = Case::new(
         Sample::billing(),
-        vec![hubspot_error(401, "INVALID_AUTHENTICATION")],
+        vec![refused],
         dead_lettered("hubspot_unauthorized", 2),
         2,
     );
@@ -903,6 +906,9 @@ async fn a_401_that_persists_after_the_reread_is_dead_lettered_after_two_request
         .as_ref()
         .expect("HubSpot's answer is kept");
     assert_eq!(hubspot.status, Some(401));
+    assert_eq!(hubspot.body["correlationId"], "0f4a7c1e-0000-4000-8000-000000000401");
+    let message = hubspot.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("expired") && !message.contains(TOKEN), "{message}");
 }
 
 // ---------------------------------------------------------------------------------------------
