@@ -354,7 +354,12 @@ fn classify(
     let body = v1::parse_error_body(text.as_bytes());
     Err(match code {
         401 | 403 => HubSpotError::Unauthorized { status: code, body },
-        429 => HubSpotError::RateLimited { retry_after, body },
+        429 => {
+            // A 429 body naming the daily policy is as final for today as the daily header.
+            let daily = body.policy_name.as_deref() == Some("DAILY");
+            let retry_after = if daily { Some(DAILY_LIMIT_WAIT) } else { retry_after };
+            HubSpotError::RateLimited { retry_after, body }
+        }
         500..=599 => HubSpotError::Unavailable {
             status: Some(code),
             message: status_message(status, &body),
@@ -399,10 +404,21 @@ fn truncate_at_char(text: &str, max: usize) -> &str {
 const RATE_LIMIT_REMAINING: &str = "x-hubspot-ratelimit-remaining";
 const RATE_LIMIT_INTERVAL: &str = "x-hubspot-ratelimit-interval-milliseconds";
 
-/// How long the answer asks us to wait: `Retry-After` when present; else, when the rolling window
-/// is spent (`X-HubSpot-RateLimit-Remaining: 0`), its whole length, the longest it can take to free up.
+/// The daily limit's header: requests left until midnight in the account's time zone.
+const RATE_LIMIT_DAILY_REMAINING: &str = "x-hubspot-ratelimit-daily-remaining";
+/// The wait reported when the *daily* limit is spent: it resets at midnight in the account's time
+/// zone (unknown here), so "a day" — longer than any invocation, so that no retry is attempted.
+pub const DAILY_LIMIT_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long the answer asks us to wait: [`DAILY_LIMIT_WAIT`] when the daily limit is spent
+/// (`X-HubSpot-RateLimit-Daily-Remaining: 0`); else `Retry-After` when present; else, when the
+/// rolling window is spent (`X-HubSpot-RateLimit-Remaining: 0`), its whole length, the longest it can
+/// take to free up.
 fn wait_hint(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if text(RATE_LIMIT_DAILY_REMAINING).is_some_and(|left| left == "0") {
+        return Some(DAILY_LIMIT_WAIT);
+    }
     if let Some(after) = text(RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(v, now)) {
         return Some(after);
     }
@@ -720,6 +736,32 @@ mod tests {
             .insert_header("X-HubSpot-RateLimit-Max", "100");
         let err = answer_with(answer, &token()).await.unwrap_err();
         assert_eq!(err.retry_after(), Some(Duration::from_secs(10)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_spent_daily_limit_is_not_waited_for_within_an_invocation() {
+        let by_header = ResponseTemplate::new(429)
+            .insert_header("X-HubSpot-RateLimit-Daily", "250000")
+            .insert_header("X-HubSpot-RateLimit-Daily-Remaining", "0")
+            .insert_header("Retry-After", "1");
+        let by_body = ResponseTemplate::new(429).set_body_json(serde_json::json!({
+            "status": "error", "message": "You have reached your daily limit.", "errorType": "RATE_LIMIT",
+            "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24", "policyName": "DAILY"
+        }));
+        let ten_secondly = ResponseTemplate::new(429)
+            .set_body_json(serde_json::json!({"status": "error", "policyName": "TEN_SECONDLY_ROLLING"}));
+        for (name, answer) in [("header", by_header), ("body", by_body)] {
+            let err = answer_with(answer, &token()).await.unwrap_err();
+            assert_eq!(err.retry_after(), Some(DAILY_LIMIT_WAIT), "{name}: {err:?}");
+            let policy = crate::hubspot::RetryPolicy::default();
+            assert_eq!(
+                policy.next_wait(1, err.retry_after(), None, 1.0),
+                None,
+                "{name}: no retry"
+            );
+        }
+        let err = answer_with(ten_secondly, &token()).await.unwrap_err();
+        assert_eq!(err.retry_after(), None, "the rolling limit is retried as usual");
     }
 
     #[test]

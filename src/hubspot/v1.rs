@@ -126,6 +126,7 @@ pub fn parse_error_body(body: &[u8]) -> HubSpotErrorBody {
         correlation_id: text("correlationId"),
         validation_results,
         category: text("category").or_else(|| text("errorType")),
+        policy_name: text("policyName"),
     }
 }
 
