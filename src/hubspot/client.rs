@@ -356,7 +356,7 @@ fn classify(
         401 | 403 => HubSpotError::Unauthorized { status: code, body },
         429 => {
             // A 429 body naming the daily policy is as final for today as the daily header.
-            let daily = body.policy_name.as_deref() == Some("DAILY");
+            let daily = v1::is_daily_limit(&read.bytes);
             let retry_after = if daily { Some(DAILY_LIMIT_WAIT) } else { retry_after };
             HubSpotError::RateLimited { retry_after, body }
         }

@@ -55,9 +55,6 @@ pub struct HubSpotErrorBody {
     pub validation_results: Vec<ValidationResult>,
     /// HubSpot's error category, when given (`VALIDATION_ERROR`, `RATE_LIMITS`, …).
     pub category: Option<String>,
-    /// Which rate limit a 429 hit (`DAILY`, `TEN_SECONDLY_ROLLING`, …), when given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy_name: Option<String>,
 }
 
 /// One entry of `validationResults`.

@@ -126,8 +126,12 @@ pub fn parse_error_body(body: &[u8]) -> HubSpotErrorBody {
         correlation_id: text("correlationId"),
         validation_results,
         category: text("category").or_else(|| text("errorType")),
-        policy_name: text("policyName"),
     }
+}
+
+/// Whether a 429's body names the daily limit (`"policyName":"DAILY"`), which resets at midnight.
+pub fn is_daily_limit(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|v| v.get("policyName").and_then(Value::as_str) == Some("DAILY"))
 }
 
 fn validation_result(item: &Value) -> Option<ValidationResult> {
