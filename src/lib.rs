@@ -195,16 +195,18 @@ impl App {
             }
         }
         let (outcome, deal_may_exist) = self.deliver(delivery, prepared).await;
-        let settled = match &outcome {
-            Outcome::Created(_) => {
-                let stored = StoredResponse::of(&outcome);
-                idempotency.store.complete(&key, &owner, &stored, expires_at).await
-            }
-            Outcome::DeadLettered { .. } if deal_may_exist => {
-                let stored = StoredResponse::of(&outcome);
-                idempotency.store.complete(&key, &owner, &stored, expires_at).await
-            }
-            _ => idempotency.store.release(&key, &owner).await,
+        // Kept for repeats: a deal, or a dead letter after which HubSpot may hold one. Anything else is
+        // released, so that a resend (or a redrive) after a fix can still create the deal.
+        let keep = match &outcome {
+            Outcome::Created(_) => true,
+            Outcome::DeadLettered { .. } => deal_may_exist,
+            _ => false,
+        };
+        let settled = if keep {
+            let stored = StoredResponse::of(&outcome);
+            idempotency.store.complete(&key, &owner, &stored, expires_at).await
+        } else {
+            idempotency.store.release(&key, &owner).await
         };
         if let Err(error) = settled {
             // The outcome stands; the lock lapses at the deadline, after which a repeat is processed again.

@@ -250,6 +250,23 @@ async fn a_store_lost_after_the_deal_was_created_still_answers_created() {
 }
 
 #[tokio::test]
+async fn a_store_lost_before_a_failed_attempt_is_released_still_answers_the_dead_letter() {
+    let o = once();
+    o.store.set_failing_settles(true);
+    o.f.deals.push_result(Err(HubSpotError::Rejected {
+        status: 400,
+        body: Default::default(),
+        raw: "{}".into(),
+    }));
+    let outcome = o.f.app.handle(&quote()).await;
+    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "hubspot_rejected"));
+    assert_eq!(o.f.letters.sent().len(), 1);
+    // The lock stays until it lapses at the deadline (60 s locally); nothing is stored as completed.
+    let record = o.store.record(quote_key().as_str()).expect("the lock was not released");
+    assert_eq!(record.response, None);
+}
+
+#[tokio::test]
 async fn an_unknown_outcome_whose_dead_letter_fails_is_released_for_the_retry() {
     let o = once();
     o.f.deals.push_result(Err(HubSpotError::OutcomeUnknown {
