@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DealDraft, Problem};
+use crate::domain::{DealDraft, Problem, Reason};
 use crate::hubspot::HubSpotRequest;
 use crate::inbound::Delivery;
 
@@ -27,8 +27,8 @@ pub struct DeadLetter {
     pub id: String,
     /// When the envelope was written (RFC 3339).
     pub created_at: String,
-    /// Failure category: `decode_failed`, `mapping_failed`, `hubspot_rejected`, …
-    pub reason: String,
+    /// Why it failed (`decode_failed`, `mapping_failed`, `hubspot_rejected`, …).
+    pub reason: Reason,
     /// Every error, each naming its field and rule where it has one.
     pub errors: Vec<Problem>,
     /// The original delivery.
@@ -82,12 +82,12 @@ pub struct HubSpotFailure {
 
 impl DeadLetter {
     /// A new envelope for `delivery` on `route`, with a fresh id.
-    pub fn new(delivery: &Delivery, route: &str, reason: &str, errors: Vec<Problem>) -> DeadLetter {
+    pub fn new(delivery: &Delivery, route: &str, reason: Reason, errors: Vec<Problem>) -> DeadLetter {
         DeadLetter {
             version: ENVELOPE_VERSION,
             id: uuid::Uuid::new_v4().to_string(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            reason: reason.to_owned(),
+            reason,
             errors,
             delivery: DeliveryRecord::of(delivery, route),
             hubspot: None,
@@ -190,7 +190,12 @@ mod tests {
 
     #[test]
     fn an_envelope_redacts_credentials_and_keeps_the_rest() {
-        let letter = DeadLetter::new(&delivery(), "website-quote", "mapping_failed", vec![]);
+        let letter = DeadLetter::new(
+            &delivery(),
+            "website-quote",
+            crate::domain::Reason::MappingFailed,
+            vec![],
+        );
         let json = serde_json::to_string(&letter).unwrap();
         for secret in ["pat-secret", "c2lnbmF0dXJl", "hs-sig", "jot-secret", "hk&"] {
             assert!(!json.contains(secret), "{secret} leaked into {json}");
@@ -211,7 +216,7 @@ mod tests {
         let letter = DeadLetter::new(
             &delivery(),
             "r",
-            "decode_failed",
+            crate::domain::Reason::DecodeFailed,
             vec![Problem::at("body", "invalid_json", "x")],
         );
         let back: DeadLetter = serde_json::from_str(&serde_json::to_string(&letter).unwrap()).unwrap();

@@ -133,3 +133,187 @@ impl std::fmt::Display for Problem {
         }
     }
 }
+
+/// Why a delivery was dead-lettered: the `reason` of a dead letter, of a `202 dead_lettered` answer,
+/// of the SQS message attribute `dealhook-reason` and of log lines. A documented contract
+/// (README, docs/dead-letters.md): serialised in `snake_case`, never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The body could not be decoded (malformed JSON, bad UTF-8, a broken multipart body) or the
+    /// provider's normaliser could not read it.
+    DecodeFailed,
+    /// A route's `match` expression failed to evaluate.
+    MatchFailed,
+    /// The mapping could not build the deal (field-level errors say which property and rule).
+    MappingFailed,
+    /// The HubSpot credential could not be read from Secrets Manager (or the secret holds none).
+    SecretUnavailable,
+    /// HubSpot answered 4xx (other than 401/403/429): the request itself was refused.
+    #[serde(rename = "hubspot_rejected")]
+    HubSpotRejected,
+    /// HubSpot refused the credential (401/403), also after re-reading the secret.
+    #[serde(rename = "hubspot_unauthorized")]
+    HubSpotUnauthorized,
+    /// HubSpot's rate limit (429) outlasted the retries, or the daily limit is spent.
+    #[serde(rename = "hubspot_rate_limited")]
+    HubSpotRateLimited,
+    /// HubSpot answered 5xx or could not be reached; nothing was created.
+    #[serde(rename = "hubspot_unavailable")]
+    HubSpotUnavailable,
+    /// The request may have reached HubSpot but no answer came (timeout after sending): the deal may exist.
+    OutcomeUnknown,
+    /// The idempotency table could not be used, so the delivery was not sent unguarded.
+    IdempotencyUnavailable,
+}
+
+impl Reason {
+    /// Every reason, in the order the README lists them.
+    pub const ALL: [Reason; 10] = [
+        Reason::DecodeFailed,
+        Reason::MatchFailed,
+        Reason::MappingFailed,
+        Reason::SecretUnavailable,
+        Reason::HubSpotRejected,
+        Reason::HubSpotUnauthorized,
+        Reason::HubSpotRateLimited,
+        Reason::HubSpotUnavailable,
+        Reason::OutcomeUnknown,
+        Reason::IdempotencyUnavailable,
+    ];
+
+    /// The contract name (`mapping_failed`, `hubspot_rejected`, …), as serde spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::DecodeFailed => "decode_failed",
+            Reason::MatchFailed => "match_failed",
+            Reason::MappingFailed => "mapping_failed",
+            Reason::SecretUnavailable => "secret_unavailable",
+            Reason::HubSpotRejected => "hubspot_rejected",
+            Reason::HubSpotUnauthorized => "hubspot_unauthorized",
+            Reason::HubSpotRateLimited => "hubspot_rate_limited",
+            Reason::HubSpotUnavailable => "hubspot_unavailable",
+            Reason::OutcomeUnknown => "outcome_unknown",
+            Reason::IdempotencyUnavailable => "idempotency_unavailable",
+        }
+    }
+
+    /// Whether the errors of this reason are about the delivery's own content (which field, which
+    /// rule), so the sender may see them. The others are about the deployment (Secrets Manager,
+    /// HubSpot, DynamoDB): their answer carries [`Reason::message`] only, and the causes go to the
+    /// log and the dead letter, which the operator owns.
+    pub fn concerns_the_delivery(self) -> bool {
+        matches!(self, Reason::DecodeFailed | Reason::MatchFailed | Reason::MappingFailed)
+    }
+
+    /// The fixed sentence a `202 dead_lettered` answer carries for this reason. Names no resource,
+    /// account, URL or cause: those are in the dead letter.
+    pub fn message(self) -> &'static str {
+        match self {
+            Reason::DecodeFailed => "the body could not be decoded; it was kept as a dead letter",
+            Reason::MatchFailed => {
+                "the endpoint's routes could not be evaluated on this delivery; it was kept as a dead letter"
+            }
+            Reason::MappingFailed => "the delivery could not be mapped to a deal; it was kept as a dead letter",
+            Reason::SecretUnavailable => {
+                "the HubSpot credential could not be read; the delivery was kept as a dead letter"
+            }
+            Reason::HubSpotRejected => "HubSpot rejected the deal; the delivery was kept as a dead letter",
+            Reason::HubSpotUnauthorized => {
+                "HubSpot refused dealhook's credential; the delivery was kept as a dead letter"
+            }
+            Reason::HubSpotRateLimited => "HubSpot's rate limit was reached; the delivery was kept as a dead letter",
+            Reason::HubSpotUnavailable => "HubSpot was unavailable; the delivery was kept as a dead letter",
+            Reason::OutcomeUnknown => {
+                "HubSpot did not answer in time and the deal may exist; the delivery was kept as a dead letter"
+            }
+            Reason::IdempotencyUnavailable => {
+                "the delivery could not be guarded against duplicates; it was kept as a dead letter"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is no [`Reason`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown dead-letter reason {name:?}; known reasons: {known}",
+    known = Reason::ALL.map(Reason::as_str).join(", ")
+)]
+pub struct UnknownReason {
+    /// The name that was given.
+    pub name: String,
+}
+
+impl std::str::FromStr for Reason {
+    type Err = UnknownReason;
+
+    /// The contract name exactly (`hubspot_rejected`), as [`Reason::as_str`] prints it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownReason { name: s.to_owned() })
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    #[test]
+    fn serde_as_str_and_from_str_agree_on_every_reason() {
+        for reason in Reason::ALL {
+            let json = serde_json::to_value(reason).unwrap();
+            assert_eq!(json, serde_json::Value::String(reason.as_str().to_owned()));
+            assert_eq!(serde_json::from_value::<Reason>(json).unwrap(), reason);
+            assert_eq!(reason.as_str().parse::<Reason>().unwrap(), reason);
+            assert_eq!(reason.to_string(), reason.as_str());
+        }
+        let names: std::collections::BTreeSet<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), Reason::ALL.len(), "names are distinct");
+    }
+
+    #[test]
+    fn the_documented_names_are_the_serialised_ones() {
+        // The README and docs/dead-letters.md list these; a rename breaks users' alarms and filters.
+        let documented = [
+            "decode_failed",
+            "match_failed",
+            "mapping_failed",
+            "secret_unavailable",
+            "hubspot_rejected",
+            "hubspot_unauthorized",
+            "hubspot_rate_limited",
+            "hubspot_unavailable",
+            "outcome_unknown",
+            "idempotency_unavailable",
+        ];
+        assert_eq!(Reason::ALL.map(Reason::as_str), documented);
+        assert!(serde_json::from_str::<Reason>("\"hub_spot_rejected\"").is_err());
+        let err = "mapping-failed".parse::<Reason>().unwrap_err().to_string();
+        assert!(
+            err.contains("mapping_failed") && err.contains("mapping-failed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_content_reasons_may_show_their_errors_to_the_sender() {
+        let shown: Vec<_> = Reason::ALL.into_iter().filter(|r| r.concerns_the_delivery()).collect();
+        assert_eq!(
+            shown,
+            [Reason::DecodeFailed, Reason::MatchFailed, Reason::MappingFailed]
+        );
+        for reason in Reason::ALL {
+            let message = reason.message();
+            assert!(message.ends_with("dead letter"), "{reason}: {message}");
+        }
+    }
+}

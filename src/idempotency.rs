@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(kept.status, 200);
         assert_eq!(kept.body, serde_json::json!({"status": "created", "dealId": 7}));
         let letter = Outcome::DeadLettered {
-            reason: "outcome_unknown".to_owned(),
+            reason: crate::domain::Reason::OutcomeUnknown,
             dead_letter_id: "dl".into(),
             errors: vec![Problem::general("x", "y")],
         };

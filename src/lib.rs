@@ -33,7 +33,7 @@ use tracing::Instrument;
 use crate::aws::{DeadLetters, SecretSource};
 use crate::credentials::HubSpotAuth;
 use crate::dead_letter::{DeadLetter, HubSpotFailure};
-use crate::domain::{DealDraft, Problem};
+use crate::domain::{DealDraft, Problem, Reason};
 use crate::hubspot::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, RetryPolicy};
 use crate::idempotency::{Claim, Idempotency, IdempotencyKey, StoredResponse};
 use crate::inbound::Delivery;
@@ -82,15 +82,15 @@ enum Halt {
     /// Answered 4xx, nothing stored.
     Reject(Rejection),
     /// Authenticated but unusable: dead-lettered.
-    DeadLetter { reason: &'static str, errors: Vec<Problem> },
+    DeadLetter { reason: Reason, errors: Vec<Problem> },
     /// Authenticated, but no route on the endpoint matched: answered 200 ignored.
     Ignored,
     /// Could not even be authenticated for lack of a key: the sender must retry.
-    RetryLater { code: &'static str, message: String },
+    RetryLater { code: &'static str, message: &'static str },
 }
 
 impl Halt {
-    fn dead_letter(reason: &'static str, errors: Vec<Problem>) -> Halt {
+    fn dead_letter(reason: Reason, errors: Vec<Problem>) -> Halt {
         Halt::DeadLetter { reason, errors }
     }
 }
@@ -189,8 +189,9 @@ impl App {
             }
             Err(error) => {
                 tracing::error!(key = %key, error = %error, "idempotency store unavailable; dead-lettering the delivery");
-                let problem = Problem::general("idempotency_unavailable", error.to_string());
-                let letter = self.letter_with_draft(delivery, &prepared, "idempotency_unavailable", vec![problem]);
+                let reason = Reason::IdempotencyUnavailable;
+                let problem = Problem::general(reason.as_str(), error.to_string());
+                let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
                 return self.dead_letter(letter).await;
             }
         }
@@ -224,8 +225,8 @@ impl App {
         };
         let (reason, errors, hubspot, may_exist) = match &failure {
             CreateError::Secret(message) => (
-                "secret_unavailable",
-                vec![Problem::general("secret_unavailable", message.clone())],
+                Reason::SecretUnavailable,
+                vec![Problem::general(Reason::SecretUnavailable.as_str(), message.clone())],
                 None,
                 false,
             ),
@@ -246,7 +247,7 @@ impl App {
         &self,
         delivery: &Delivery,
         prepared: &Prepared<'_>,
-        reason: &str,
+        reason: Reason,
         errors: Vec<Problem>,
     ) -> DeadLetter {
         let mut letter = DeadLetter::new(delivery, prepared.route.name(), reason, errors);
@@ -286,19 +287,19 @@ impl App {
             Err(inbound::DecodeError::LimitExceeded { code, message }) => {
                 return Err((name, Halt::Reject(Rejection::bad_request(code, message))));
             }
-            Err(e) => return Err((name, Halt::dead_letter("decode_failed", e.problems()))),
+            Err(e) => return Err((name, Halt::dead_letter(Reason::DecodeFailed, e.problems()))),
         };
         let submission = inbound::source::normalise(endpoint.source(), decoded, delivery)
-            .map_err(|errors| (name, Halt::dead_letter("decode_failed", errors)))?;
+            .map_err(|errors| (name, Halt::dead_letter(Reason::DecodeFailed, errors)))?;
         let delivery_id = submission.id.clone();
         let route = match endpoint.select(&submission) {
             Ok(Some(route)) => route,
             Ok(None) => return Err((name, Halt::Ignored)),
-            Err(errors) => return Err((name, Halt::dead_letter("match_failed", errors))),
+            Err(errors) => return Err((name, Halt::dead_letter(Reason::MatchFailed, errors))),
         };
         let draft = route
             .map(&submission)
-            .map_err(|errors| (route.name(), Halt::dead_letter("mapping_failed", errors)))?;
+            .map_err(|errors| (route.name(), Halt::dead_letter(Reason::MappingFailed, errors)))?;
         Ok(Prepared {
             endpoint: name,
             route,
@@ -321,7 +322,7 @@ impl App {
             tracing::error!(error = %e, "signing keys could not be read");
             Halt::RetryLater {
                 code: "secret_unavailable",
-                message: "the signing key could not be read".into(),
+                message: "the signing key could not be read",
             }
         })?;
         let Some(key) = credentials.signing.get(key_name) else {
@@ -331,7 +332,7 @@ impl App {
             );
             return Err(Halt::RetryLater {
                 code: "signing_key_missing",
-                message: "the signing key for this endpoint is not configured".into(),
+                message: "the signing key for this endpoint is not configured",
             });
         };
         let request = verify::SignedRequest::from_delivery(delivery);
@@ -398,7 +399,7 @@ impl App {
                 tracing::warn!(
                     attempts,
                     status = error.status(),
-                    reason = error.reason(),
+                    reason = %error.reason(),
                     "HubSpot failed; no retry left within the attempt budget and the invocation's time"
                 );
                 return Err(CreateError::HubSpot(error, attempts));
@@ -406,7 +407,7 @@ impl App {
             tracing::warn!(
                 attempt = attempts,
                 status = error.status(),
-                reason = error.reason(),
+                reason = %error.reason(),
                 wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 "HubSpot failed; retrying"
             );
@@ -444,7 +445,7 @@ impl App {
                 tracing::error!(reason = %letter.reason, error = %error, "dead letter could not be written");
                 Outcome::RetryLater {
                     code: "dead_letter_unavailable",
-                    message: "the delivery could not be processed or stored; please retry later".to_owned(),
+                    message: "the delivery could not be processed or stored; please retry later",
                 }
             }
         }

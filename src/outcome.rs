@@ -5,7 +5,7 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 
-use crate::domain::Problem;
+use crate::domain::{Problem, Reason};
 use crate::hubspot::{CreatedDeal, HubSpotRequest};
 use crate::idempotency::StoredResponse;
 
@@ -21,8 +21,8 @@ pub enum Outcome {
     DryRun(HubSpotRequest),
     /// Not turned into a deal; the delivery is in the dead-letter queue (`202`).
     DeadLettered {
-        /// Failure category (`mapping_failed`, `hubspot_rejected`, …).
-        reason: String,
+        /// Why (`mapping_failed`, `hubspot_rejected`, …).
+        reason: Reason,
         /// The dead letter's id.
         dead_letter_id: String,
         /// Every error.
@@ -46,8 +46,8 @@ pub enum Outcome {
     RetryLater {
         /// Why (`dead_letter_unavailable`).
         code: &'static str,
-        /// A sentence for the sender.
-        message: String,
+        /// A fixed sentence for the sender (never a cause: those go to the log).
+        message: &'static str,
     },
 }
 
@@ -173,8 +173,9 @@ impl Outcome {
             } => json!({
                 "status": "dead_lettered",
                 "reason": reason,
+                "message": reason.message(),
                 "deadLetterId": dead_letter_id,
-                "errors": errors,
+                "errors": errors_for_the_sender(*reason, errors),
             }),
             Outcome::Rejected(r) => json!({
                 "status": "rejected",
@@ -225,6 +226,31 @@ impl Outcome {
     }
 }
 
+/// The errors a `202 dead_lettered` answer shows. Errors about the delivery's own content (decode,
+/// match, mapping) are shown whole: which field, which rule. HubSpot's refusal shows which property
+/// and HubSpot's code, with a fixed sentence. Anything else is about the deployment (Secrets
+/// Manager, DynamoDB, HubSpot's availability, whose texts may name an ARN, an account, a table or a
+/// URL) and shows nothing beyond the reason's fixed message: the causes are in the dead letter.
+fn errors_for_the_sender(reason: Reason, errors: &[Problem]) -> Vec<Problem> {
+    if reason.concerns_the_delivery() {
+        return errors.to_vec();
+    }
+    if reason != Reason::HubSpotRejected {
+        return Vec::new();
+    }
+    errors
+        .iter()
+        .filter_map(|problem| {
+            let field = problem.field.as_ref()?;
+            Some(Problem::at(
+                field.clone(),
+                problem.code.clone(),
+                "HubSpot rejected this property's value; the dead letter holds HubSpot's answer",
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,13 +285,47 @@ mod tests {
             (
                 "dead lettered",
                 Outcome::DeadLettered {
-                    reason: "mapping_failed".into(),
+                    reason: crate::domain::Reason::MappingFailed,
                     dead_letter_id: "dl-1".into(),
                     errors: vec![Problem::at("properties.amount", "invalid_number", "bad")],
                 },
                 202,
-                json!({"status":"dead_lettered","reason":"mapping_failed","deadLetterId":"dl-1",
+                json!({"status":"dead_lettered","reason":"mapping_failed",
+                       "message":"the delivery could not be mapped to a deal; it was kept as a dead letter",
+                       "deadLetterId":"dl-1",
                        "errors":[{"field":"properties.amount","code":"invalid_number","message":"bad"}]}),
+            ),
+            (
+                "dead lettered: the secret could not be read (the cause stays in the dead letter)",
+                Outcome::DeadLettered {
+                    reason: crate::domain::Reason::SecretUnavailable,
+                    dead_letter_id: "dl-2".into(),
+                    errors: vec![Problem::general(
+                        "secret_unavailable",
+                        "the secret arn:aws:secretsmanager:us-east-1:123456789012:secret:hubspot-AbCdEf could not be read",
+                    )],
+                },
+                202,
+                json!({"status":"dead_lettered","reason":"secret_unavailable",
+                       "message":"the HubSpot credential could not be read; the delivery was kept as a dead letter",
+                       "deadLetterId":"dl-2","errors":[]}),
+            ),
+            (
+                "dead lettered: HubSpot refused a property (which one and HubSpot's code; not its text)",
+                Outcome::DeadLettered {
+                    reason: crate::domain::Reason::HubSpotRejected,
+                    dead_letter_id: "dl-3".into(),
+                    errors: vec![
+                        Problem::at("dealtype", "INVALID_OPTION", "portal 62515 has no option foo"),
+                        Problem::general("hubspot_rejected", "HubSpot said: correlationId 1234"),
+                    ],
+                },
+                202,
+                json!({"status":"dead_lettered","reason":"hubspot_rejected",
+                       "message":"HubSpot rejected the deal; the delivery was kept as a dead letter",
+                       "deadLetterId":"dl-3",
+                       "errors":[{"field":"dealtype","code":"INVALID_OPTION",
+                                  "message":"HubSpot rejected this property's value; the dead letter holds HubSpot's answer"}]}),
             ),
             (
                 "rejected",

@@ -139,7 +139,7 @@ async fn a_token_refused_twice_is_dead_lettered_after_two_attempts() {
 
     let outcome = f.app.handle(&quote()).await;
 
-    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "hubspot_unauthorized"));
+    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason.as_str() == "hubspot_unauthorized"));
     let letters = f.letters.sent();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].hubspot.as_ref().map(|h| h.attempts), Some(2));
@@ -153,7 +153,7 @@ async fn an_unreadable_secret_is_dead_lettered_with_the_draft() {
 
     let outcome = f.app.handle(&quote()).await;
 
-    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "secret_unavailable"));
+    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason.as_str() == "secret_unavailable"));
     assert!(f.deals.created().is_empty());
     let letters = f.letters.sent();
     assert!(letters[0].deal_draft.is_some() && letters[0].hubspot_request.is_some());
@@ -163,7 +163,7 @@ async fn an_unreadable_secret_is_dead_lettered_with_the_draft() {
 async fn a_secret_without_a_hubspot_credential_is_dead_lettered() {
     let f = fakes_with(false, Credentials::default());
     let outcome = f.app.handle(&quote()).await;
-    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "secret_unavailable"));
+    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason.as_str() == "secret_unavailable"));
 }
 
 #[tokio::test]
@@ -189,7 +189,7 @@ async fn a_hubspot_failure_keeps_hubspots_answer_in_the_dead_letter() {
 
     let outcome = f.app.handle(&quote()).await;
 
-    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "hubspot_rejected"));
+    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason.as_str() == "hubspot_rejected"));
     let hubspot = f.letters.sent()[0].hubspot.clone().unwrap();
     assert_eq!(hubspot.status, Some(400));
     assert_eq!(
@@ -258,7 +258,7 @@ async fn a_body_over_a_structure_limit_is_answered_400_and_not_stored_while_bad_
         .handle(&delivery(Method::POST, "/hooks/website-quote", "{\"a\": }"))
         .await;
     assert!(
-        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason == "decode_failed"),
+        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason.as_str() == "decode_failed"),
         "{outcome:?}"
     );
     assert_eq!(f.letters.sent().len(), 1);
@@ -283,7 +283,7 @@ fn dead_letter_attempts(f: &Fakes) -> (String, Option<u32>) {
     let letters = f.letters.sent();
     assert_eq!(letters.len(), 1, "{letters:?}");
     (
-        letters[0].reason.clone(),
+        letters[0].reason.to_string(),
         letters[0].hubspot.as_ref().map(|h| h.attempts),
     )
 }
@@ -439,7 +439,7 @@ async fn a_match_that_fails_to_evaluate_dead_letters_the_delivery_and_creates_no
     let outcome = f.app.handle(&delivery(Method::POST, "/hooks/in", r#"{"n":4}"#)).await;
 
     assert!(
-        matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "match_failed"),
+        matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason.as_str() == "match_failed"),
         "{outcome:?}"
     );
     let letters = f.letters.sent();
@@ -502,7 +502,7 @@ async fn an_attempt_that_would_outlast_the_deadline_is_cut_at_the_deadline_less_
         "{elapsed:?}"
     );
     assert!(
-        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason == "outcome_unknown"),
+        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason.as_str() == "outcome_unknown"),
         "{outcome:?}"
     );
     let sent = letters.sent();
@@ -541,7 +541,7 @@ async fn with_no_time_left_nothing_is_sent_and_the_letter_says_so() {
     let outcome = f.app.handle(&d).await;
 
     assert!(
-        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason == "hubspot_unavailable"),
+        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason.as_str() == "hubspot_unavailable"),
         "not outcome_unknown: nothing was sent; {outcome:?}"
     );
     assert_eq!(f.deals.calls(), 0);

@@ -302,7 +302,7 @@ mod tests {
             version: 1,
             id: id.into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
-            reason: "mapping_failed".into(),
+            reason: crate::domain::Reason::MappingFailed,
             errors: vec![],
             delivery: DeliveryRecord {
                 request_id: "req".into(),

@@ -84,7 +84,7 @@ impl DeadLetters for SqsDeadLetters {
         let mut attributes = Vec::with_capacity(3);
         for (name, value) in [
             (Self::ATTR_VERSION, letter.version.to_string()),
-            (Self::ATTR_REASON, letter.reason.clone()),
+            (Self::ATTR_REASON, letter.reason.as_str().to_owned()),
             (Self::ATTR_ROUTE, letter.delivery.route.clone()),
         ] {
             // SQS refuses empty attribute values; the body holds everything anyway.

@@ -182,7 +182,7 @@ impl Deals for HubSpotClient {
         tracing::Span::current().record("duration_ms", elapsed_ms);
         match &result {
             Ok(created) => tracing::info!(deal_id = created.deal_id, "HubSpot created the deal"),
-            Err(err) => tracing::warn!(reason = err.reason(), error = %err, "HubSpot did not create the deal"),
+            Err(err) => tracing::warn!(reason = %err.reason(), error = %err, "HubSpot did not create the deal"),
         }
         result
     }

@@ -17,7 +17,7 @@ pub use memory::MemoryDeals;
 pub use retry::RetryPolicy;
 
 use crate::credentials::HubSpotAuth;
-use crate::domain::{DealDraft, Problem};
+use crate::domain::{DealDraft, Problem, Reason};
 
 /// The HTTP request dealhook would send for a draft: shown by dry runs, `transform`, dead letters.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -129,14 +129,14 @@ pub enum HubSpotError {
 
 impl HubSpotError {
     /// The dead-letter reason code for this error.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            HubSpotError::Rejected { .. } => "hubspot_rejected",
-            HubSpotError::Unauthorized { .. } => "hubspot_unauthorized",
-            HubSpotError::RateLimited { .. } => "hubspot_rate_limited",
-            HubSpotError::Unavailable { .. } => "hubspot_unavailable",
-            HubSpotError::OutcomeUnknown { .. } => "outcome_unknown",
-            HubSpotError::NoCredentials => "secret_unavailable",
+            HubSpotError::Rejected { .. } => Reason::HubSpotRejected,
+            HubSpotError::Unauthorized { .. } => Reason::HubSpotUnauthorized,
+            HubSpotError::RateLimited { .. } => Reason::HubSpotRateLimited,
+            HubSpotError::Unavailable { .. } => Reason::HubSpotUnavailable,
+            HubSpotError::OutcomeUnknown { .. } => Reason::OutcomeUnknown,
+            HubSpotError::NoCredentials => Reason::SecretUnavailable,
         }
     }
 
@@ -210,7 +210,7 @@ impl HubSpotError {
             })
             .unwrap_or_default();
         if problems.is_empty() {
-            problems.push(Problem::general(self.reason(), self.to_string()));
+            problems.push(Problem::general(self.reason().as_str(), self.to_string()));
         }
         problems
     }

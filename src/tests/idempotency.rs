@@ -168,7 +168,7 @@ async fn a_failure_releases_the_key_so_a_repeat_can_create_the_deal() {
         raw: "{}".into(),
     }));
     let first = o.f.app.handle(&quote()).await;
-    assert!(matches!(first, Outcome::DeadLettered { ref reason, .. } if reason == "hubspot_rejected"));
+    assert!(matches!(first, Outcome::DeadLettered { ref reason, .. } if reason.as_str() == "hubspot_rejected"));
     assert_eq!(o.store.record(quote_key().as_str()), None, "released");
 
     let second = o.f.app.handle(&quote()).await;
@@ -209,7 +209,7 @@ async fn a_secret_outage_releases_the_key() {
     let o = once();
     o.f.secrets.set_failing(true);
     let first = o.f.app.handle(&quote()).await;
-    assert!(matches!(first, Outcome::DeadLettered { ref reason, .. } if reason == "secret_unavailable"));
+    assert!(matches!(first, Outcome::DeadLettered { ref reason, .. } if reason.as_str() == "secret_unavailable"));
     o.f.secrets.set_failing(false);
     assert!(matches!(o.f.app.handle(&quote()).await, Outcome::Created(_)));
 }
@@ -220,7 +220,7 @@ async fn a_store_that_cannot_be_claimed_dead_letters_the_delivery_and_calls_no_o
     o.store.set_failing_claims(true);
     let outcome = o.f.app.handle(&quote()).await;
     assert!(
-        matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "idempotency_unavailable"),
+        matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason.as_str() == "idempotency_unavailable"),
         "{outcome:?}"
     );
     assert_eq!(o.f.deals.calls(), 0);
@@ -259,7 +259,7 @@ async fn a_store_lost_before_a_failed_attempt_is_released_still_answers_the_dead
         raw: "{}".into(),
     }));
     let outcome = o.f.app.handle(&quote()).await;
-    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason == "hubspot_rejected"));
+    assert!(matches!(outcome, Outcome::DeadLettered { ref reason, .. } if reason.as_str() == "hubspot_rejected"));
     assert_eq!(o.f.letters.sent().len(), 1);
     // The lock stays until it lapses at the deadline (60 s locally); nothing is stored as completed.
     let record = o.store.record(quote_key().as_str()).expect("the lock was not released");

@@ -81,7 +81,7 @@ fn letter(route: &str, body: &[u8]) -> DeadLetter {
     DeadLetter::new(
         &delivery,
         route,
-        "mapping_failed",
+        dealhook::domain::Reason::MappingFailed,
         vec![Problem::at(
             "properties.amount",
             "not_a_number",

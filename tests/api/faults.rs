@@ -363,7 +363,7 @@ impl Accounted {
             "{}",
             self.sample
         );
-        assert_eq!(letter.reason, reason, "{}", self.sample);
+        assert_eq!(letter.reason.as_str(), reason, "{}", self.sample);
         letter
     }
 

@@ -159,7 +159,7 @@ async fn a_mapping_error_is_dead_lettered_with_every_problem_and_hubspot_is_not_
     assert_eq!(letters.len(), 1, "exactly one dead letter");
     let letter = &letters[0];
     assert_eq!(letter.id, response.json["deadLetterId"].as_str().unwrap());
-    assert_eq!(letter.reason, "mapping_failed");
+    assert_eq!(letter.reason.as_str(), "mapping_failed");
     assert_eq!(letter.delivery.route, "website-quote");
     assert!(letter.deal_draft.is_none());
     let original: Value = serde_json::from_str(&event).unwrap();

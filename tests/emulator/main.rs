@@ -154,7 +154,7 @@ async fn the_shipped_bootstrap_answers_every_sample_event_through_the_lambda_run
     );
     for (letter, body) in letters.iter().zip(&dead_lettered) {
         assert_eq!(letter.id, body["deadLetterId"].as_str().unwrap_or_default());
-        assert_eq!(letter.reason, "mapping_failed");
+        assert_eq!(letter.reason.as_str(), "mapping_failed");
         assert_eq!(letter.delivery.route, "website-quote");
     }
     hubspot.verify().await;
