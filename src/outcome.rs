@@ -358,7 +358,7 @@ mod tests {
                 "retry later",
                 Outcome::RetryLater {
                     code: "dead_letter_unavailable",
-                    message: "try again".into(),
+                    message: "try again",
                 },
                 503,
                 json!({"status":"retry_later","error":{"code":"dead_letter_unavailable","message":"try again"}}),
@@ -392,7 +392,7 @@ mod tests {
     fn retry_later_tells_the_sender_when() {
         let response = Outcome::RetryLater {
             code: "dead_letter_unavailable",
-            message: "x".into(),
+            message: "x",
         }
         .to_response("r");
         assert_eq!(response.headers()[header::RETRY_AFTER], "30");
