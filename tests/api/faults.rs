@@ -269,6 +269,7 @@ impl Rig {
         let response = self.t.invoke(&sample.event).await;
         let elapsed = started.elapsed();
         self.assert_clean(sample, "the response", &response.text);
+        assert_tells_nothing_of_the_infrastructure(sample, &response.text);
         Sent { response, elapsed }
     }
 
@@ -327,6 +328,35 @@ impl Rig {
                 sample.name
             );
         }
+    }
+}
+
+/// What a response to a sender must never hold (issue: "the sender is told nothing about the
+/// infrastructure"): an ARN, the account id, a resource name (every queue, secret and table of these
+/// tests is named `dealhook-test-…`), a queue or HubSpot URL (all on loopback here), or the text of an
+/// AWS SDK or transport error. Those belong to the log and the dead letter, which the operator owns.
+const INFRASTRUCTURE: &[&str] = &[
+    "arn:",
+    "123456789012",
+    "dealhook-test-",
+    "127.0.0.1",
+    "localhost",
+    "http://",
+    "Exception",
+    "dispatch failure",
+    "error sending request",
+    "service error",
+    "timeout",
+    "connect",
+];
+
+fn assert_tells_nothing_of_the_infrastructure(sample: &Sample, body: &str) {
+    for needle in INFRASTRUCTURE {
+        assert!(
+            !body.contains(needle),
+            "{}: the response tells the sender of the infrastructure ({needle:?}): {body}",
+            sample.name
+        );
     }
 }
 
