@@ -85,9 +85,6 @@ pub enum ConfigError {
     /// The mapping is invalid.
     #[error(transparent)]
     Mapping(#[from] MappingLoadError),
-    /// Routes name signing keys the secret does not hold.
-    #[error("the secret lacks signing keys the mapping needs:\n{}", .0.join("\n"))]
-    MissingSigningKeys(Vec<String>),
     /// The HubSpot client could not be built.
     #[error("HUBSPOT_BASE_URL: {0}")]
     HubSpot(#[from] crate::hubspot::HubSpotConfigError),
@@ -211,29 +208,27 @@ pub struct Wiring {
     pub skip_signatures: bool,
 }
 
-/// At cold start: every signing key the mapping names must be in the secret. A secret that cannot
-/// be read now is not fatal (it is read again per delivery, and a failure there asks for a retry).
-async fn check_signing_keys(mapping: &Mapping, secrets: &dyn SecretSource) -> Result<(), ConfigError> {
+/// At cold start: logs one error for each signing key the mapping names that the secret lacks (with
+/// the routes and the line that name it). Never fatal: the endpoints that need a missing key answer
+/// `503 signing_key_missing` (the sender retries, so nothing is lost once the key is added) and every
+/// other endpoint is served. `dealhook check --secret` fails on the same finding, before a deploy.
+/// A secret that cannot be read now is not fatal either: it is read again per delivery.
+async fn check_signing_keys(mapping: &Mapping, secrets: &dyn SecretSource) {
     if mapping.signing_keys().is_empty() {
-        return Ok(());
+        return;
     }
     match secrets.credentials().await {
         Ok(credentials) => {
-            let missing = mapping.missing_signing_keys(&|key| credentials.signing.contains_key(key));
-            if missing.is_empty() {
-                Ok(())
-            } else {
-                Err(ConfigError::MissingSigningKeys(
-                    missing
-                        .iter()
-                        .map(|d| d.in_file(mapping.origin()).to_string())
-                        .collect(),
-                ))
+            for missing in mapping.missing_signing_keys(&|key| credentials.signing.contains_key(key)) {
+                tracing::error!(
+                    problem = %missing.in_file(mapping.origin()),
+                    "the secret lacks a signing key the mapping names: the endpoints using it answer 503 \
+                     signing_key_missing until it is added; every other endpoint is served"
+                );
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, "signing keys could not be checked at cold start; will retry per delivery");
-            Ok(())
         }
     }
 }
@@ -293,7 +288,7 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
     })?);
 
     if mode == Mode::Lambda {
-        check_signing_keys(&mapping, secrets.as_ref()).await?;
+        check_signing_keys(&mapping, secrets.as_ref()).await;
     }
     // Locally, without a secret there are no signing keys: signatures are skipped, loudly.
     let skip_signatures = mode == Mode::Local && env.hubspot_secret_id.is_none();

@@ -219,34 +219,129 @@ fn check_names_the_route_whose_signing_key_the_secret_lacks() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_lambda_function_refuses_to_start_when_the_secret_lacks_a_signing_key() {
-    let sdk = moto::sdk_config().await;
-    let secret = moto::create_secret(&sdk, r#"{"hubspot":{"accessToken":"x"},"signing":{"typeform":"k"}}"#).await;
-    let queue = moto::create_queue(&sdk, false).await;
-    let endpoint = moto::endpoint();
-    let output = tokio::task::block_in_place(|| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dealhook-http"));
-        for name in CLEARED {
-            command.env_remove(name);
+/// The Lambda Runtime API's paths (what the function polls for events and posts answers to).
+const NEXT_INVOCATION: &str = "/2018-06-01/runtime/invocation/next";
+
+/// Serves `events` (request ids `inv-0`, `inv-1`, …) to the function one by one through a fake Lambda
+/// Runtime API on loopback; later polls hang. Returns the server, to read the posted answers from.
+async fn runtime_api(events: &[Value]) -> MockServer {
+    let runtime = MockServer::start().await;
+    for (i, event) in events.iter().enumerate() {
+        Mock::given(method("GET"))
+            .and(path(NEXT_INVOCATION))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(event)
+                    .insert_header("lambda-runtime-aws-request-id", format!("inv-{i}").as_str())
+                    .insert_header("lambda-runtime-deadline-ms", "0")
+                    .insert_header(
+                        "lambda-runtime-invoked-function-arn",
+                        "arn:aws:lambda:us-east-1:123456789012:function:f",
+                    ),
+            )
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&runtime)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path(NEXT_INVOCATION))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(60)))
+        .with_priority(2)
+        .mount(&runtime)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&runtime)
+        .await;
+    runtime
+}
+
+/// The answer the function posted for invocation `id`, waiting up to 20 s for it.
+async fn posted_answer(runtime: &MockServer, id: &str) -> Value {
+    let wanted = format!("/2018-06-01/runtime/invocation/{id}/response");
+    for _ in 0..200 {
+        let requests = runtime.received_requests().await.unwrap_or_default();
+        if let Some(request) = requests.iter().find(|r| r.url.path() == wanted) {
+            return serde_json::from_slice(&request.body).expect("the answer is JSON");
         }
-        command
-            .envs([
-                ("HUBSPOT_SECRET_ID", secret.as_str()),
-                ("DEALHOOK_DLQ_URL", queue.as_str()),
-                ("AWS_ENDPOINT_URL", endpoint),
-                ("AWS_ACCESS_KEY_ID", "test"),
-                ("AWS_SECRET_ACCESS_KEY", "test"),
-                ("AWS_REGION", "us-east-1"),
-                ("AWS_EC2_METADATA_DISABLED", "true"),
-                // Points the runtime client at a closed port, in case start-up were (wrongly) to succeed.
-                ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
-            ])
-            .output()
-            .unwrap()
-    });
-    assert!(!output.status.success(), "the function must not start");
-    let err = stderr(&output);
-    assert!(err.contains("signing keys") && err.contains("stripe"), "{err}");
-    assert!(!err.contains("\"k\""), "{err}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the function posted no answer for {id}");
+}
+
+fn event_file(name: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signing_key_missing_from_the_secret_stops_its_endpoints_and_the_function_serves_the_others() {
+    let sdk = moto::sdk_config().await;
+    let secret = moto::create_secret(
+        &sdk,
+        r#"{"hubspot":{"accessToken":"x"},"signing":{"typeform":"k-typeform-signing-key"}}"#,
+    )
+    .await;
+    let queue = moto::create_queue(&sdk, false).await;
+    // A delivery to an endpoint whose key is missing (stripe), then an unsigned one (website-quote).
+    let runtime = runtime_api(&[event_file("stripe.json"), event_file("website-quote.json")]).await;
+    let runtime_address = runtime.address().to_string();
+    let mut function = Command::new(env!("CARGO_BIN_EXE_dealhook-http"));
+    for name in CLEARED {
+        function.env_remove(name);
+    }
+    let mut function = function
+        .envs([
+            ("HUBSPOT_SECRET_ID", secret.as_str()),
+            ("DEALHOOK_DLQ_URL", queue.as_str()),
+            ("DEALHOOK_DRY_RUN", "true"),
+            ("AWS_ENDPOINT_URL", moto::endpoint()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_LAMBDA_RUNTIME_API", runtime_address.as_str()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "dealhook-test"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the function starts");
+
+    let stopped = posted_answer(&runtime, "inv-0").await;
+    let served = posted_answer(&runtime, "inv-1").await;
+    let _ = function.kill();
+    let output = function.wait_with_output().unwrap();
+
+    let body = |answer: &Value| -> Value { serde_json::from_str(answer["body"].as_str().unwrap_or("")).unwrap() };
+    assert_eq!(stopped["statusCode"], 503, "{stopped}");
+    assert_eq!(body(&stopped)["error"]["code"], "signing_key_missing");
+    assert_eq!(served["statusCode"], 200, "{served}");
+    assert_eq!(body(&served)["status"], "dry_run");
+    // One error line per missing key at cold start, naming the key, never a key's value.
+    let logs = format!("{}{}", stdout(&output), stderr(&output));
+    let missing = [
+        "tally",
+        "webflow",
+        "jotform",
+        "stripe",
+        "billing",
+        "github",
+        "hubspot-app",
+    ];
+    for key in missing {
+        let lines = logs
+            .lines()
+            .filter(|l| l.contains("\"ERROR\"") && l.contains(&format!("no key \\\"{key}\\\" under")))
+            .count();
+        assert_eq!(lines, 1, "one error for the missing key {key}: {logs}");
+    }
+    assert!(
+        !logs.contains("no key \\\"typeform\\\""),
+        "typeform's key is there: {logs}"
+    );
+    assert!(!logs.contains("k-typeform-signing-key"), "{logs}");
 }
