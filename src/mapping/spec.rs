@@ -10,13 +10,21 @@ use super::diagnostic::{At, Report};
 use super::template::looks_like_template;
 use super::yaml::{Key, Loc, Node, NodeKind};
 use crate::inbound::Source;
-use crate::inbound::verify::Scheme;
+use crate::inbound::verify::{PublicUrl, Scheme};
 
 /// The one version of the mapping language.
 pub(crate) const VERSION: u64 = 1;
 
 const TOP_KEYS: &[&str] = &["version", "routes"];
-const ROUTE_KEYS: &[&str] = &["source", "endpoint", "signature", "signing_secret", "match", "deal"];
+const ROUTE_KEYS: &[&str] = &[
+    "source",
+    "endpoint",
+    "signature",
+    "signing_secret",
+    "public_url",
+    "match",
+    "deal",
+];
 const DEAL_KEYS: &[&str] = &["pipeline", "dealstage", "properties", "associations"];
 const VALUE_KEYS: &[&str] = &["from", "type", "required", "map", "default"];
 const ASSOCIATION_KEYS: &[&str] = &["companies", "contacts"];
@@ -51,6 +59,8 @@ pub(crate) struct AuthSpec {
     pub scheme: Option<Scheme>,
     /// The key under `signing` in the secret, and where it is named; present iff `scheme` is.
     pub signing_secret: Option<(String, Loc)>,
+    /// `public_url:`: the URL the provider calls, for a scheme that signs the URL (`hubspot-v3`).
+    pub public_url: Option<PublicUrl>,
 }
 
 /// `match:` of a route.
@@ -279,10 +289,48 @@ fn read_auth(
              requests, set `signature:` and `signing_secret:`)",
         ),
     }
+    let public_url = match find(entries, "public_url") {
+        None => None,
+        Some((_, node)) => Some(read_public_url(node, scheme, at, report)?),
+    };
     Some(AuthSpec {
         scheme,
         signing_secret: secret,
+        public_url,
     })
+}
+
+/// `public_url:`: an absolute URL (see [`PublicUrl::parse`]), only where the scheme signs the URL: elsewhere
+/// it would be read by nothing, which is an error rather than a silent no-op.
+fn read_public_url(node: &Node, scheme: Option<Scheme>, at: At<'_>, report: &mut Report) -> Option<PublicUrl> {
+    let at = at.field("public_url");
+    let NodeKind::Str(text) = &node.kind else {
+        let found = node.kind.describe();
+        report.error(
+            at,
+            node.loc,
+            format!("expected the URL the provider calls, found {found}"),
+        );
+        return None;
+    };
+    if scheme != Some(Scheme::HubSpotV3) {
+        report.error(
+            at,
+            node.loc,
+            format!(
+                "only a scheme that signs the URL reads `public_url` (hubspot-v3); this route's is {}: remove it",
+                scheme.map_or("none", Scheme::as_str)
+            ),
+        );
+        return None;
+    }
+    match PublicUrl::parse(text) {
+        Ok(url) => Some(url),
+        Err(why) => {
+            report.error(at, node.loc, why);
+            None
+        }
+    }
 }
 
 fn known_schemes() -> String {
