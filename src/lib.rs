@@ -132,7 +132,10 @@ impl App {
     pub async fn handle_event(&self, event: &serde_json::Value, invocation: &Invocation) -> serde_json::Value {
         let started = Instant::now();
         let (format, request_id, delivery) = match LambdaEvent::parse(event, invocation, chrono::Utc::now()) {
-            LambdaEvent::Http(http) => (http.format, http.request_id, http.delivery),
+            LambdaEvent::Http(http) => {
+                let http = *http;
+                (http.format, http.request_id, http.delivery)
+            }
             LambdaEvent::Unrecognised(why) => {
                 let id = Some(invocation.request_id.clone())
                     .filter(|id| !id.is_empty())

@@ -307,6 +307,15 @@ mod tests {
                 json!({"status":"rejected","error":{"code":"too_deep","message":"nests deeper than 64 levels"}}),
             ),
             (
+                "malformed request",
+                Outcome::Rejected(Rejection::malformed_request(
+                    "body: is flagged isBase64Encoded but is not base64",
+                )),
+                400,
+                json!({"status":"rejected","error":{"code":"malformed_request",
+                       "message":"body: is flagged isBase64Encoded but is not base64"}}),
+            ),
+            (
                 "retry later",
                 Outcome::RetryLater {
                     code: "dead_letter_unavailable",

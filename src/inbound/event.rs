@@ -142,8 +142,8 @@ impl ResponseFormat {
 /// One Lambda event, read.
 #[derive(Debug)]
 pub enum LambdaEvent {
-    /// An HTTP request from API Gateway or a function URL.
-    Http(HttpEvent),
+    /// An HTTP request from API Gateway or a function URL (boxed: it is most of the enum's size).
+    Http(Box<HttpEvent>),
     /// Not an event this function serves (another payload version, no HTTP shape): answered `400` in
     /// [`ResponseFormat::Plain`].
     Unrecognised(MalformedEvent),
@@ -207,11 +207,11 @@ impl LambdaEvent {
             headers: parts.headers,
             body: parts.body,
         });
-        LambdaEvent::Http(HttpEvent {
+        LambdaEvent::Http(Box::new(HttpEvent {
             format,
             request_id,
             delivery,
-        })
+        }))
     }
 }
 
