@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Env, Mode};
-use crate::inbound::Delivery;
+use crate::inbound::{Delivery, Invocation};
 use crate::mapping::{Mapping, Severity};
 
 /// Exit code: success (mapping valid, request built, deal created or dry run).
@@ -152,8 +152,12 @@ async fn transform(event: &Path) -> u8 {
         Ok(env) => env,
         Err(e) => return fail(&e),
     };
-    let delivery = match read_event(event) {
-        Ok(request) => Delivery::from_lambda(request, chrono::Utc::now()),
+    let delivery = match read_event(event).map(|e| Delivery::from_event(&e, &Invocation::local(), chrono::Utc::now())) {
+        Ok(Ok(delivery)) => delivery,
+        Ok(Err(malformed)) => {
+            eprintln!("rejected (400): {malformed} (malformed_request)");
+            return EXIT_REJECTED;
+        }
         Err(message) => return fail(&message),
     };
     let app = match config::build_app(
@@ -213,8 +217,8 @@ async fn invoke(event: &Path) -> u8 {
         Ok(env) => env,
         Err(e) => return fail(&e),
     };
-    let request = match read_event(event) {
-        Ok(request) => request,
+    let event = match read_event(event) {
+        Ok(event) => event,
         Err(message) => return fail(&message),
     };
     let (app, wiring, memory_letters) = match config::build_app(&env, Mode::Local).await {
@@ -233,32 +237,18 @@ async fn invoke(event: &Path) -> u8 {
              (set HUBSPOT_SECRET_ID to verify them)"
         );
     }
-    let response = match app.handle_http(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let status = response.status().as_u16();
-    let headers: serde_json::Map<String, serde_json::Value> = response
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
-            )
-        })
-        .collect();
-    let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
-    let lambda_response =
-        serde_json::json!({ "statusCode": status, "headers": headers, "body": body, "isBase64Encoded": false });
+    // The Lambda function's own entry point, so that every event gets the answer it would get there.
+    let lambda_response = app.handle_event(&event, &Invocation::local()).await;
     println!("{}", serde_json::to_string_pretty(&lambda_response).unwrap_or_default());
+    let status = lambda_response["statusCode"].as_u64().unwrap_or(0);
+    let body = lambda_response["body"].as_str().unwrap_or_default();
     if let Some(letters) = memory_letters {
         for letter in letters.sent() {
             eprintln!("dealhook: DEALHOOK_DLQ_URL is not set, so this dead letter was NOT sent to a queue:");
             eprintln!("{}", serde_json::to_string_pretty(&letter).unwrap_or_default());
         }
     }
-    let ignored = serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|b| b["status"] == "ignored");
+    let ignored = serde_json::from_str::<serde_json::Value>(body).is_ok_and(|b| b["status"] == "ignored");
     match status {
         200 if ignored => EXIT_IGNORED,
         200..=201 => EXIT_OK,
@@ -268,14 +258,10 @@ async fn invoke(event: &Path) -> u8 {
     }
 }
 
-fn read_event(path: &Path) -> Result<lambda_http::Request, String> {
+/// The event file as JSON. Whether it is an event dealhook serves is the handler's to say (a 400).
+fn read_event(path: &Path) -> Result<serde_json::Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read event file {}: {e}", path.display()))?;
-    lambda_http::request::from_str(&text).map_err(|e| {
-        format!(
-            "{} is not a Lambda HTTP event (API Gateway HTTP API v2, REST v1 or function URL): {e}",
-            path.display()
-        )
-    })
+    serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
 }
 
 fn fail(error: &dyn std::fmt::Display) -> u8 {

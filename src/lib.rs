@@ -23,11 +23,9 @@ pub mod mapping;
 pub mod outcome;
 pub mod telemetry;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
 
 use crate::aws::{DeadLetters, SecretSource};
@@ -36,8 +34,8 @@ use crate::dead_letter::{DeadLetter, HubSpotFailure};
 use crate::domain::{DealDraft, Problem, Reason};
 use crate::hubspot::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, RetryPolicy};
 use crate::idempotency::{Claim, Idempotency, IdempotencyKey, StoredResponse};
-use crate::inbound::Delivery;
 use crate::inbound::verify;
+use crate::inbound::{Delivery, Invocation, LambdaEvent, ResponseFormat};
 use crate::mapping::{Endpoint, Mapping, Route};
 pub use crate::outcome::{Outcome, Rejection};
 
@@ -126,11 +124,49 @@ impl App {
         &self.mapping
     }
 
-    /// The `lambda_http` entry point: never fails; every error is an [`Outcome`].
-    pub async fn handle_http(&self, request: Request) -> Result<Response<Body>, Infallible> {
-        let delivery = Delivery::from_lambda(request, chrono::Utc::now());
-        let outcome = self.handle(&delivery).await;
-        Ok(outcome.to_response(&delivery.request_id))
+    /// The Lambda entry point for HTTP events (API Gateway REST v1, HTTP API v1/v2, function URLs):
+    /// the raw event and its invocation in, the Lambda response JSON out, in the shape the event's
+    /// front door expects. Never fails and never panics on any event: one that cannot be read as a
+    /// request is answered `400 malformed_request` (see [`inbound::event`]), everything else goes
+    /// through [`App::handle`]. Logs carry the request id and the X-Ray trace id.
+    pub async fn handle_event(&self, event: &serde_json::Value, invocation: &Invocation) -> serde_json::Value {
+        let started = Instant::now();
+        let (format, request_id, delivery) = match LambdaEvent::parse(event, invocation, chrono::Utc::now()) {
+            LambdaEvent::Http(http) => {
+                let http = *http;
+                (http.format, http.request_id, http.delivery)
+            }
+            LambdaEvent::Unrecognised(why) => {
+                let id = Some(invocation.request_id.clone())
+                    .filter(|id| !id.is_empty())
+                    .unwrap_or_else(|| format!("local-{}", uuid::Uuid::new_v4()));
+                (ResponseFormat::Plain, id, Err(why))
+            }
+        };
+        let span = tracing::info_span!(
+            "invocation",
+            request_id = %request_id,
+            xray_trace_id = invocation.xray_trace_id.as_deref()
+        );
+        let outcome = match delivery {
+            Ok(delivery) => self.handle(&delivery).instrument(span).await,
+            Err(why) => {
+                let _entered = span.enter();
+                let outcome = Outcome::Rejected(Rejection::malformed_request(why.to_string()));
+                tracing::warn!(field = %why.field, rule = %why.rule, "the event is not a usable HTTP request");
+                tracing::info!(
+                    request_id = %request_id,
+                    route = "",
+                    outcome = outcome.label(),
+                    status = outcome.status().as_u16(),
+                    reason = "malformed_request",
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "delivery"
+                );
+                outcome
+            }
+        };
+        format.render(&outcome.to_response(&request_id))
     }
 
     /// Runs one delivery through the pipeline and logs one summary line.
@@ -335,7 +371,7 @@ impl App {
                 message: "the signing key for this endpoint is not configured",
             });
         };
-        let request = verify::SignedRequest::from_delivery(delivery);
+        let request = verify::SignedRequest::from_delivery(delivery, endpoint.public_url());
         verify::verify(scheme, key, &request, SystemTime::now()).map_err(|e| {
             tracing::info!(scheme = %scheme, code = e.code(), error = %e, "signature rejected");
             Halt::Reject(Rejection::unauthorized(

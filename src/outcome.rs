@@ -1,8 +1,8 @@
 //! Outcome: how every delivery ends, and the one place that turns it into an HTTP status
 //! and JSON body (DESIGN.md's response contract). Bodies never carry a secret or a cause chain.
 
+use http::Response;
 use http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 
 use crate::domain::{Problem, Reason};
@@ -96,6 +96,17 @@ impl Rejection {
         Rejection {
             status: StatusCode::BAD_REQUEST,
             code,
+            message: message.into(),
+        }
+    }
+
+    /// `400 malformed_request`: the Lambda event cannot be read as an HTTP request (a missing method, a
+    /// body flagged base64 that is not, a header HTTP cannot carry, an unknown payload version, …); the
+    /// message names the event field and the rule, never a value.
+    pub fn malformed_request(message: impl Into<String>) -> Self {
+        Rejection {
+            status: StatusCode::BAD_REQUEST,
+            code: "malformed_request",
             message: message.into(),
         }
     }
@@ -199,8 +210,9 @@ impl Outcome {
     }
 
     /// The HTTP response: status, JSON body, `Content-Type`, and `Allow` / `Retry-After` where they apply.
-    pub fn to_response(&self, request_id: &str) -> Response<Body> {
-        let mut response = Response::new(Body::Text(self.body().to_string()));
+    /// [`crate::inbound::ResponseFormat::render`] turns it into the Lambda response of the event's format.
+    pub fn to_response(&self, request_id: &str) -> Response<String> {
+        let mut response = Response::new(self.body().to_string());
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -255,7 +267,7 @@ fn errors_for_the_sender(reason: Reason, errors: &[Problem]) -> Vec<Problem> {
 mod tests {
     use super::*;
 
-    fn body_of(response: &Response<Body>) -> Value {
+    fn body_of(response: &Response<String>) -> Value {
         serde_json::from_slice(response.body().as_ref()).unwrap()
     }
 
@@ -353,6 +365,15 @@ mod tests {
                 Outcome::Rejected(Rejection::bad_request("too_deep", "nests deeper than 64 levels")),
                 400,
                 json!({"status":"rejected","error":{"code":"too_deep","message":"nests deeper than 64 levels"}}),
+            ),
+            (
+                "malformed request",
+                Outcome::Rejected(Rejection::malformed_request(
+                    "body: is flagged isBase64Encoded but is not base64",
+                )),
+                400,
+                json!({"status":"rejected","error":{"code":"malformed_request",
+                       "message":"body: is flagged isBase64Encoded but is not base64"}}),
             ),
             (
                 "retry later",

@@ -1,9 +1,16 @@
 //! The Lambda function behind API Gateway / function URLs: wiring only; the pipeline lives in the library.
+//! The raw event goes to the library (`App::handle_event`), which reads it with fallible code: no event can
+//! make this process panic or leave an invocation unanswered.
+
+use std::convert::Infallible;
 
 use dealhook::config::{self, Env, Mode};
+use dealhook::inbound::Invocation;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     dealhook::telemetry::init();
     // Built once per cold start: SDK clients, secret cache, HubSpot client, compiled mapping.
     let (app, _, _) = config::build_app(&Env::from_process()?, Mode::Lambda)
@@ -12,5 +19,9 @@ async fn main() -> Result<(), lambda_http::Error> {
             tracing::error!(error = %e, "dealhook cannot start: configuration is invalid");
         })?;
     let app = &app;
-    lambda_http::run(lambda_http::service_fn(move |request| app.handle_http(request))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let invocation = Invocation::from_lambda(&event.context);
+        Ok::<Value, Infallible>(app.handle_event(&event.payload, &invocation).await)
+    }))
+    .await
 }

@@ -10,7 +10,7 @@ use super::template::Scope;
 use super::yaml::Loc;
 use crate::domain::{Problem, Submission};
 use crate::inbound::Source;
-use crate::inbound::verify::Scheme;
+use crate::inbound::verify::{PublicUrl, Scheme};
 
 /// The routes served at one `POST /hooks/{name}`, in file order. They share the source, the
 /// signature scheme and the signing key, so the pipeline verifies and decodes a delivery once
@@ -21,6 +21,7 @@ pub struct Endpoint {
     source: Source,
     signature: Option<Scheme>,
     signing_secret: Option<String>,
+    public_url: Option<PublicUrl>,
     routes: Vec<Arc<Route>>,
 }
 
@@ -45,6 +46,12 @@ impl Endpoint {
     /// when [`Endpoint::signature`] is.
     pub fn signing_secret(&self) -> Option<&str> {
         self.signing_secret.as_deref()
+    }
+
+    /// The URL the provider calls, when the mapping declares it (`public_url:`, hubspot-v3 only): URL
+    /// signatures are checked against it instead of the URL rebuilt from the event.
+    pub fn public_url(&self) -> Option<&PublicUrl> {
+        self.public_url.as_ref()
     }
 
     /// The routes served here, in file order (the order [`Endpoint::select`] tries them).
@@ -87,6 +94,7 @@ pub(crate) fn group(routes: Vec<Route>) -> (Vec<Arc<Route>>, Vec<Endpoint>) {
                 source: route.source(),
                 signature: route.scheme(),
                 signing_secret: route.signing_secret().map(|(key, _)| key.clone()),
+                public_url: route.public_url().cloned(),
                 routes: vec![Arc::clone(route)],
             }),
         }
@@ -124,7 +132,7 @@ pub(crate) fn check(routes: &[RouteSpec], report: &mut Report) {
                 loc,
                 format!(
                     "shares /hooks/{endpoint} with route {}{} but {}: the routes of one endpoint are verified \
-                     and decoded once, so their source, signature and signing_secret must be the same",
+                     and decoded once, so their source, signature, signing_secret and public_url must be the same",
                     first.name,
                     on_line(first.loc),
                     differences.join(", and ")
@@ -176,6 +184,14 @@ fn differences(first: &RouteSpec, route: &RouteSpec) -> Vec<String> {
                 "its signing_secret is {} where route {theirs}'s is {}",
                 key_name(key(b)),
                 key_name(key(a))
+            ));
+        }
+        if a.public_url != b.public_url {
+            let url = |u: &Option<PublicUrl>| u.as_ref().map_or_else(|| "not set".to_owned(), |u| format!("{u}"));
+            found.push(format!(
+                "its public_url is {} where route {theirs}'s is {}",
+                url(&b.public_url),
+                url(&a.public_url)
             ));
         }
     }

@@ -14,7 +14,7 @@ use super::template::{Scope, TemplateRef, Templates, context};
 use super::yaml::Loc;
 use crate::domain::{Associations, DealDraft, Problem, PropValue, Property, Submission};
 use crate::inbound::Source;
-use crate::inbound::verify::Scheme;
+use crate::inbound::verify::{PublicUrl, Scheme};
 
 /// One configured route: which deliveries to `/hooks/{endpoint}` it takes (`match`), and how
 /// they are mapped into a DealDraft.
@@ -26,6 +26,8 @@ pub struct Route {
     scheme: Option<Scheme>,
     /// The key under `signing` in the secret, and where the file names it.
     signing_secret: Option<(String, Loc)>,
+    /// `public_url:` (hubspot-v3 routes only).
+    public_url: Option<PublicUrl>,
     condition: Option<TemplateRef>,
     pipeline: Option<ValueRule>,
     dealstage: ValueRule,
@@ -58,6 +60,10 @@ impl Route {
 
     pub(crate) fn signing_secret(&self) -> Option<&(String, Loc)> {
         self.signing_secret.as_ref()
+    }
+
+    pub(crate) fn public_url(&self) -> Option<&PublicUrl> {
+        self.public_url.as_ref()
     }
 
     pub(crate) fn has_condition(&self) -> bool {
@@ -298,6 +304,7 @@ struct Parts {
     endpoint: String,
     scheme: Option<Scheme>,
     signing_secret: Option<(String, Loc)>,
+    public_url: Option<PublicUrl>,
     condition: Option<TemplateRef>,
     pipeline: Option<ValueRule>,
     dealstage: ValueRule,
@@ -323,6 +330,7 @@ pub(crate) fn compile(specs: Vec<RouteSpec>, report: &mut Report) -> Vec<Route> 
             endpoint: p.endpoint,
             scheme: p.scheme,
             signing_secret: p.signing_secret,
+            public_url: p.public_url,
             condition: p.condition,
             pipeline: p.pipeline,
             dealstage: p.dealstage,
@@ -385,6 +393,7 @@ fn compile_route(spec: RouteSpec, templates: &mut Templates, report: &mut Report
         endpoint,
         scheme: auth.scheme,
         signing_secret: auth.signing_secret,
+        public_url: auth.public_url,
         condition: condition.flatten(),
         pipeline: pipeline.flatten(),
         dealstage,

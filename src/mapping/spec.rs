@@ -10,13 +10,21 @@ use super::diagnostic::{At, Report};
 use super::template::looks_like_template;
 use super::yaml::{Key, Loc, Node, NodeKind};
 use crate::inbound::Source;
-use crate::inbound::verify::Scheme;
+use crate::inbound::verify::{PublicUrl, Scheme};
 
 /// The one version of the mapping language.
 pub(crate) const VERSION: u64 = 1;
 
 const TOP_KEYS: &[&str] = &["version", "routes"];
-const ROUTE_KEYS: &[&str] = &["source", "endpoint", "signature", "signing_secret", "match", "deal"];
+const ROUTE_KEYS: &[&str] = &[
+    "source",
+    "endpoint",
+    "signature",
+    "signing_secret",
+    "public_url",
+    "match",
+    "deal",
+];
 const DEAL_KEYS: &[&str] = &["pipeline", "dealstage", "properties", "associations"];
 const VALUE_KEYS: &[&str] = &["from", "type", "required", "map", "default"];
 const ASSOCIATION_KEYS: &[&str] = &["companies", "contacts"];
@@ -51,6 +59,8 @@ pub(crate) struct AuthSpec {
     pub scheme: Option<Scheme>,
     /// The key under `signing` in the secret, and where it is named; present iff `scheme` is.
     pub signing_secret: Option<(String, Loc)>,
+    /// `public_url:`: the URL the provider calls, for a scheme that signs the URL (`hubspot-v3`).
+    pub public_url: Option<PublicUrl>,
 }
 
 /// `match:` of a route.
@@ -279,10 +289,48 @@ fn read_auth(
              requests, set `signature:` and `signing_secret:`)",
         ),
     }
+    let public_url = match find(entries, "public_url") {
+        None => None,
+        Some((_, node)) => Some(read_public_url(node, scheme, at, report)?),
+    };
     Some(AuthSpec {
         scheme,
         signing_secret: secret,
+        public_url,
     })
+}
+
+/// `public_url:`: an absolute URL (see [`PublicUrl::parse`]), only where the scheme signs the URL: elsewhere
+/// it would be read by nothing, which is an error rather than a silent no-op.
+fn read_public_url(node: &Node, scheme: Option<Scheme>, at: At<'_>, report: &mut Report) -> Option<PublicUrl> {
+    let at = at.field("public_url");
+    let NodeKind::Str(text) = &node.kind else {
+        let found = node.kind.describe();
+        report.error(
+            at,
+            node.loc,
+            format!("expected the URL the provider calls, found {found}"),
+        );
+        return None;
+    };
+    if scheme != Some(Scheme::HubSpotV3) {
+        report.error(
+            at,
+            node.loc,
+            format!(
+                "only a scheme that signs the URL reads `public_url` (hubspot-v3); this route's is {}: remove it",
+                scheme.map_or("none", Scheme::as_str)
+            ),
+        );
+        return None;
+    }
+    match PublicUrl::parse(text) {
+        Ok(url) => Some(url),
+        Err(why) => {
+            report.error(at, node.loc, why);
+            None
+        }
+    }
 }
 
 fn known_schemes() -> String {
@@ -974,5 +1022,84 @@ mod tests {
         assert_eq!(edit_distance("required", "requird"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    fn hubspot_route(source: &str, public_url: &str) -> String {
+        format!(
+            "version: 1\nroutes:\n  r:\n    source: {source}\n    signing_secret: k\n    public_url: {public_url}\n    \
+             deal:\n      pipeline: p\n      dealstage: s\n"
+        )
+    }
+
+    #[test]
+    fn public_url_is_read_for_hubspot_v3_routes() {
+        for url in [
+            "https://api.example.com/crm/hooks/r",
+            "https://api.example.com/crm/hooks/r?portalId=1&src=a%20b",
+            "http://localhost:9000/hooks/r",
+        ] {
+            let (spec, report) = read_text(&hubspot_route("hubspot", url));
+            assert!(!report.has_errors(), "{url}: {:?}", messages(&report));
+            let auth = spec.routes[0].auth.as_ref().unwrap();
+            assert_eq!(auth.public_url.as_ref().map(PublicUrl::as_str).as_deref(), Some(url));
+        }
+    }
+
+    #[test]
+    fn a_public_url_that_is_not_one_or_that_nothing_reads_is_an_error() {
+        let cases = [
+            (
+                "typeform",
+                "https://h.example/hooks/r",
+                "only a scheme that signs the URL",
+            ),
+            ("hubspot", "1", "expected the URL the provider calls"),
+            ("hubspot", "not-a-url", "must start with https://"),
+            ("hubspot", "/hooks/r", "must start with https://"),
+            ("hubspot", "https://", "not a URL"),
+            ("hubspot", "ftp://h.example/hooks/r", "https://"),
+            ("hubspot", "https://user@h.example/hooks/r", "user info"),
+            ("hubspot", "https://h.example/hooks/r#x", "fragment"),
+            ("hubspot", "\"https://h.example/café\"", "visible ASCII"),
+            ("hubspot", "\"https://h.example/a b\"", "visible ASCII"),
+        ];
+        for (source, url, want) in cases {
+            let (_, report) = read_text(&hubspot_route(source, url));
+            let errors: Vec<_> = report
+                .items
+                .iter()
+                .filter(|d| d.severity == super::super::Severity::Error)
+                .collect();
+            assert_eq!(errors.len(), 1, "{url}: {:?}", messages(&report));
+            assert_eq!(errors[0].field.as_deref(), Some("public_url"), "{url}");
+            assert!(errors[0].to_string().contains(want), "{url}: {}", errors[0]);
+        }
+    }
+
+    #[test]
+    fn the_routes_of_one_endpoint_must_agree_on_public_url() {
+        let text = "version: 1\nroutes:\n  a:\n    source: hubspot\n    signing_secret: k\n    endpoint: hs\n    \
+                    public_url: https://h.example/x/hooks/hs\n    match: \"true\"\n    deal: { pipeline: p, dealstage: s }\n  \
+                    b:\n    source: hubspot\n    signing_secret: k\n    endpoint: hs\n    deal: { pipeline: p, dealstage: s }\n";
+        let err = crate::mapping::Mapping::from_yaml(text, "m.yaml").expect_err("must not load");
+        let errors: Vec<String> = err.errors().map(ToString::to_string).collect();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("its public_url is not set where route a's is https://h.example/x/hooks/hs")),
+            "{errors:?}"
+        );
+        let same = text.replace("    deal: { pipeline: p, dealstage: s }\n  \n", "");
+        let same = same.replacen(
+            "endpoint: hs\n    deal",
+            "endpoint: hs\n    public_url: https://h.example/x/hooks/hs\n    deal",
+            1,
+        );
+        let mapping = crate::mapping::Mapping::from_yaml(&same, "m.yaml").unwrap_or_else(|e| panic!("{e}\n{same}"));
+        let endpoint = mapping.endpoint("hs").unwrap();
+        assert_eq!(
+            endpoint.public_url().map(PublicUrl::as_str).as_deref(),
+            Some("https://h.example/x/hooks/hs")
+        );
     }
 }

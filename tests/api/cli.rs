@@ -142,6 +142,60 @@ fn invoke_rejects_an_unreadable_event_file_with_exit_1() {
     assert!(stderr(&output).contains("does-not-exist.json"), "{}", stderr(&output));
 }
 
+/// `events/website-quote.json` with `change` applied, written to a fresh temporary file.
+fn edited_event(name: &str, change: impl FnOnce(&mut Value)) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(format!("{}/events/website-quote.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    change(&mut event);
+    let dir = std::env::temp_dir().join(format!("dealhook-event-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, event.to_string()).unwrap();
+    file
+}
+
+#[test]
+fn invoke_answers_the_raw_space_query_with_the_normal_pipeline() {
+    // The failing input: lambda_http panicked on it, so `invoke` died without an answer.
+    let file = edited_event("raw-space.json", |e| {
+        e["rawQueryString"] = "utm_source=newsletter&utm_campaign=spring sale".into();
+    });
+    let output = dealhook(&["invoke", file.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let (status, body) = lambda_response(&output);
+    assert_eq!((status, &body["status"]), (200, &Value::from("dry_run")), "{body}");
+}
+
+#[test]
+fn invoke_and_transform_answer_a_malformed_event_400_and_exit_4() {
+    let file = edited_event("bad-base64.json", |e| {
+        e["body"] = "not base64!".into();
+        e["isBase64Encoded"] = true.into();
+    });
+    let output = dealhook(&["invoke", file.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let (status, body) = lambda_response(&output);
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &Value::from("malformed_request")),
+        "{body}"
+    );
+    let output = dealhook(&["transform", file.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(stderr(&output).contains("malformed_request"), "{}", stderr(&output));
+}
+
+#[test]
+fn invoke_rejects_an_event_file_that_is_not_json_with_exit_1() {
+    let dir = std::env::temp_dir().join(format!("dealhook-event-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("not-json.json");
+    std::fs::write(&file, "{ not json").unwrap();
+    let output = dealhook(&["invoke", file.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("is not JSON"), "{}", stderr(&output));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn invoke_against_mock_hubspot_and_moto_creates_the_deal_and_dead_letters_failures() {
     let sdk = moto::sdk_config().await;

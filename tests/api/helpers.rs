@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -12,9 +12,9 @@ use dealhook::credentials::Credentials;
 use dealhook::dead_letter::DeadLetter;
 use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use dealhook::idempotency::Idempotency;
+use dealhook::inbound::Invocation;
 use dealhook::mapping::Mapping;
 use dealhook::{App, Settings};
-use lambda_http::RequestExt;
 use serde_json::Value;
 use wiremock::MockServer;
 
@@ -209,32 +209,55 @@ pub struct TestResponse {
     pub json: Value,
 }
 
-impl TestApp {
-    /// Sends a Lambda event (JSON text) through the real handler, with a Lambda context carrying the
-    /// invocation deadline when [`Options::deadline`] was set.
-    pub async fn invoke(&self, event: &str) -> TestResponse {
-        let request = lambda_http::request::from_str(event).expect("a valid Lambda event");
-        let request = match self.deadline {
-            Some(after) => with_deadline(request, SystemTime::now() + after),
-            None => request,
+impl TestResponse {
+    /// Reads a Lambda response (statusCode, headers / multiValueHeaders, body).
+    pub fn from_lambda(response: &Value) -> TestResponse {
+        let status = response["statusCode"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .expect("a statusCode");
+        let mut headers = http::HeaderMap::new();
+        let mut add = |name: &str, value: &Value| {
+            if let (Ok(name), Some(value)) = (http::HeaderName::from_bytes(name.as_bytes()), value.as_str()) {
+                headers.append(name, http::HeaderValue::from_str(value).expect("a header value"));
+            }
         };
-        self.invoke_request(request).await
-    }
-
-    /// Sends a `lambda_http` request through the real handler.
-    pub async fn invoke_request(&self, request: lambda_http::Request) -> TestResponse {
-        let response = self
-            .app
-            .handle_http(request)
-            .await
-            .unwrap_or_else(|never| match never {});
-        let text = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+        for (name, value) in response["headers"].as_object().into_iter().flatten() {
+            add(name, value);
+        }
+        for (name, values) in response["multiValueHeaders"].as_object().into_iter().flatten() {
+            for value in values.as_array().into_iter().flatten() {
+                add(name, value);
+            }
+        }
+        assert_eq!(response["isBase64Encoded"], false, "dealhook answers text: {response}");
+        let text = response["body"].as_str().expect("a body").to_owned();
         TestResponse {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
+            status,
+            headers,
             json: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
         }
+    }
+}
+
+impl TestApp {
+    /// Sends a Lambda event (JSON text) through the real entry point (`App::handle_event`), with an
+    /// invocation carrying the deadline when [`Options::deadline`] was set.
+    pub async fn invoke(&self, event: &str) -> TestResponse {
+        let event: Value = serde_json::from_str(event).expect("a Lambda event is JSON");
+        let invocation = Invocation {
+            deadline: self.deadline.map(|after| SystemTime::now() + after),
+            ..Invocation::local()
+        };
+        self.invoke_value(&event, &invocation).await
+    }
+
+    /// Sends a Lambda event through the real entry point and reads its Lambda response (any of the
+    /// three shapes: headers from `headers` and `multiValueHeaders`).
+    pub async fn invoke_value(&self, event: &Value, invocation: &Invocation) -> TestResponse {
+        let response = self.app.handle_event(event, invocation).await;
+        TestResponse::from_lambda(&response)
     }
 
     /// Posts `body` to `/hooks/{route}` as an HTTP API v2 event.
@@ -260,17 +283,6 @@ impl TestApp {
             .map(|m| m.body().unwrap_or_default().to_owned())
             .collect()
     }
-}
-
-/// The request with a Lambda context whose invocation deadline is `at` (what the runtime attaches
-/// from `Lambda-Runtime-Deadline-Ms`; `Delivery::from_lambda` reads it).
-pub fn with_deadline(request: lambda_http::Request, at: SystemTime) -> lambda_http::Request {
-    let mut context = lambda_http::Context::default();
-    context.deadline = at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    request.with_lambda_context(context)
 }
 
 /// A realistic API Gateway HTTP API (payload 2.0) event carrying an `Authorization` header (to test

@@ -6,7 +6,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use dealhook::inbound::verify::{self, Scheme, SignedRequest};
-use dealhook::inbound::{Delivery, Source};
+use dealhook::inbound::{Delivery, Invocation, Source};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -59,14 +59,19 @@ fn the_sample_events_verify_with_the_sample_keys_at_their_signing_time() {
     let at = UNIX_EPOCH + Duration::from_secs(SIGNED_AT);
     for p in &PROVIDERS {
         let text = std::fs::read_to_string(events_dir().join(format!("{}.json", p.name))).unwrap();
-        let delivery = Delivery::from_lambda(lambda_http::request::from_str(&text).unwrap(), chrono::Utc::now());
+        let delivery = Delivery::from_event(
+            &serde_json::from_str(&text).unwrap(),
+            &Invocation::local(),
+            chrono::Utc::now(),
+        )
+        .unwrap();
         let scheme = Scheme::default_for(p.source).unwrap();
-        let result = verify::verify(scheme, &key(p), &SignedRequest::from_delivery(&delivery), at);
+        let result = verify::verify(scheme, &key(p), &SignedRequest::from_delivery(&delivery, None), at);
         assert!(result.is_ok(), "{}: {result:?}", p.name);
         let stale = verify::verify(
             scheme,
             &key(p),
-            &SignedRequest::from_delivery(&delivery),
+            &SignedRequest::from_delivery(&delivery, None),
             at + Duration::from_secs(3600),
         );
         assert_eq!(stale.is_err(), p.timestamped(), "{}: replaying an hour later", p.name);

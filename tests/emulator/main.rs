@@ -220,7 +220,7 @@ fn plan(events_dir: &Path) -> Vec<Invocation> {
         .collect();
     names.sort();
     assert!(!names.is_empty(), "no events in {}", committed.display());
-    names
+    let mut invocations: Vec<Invocation> = names
         .into_iter()
         .map(|name| {
             if let Some(p) = PROVIDERS.iter().find(|p| format!("{}.json", p.name) == name) {
@@ -257,7 +257,47 @@ fn plan(events_dir: &Path) -> Vec<Invocation> {
                 dealname: None,
             }
         })
-        .collect()
+        .collect();
+    invocations.extend(edge_cases(events_dir, &committed));
+    invocations
+}
+
+/// Events that crashed the function when `lambda_http` read them (issue 10, item 1), derived from
+/// `website-quote.json`: a raw space in `rawQueryString` must reach the normal pipeline (a deal; the body
+/// differs from the sample's so idempotency does not take it for a repeat), and a body flagged base64
+/// that is not must be answered `400 malformed_request`.
+fn edge_cases(events_dir: &Path, committed: &Path) -> Vec<Invocation> {
+    let path = committed.join("website-quote.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let sample: Value = serde_json::from_str(&text).expect("website-quote.json is JSON");
+    let mut raw_space = sample.clone();
+    raw_space["rawQueryString"] = "utm_source=newsletter&utm_campaign=spring sale".into();
+    let body = raw_space["body"]
+        .as_str()
+        .unwrap_or_default()
+        .replace("40 seats", "41 seats");
+    raw_space["body"] = body.into();
+    let mut bad_base64 = sample;
+    bad_base64["body"] = "not base64!".into();
+    bad_base64["isBase64Encoded"] = true.into();
+    [
+        ("edge-raw-space-query.json", raw_space, 200, "created"),
+        ("edge-bad-base64-body.json", bad_base64, 400, "rejected"),
+    ]
+    .into_iter()
+    .map(|(name, event, status, outcome)| {
+        let file = events_dir.join(name);
+        std::fs::write(&file, serde_json::to_string_pretty(&event).expect("JSON"))
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        Invocation {
+            name: name.to_owned(),
+            file,
+            status,
+            outcome,
+            dealname: None,
+        }
+    })
+    .collect()
 }
 
 /// `events/sample-secret.json` (every sample signing key) with [`TOKEN`] as the HubSpot token.
@@ -540,8 +580,8 @@ impl LambdaResponse {
             (Some(body), _) => body.to_owned(),
             (None, _) => String::new(),
         };
-        // HTTP API v2 and function URL answers carry `headers`; lambda_http answers REST v1 with
-        // `multiValueHeaders` only (`headers` is empty there).
+        // HTTP API v2 and function URL answers carry `headers`; REST v1 answers carry
+        // `multiValueHeaders` only (`headers` is empty there, as lambda_http made them).
         let find = |headers: &Value| {
             headers
                 .as_object()?

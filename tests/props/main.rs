@@ -5,6 +5,7 @@
 
 mod arb;
 mod decoding;
+mod events;
 mod mapping;
 mod pipeline;
 

@@ -51,7 +51,9 @@ pub fn signed_uri(url: &str) -> String {
 }
 
 /// Verifies a HubSpot v3 delivery at `now`; `request.url` must be the URL HubSpot called (scheme,
-/// host, path and query exactly as configured in the app; see [`SignedRequest::from_delivery`]).
+/// host, path and query exactly as configured in the app; see [`SignedRequest::from_delivery`]: byte
+/// for byte from HTTP API 2.0 and function URL events, a canonical rebuild from REST API events, or the
+/// endpoint's `public_url:`). The URL is then put in HubSpot's canonical form ([`signed_uri`]).
 ///
 /// Both headers are required (`MissingHeader`, `DuplicateHeader`); a non-integer timestamp or
 /// non-base64 signature is `MalformedHeader`; then `Mismatch`, then the window (`Stale`, `Future`).
@@ -333,6 +335,182 @@ mod tests {
         for now in [T, T + 10_000_000] {
             let err = check_with(&secret(other), "POST", URL, &T.to_string(), &signature, b"[]", now).unwrap_err();
             assert_reveals_nothing(&err, &[KEY, other, &signature]);
+        }
+    }
+
+    /// Item 4 of issue 10: URL-signed deliveries through real event shapes, deterministic. Variants:
+    /// two parameters (50 runs), `%20`, `%26`, `%3D`, non-ASCII, empty values, repeated keys, HubSpot's
+    /// decoded twelve; what a REST event cannot give back (`+` for a space, a raw `=`, another order, a
+    /// base path mapping) fails without `public_url:` and passes with it; a declared query does not
+    /// cover a request whose parameters differ; HTTP API 2.0 events use the raw query.
+    mod through_events {
+        use chrono::Utc;
+        use serde_json::{Value, json};
+
+        use super::*;
+        use crate::inbound::verify::PublicUrl;
+        use crate::inbound::{Delivery, Invocation};
+
+        const HOST: &str = "abc123.execute-api.us-east-1.amazonaws.com";
+        const BODY: &str = r#"[{"eventId":1,"subscriptionType":"deal.creation"}]"#;
+
+        /// The signature HubSpot sends when it calls `url`.
+        fn signature(url: &str) -> String {
+            sign(&secret(KEY), "POST", url, BODY.as_bytes(), T).unwrap()
+        }
+
+        /// A REST API event for a call to `https://{HOST}/prod/hooks/hs?...` whose parameters API Gateway
+        /// decoded into `multi` (JSON order as given), signed for `signed_url`.
+        fn rest_event(multi: Value, signed_url: &str) -> Value {
+            let signature = signature(signed_url);
+            json!({
+                "resource": "/hooks/{route}", "path": "/hooks/hs", "httpMethod": "POST",
+                "headers": { "Host": HOST, "X-HubSpot-Signature-v3": signature,
+                             "X-HubSpot-Request-Timestamp": T.to_string() },
+                "multiValueHeaders": { "Host": [HOST], "X-HubSpot-Signature-v3": [signature],
+                                       "X-HubSpot-Request-Timestamp": [T.to_string()] },
+                "multiValueQueryStringParameters": multi,
+                "requestContext": { "path": "/prod/hooks/hs", "stage": "prod", "httpMethod": "POST" },
+                "body": BODY, "isBase64Encoded": false
+            })
+        }
+
+        fn check_event(event: &Value, public_url: Option<&str>) -> Result<(), VerifyError> {
+            let delivery = Delivery::from_event(event, &Invocation::local(), Utc::now()).unwrap();
+            let public_url = public_url.map(|u| PublicUrl::parse(u).unwrap());
+            verify(
+                &secret(KEY),
+                &SignedRequest::from_delivery(&delivery, public_url.as_ref()),
+                at_ms(T),
+            )
+        }
+
+        fn url(query: &str) -> String {
+            format!("https://{HOST}/prod/hooks/hs?{query}")
+        }
+
+        #[test]
+        fn two_query_parameters_through_a_rest_event_verify_in_every_run() {
+            let event = rest_event(
+                json!({ "portalId": ["62515"], "src": ["app"] }),
+                &url("portalId=62515&src=app"),
+            );
+            for run in 0..50 {
+                assert_eq!(check_event(&event, None), Ok(()), "run {run}");
+            }
+        }
+
+        #[test]
+        fn encoded_values_through_a_rest_event_verify() {
+            let cases = [
+                (
+                    "%20 (the issue's input)",
+                    json!({ "q": ["spring sale"] }),
+                    "q=spring%20sale",
+                ),
+                ("an encoded ampersand", json!({ "q": ["a&b"] }), "q=a%26b"),
+                ("an encoded equals sign", json!({ "q": ["a=b"] }), "q=a%3Db"),
+                ("an encoded plus", json!({ "q": ["a+b"] }), "q=a%2Bb"),
+                ("non-ASCII", json!({ "q": ["café"] }), "q=caf%C3%A9"),
+                ("an empty value", json!({ "a": [""], "b": ["1"] }), "a=&b=1"),
+                ("a repeated key", json!({ "a": ["1", "2"] }), "a=1&a=2"),
+                (
+                    "HubSpot's decoded twelve, raw",
+                    json!({ "src": ["hs:app/v3(x)"] }),
+                    "src=hs:app/v3(x)",
+                ),
+                (
+                    "HubSpot's decoded twelve, escaped",
+                    json!({ "src": ["hs:app"] }),
+                    "src=hs%3Aapp",
+                ),
+                ("unreserved characters", json!({ "k": ["A-z.0_9~"] }), "k=A-z.0_9~"),
+            ];
+            for (name, multi, sent) in cases {
+                let event = rest_event(multi, &url(sent));
+                assert_eq!(check_event(&event, None), Ok(()), "{name}");
+            }
+        }
+
+        #[test]
+        fn what_a_rest_event_cannot_give_back_needs_public_url() {
+            let cases = [
+                ("a space sent as +", json!({ "q": ["spring sale"] }), "q=spring+sale"),
+                ("a raw equals sign", json!({ "q": ["a=b"] }), "q=a=b"),
+                (
+                    "another order than the JSON's",
+                    json!({ "a": ["1"], "b": ["2"] }),
+                    "b=2&a=1",
+                ),
+                ("a key without =", json!({ "flag": [""] }), "flag"),
+                (
+                    "interleaved repeats",
+                    json!({ "a": ["1", "3"], "b": ["2"] }),
+                    "a=1&b=2&a=3",
+                ),
+            ];
+            for (name, multi, sent) in cases {
+                let event = rest_event(multi, &url(sent));
+                assert_eq!(
+                    check_event(&event, None),
+                    Err(VerifyError::Mismatch),
+                    "{name}: without public_url"
+                );
+                assert_eq!(check_event(&event, Some(&url(sent))), Ok(()), "{name}: with public_url");
+            }
+            // Both JSON orders, with the declared URL.
+            for multi in [json!({ "a": ["1"], "b": ["2"] }), json!({ "b": ["2"], "a": ["1"] })] {
+                let event = rest_event(multi, &url("a=1&b=2"));
+                assert_eq!(check_event(&event, Some(&url("a=1&b=2"))), Ok(()));
+            }
+        }
+
+        #[test]
+        fn a_declared_query_does_not_cover_other_parameters() {
+            // Signed for ?a=1, resent with ?a=2: the declared URL is not used, so the signature fails.
+            let mut event = rest_event(json!({ "a": ["2"] }), &url("a=1"));
+            assert_eq!(check_event(&event, Some(&url("a=1"))), Err(VerifyError::Mismatch));
+            event["multiValueQueryStringParameters"] = json!({ "a": ["1"], "extra": ["x"] });
+            assert_eq!(check_event(&event, Some(&url("a=1"))), Err(VerifyError::Mismatch));
+            event["multiValueQueryStringParameters"] = Value::Null;
+            assert_eq!(check_event(&event, Some(&url("a=1"))), Err(VerifyError::Mismatch));
+        }
+
+        #[test]
+        fn a_custom_domain_with_a_base_path_verifies_with_public_url() {
+            // https://api.example.com/crm/hooks/hs → API Gateway strips `/crm`; the event says /hooks/hs.
+            let sent = "https://api.example.com/crm/hooks/hs?portalId=1";
+            let mut event = rest_event(json!({ "portalId": ["1"] }), sent);
+            event["headers"]["Host"] = "api.example.com".into();
+            event["multiValueHeaders"]["Host"] = json!(["api.example.com"]);
+            event["requestContext"]["path"] = "/hooks/hs".into();
+            assert_eq!(check_event(&event, None), Err(VerifyError::Mismatch));
+            assert_eq!(
+                check_event(&event, Some("https://api.example.com/crm/hooks/hs")),
+                Ok(())
+            );
+            assert_eq!(check_event(&event, Some(sent)), Ok(()));
+        }
+
+        #[test]
+        fn http_api_events_sign_the_raw_query() {
+            for sent in [
+                "q=spring%20sale&a=1",
+                "b=2&a=1",
+                "q=spring+sale",
+                "q=a=b",
+                "src=hs%3Aapp",
+            ] {
+                let signature = signature(&format!("https://{HOST}/hooks/hs?{sent}"));
+                let event = json!({
+                    "version": "2.0", "rawPath": "/hooks/hs", "rawQueryString": sent,
+                    "headers": { "host": HOST, "x-hubspot-signature-v3": signature,
+                                 "x-hubspot-request-timestamp": T.to_string() },
+                    "requestContext": { "http": { "method": "POST" }, "stage": "$default" },
+                    "body": BODY, "isBase64Encoded": false
+                });
+                assert_eq!(check_event(&event, None), Ok(()), "{sent}");
+            }
         }
     }
 }

@@ -200,24 +200,42 @@ pub struct SignedRequest<'a> {
 }
 
 impl<'a> SignedRequest<'a> {
-    /// From a Delivery: `url = "{x-forwarded-proto or https}://{host header}{path}{?query}"`.
+    /// From a Delivery. Without `public_url`, `url = "{x-forwarded-proto or https}://{host header}{path}{?query}"`:
+    /// the first entry of a comma-separated `x-forwarded-proto` is used; a missing or unreadable `host`
+    /// header leaves the host empty (a scheme that signs the URL then reports `Mismatch`). The path is
+    /// the Delivery's (the one the sender called, as the event gives it) and the query the Delivery's
+    /// (byte for byte from HTTP API 2.0 and function URL events; rebuilt in a canonical form from REST
+    /// API events, see [`crate::inbound::event`]).
     ///
-    /// The first entry of a comma-separated `x-forwarded-proto` is used. A missing or unreadable
-    /// `host` header leaves the host empty (a scheme that signs the URL then reports `Mismatch`).
-    /// The path is the Delivery's path, so behind a custom domain whose base path API Gateway strips,
-    /// the URL differs from the one the sender signed.
-    pub fn from_delivery(delivery: &'a Delivery) -> SignedRequest<'a> {
-        let header = |name: &str| delivery.headers.get(name).and_then(|v| v.to_str().ok());
-        let proto = header("x-forwarded-proto")
-            .and_then(|p| p.split(',').next())
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .unwrap_or("https");
-        let host = header("host").map(str::trim).unwrap_or("");
-        let mut url = format!("{proto}://{host}{}", delivery.path);
-        if let Some(query) = delivery.query.as_deref().filter(|q| !q.is_empty()) {
+    /// With the endpoint's [`PublicUrl`] (`public_url:` in the mapping), its scheme, host and path replace
+    /// the request's. If it declares a query too, that query is used verbatim when the request carries
+    /// the same parameters (compared decoded, in any order: a REST API event cannot give the order or the
+    /// encoding back); when they differ, the request's own query is used (and a signature over the
+    /// declared URL then does not match).
+    pub fn from_delivery(delivery: &'a Delivery, public_url: Option<&PublicUrl>) -> SignedRequest<'a> {
+        let query = delivery.query.as_deref().filter(|q| !q.is_empty());
+        let mut url = match public_url {
+            Some(public) => public.base.clone(),
+            None => {
+                let header = |name: &str| delivery.headers.get(name).and_then(|v| v.to_str().ok());
+                let proto = header("x-forwarded-proto")
+                    .and_then(|p| p.split(',').next())
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("https");
+                let host = header("host").map(str::trim).unwrap_or("");
+                format!("{proto}://{host}{}", delivery.path)
+            }
+        };
+        let declared = public_url.and_then(|p| p.query.as_deref());
+        let signed_query = match (declared, query) {
+            (Some(declared), Some(sent)) if query_pairs(declared) == query_pairs(sent) => Some(declared),
+            (Some(declared), None) if query_pairs(declared).is_empty() => Some(declared),
+            _ => query,
+        };
+        if let Some(q) = signed_query {
             url.push('?');
-            url.push_str(query);
+            url.push_str(q);
         }
         SignedRequest {
             method: delivery.method.as_str(),
@@ -226,6 +244,81 @@ impl<'a> SignedRequest<'a> {
             query: delivery.query.as_deref(),
             body: &delivery.body,
         }
+    }
+}
+
+/// The parameters of a query, decoded as `application/x-www-form-urlencoded` (`+` is a space, then
+/// %-escapes), sorted: equal for two spellings of the same parameters.
+fn query_pairs(query: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let decode = |part: &str| -> Vec<u8> { percent_encoding::percent_decode_str(&part.replace('+', " ")).collect() };
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// The URL a provider calls, as the mapping declares it (`public_url:`), for schemes that sign the URL
+/// ([`Scheme::HubSpotV3`]) where the event cannot give it back: a custom domain with a base path mapping
+/// (API Gateway strips the base path), or a REST API event (whose query is decoded, unordered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `scheme://host[:port]/path`, as written.
+    base: String,
+    /// The query as written (without `?`), when the URL has one.
+    query: Option<String>,
+}
+
+impl PublicUrl {
+    /// Reads an absolute `http(s)` URL written as the provider is given it: visible ASCII only
+    /// (%-encode the rest, as the provider sends it), a host, no user info, no fragment. The error
+    /// says which rule it breaks.
+    pub fn parse(text: &str) -> Result<PublicUrl, &'static str> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("a URL is visible ASCII without spaces: %-encode other characters as the provider sends them");
+        }
+        if text.contains('#') {
+            return Err("a URL the provider calls has no fragment (`#…`)");
+        }
+        let uri: http::Uri = text
+            .parse()
+            .map_err(|_| "not a URL: write it as `https://host/path`, exactly as the provider is given it")?;
+        if !matches!(uri.scheme_str(), Some("https" | "http")) {
+            return Err("the URL must start with https:// (or http://)");
+        }
+        match uri.authority() {
+            None => return Err("the URL has no host"),
+            Some(a) if a.host().is_empty() => return Err("the URL has no host"),
+            Some(a) if a.as_str().contains('@') => return Err("the URL must not carry user info (`user@`)"),
+            Some(_) => {}
+        }
+        let (base, query) = match text.split_once('?') {
+            Some((base, query)) => (base, Some(query).filter(|q| !q.is_empty())),
+            None => (text, None),
+        };
+        Ok(PublicUrl {
+            base: base.to_owned(),
+            query: query.map(str::to_owned),
+        })
+    }
+
+    /// The URL as written.
+    pub fn as_str(&self) -> String {
+        match &self.query {
+            Some(query) => format!("{}?{query}", self.base),
+            None => self.base.clone(),
+        }
+    }
+}
+
+impl fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str())
     }
 }
 
@@ -663,7 +756,7 @@ mod tests {
             ),
         ];
         for (name, d, want) in cases {
-            let req = SignedRequest::from_delivery(&d);
+            let req = SignedRequest::from_delivery(&d, None);
             assert_eq!(req.url, want, "{name}");
             assert_eq!(req.method, "POST", "{name}");
             assert_eq!(req.query, d.query.as_deref(), "{name}");

@@ -129,4 +129,29 @@ mod tests {
             assert_reveals_nothing(&err, &[KEY, sent, "s3cr3t"]);
         }
     }
+
+    #[test]
+    fn the_token_verifies_from_a_rest_event_whose_query_was_rebuilt() {
+        use crate::inbound::{Delivery, Invocation};
+        for (secret_value, multi) in [
+            (KEY, serde_json::json!({ "formID": ["1"], "token": [KEY] })),
+            ("a+b", serde_json::json!({ "token": ["a+b"] })),
+            (
+                "plain",
+                serde_json::json!({ "token": ["plain"], "other": ["spring sale"] }),
+            ),
+        ] {
+            let event = serde_json::json!({
+                "httpMethod": "POST", "path": "/hooks/jotform", "multiValueQueryStringParameters": multi,
+                "body": "", "isBase64Encoded": false
+            });
+            let delivery = Delivery::from_event(&event, &Invocation::local(), chrono::Utc::now()).unwrap();
+            let request = SignedRequest::from_delivery(&delivery, None);
+            assert_eq!(
+                verify(&secret(secret_value), &request, at_secs(0)),
+                Ok(()),
+                "{secret_value}"
+            );
+        }
+    }
 }
