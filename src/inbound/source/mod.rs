@@ -76,6 +76,63 @@ impl Source {
     }
 }
 
+/// A Content-Type is echoed in 415 messages up to this many characters.
+const MAX_ECHOED_CONTENT_TYPE: usize = 200;
+
+impl Source {
+    /// The media types this source's sender posts (`type/subtype`, lowercase), or `None` for `json`
+    /// and `form`, which take whatever [`crate::inbound::decode`] reads.
+    ///
+    /// - Typeform, Tally, Webflow, Stripe, Standard Webhooks, HubSpot: `application/json` only.
+    /// - Jotform: `multipart/form-data` only.
+    /// - GitHub: `application/json` or `application/x-www-form-urlencoded` (a `payload=` form):
+    ///   the webhook's "content type" setting at GitHub picks one, so both are genuine. Neither
+    ///   is signed, but one body cannot be both: the GitHub normaliser reads a form only as a
+    ///   single `payload` field, which a JSON body (it starts with `{`) never is, and a body
+    ///   starting `payload=` is not JSON; so resending signed bytes under the other type is
+    ///   refused (`invalid_payload`, or decode's `invalid_json`), never read as other fields.
+    ///
+    /// The signature covers the body, not the Content-Type header: accepting a type a provider
+    /// never sends would let anyone holding one signed body have it read differently (the same JSON
+    /// bytes as a urlencoded form are other fields, and so another deal).
+    pub fn media_types(self) -> Option<&'static [&'static str]> {
+        const JSON: &[&str] = &["application/json"];
+        // Exhaustive on purpose: a new Source must say what its sender posts.
+        match self {
+            Source::Json | Source::Form => None,
+            Source::Typeform
+            | Source::Tally
+            | Source::Webflow
+            | Source::Stripe
+            | Source::StandardWebhooks
+            | Source::HubSpot => Some(JSON),
+            Source::Jotform => Some(&["multipart/form-data"]),
+            Source::GitHub => Some(&["application/json", "application/x-www-form-urlencoded"]),
+        }
+    }
+
+    /// `Ok` when `content_type` (the header, parameters allowed) is one of [`Source::media_types`]
+    /// (or the source takes any); else the 415 message, naming what the provider sends and what
+    /// arrived (cut to 200 characters). Charsets are checked later, by decoding.
+    pub fn check_content_type(self, content_type: Option<&str>) -> Result<(), String> {
+        let Some(accepted) = self.media_types() else {
+            return Ok(());
+        };
+        let essence = content_type.and_then(crate::inbound::decode::media_type_essence);
+        if essence.as_deref().is_some_and(|e| accepted.contains(&e)) {
+            return Ok(());
+        }
+        let got = match content_type.map(str::trim).filter(|ct| !ct.is_empty()) {
+            Some(ct) => format!("got {:?}", ct.chars().take(MAX_ECHOED_CONTENT_TYPE).collect::<String>()),
+            None => "the request has no Content-Type".to_owned(),
+        };
+        Err(format!(
+            "the {self} source accepts {}, what {self} sends; {got}",
+            accepted.join(" or ")
+        ))
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
