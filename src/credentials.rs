@@ -204,8 +204,9 @@ mod tests {
 
     #[test]
     fn every_secret_value_is_listed_for_scrubbing_and_short_ones_are_named() {
-        let c = Credentials::parse(r#"{"hubspot":{"hapikey":"hapikey-long-1"},"signing":{"a":"sig-a-long","b":"short"}}"#)
-            .unwrap();
+        let c =
+            Credentials::parse(r#"{"hubspot":{"hapikey":"hapikey-long-1"},"signing":{"a":"sig-a-long","b":"short"}}"#)
+                .unwrap();
         let mut values = c.secret_values();
         values.sort();
         assert_eq!(values, ["hapikey-long-1", "short", "sig-a-long"]);

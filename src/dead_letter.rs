@@ -345,7 +345,9 @@ mod tests {
         assert_eq!(json.matches("\"bodyRedacted\":true").count(), 1, "{json}");
         assert_eq!(stored.matches("token=[redacted]").count(), 2, "{stored}");
         // Everything else is as received.
-        let expected = body.replace(&token, REDACTED).replace(&token.replace('/', "\\/"), REDACTED);
+        let expected = body
+            .replace(&token, REDACTED)
+            .replace(&token.replace('/', "\\/"), REDACTED);
         assert_eq!(stored, expected);
         assert_eq!(letter.delivery.query.as_deref(), Some("[redacted]&token=[redacted]"));
     }
@@ -355,7 +357,8 @@ mod tests {
         use crate::domain::{PropValue, Property};
         let d = jotform_delivery(b"{\"note\":\"pat-secret-token\"}".to_vec(), "form=7");
         let mut d = d;
-        d.headers.insert("x-echo", HeaderValue::from_static("Bearer pat-secret-token"));
+        d.headers
+            .insert("x-echo", HeaderValue::from_static("Bearer pat-secret-token"));
         d.path = "/hooks/pat-secret-token".into();
         let errors = vec![Problem::at("properties.note", "invalid", "got \"pat-secret-token\"")];
         let mut letter = DeadLetter::new(&d, "r", "hubspot_rejected", errors);
@@ -379,7 +382,10 @@ mod tests {
         assert_eq!(letter.delivery.headers["x-echo"], "Bearer [redacted]");
         assert_eq!(letter.delivery.path, "/hooks/[redacted]");
         assert_eq!(letter.errors[0].message, "got \"[redacted]\"");
-        assert_eq!(letter.hubspot.as_ref().unwrap().body["message"], "token [redacted] is bad");
+        assert_eq!(
+            letter.hubspot.as_ref().unwrap().body["message"],
+            "token [redacted] is bad"
+        );
         assert_eq!(letter.body().unwrap(), b"{\"note\":\"[redacted]\"}");
         assert!(letter.deal_draft.is_some(), "the draft is kept, scrubbed");
     }
@@ -398,7 +404,12 @@ mod tests {
     fn the_field_by_field_fallback_scrubs_text_and_drops_what_it_cannot_check() {
         let mut d = delivery();
         d.headers.insert("x-echo", HeaderValue::from_static("pat-secret-token"));
-        let mut letter = DeadLetter::new(&d, "r", "mapping_failed", vec![Problem::general("x", "pat-secret-token")]);
+        let mut letter = DeadLetter::new(
+            &d,
+            "r",
+            "mapping_failed",
+            vec![Problem::general("x", "pat-secret-token")],
+        );
         letter.deal_draft = Some(DealDraft {
             pipeline: None,
             dealstage: "s".into(),

@@ -340,13 +340,20 @@ impl App {
             Some(verify::verify(scheme, key, &request, now))
         };
         let mut verdict = check(&credentials);
-        if matches!(verdict, None | Some(Err(verify::VerifyError::Mismatch | verify::VerifyError::InvalidKey { .. })))
-            && let Ok(fresh) = self.secrets.reread_rate_limited().await
+        if matches!(
+            verdict,
+            None | Some(Err(
+                verify::VerifyError::Mismatch | verify::VerifyError::InvalidKey { .. }
+            ))
+        ) && let Ok(fresh) = self.secrets.reread_rate_limited().await
         {
             use secrecy::ExposeSecret as _;
             let key = |c: &credentials::Credentials| c.signing.get(key_name).map(|k| k.expose_secret().to_owned());
             if key(&fresh) != key(&credentials) {
-                tracing::info!(key = key_name, "the signing key changed in the secret; verifying with the new one");
+                tracing::info!(
+                    key = key_name,
+                    "the signing key changed in the secret; verifying with the new one"
+                );
                 verdict = check(&fresh);
             }
         }

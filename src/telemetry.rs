@@ -140,12 +140,21 @@ mod tests {
         let text = capture.text();
         assert!(text.contains("message quoting [redacted]"), "{text}");
         for secret in [&token, &key] {
-            let id = secret.rsplit(' ').next().unwrap_or(secret).rsplit('-').next().unwrap_or(secret);
+            let id = secret
+                .rsplit(' ')
+                .next()
+                .unwrap_or(secret)
+                .rsplit('-')
+                .next()
+                .unwrap_or(secret);
             assert!(!text.contains(id), "{secret} reached the log: {text}");
         }
         assert!(text.matches("[redacted]").count() >= 5, "{text}");
         // Still one JSON object per line.
-        for line in text.lines().filter(|l| l.contains("debug-formatted") || l.contains("message quoting")) {
+        for line in text
+            .lines()
+            .filter(|l| l.contains("debug-formatted") || l.contains("message quoting"))
+        {
             serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         }
     }

@@ -320,7 +320,10 @@ mod tests {
             ("JSON string", json),
             ("JSON with \\/", json_slash),
             ("JSON \\u00XX", json_unicode),
-            ("JSON in JSON", serde_json::to_string(&serde_json::to_string(KEY).unwrap()).unwrap()),
+            (
+                "JSON in JSON",
+                serde_json::to_string(&serde_json::to_string(KEY).unwrap()).unwrap(),
+            ),
             ("Debug in JSON", serde_json::to_string(&format!("{KEY:?}")).unwrap()),
             ("a form-encoded URL in JSON", json_of_url),
         ];
@@ -343,7 +346,16 @@ mod tests {
     #[test]
     fn text_without_a_known_value_is_returned_untouched_and_borrowed() {
         let scrubber = Scrubber::new(["secret-value-1"]);
-        for text in ["", "secret-value", "SECRET-VALUE-1", "secret-value-2", "%", "\\u00", "%2", "\\"] {
+        for text in [
+            "",
+            "secret-value",
+            "SECRET-VALUE-1",
+            "secret-value-2",
+            "%",
+            "\\u00",
+            "%2",
+            "\\",
+        ] {
             assert!(
                 matches!(scrubber.scrub_str(text), Cow::Borrowed(_)),
                 "{text:?} was changed"
@@ -384,7 +396,10 @@ mod tests {
             let form = percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string();
             for text in [value.to_owned(), json.clone(), form] {
                 let got = scrub(&[value], &text);
-                assert!(!got.contains("pure") && !got.contains("slash") && !got.contains("plus"), "{value}: {got}");
+                assert!(
+                    !got.contains("pure") && !got.contains("slash") && !got.contains("plus"),
+                    "{value}: {got}"
+                );
             }
         }
     }
@@ -429,7 +444,11 @@ mod tests {
         let started = std::time::Instant::now();
         let _ = scrubber.scrub_bytes(&hay);
         let _ = scrubber.scrub_bytes(&[0xff, 0xfe, b'%', b'\\', b'u']);
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
@@ -439,7 +458,11 @@ mod tests {
         let started = std::time::Instant::now();
         assert!(matches!(scrubber.scrub_str(&body), Cow::Borrowed(_)));
         // Generous for debug builds on a shared machine; a release build takes a few milliseconds.
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
@@ -450,7 +473,10 @@ mod tests {
         remember([new.as_str()]);
         remember([new.as_str()]);
         let scrubber = known_secrets();
-        assert_eq!(scrubber.scrub_str(&format!("{old} {new} short")), "[redacted] [redacted] short");
+        assert_eq!(
+            scrubber.scrub_str(&format!("{old} {new} short")),
+            "[redacted] [redacted] short"
+        );
     }
 
     #[test]

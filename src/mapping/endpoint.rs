@@ -158,8 +158,9 @@ pub(crate) fn check(routes: &[RouteSpec], report: &mut Report) {
 /// the sender but not which endpoint it meant, so a delivery signed for either is accepted by both
 /// (and mapped by the other's routes).
 pub(crate) fn check_shared_keys(routes: &[RouteSpec], report: &mut Report) {
-    // key → the endpoints using it, each with its first route that names the key.
-    let mut by_key: Vec<(&str, Vec<(&str, &RouteSpec, Scheme, Loc)>)> = Vec::new();
+    /// An endpoint using a key: its name, its first route naming the key, the scheme, where.
+    type User<'a> = (&'a str, &'a RouteSpec, Scheme, Loc);
+    let mut by_key: Vec<(&str, Vec<User<'_>>)> = Vec::new();
     for route in routes {
         let (Some((endpoint, _)), Some(auth)) = (&route.endpoint, &route.auth) else {
             continue;
@@ -272,7 +273,8 @@ mod tests {
 
     #[test]
     fn endpoints_sharing_a_key_under_a_scheme_that_does_not_sign_the_url_are_warned_about() {
-        let cases: [(&str, Vec<(&str, &str, &str, &str)>, Vec<&str>); 6] = [
+        type Route<'a> = (&'a str, &'a str, &'a str, &'a str);
+        let cases: [(&str, Vec<Route<'_>>, Vec<&str>); 6] = [
             (
                 "two typeform endpoints, one key",
                 vec![("a", "typeform", "typeform", "k"), ("b", "typeform", "typeform", "k")],
@@ -280,7 +282,11 @@ mod tests {
             ),
             (
                 "three token endpoints, one key",
-                vec![("a", "jotform", "token", "k"), ("b", "jotform", "token", "k"), ("c", "jotform", "token", "k")],
+                vec![
+                    ("a", "jotform", "token", "k"),
+                    ("b", "jotform", "token", "k"),
+                    ("c", "jotform", "token", "k"),
+                ],
                 vec!["b", "c"],
             ),
             (
@@ -309,7 +315,10 @@ mod tests {
             let routes: Vec<&str> = got.iter().filter_map(|(r, _)| r.as_deref()).collect();
             assert_eq!(routes, warned, "{row}: {got:?}");
             for (_, message) in &got {
-                assert!(message.contains("/hooks/a") && message.contains("\"k\""), "{row}: {message}");
+                assert!(
+                    message.contains("/hooks/a") && message.contains("\"k\""),
+                    "{row}: {message}"
+                );
                 assert!(message.contains("does not sign the URL"), "{row}: {message}");
             }
         }

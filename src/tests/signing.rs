@@ -28,7 +28,8 @@ fn secret(typeform: Option<&str>) -> Credentials {
 fn typeform_signed_with(key: &str) -> Delivery {
     let mut d = delivery(Method::POST, "/hooks/typeform", TYPEFORM_BODY);
     let signature = verify::typeform::sign(&SecretString::from(key.to_owned()), TYPEFORM_BODY.as_bytes()).unwrap();
-    d.headers.insert("typeform-signature", HeaderValue::from_str(&signature).unwrap());
+    d.headers
+        .insert("typeform-signature", HeaderValue::from_str(&signature).unwrap());
     d
 }
 
@@ -60,7 +61,11 @@ async fn a_flood_of_bad_signatures_re_reads_the_secret_once_per_interval_and_sto
         assert_eq!(status(&outcome), StatusCode::UNAUTHORIZED, "{outcome:?}");
         assert!(matches!(outcome, Outcome::Rejected(ref r) if r.code == "invalid_signature"));
     }
-    assert_eq!(f.secrets.refreshes(), 1, "a re-read that found the same key answers 401 as before");
+    assert_eq!(
+        f.secrets.refreshes(),
+        1,
+        "a re-read that found the same key answers 401 as before"
+    );
     tokio::time::advance(crate::aws::REREAD_INTERVAL).await;
     let outcome = f.app.handle(&typeform_signed_with("forged-key-000000")).await;
     assert_eq!(status(&outcome), StatusCode::UNAUTHORIZED);
@@ -75,7 +80,11 @@ async fn a_rotation_inside_the_interval_waits_for_the_next_one() {
     assert_eq!(status(&outcome), StatusCode::UNAUTHORIZED);
     f.secrets.set(secret(Some(NEW)));
     let outcome = f.app.handle(&typeform_signed_with(NEW)).await;
-    assert_eq!(status(&outcome), StatusCode::UNAUTHORIZED, "the re-read was spent on the forgery");
+    assert_eq!(
+        status(&outcome),
+        StatusCode::UNAUTHORIZED,
+        "the re-read was spent on the forgery"
+    );
     tokio::time::advance(crate::aws::REREAD_INTERVAL).await;
     let outcome = f.app.handle(&typeform_signed_with(NEW)).await;
     assert!(matches!(outcome, Outcome::Created(_)), "{outcome:?}");
@@ -95,7 +104,13 @@ async fn a_key_still_missing_after_the_re_read_asks_the_sender_to_retry() {
     let f = fakes_with(false, secret(None));
     let outcome = f.app.handle(&typeform_signed_with(NEW)).await;
     assert!(
-        matches!(outcome, Outcome::RetryLater { code: "signing_key_missing", .. }),
+        matches!(
+            outcome,
+            Outcome::RetryLater {
+                code: "signing_key_missing",
+                ..
+            }
+        ),
         "{outcome:?}"
     );
     assert_eq!(f.secrets.refreshes(), 1);
@@ -115,7 +130,10 @@ async fn signature_problems_a_new_key_cannot_fix_do_not_re_read() {
         ("malformed", malformed, "malformed_signature"),
     ] {
         let outcome = f.app.handle(&d).await;
-        assert!(matches!(outcome, Outcome::Rejected(ref r) if r.code == code), "{row}: {outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Rejected(ref r) if r.code == code),
+            "{row}: {outcome:?}"
+        );
     }
     assert_eq!(f.secrets.refreshes(), 0);
 }
@@ -128,16 +146,61 @@ async fn provider_routes_accept_only_the_content_types_their_provider_sends() {
     let f = fakes_with(false, secret(Some(OLD)));
     let cases: [(&str, &str, Option<&str>, Option<&str>); 10] = [
         // (row, endpoint, content type, the 415 message must name this; None = not a 415)
-        ("typeform, urlencoded", "typeform", Some("application/x-www-form-urlencoded"), Some("application/json")),
-        ("typeform, multipart", "typeform", Some("multipart/form-data; boundary=x"), Some("application/json")),
-        ("typeform, text/plain", "typeform", Some("text/plain"), Some("application/json")),
-        ("typeform, a +json type", "typeform", Some("application/vnd.api+json"), Some("application/json")),
+        (
+            "typeform, urlencoded",
+            "typeform",
+            Some("application/x-www-form-urlencoded"),
+            Some("application/json"),
+        ),
+        (
+            "typeform, multipart",
+            "typeform",
+            Some("multipart/form-data; boundary=x"),
+            Some("application/json"),
+        ),
+        (
+            "typeform, text/plain",
+            "typeform",
+            Some("text/plain"),
+            Some("application/json"),
+        ),
+        (
+            "typeform, a +json type",
+            "typeform",
+            Some("application/vnd.api+json"),
+            Some("application/json"),
+        ),
         ("typeform, none", "typeform", None, Some("no Content-Type")),
-        ("typeform, JSON with charset and odd case", "typeform", Some("Application/JSON; charset=UTF-8"), None),
-        ("jotform, JSON", "jotform", Some("application/json"), Some("multipart/form-data")),
-        ("stripe, urlencoded", "stripe", Some("application/x-www-form-urlencoded"), Some("application/json")),
-        ("github, urlencoded (a payload= form)", "github", Some("application/x-www-form-urlencoded"), None),
-        ("json route, urlencoded (today's behaviour)", "website-quote", Some("application/x-www-form-urlencoded"), None),
+        (
+            "typeform, JSON with charset and odd case",
+            "typeform",
+            Some("Application/JSON; charset=UTF-8"),
+            None,
+        ),
+        (
+            "jotform, JSON",
+            "jotform",
+            Some("application/json"),
+            Some("multipart/form-data"),
+        ),
+        (
+            "stripe, urlencoded",
+            "stripe",
+            Some("application/x-www-form-urlencoded"),
+            Some("application/json"),
+        ),
+        (
+            "github, urlencoded (a payload= form)",
+            "github",
+            Some("application/x-www-form-urlencoded"),
+            None,
+        ),
+        (
+            "json route, urlencoded (today's behaviour)",
+            "website-quote",
+            Some("application/x-www-form-urlencoded"),
+            None,
+        ),
     ];
     for (row, endpoint, content_type, named) in cases {
         let mut d = typeform_signed_with(OLD);
@@ -156,7 +219,11 @@ async fn provider_routes_accept_only_the_content_types_their_provider_sends() {
                 assert_eq!(r.code, "unsupported_media_type", "{row}");
                 assert!(r.message.contains(named), "{row}: {}", r.message);
             }
-            None => assert_ne!(status(&outcome), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{row}: {outcome:?}"),
+            None => assert_ne!(
+                status(&outcome),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{row}: {outcome:?}"
+            ),
         }
     }
     assert!(f.letters.sent().is_empty(), "a 415 stores nothing");

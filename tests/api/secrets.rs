@@ -73,7 +73,12 @@ async fn a_flood_of_bad_signatures_does_not_force_re_reads_of_the_secret() {
     rotated["signing"]["typeform"] = "typeform-key-rotated-2".into();
     moto::put_secret(&t.sdk, &t.secret_id, &rotated.to_string()).await;
     let response = t.invoke(&typeform_signed_with("typeform-key-rotated-2")).await;
-    assert_eq!(response.status, 401, "no re-read within {:?}", dealhook::aws::REREAD_INTERVAL);
+    assert_eq!(
+        response.status,
+        401,
+        "no re-read within {:?}",
+        dealhook::aws::REREAD_INTERVAL
+    );
     assert!(t.dead_letters().await.is_empty(), "nothing unauthenticated is stored");
 }
 
@@ -102,7 +107,10 @@ async fn a_jotform_dead_letter_in_sqs_holds_no_signing_key() {
             &url,
         )
         .into_bytes();
-    assert!(String::from_utf8_lossy(&body).contains(jotform.key), "the fixture carries the URL");
+    assert!(
+        String::from_utf8_lossy(&body).contains(jotform.key),
+        "the fixture carries the URL"
+    );
     event["body"] = base64::engine::general_purpose::STANDARD.encode(&body).into();
     // `tok%65n` is `token` once decoded: it authenticates, and must be redacted as such.
     event["rawQueryString"] = format!("tok%65n={}", jotform.key).into();
@@ -113,7 +121,11 @@ async fn a_jotform_dead_letter_in_sqs_holds_no_signing_key() {
     assert_eq!(response.status, 202, "{}", response.text);
     let texts = t.dead_letter_texts().await;
     assert_eq!(texts.len(), 1);
-    assert!(!texts[0].contains(jotform.key), "the queue message holds the key: {}", texts[0]);
+    assert!(
+        !texts[0].contains(jotform.key),
+        "the queue message holds the key: {}",
+        texts[0]
+    );
     let letter: dealhook::dead_letter::DeadLetter = serde_json::from_str(&texts[0]).unwrap();
     let stored = String::from_utf8(letter.body().unwrap()).unwrap();
     assert!(!stored.contains(jotform.key), "{stored}");
@@ -141,7 +153,10 @@ async fn signed_json_resent_under_another_content_type_is_refused_with_415() {
         assert_eq!(response.status, 415, "{name} as {content_type}: {}", response.text);
         assert_eq!(response.json["error"]["code"], "unsupported_media_type");
         assert!(
-            response.json["error"]["message"].as_str().unwrap().contains("application/json"),
+            response.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("application/json"),
             "{}",
             response.text
         );

@@ -131,7 +131,9 @@ mod tests {
         let body = decode_json(ISSUE_OPENED.as_bytes()).await;
         let genuine = github_delivery("issues", "application/json", ISSUE_OPENED.as_bytes());
         let mut resent = genuine.clone();
-        resent.headers.insert("x-github-delivery", http::HeaderValue::from_static("fresh-id-1"));
+        resent
+            .headers
+            .insert("x-github-delivery", http::HeaderValue::from_static("fresh-id-1"));
         let mut without = genuine.clone();
         without.headers.remove("x-github-delivery");
         let id = |d| normalise_source(SOURCE, body.clone(), d).unwrap().id;
@@ -165,8 +167,8 @@ mod tests {
         ];
         for json in bodies {
             let as_form = decode_form(json.as_bytes()).await;
-            let problems = normalise_source(SOURCE, as_form, &github_delivery("issues", FORM, json.as_bytes()))
-                .expect_err(json);
+            let problems =
+                normalise_source(SOURCE, as_form, &github_delivery("issues", FORM, json.as_bytes())).expect_err(json);
             assert_eq!(codes(&problems), ["invalid_payload"], "{json}");
         }
     }

@@ -737,7 +737,10 @@ mod signed_material {
                 "tally-form_response.json",
                 IdFrom::Body("a4cb511e-d513-4fa5-baee-b815d718dfd1"),
             ),
-            Source::Webflow => json("webflow-form_submission-v2.json", IdFrom::Body("6321ca84df3949bfc6752327")),
+            Source::Webflow => json(
+                "webflow-form_submission-v2.json",
+                IdFrom::Body("6321ca84df3949bfc6752327"),
+            ),
             Source::Jotform => Row {
                 content_type: "multipart/form-data; boundary=------------------------J1JNT4vbVO4FCC1qLG4HSv".into(),
                 body: String::from_utf8(fixture("jotform-form_submission.multipart"))
@@ -751,13 +754,20 @@ mod signed_material {
             Source::StandardWebhooks => Row {
                 content_type: JSON.into(),
                 body: fixture("standard-webhooks-vector.body"),
-                headers: vec![("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"), ("webhook-timestamp", "1614265330")],
+                headers: vec![
+                    ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+                    ("webhook-timestamp", "1614265330"),
+                ],
                 id: IdFrom::SignedHeader("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
             },
             Source::GitHub => Row {
                 content_type: JSON.into(),
-                body: br#"{"zen":"Design for failure.","hook_id":109948940,"repository":{"full_name":"octo/hi"}}"#.to_vec(),
-                headers: vec![("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"), ("x-github-event", "ping")],
+                body: br#"{"zen":"Design for failure.","hook_id":109948940,"repository":{"full_name":"octo/hi"}}"#
+                    .to_vec(),
+                headers: vec![
+                    ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+                    ("x-github-event", "ping"),
+                ],
                 id: IdFrom::BodyDigest,
             },
             // `{portalId}:{subscriptionId}:{eventId}`, all three in the signed body.
@@ -805,7 +815,11 @@ mod signed_material {
                     assert_eq!(got.as_deref(), Some(value), "{source}");
                 }
                 IdFrom::SignedHeader(name, value) => {
-                    assert_eq!(scheme, Some(Scheme::StandardWebhooks), "{source}: only this scheme signs an id header");
+                    assert_eq!(
+                        scheme,
+                        Some(Scheme::StandardWebhooks),
+                        "{source}: only this scheme signs an id header"
+                    );
                     assert_eq!(name, crate::inbound::verify::standard_webhooks::ID_HEADER);
                     assert_eq!(got.as_deref(), Some(value), "{source}");
                 }
@@ -836,7 +850,10 @@ mod signed_material {
     async fn a_blank_signed_id_header_is_not_replaced_by_an_unsigned_one() {
         let mut row = row(Source::StandardWebhooks);
         row.headers = vec![("webhook-id", " "), ("webhook-timestamp", "1614265330")];
-        assert_eq!(id(Source::StandardWebhooks, &row, &[("svix-id", "msg_attacker")]).await, None);
+        assert_eq!(
+            id(Source::StandardWebhooks, &row, &[("svix-id", "msg_attacker")]).await,
+            None
+        );
         row.headers = vec![("svix-id", "msg_svix"), ("svix-timestamp", "1614265330")];
         assert_eq!(
             id(Source::StandardWebhooks, &row, &[]).await.as_deref(),
