@@ -184,3 +184,37 @@ async fn a_signed_github_body_resent_under_fresh_delivery_ids_makes_one_deal() {
     }
     assert_eq!(statuses, [false, true, true], "the repeats are answered as the first");
 }
+
+/// `check` names (never shows) a value too short to be scrubbed by value, and warns when two
+/// endpoints share a key under a scheme that does not sign the URL. Both are warnings: exit 0.
+#[test]
+fn check_warns_about_short_values_and_keys_shared_between_endpoints() {
+    let dir = std::env::temp_dir().join(format!("dealhook-secrets-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("secret.json");
+    let mut sample = sample_secret();
+    sample["signing"]["typeform"] = "tiny-k".into();
+    std::fs::write(&secret, sample.to_string()).unwrap();
+    let mapping = dir.join("mapping.yaml");
+    std::fs::write(
+        &mapping,
+        "version: 1\nroutes:\n\
+         \x20 form-a:\n    source: typeform\n    signing_secret: typeform\n    deal: { pipeline: default, dealstage: s }\n\
+         \x20 form-b:\n    source: typeform\n    signing_secret: typeform\n    deal: { pipeline: default, dealstage: s }\n",
+    )
+    .unwrap();
+
+    let output = crate::cli::dealhook(
+        &["check", mapping.to_str().unwrap(), "--secret", secret.to_str().unwrap()],
+        &[],
+    );
+
+    let err = crate::cli::stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("signing.typeform is shorter than 8 characters"), "{err}");
+    assert!(!err.contains("tiny-k"), "the value itself is never shown: {err}");
+    assert!(
+        err.contains("/hooks/form-b shares the signing key \"typeform\" with /hooks/form-a"),
+        "{err}"
+    );
+}
