@@ -129,7 +129,8 @@ fn check(path: Option<&Path>, secret: Option<&Path>) -> u8 {
     }
 }
 
-/// With `--secret FILE`: reports signing keys the secret lacks. `Some(exit code)` when the check failed.
+/// With `--secret FILE`: reports signing keys the secret lacks (and warns about values too short to
+/// be scrubbed by value). `Some(exit code)` when the check failed.
 fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
     let path = secret?;
     let text = match std::fs::read_to_string(path) {
@@ -140,6 +141,14 @@ fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
         Ok(credentials) => credentials,
         Err(e) => return Some(fail(&format!("{}: {e}", path.display()))),
     };
+    for name in credentials.too_short_to_scrub() {
+        eprintln!(
+            "{}: warning: {name} is shorter than {} characters, too short to be scrubbed from dead letters and \
+             logs by value; use a longer key",
+            path.display(),
+            crate::credentials::scrub::MIN_SCRUBBED_LEN
+        );
+    }
     let missing = mapping.missing_signing_keys(&|key| credentials.signing.contains_key(key));
     for diagnostic in &missing {
         eprintln!("{}", diagnostic.in_file(mapping.origin()));

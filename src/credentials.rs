@@ -1,9 +1,12 @@
 //! Credentials read from the secret: the HubSpot token (or legacy API key) and the
 //! per-route signing keys. Values stay wrapped in `SecretString`; `Debug` never prints them.
+//! [`scrub`] takes every such value out of what dealhook stores or logs.
+
+pub mod scrub;
 
 use std::collections::HashMap;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// How dealhook authenticates to HubSpot.
@@ -89,6 +92,45 @@ impl Credentials {
         Ok(Credentials { hubspot, signing })
     }
 
+    /// Every secret value in these credentials (HubSpot token or key, every signing key): what
+    /// [`scrub`] must take out of logs and dead letters. A new kind of credential must add its
+    /// values here.
+    pub fn secret_values(&self) -> Vec<&str> {
+        let hubspot = match &self.hubspot {
+            Some(HubSpotAuth::AccessToken(value) | HubSpotAuth::ApiKey(value)) => Some(value.expose_secret()),
+            None => None,
+        };
+        hubspot
+            .into_iter()
+            .chain(self.signing.values().map(ExposeSecret::expose_secret))
+            .collect()
+    }
+
+    /// Where the secret holds a value too short to be scrubbed by value
+    /// ([`scrub::MIN_SCRUBBED_LEN`]): `hubspot` or `signing.<name>`, sorted. Names only.
+    pub fn too_short_to_scrub(&self) -> Vec<String> {
+        let short = |value: &SecretString| value.expose_secret().len() < scrub::MIN_SCRUBBED_LEN;
+        let mut names: Vec<String> = self
+            .signing
+            .iter()
+            .filter(|(_, value)| short(value))
+            .map(|(name, _)| format!("signing.{name}"))
+            .collect();
+        if let Some(HubSpotAuth::AccessToken(value) | HubSpotAuth::ApiKey(value)) = &self.hubspot
+            && short(value)
+        {
+            names.push("hubspot".to_owned());
+        }
+        names.sort();
+        names
+    }
+
+    /// Adds [`Self::secret_values`] to the process-wide set that logs and dead letters are
+    /// scrubbed of ([`scrub::remember`]). Every [`crate::aws::SecretSource`] calls it on what it reads.
+    pub fn remember_for_scrubbing(&self) {
+        scrub::remember(self.secret_values());
+    }
+
     /// Credentials holding only an access token (local runs: `HUBSPOT_ACCESS_TOKEN`).
     pub fn from_token(token: String) -> Credentials {
         Credentials {
@@ -158,6 +200,20 @@ mod tests {
         let err = Credentials::parse(r#"{"hubspot":{"accesToken":"very-secret-value"}}"#).unwrap_err();
         assert!(err.to_string().contains("accesToken"), "names the unknown key: {err}");
         assert!(!err.to_string().contains("very-secret-value"), "{err}");
+    }
+
+    #[test]
+    fn every_secret_value_is_listed_for_scrubbing_and_short_ones_are_named() {
+        let c =
+            Credentials::parse(r#"{"hubspot":{"hapikey":"hapikey-long-1"},"signing":{"a":"sig-a-long","b":"short"}}"#)
+                .unwrap();
+        let mut values = c.secret_values();
+        values.sort();
+        assert_eq!(values, ["hapikey-long-1", "short", "sig-a-long"]);
+        assert_eq!(c.too_short_to_scrub(), ["signing.b"]);
+        let c = Credentials::from_token("pat-na1-token-value".into());
+        assert_eq!(c.secret_values(), ["pat-na1-token-value"]);
+        assert!(c.too_short_to_scrub().is_empty());
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! The dead-letter envelope: the original delivery (secrets redacted), why it failed, and
 //! the deal request if mapping got that far. Versioned; documented in docs/dead-letters.md.
-//! Nothing secret may enter an envelope: headers and query parameters are redacted here.
+//! Nothing secret may enter an envelope: headers and query parameters are redacted here by name,
+//! and [`DeadLetter::redacted`] takes every known secret value out of every part, body included.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::scrub::Scrubber;
 use crate::domain::{DealDraft, Problem, Reason};
 use crate::hubspot::HubSpotRequest;
 use crate::inbound::Delivery;
@@ -15,7 +19,7 @@ use crate::inbound::Delivery;
 pub const ENVELOPE_VERSION: u32 = 1;
 
 /// What replaces a redacted value.
-pub const REDACTED: &str = "[redacted]";
+pub const REDACTED: &str = crate::credentials::scrub::REDACTED;
 
 /// One delivery that could not become a deal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,8 +67,13 @@ pub struct DeliveryRecord {
     pub query: Option<String>,
     /// Headers (lower-case names) with secret-looking values redacted; repeated headers joined by `, `.
     pub headers: BTreeMap<String, String>,
-    /// The raw body, base64 (standard alphabet, padded).
+    /// The raw body, base64 (standard alphabet, padded): the bytes as received, unless
+    /// `body_redacted`.
     pub body_base64: String,
+    /// True when secret values were cut out of the body ([`DeadLetter::redacted`]): the bytes are
+    /// then not those received, and a signature over them no longer verifies.
+    #[serde(default)]
+    pub body_redacted: bool,
 }
 
 /// What HubSpot answered.
@@ -96,9 +105,88 @@ impl DeadLetter {
         }
     }
 
-    /// The original body bytes.
+    /// The original body bytes (less any secret values, when `delivery.body_redacted`).
     pub fn body(&self) -> Result<Vec<u8>, base64::DecodeError> {
         base64::engine::general_purpose::STANDARD.decode(&self.delivery.body_base64)
+    }
+
+    /// The envelope with every value `scrubber` knows replaced by [`REDACTED`], wherever it is: in
+    /// the raw body (then `delivery.body_redacted` is set and the base64 re-encoded), headers,
+    /// query, path, errors, HubSpot's answer, the draft and the request. Call it on every envelope
+    /// before it leaves the process. Free when the scrubber is empty.
+    pub fn redacted(mut self, scrubber: &Scrubber) -> DeadLetter {
+        if scrubber.is_empty() {
+            return self;
+        }
+        if let Ok(body) = self.body()
+            && let Cow::Owned(clean) = scrubber.scrub_bytes(&body)
+        {
+            self.delivery.body_base64 = base64::engine::general_purpose::STANDARD.encode(clean);
+            self.delivery.body_redacted = true;
+        }
+        // Every other part, present and future, through its JSON form: strings are all a secret can
+        // hide in. The base64 text is left out (it holds no secret now, and must stay base64).
+        let body_base64 = std::mem::take(&mut self.delivery.body_base64);
+        let mut json = match serde_json::to_value(&self) {
+            Ok(json) => json,
+            Err(_) => return self.redacted_by_field(scrubber, body_base64),
+        };
+        if !scrubber.scrub_json(&mut json) {
+            self.delivery.body_base64 = body_base64;
+            return self;
+        }
+        match serde_json::from_value::<DeadLetter>(json) {
+            Ok(mut clean) => {
+                clean.delivery.body_base64 = body_base64;
+                clean
+            }
+            Err(_) => self.redacted_by_field(scrubber, body_base64),
+        }
+    }
+
+    /// The fallback of [`Self::redacted`] for a part that does not survive the JSON round trip
+    /// (none does today; a future type might): the text fields are scrubbed one by one and the
+    /// typed parts that could not be checked (draft, request) are dropped, with a note in `errors`.
+    fn redacted_by_field(mut self, scrubber: &Scrubber, body_base64: String) -> DeadLetter {
+        let clean = |text: &mut String| {
+            if let Cow::Owned(c) = scrubber.scrub_str(text) {
+                *text = c;
+            }
+        };
+        let record = &mut self.delivery;
+        record.body_base64 = body_base64;
+        for text in [&mut record.request_id, &mut record.path, &mut record.route] {
+            clean(text);
+        }
+        if let Some(query) = record.query.as_mut() {
+            clean(query);
+        }
+        record.headers = std::mem::take(&mut record.headers)
+            .into_iter()
+            .map(|(name, mut value)| {
+                clean(&mut value);
+                (scrubber.scrub_str(&name).into_owned(), value)
+            })
+            .collect();
+        for problem in &mut self.errors {
+            clean(&mut problem.message);
+            clean(&mut problem.code);
+            if let Some(field) = problem.field.as_mut() {
+                clean(field);
+            }
+        }
+        if let Some(hubspot) = self.hubspot.as_mut() {
+            scrubber.scrub_json(&mut hubspot.body);
+        }
+        let had_draft = self.deal_draft.take().is_some();
+        let had_request = self.hubspot_request.take().is_some();
+        if had_draft || had_request {
+            self.errors.push(Problem::general(
+                "redacted",
+                "the deal draft and HubSpot request were left out: they could not be checked for secret values",
+            ));
+        }
+        self
     }
 }
 
@@ -127,6 +215,7 @@ impl DeliveryRecord {
             query: delivery.query.as_deref().map(redact_query),
             headers,
             body_base64: base64::engine::general_purpose::STANDARD.encode(&delivery.body),
+            body_redacted: false,
         }
     }
 }
@@ -149,16 +238,25 @@ pub fn is_secret_name(name: &str) -> bool {
     MARKERS.iter().any(|m| lower.contains(m))
 }
 
-/// Redacts the values of secret-looking parameters in a raw query string.
+/// Redacts the values of secret-looking parameters in a raw query string. Names are compared
+/// as the application reads them, percent-decoded with `+` as a space (`tok%65n` is `token`),
+/// and kept as sent.
 pub fn redact_query(query: &str) -> String {
     query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if is_secret_name(name) => format!("{name}={REDACTED}"),
+            Some((name, _)) if is_secret_name(&form_decoded(name)) => format!("{name}={REDACTED}"),
             _ => pair.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A query component as `application/x-www-form-urlencoded` reads it (`+` is a space, then `%XX`).
+fn form_decoded(component: &str) -> String {
+    percent_decode_str(&component.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -209,6 +307,145 @@ mod tests {
         );
         assert_eq!(letter.body().unwrap(), b"{\"a\":1}");
         assert_eq!(letter.version, ENVELOPE_VERSION);
+    }
+
+    /// The signing key of the Jotform route in these tests.
+    const JOTFORM_KEY: &str = "jf-Signing/Key+2026 é";
+
+    fn jotform_delivery(body: Vec<u8>, query: &str) -> Delivery {
+        let mut d = delivery();
+        d.headers.insert(
+            "content-type",
+            HeaderValue::from_static("multipart/form-data; boundary=b0undary"),
+        );
+        d.query = Some(query.to_owned());
+        d.body = bytes::Bytes::from(body);
+        d
+    }
+
+    fn scrubber() -> Scrubber {
+        Scrubber::new([JOTFORM_KEY, "pat-secret-token"])
+    }
+
+    /// The issue's failing input: Jotform posts the webhook URL it was given, `?token=<key>`
+    /// included, in the body (`webhookURL`, and again JSON-escaped in `rawRequest`).
+    #[test]
+    fn a_jotform_body_quoting_its_webhook_url_keeps_no_signing_key() {
+        let token = percent_encoding::utf8_percent_encode(JOTFORM_KEY, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let url = format!("https://abc.execute-api.eu-west-1.amazonaws.com/hooks/quote-jotform?token={token}");
+        let raw_request = serde_json::json!({"webhookURL": url, "q3_email": "ada@example.com"}).to_string();
+        let body = format!(
+            "--b0undary\r\nContent-Disposition: form-data; name=\"webhookURL\"\r\n\r\n{url}\r\n\
+             --b0undary\r\nContent-Disposition: form-data; name=\"rawRequest\"\r\n\r\n{}\r\n--b0undary--\r\n",
+            raw_request.replace('/', "\\/")
+        );
+        let d = jotform_delivery(body.clone().into_bytes(), &format!("{token}&token={token}"));
+        let letter =
+            DeadLetter::new(&d, "quote-jotform", crate::domain::Reason::MappingFailed, vec![]).redacted(&scrubber());
+        let stored = String::from_utf8(letter.body().unwrap()).unwrap();
+        let json = serde_json::to_string(&letter).unwrap();
+        for (what, text) in [("body", &stored), ("envelope", &json)] {
+            assert!(!text.contains("Signing"), "{what} holds the key: {text}");
+        }
+        assert!(letter.delivery.body_redacted);
+        assert_eq!(json.matches("\"bodyRedacted\":true").count(), 1, "{json}");
+        assert_eq!(stored.matches("token=[redacted]").count(), 2, "{stored}");
+        // Everything else is as received.
+        let expected = body
+            .replace(&token, REDACTED)
+            .replace(&token.replace('/', "\\/"), REDACTED);
+        assert_eq!(stored, expected);
+        assert_eq!(letter.delivery.query.as_deref(), Some("[redacted]&token=[redacted]"));
+    }
+
+    #[test]
+    fn every_part_of_an_envelope_is_scrubbed_of_known_values() {
+        use crate::domain::{PropValue, Property};
+        let d = jotform_delivery(b"{\"note\":\"pat-secret-token\"}".to_vec(), "form=7");
+        let mut d = d;
+        d.headers
+            .insert("x-echo", HeaderValue::from_static("Bearer pat-secret-token"));
+        d.path = "/hooks/pat-secret-token".into();
+        let errors = vec![Problem::at("properties.note", "invalid", "got \"pat-secret-token\"")];
+        let mut letter = DeadLetter::new(&d, "r", crate::domain::Reason::HubSpotRejected, errors);
+        letter.hubspot = Some(HubSpotFailure {
+            status: Some(400),
+            body: serde_json::json!({"message": "token pat-secret-token is bad"}),
+            attempts: 1,
+        });
+        letter.deal_draft = Some(DealDraft {
+            properties: vec![Property {
+                name: "note".into(),
+                value: PropValue::Text("pat-secret-token".into()),
+            }],
+            pipeline: None,
+            dealstage: "appointmentscheduled".into(),
+            associations: crate::domain::Associations::default(),
+        });
+        let letter = letter.redacted(&scrubber());
+        let json = serde_json::to_string(&letter).unwrap();
+        assert!(!json.contains("pat-secret"), "{json}");
+        assert_eq!(letter.delivery.headers["x-echo"], "Bearer [redacted]");
+        assert_eq!(letter.delivery.path, "/hooks/[redacted]");
+        assert_eq!(letter.errors[0].message, "got \"[redacted]\"");
+        assert_eq!(
+            letter.hubspot.as_ref().unwrap().body["message"],
+            "token [redacted] is bad"
+        );
+        assert_eq!(letter.body().unwrap(), b"{\"note\":\"[redacted]\"}");
+        assert!(letter.deal_draft.is_some(), "the draft is kept, scrubbed");
+    }
+
+    #[test]
+    fn an_envelope_without_secret_values_is_unchanged_and_not_flagged() {
+        let letter = DeadLetter::new(&delivery(), "r", crate::domain::Reason::MappingFailed, vec![]);
+        let kept = letter.clone().redacted(&Scrubber::new(["not-in-this-letter"]));
+        assert_eq!(kept, letter);
+        assert!(!kept.delivery.body_redacted);
+        let kept = letter.clone().redacted(&Scrubber::default());
+        assert_eq!(kept, letter);
+    }
+
+    #[test]
+    fn the_field_by_field_fallback_scrubs_text_and_drops_what_it_cannot_check() {
+        let mut d = delivery();
+        d.headers.insert("x-echo", HeaderValue::from_static("pat-secret-token"));
+        let mut letter = DeadLetter::new(
+            &d,
+            "r",
+            crate::domain::Reason::MappingFailed,
+            vec![Problem::general("x", "pat-secret-token")],
+        );
+        letter.deal_draft = Some(DealDraft {
+            pipeline: None,
+            dealstage: "s".into(),
+            properties: vec![],
+            associations: crate::domain::Associations::default(),
+        });
+        let body = letter.delivery.body_base64.clone();
+        let letter = letter.redacted_by_field(&scrubber(), body);
+        let json = serde_json::to_string(&letter).unwrap();
+        assert!(!json.contains("pat-secret"), "{json}");
+        assert!(letter.deal_draft.is_none());
+        assert_eq!(letter.errors.last().unwrap().code, "redacted");
+    }
+
+    /// Query names are compared as the token scheme reads them: percent-decoded, `+` as a space.
+    #[test]
+    fn percent_encoded_query_names_are_recognised() {
+        let cases = [
+            ("tok%65n=abc&form=7", "tok%65n=[redacted]&form=7"),
+            ("%74%6F%6B%65%6E=abc", "%74%6F%6B%65%6E=[redacted]"),
+            ("hap%69key=abc", "hap%69key=[redacted]"),
+            ("api+key=abc", "api+key=[redacted]"),
+            ("x%2Dsignature=abc", "x%2Dsignature=[redacted]"),
+            ("form=7&name=t%6Fken", "form=7&name=t%6Fken"),
+            ("%ZZtoken=1&%=2", "%ZZtoken=[redacted]&%=2"),
+            ("%ff%fe=1", "%ff%fe=1"),
+        ];
+        for (query, want) in cases {
+            assert_eq!(redact_query(query), want, "{query}");
+        }
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //!            └ InProgress ─────────▶ 409 + Retry-After: the sender retries later
 //! ```
 //!
-//! The key is the endpoint (`/hooks/{endpoint}`) and the provider's delivery id, or the SHA-256
-//! of the raw body when the provider sends none (plain forms, generic JSON). The lock expires with
+//! The key is the endpoint (`/hooks/{endpoint}`) and the submission id, or the SHA-256 of the raw
+//! body when there is none (plain forms, generic JSON). On a signed route the submission id comes
+//! only from what the signature covers (the body, or Standard Webhooks' signed `webhook-id`; GitHub's
+//! unsigned `X-GitHub-Delivery` is replaced by the body's SHA-256), so that nobody holding one
+//! signed body can mint fresh keys for it, or take a genuine delivery's key first. The lock expires with
 //! the invocation's deadline, so a crashed or timed-out attempt never blocks its repeats for
 //! longer than the function could have run. Records expire after a TTL (default 24 h).
 //!

@@ -344,9 +344,18 @@ impl App {
         })
     }
 
-    /// Checks the endpoint's signature on the raw bytes. Unauthenticated requests are answered
-    /// 401 and never stored; if the signing key cannot be had, the sender is asked to retry.
+    /// Checks that the delivery is what the endpoint's sender sends: a content type the provider uses
+    /// (else 415: the type is not signed, and the same signed bytes read as another type would be
+    /// another submission), then the signature on the raw bytes. Unauthenticated requests are
+    /// answered 401 and never stored; if the signing key cannot be had, the sender is asked to retry.
+    ///
+    /// A signature that does not verify with the cached key, or a key the cached secret lacks, may
+    /// be a rotation: the secret is re-read (at most once per [`aws::REREAD_INTERVAL`] across
+    /// deliveries) and, if the key changed, the delivery is verified again with the new one.
     async fn verify(&self, endpoint: &Endpoint, delivery: &Delivery) -> Result<(), Halt> {
+        if let Err(message) = endpoint.source().check_content_type(delivery.content_type()) {
+            return Err(Halt::Reject(Rejection::unsupported_media_type(message)));
+        }
         let (Some(scheme), Some(key_name)) = (endpoint.signature(), endpoint.signing_secret()) else {
             return Ok(());
         };
@@ -361,24 +370,50 @@ impl App {
                 message: "the signing key could not be read",
             }
         })?;
-        let Some(key) = credentials.signing.get(key_name) else {
-            tracing::error!(
-                key = key_name,
-                "the secret has no such signing key: fix the secret or the mapping"
-            );
-            return Err(Halt::RetryLater {
-                code: "signing_key_missing",
-                message: "the signing key for this endpoint is not configured",
-            });
-        };
         let request = verify::SignedRequest::from_delivery(delivery, endpoint.public_url());
-        verify::verify(scheme, key, &request, SystemTime::now()).map_err(|e| {
-            tracing::info!(scheme = %scheme, code = e.code(), error = %e, "signature rejected");
-            Halt::Reject(Rejection::unauthorized(
-                e.code(),
-                format!("{scheme} signature check failed: {e}"),
+        let now = SystemTime::now();
+        let check = |credentials: &credentials::Credentials| {
+            let key = credentials.signing.get(key_name)?;
+            Some(verify::verify(scheme, key, &request, now))
+        };
+        let mut verdict = check(&credentials);
+        if matches!(
+            verdict,
+            None | Some(Err(
+                verify::VerifyError::Mismatch | verify::VerifyError::InvalidKey { .. }
             ))
-        })
+        ) && let Ok(fresh) = self.secrets.reread_rate_limited().await
+        {
+            use secrecy::ExposeSecret as _;
+            let key = |c: &credentials::Credentials| c.signing.get(key_name).map(|k| k.expose_secret().to_owned());
+            if key(&fresh) != key(&credentials) {
+                tracing::info!(
+                    key = key_name,
+                    "the signing key changed in the secret; verifying with the new one"
+                );
+                verdict = check(&fresh);
+            }
+        }
+        match verdict {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => {
+                tracing::info!(scheme = %scheme, code = e.code(), error = %e, "signature rejected");
+                Err(Halt::Reject(Rejection::unauthorized(
+                    e.code(),
+                    format!("{scheme} signature check failed: {e}"),
+                )))
+            }
+            None => {
+                tracing::error!(
+                    key = key_name,
+                    "the secret has no such signing key: fix the secret or the mapping"
+                );
+                Err(Halt::RetryLater {
+                    code: "signing_key_missing",
+                    message: "the signing key for this endpoint is not configured",
+                })
+            }
+        }
     }
 
     /// Creates the deal, retrying what [`HubSpotError::is_retryable`] allows as [`RetryPolicy`]
@@ -469,8 +504,10 @@ impl App {
         })
     }
 
-    /// Writes a dead letter; if even that fails, asks the sender to retry.
+    /// Writes a dead letter, every known secret value scrubbed out of it; if even that fails,
+    /// asks the sender to retry.
     async fn dead_letter(&self, letter: DeadLetter) -> Outcome {
+        let letter = letter.redacted(&credentials::scrub::known_secrets());
         match self.dead_letters.send(&letter).await {
             Ok(()) => Outcome::DeadLettered {
                 reason: letter.reason,

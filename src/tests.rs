@@ -551,3 +551,4 @@ async fn with_no_time_left_nothing_is_sent_and_the_letter_says_so() {
 }
 
 mod idempotency;
+mod signing;

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::{DeadLetterError, DeadLetters, SecretError, SecretSource};
+use super::{DeadLetterError, DeadLetters, REREAD_INTERVAL, RereadLimit, SecretError, SecretSource};
 use crate::credentials::Credentials;
 use crate::dead_letter::DeadLetter;
 use crate::idempotency::{Claim, IdempotencyError, IdempotencyKey, IdempotencyStore, StoredResponse};
@@ -63,7 +63,8 @@ impl DeadLetters for MemoryDeadLetters {
 /// `credentials()` serves the cached value; `set` changes the *stored* value (a rotation), which
 /// only `refresh()` picks up, as with the real cache. After `set_failing(true)` both calls fail
 /// with [`SecretError::Unavailable`] (no stale value is served: that is the point of the switch).
-/// `reads()` and `refreshes()` count the calls, failed ones included.
+/// `reads()` and `refreshes()` count the calls, failed ones included. `reread_rate_limited()` re-reads
+/// at most once per [`REREAD_INTERVAL`] (on tokio's clock), as the real source does.
 #[derive(Debug)]
 pub struct MemorySecrets {
     stored: Mutex<Arc<Credentials>>,
@@ -71,6 +72,7 @@ pub struct MemorySecrets {
     failing: AtomicBool,
     reads: AtomicUsize,
     refreshes: AtomicUsize,
+    reread_limit: RereadLimit,
 }
 
 impl MemorySecrets {
@@ -79,6 +81,7 @@ impl MemorySecrets {
 
     /// A store holding (and a cache already serving) `credentials`.
     pub fn new(credentials: Credentials) -> Self {
+        credentials.remember_for_scrubbing();
         let credentials = Arc::new(credentials);
         MemorySecrets {
             stored: Mutex::new(Arc::clone(&credentials)),
@@ -86,12 +89,14 @@ impl MemorySecrets {
             failing: AtomicBool::new(false),
             reads: AtomicUsize::new(0),
             refreshes: AtomicUsize::new(0),
+            reread_limit: RereadLimit::new(REREAD_INTERVAL),
         }
     }
 
     /// Replaces the stored credentials (a rotation). `credentials()` keeps serving the old ones
     /// until `refresh()`.
     pub fn set(&self, credentials: Credentials) {
+        credentials.remember_for_scrubbing();
         *lock(&self.stored) = Arc::new(credentials);
     }
 
@@ -142,6 +147,16 @@ impl SecretSource for MemorySecrets {
         let stored = Arc::clone(&lock(&self.stored));
         *lock(&self.cached) = Arc::clone(&stored);
         Ok(stored)
+    }
+
+    /// As the real source: a `refresh` (counted) when [`RereadLimit`] allows, else the cached value.
+    async fn reread_rate_limited(&self) -> Result<Arc<Credentials>, SecretError> {
+        if self.reread_limit.try_acquire()
+            && let Ok(fresh) = self.refresh().await
+        {
+            return Ok(fresh);
+        }
+        self.credentials().await
     }
 }
 
@@ -313,6 +328,7 @@ mod tests {
                 query: None,
                 headers: BTreeMap::new(),
                 body_base64: String::new(),
+                body_redacted: false,
             },
             hubspot: None,
             deal_draft: None,

@@ -18,7 +18,7 @@ pub use config::{
 };
 pub use dynamodb::DynamoDbIdempotency;
 pub use memory::{MemoryDeadLetters, MemoryIdempotency, MemoryRecord, MemorySecrets};
-pub use secrets::{SecretsManagerSource, StaticSecrets};
+pub use secrets::{REREAD_INTERVAL, RereadLimit, SecretsManagerSource, StaticSecrets};
 pub use sqs::SqsDeadLetters;
 
 use crate::credentials::Credentials;
@@ -53,6 +53,15 @@ pub trait SecretSource: Send + Sync {
     /// Reads again, bypassing the cache (after HubSpot refused the token, for rotation); on failure the cached
     /// value is kept for `credentials` but this call fails.
     async fn refresh(&self) -> Result<Arc<Credentials>, SecretError>;
+
+    /// After a signature failed with the cached signing key (it may have been rotated): the credentials read
+    /// anew, but at most once per [`REREAD_INTERVAL`] across all deliveries ([`RereadLimit`]), so a flood of
+    /// bad signatures cannot hammer the store; within the interval, or when the read fails, the cached ones
+    /// (which another delivery's re-read may just have renewed). Fails only as `credentials` does.
+    /// The default never re-reads (fixed credentials have nothing to re-read).
+    async fn reread_rate_limited(&self) -> Result<Arc<Credentials>, SecretError> {
+        self.credentials().await
+    }
 }
 
 /// Why a dead letter could not be written.

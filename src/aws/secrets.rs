@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::Mutex;
+use tokio::time::Instant as TokioInstant;
 
 use super::config::describe_sdk_error;
 use super::{SecretError, SecretSource};
@@ -27,6 +28,7 @@ pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
     ttl: Duration,
+    reread_limit: RereadLimit,
     // Held across the read: that is what makes concurrent misses share one read.
     cache: Mutex<Option<Cached>>,
 }
@@ -57,6 +59,7 @@ impl SecretsManagerSource {
             client,
             secret_id: secret_id.into(),
             ttl,
+            reread_limit: RereadLimit::new(REREAD_INTERVAL),
             cache: Mutex::new(None),
         }
     }
@@ -100,6 +103,16 @@ impl SecretsManagerSource {
             }));
         };
         let credentials = Credentials::parse(text).map_err(|e| self.malformed(e.to_string()))?;
+        credentials.remember_for_scrubbing();
+        for name in credentials.too_short_to_scrub() {
+            tracing::warn!(
+                secret_id = %self.secret_id,
+                value = %name,
+                "this value of the secret is shorter than {} characters, too short to be scrubbed from dead \
+                 letters and logs by value: use a longer key",
+                crate::credentials::scrub::MIN_SCRUBBED_LEN
+            );
+        }
         tracing::debug!(
             has_hubspot = credentials.hubspot.is_some(),
             signing_keys = credentials.signing.len(),
@@ -163,6 +176,60 @@ impl SecretSource for SecretsManagerSource {
         *cache = Some(self.cached(Arc::clone(&credentials), started));
         Ok(credentials)
     }
+
+    /// A forced re-read when [`RereadLimit`] allows one, else (or when it fails) the cached value.
+    async fn reread_rate_limited(&self) -> Result<Arc<Credentials>, SecretError> {
+        if !self.reread_limit.try_acquire() {
+            return self.credentials().await;
+        }
+        tracing::info!(
+            secret_id = %self.secret_id,
+            "a signature did not verify with the cached signing key: re-reading the secret in case it was rotated"
+        );
+        match self.refresh().await {
+            Ok(credentials) => Ok(credentials),
+            Err(error) => {
+                tracing::warn!(secret_id = %self.secret_id, error = %error, "re-reading the secret failed");
+                self.credentials().await
+            }
+        }
+    }
+}
+
+/// How often a signature failure may force a re-read of the secret: once per 30 s. A rotated
+/// signing key is picked up by the first delivery signed with it (instead of after the cache's TTL),
+/// while a flood of bad signatures costs at most two reads a minute.
+pub const REREAD_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Lets one caller through per interval, across threads: the first call passes, then none until the
+/// interval has passed since the last one that did. On tokio's clock, so tests can pause it.
+#[derive(Debug)]
+pub struct RereadLimit {
+    interval: Duration,
+    last: std::sync::Mutex<Option<TokioInstant>>,
+}
+
+impl RereadLimit {
+    /// A limit of one pass per `interval` (zero: every call passes).
+    pub fn new(interval: Duration) -> Self {
+        RereadLimit {
+            interval,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// True (and the interval starts again) when the last pass is at least `interval` ago.
+    pub fn try_acquire(&self) -> bool {
+        let now = TokioInstant::now();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match *last {
+            Some(at) if now.saturating_duration_since(at) < self.interval => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
 }
 
 impl fmt::Debug for SecretsManagerSource {
@@ -182,8 +249,9 @@ pub struct StaticSecrets {
 }
 
 impl StaticSecrets {
-    /// Serves `credentials` forever.
+    /// Serves `credentials` forever (and remembers their values for scrubbing).
     pub fn new(credentials: Credentials) -> Self {
+        credentials.remember_for_scrubbing();
         StaticSecrets {
             credentials: Arc::new(credentials),
         }
@@ -220,6 +288,36 @@ mod tests {
         let source = StaticSecrets::new(Credentials::from_token("tok".into()));
         assert_eq!(token(&source.credentials().await.unwrap()), "tok");
         assert_eq!(token(&source.refresh().await.unwrap()), "tok");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_reread_limit_lets_one_call_through_per_interval() {
+        let limit = RereadLimit::new(REREAD_INTERVAL);
+        assert!(limit.try_acquire(), "the first call passes");
+        assert!(!limit.try_acquire(), "a second one at once does not");
+        tokio::time::advance(REREAD_INTERVAL - Duration::from_millis(1)).await;
+        assert!(!limit.try_acquire(), "nor one just inside the interval");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(limit.try_acquire(), "one at the interval passes");
+        assert!(!limit.try_acquire());
+        let open = RereadLimit::new(Duration::ZERO);
+        assert!(open.try_acquire() && open.try_acquire(), "a zero interval never limits");
+    }
+
+    #[tokio::test]
+    async fn concurrent_callers_get_one_pass_per_interval() {
+        let limit = Arc::new(RereadLimit::new(REREAD_INTERVAL));
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let limit = Arc::clone(&limit);
+                tokio::spawn(async move { limit.try_acquire() })
+            })
+            .collect();
+        let mut passed = 0;
+        for task in tasks {
+            passed += usize::from(task.await.unwrap());
+        }
+        assert_eq!(passed, 1);
     }
 
     #[test]

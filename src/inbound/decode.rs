@@ -158,6 +158,12 @@ pub async fn decode(content_type: Option<&str>, body: &[u8]) -> Result<Value, De
     }
 }
 
+/// The lowercased `type/subtype` of a Content-Type header (parameters dropped), or `None` when it
+/// has none (blank, or not two tokens): `"Application/JSON; charset=utf-8"` → `application/json`.
+pub fn media_type_essence(content_type: &str) -> Option<String> {
+    MediaType::parse(content_type.trim()).map(|media| media.essence)
+}
+
 /// `utf-8` or `us-ascii` (a subset), any case.
 fn is_utf8_label(label: &str) -> bool {
     let label = label.trim();

@@ -161,6 +161,58 @@ pub(crate) fn check(routes: &[RouteSpec], report: &mut Report) {
     }
 }
 
+/// Warns at each endpoint that shares its signing key with an earlier one, unless every endpoint
+/// sharing it uses a scheme that signs the URL ([`Scheme::signs_url`]): the signature then proves
+/// the sender but not which endpoint it meant, so a delivery signed for either is accepted by both
+/// (and mapped by the other's routes).
+pub(crate) fn check_shared_keys(routes: &[RouteSpec], report: &mut Report) {
+    /// An endpoint using a key: its name, its first route naming the key, the scheme, where.
+    type User<'a> = (&'a str, &'a RouteSpec, Scheme, Loc);
+    let mut by_key: Vec<(&str, Vec<User<'_>>)> = Vec::new();
+    for route in routes {
+        let (Some((endpoint, _)), Some(auth)) = (&route.endpoint, &route.auth) else {
+            continue;
+        };
+        let (Some(scheme), Some((key, loc))) = (auth.scheme, &auth.signing_secret) else {
+            continue;
+        };
+        let users = match by_key.iter_mut().find(|(k, _)| k == key) {
+            Some((_, users)) => users,
+            None => {
+                by_key.push((key, Vec::new()));
+                match by_key.last_mut() {
+                    Some((_, users)) => users,
+                    None => continue,
+                }
+            }
+        };
+        if !users.iter().any(|(e, ..)| e == endpoint) {
+            users.push((endpoint, route, scheme, *loc));
+        }
+    }
+    for (key, users) in &by_key {
+        if users.iter().all(|(_, _, scheme, _)| scheme.signs_url()) {
+            continue;
+        }
+        let Some(((first_endpoint, first, ..), rest)) = users.split_first() else {
+            continue;
+        };
+        for (endpoint, route, scheme, loc) in rest {
+            report.warning(
+                At::route(&route.name).field("signing_secret"),
+                *loc,
+                format!(
+                    "/hooks/{endpoint} shares the signing key {key:?} with /hooks/{first_endpoint} (route {}{}), and \
+                     the {scheme} scheme does not sign the URL: a delivery signed for either endpoint is accepted by \
+                     both; give each endpoint its own key",
+                    first.name,
+                    on_line(first.loc),
+                ),
+            );
+        }
+    }
+}
+
 /// What `route` has differently from `first` (compared only where both are known).
 fn differences(first: &RouteSpec, route: &RouteSpec) -> Vec<String> {
     let mut found = Vec::new();
@@ -208,4 +260,107 @@ fn key_name(key: Option<String>) -> String {
 
 fn on_line(loc: Loc) -> String {
     loc.line.map(|line| format!(" (line {line})")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::Mapping;
+
+    fn shared_key_warnings(yaml: &str) -> Vec<(Option<String>, String)> {
+        let mapping = Mapping::from_yaml(yaml, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+        mapping
+            .warnings()
+            .iter()
+            .filter(|w| w.message.contains("shares the signing key"))
+            .map(|w| (w.route.clone(), w.message.clone()))
+            .collect()
+    }
+
+    fn routes(pairs: &[(&str, &str, &str, &str)]) -> String {
+        let mut yaml = String::from("version: 1\nroutes:\n");
+        for (name, source, signature, key) in pairs {
+            yaml.push_str(&format!(
+                "  {name}:\n    source: {source}\n    signature: {signature}\n    signing_secret: {key}\n    \
+                 deal: {{ pipeline: default, dealstage: s }}\n"
+            ));
+        }
+        yaml
+    }
+
+    #[test]
+    fn endpoints_sharing_a_key_under_a_scheme_that_does_not_sign_the_url_are_warned_about() {
+        type Route<'a> = (&'a str, &'a str, &'a str, &'a str);
+        let cases: [(&str, Vec<Route<'_>>, Vec<&str>); 6] = [
+            (
+                "two typeform endpoints, one key",
+                vec![("a", "typeform", "typeform", "k"), ("b", "typeform", "typeform", "k")],
+                vec!["b"],
+            ),
+            (
+                "three token endpoints, one key",
+                vec![
+                    ("a", "jotform", "token", "k"),
+                    ("b", "jotform", "token", "k"),
+                    ("c", "jotform", "token", "k"),
+                ],
+                vec!["b", "c"],
+            ),
+            (
+                "one key under two schemes",
+                vec![("a", "typeform", "typeform", "k"), ("b", "tally", "tally", "k")],
+                vec!["b"],
+            ),
+            (
+                "hubspot-v3 signs the URL",
+                vec![("a", "hubspot", "hubspot-v3", "k"), ("b", "hubspot", "hubspot-v3", "k")],
+                vec![],
+            ),
+            (
+                "hubspot-v3 and a body-only scheme",
+                vec![("a", "hubspot", "hubspot-v3", "k"), ("b", "github", "github", "k")],
+                vec!["b"],
+            ),
+            (
+                "a key each",
+                vec![("a", "typeform", "typeform", "k1"), ("b", "typeform", "typeform", "k2")],
+                vec![],
+            ),
+        ];
+        for (row, pairs, warned) in cases {
+            let got = shared_key_warnings(&routes(&pairs));
+            let routes: Vec<&str> = got.iter().filter_map(|(r, _)| r.as_deref()).collect();
+            assert_eq!(routes, warned, "{row}: {got:?}");
+            for (_, message) in &got {
+                assert!(
+                    message.contains("/hooks/a") && message.contains("\"k\""),
+                    "{row}: {message}"
+                );
+                assert!(message.contains("does not sign the URL"), "{row}: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn routes_of_one_endpoint_share_its_key_without_a_warning() {
+        let yaml = r#"version: 1
+routes:
+  a:
+    source: typeform
+    endpoint: tf
+    signing_secret: k
+    match: fields.x == 1
+    deal: { pipeline: default, dealstage: s }
+  b:
+    source: typeform
+    endpoint: tf
+    signing_secret: k
+    deal: { pipeline: default, dealstage: s }
+"#;
+        assert!(shared_key_warnings(yaml).is_empty());
+    }
+
+    #[test]
+    fn the_embedded_mapping_shares_no_key_between_endpoints() {
+        assert!(shared_key_warnings(include_str!("../../mapping.yaml")).is_empty());
+    }
 }

@@ -163,6 +163,7 @@ impl Mapping {
         };
         let spec = spec::read(&root, &mut report);
         endpoint::check(&spec.routes, &mut report);
+        endpoint::check_shared_keys(&spec.routes, &mut report);
         let routes = route::compile(spec.routes, &mut report);
         if report.has_errors() {
             return Err(fail(report.into_sorted()));

@@ -23,7 +23,7 @@ const CLEARED: [&str; 10] = [
     "RUST_LOG",
 ];
 
-fn dealhook(args: &[&str], vars: &[(&str, &str)]) -> Output {
+pub fn dealhook(args: &[&str], vars: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dealhook"));
     command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
     for name in CLEARED {
@@ -37,7 +37,7 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 

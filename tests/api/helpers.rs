@@ -195,6 +195,10 @@ impl SecretSource for CountingSecrets {
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         self.inner.refresh().await
     }
+
+    async fn reread_rate_limited(&self) -> Result<Arc<Credentials>, SecretError> {
+        self.inner.reread_rate_limited().await
+    }
 }
 
 /// A response as the tests see it.

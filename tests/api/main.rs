@@ -12,5 +12,6 @@ mod providers;
 #[allow(dead_code)] // shared with tests/emulator, which uses other parts of it
 #[path = "../common/sample_events.rs"]
 mod sample_events;
+mod secrets;
 mod template;
 mod template_schema;

@@ -17,7 +17,7 @@ const INVALID_RAW_REQUEST: &str = "invalid_raw_request";
 /// Names that always hold submission metadata (`null` when absent).
 const RESERVED: [&str; 4] = ["form_id", "submission_id", "form_title", "pretty"];
 
-/// A Jotform webhook (multipart/form-data, or urlencoded: both decode to the same object) whose
+/// A Jotform webhook (multipart/form-data, the only type a Jotform route accepts) whose
 /// `rawRequest` part holds the answers as JSON, keyed `q<number>_<name>`.
 ///
 /// `fields`, in this order (first come, first served after the reserved names):

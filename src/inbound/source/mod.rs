@@ -76,6 +76,63 @@ impl Source {
     }
 }
 
+/// A Content-Type is echoed in 415 messages up to this many characters.
+const MAX_ECHOED_CONTENT_TYPE: usize = 200;
+
+impl Source {
+    /// The media types this source's sender posts (`type/subtype`, lowercase), or `None` for `json`
+    /// and `form`, which take whatever [`crate::inbound::decode`] reads.
+    ///
+    /// - Typeform, Tally, Webflow, Stripe, Standard Webhooks, HubSpot: `application/json` only.
+    /// - Jotform: `multipart/form-data` only.
+    /// - GitHub: `application/json` or `application/x-www-form-urlencoded` (a `payload=` form):
+    ///   the webhook's "content type" setting at GitHub picks one, so both are genuine. Neither
+    ///   is signed, but one body cannot be both: the GitHub normaliser reads a form only as a
+    ///   single `payload` field, which a JSON body (it starts with `{`) never is, and a body
+    ///   starting `payload=` is not JSON; so resending signed bytes under the other type is
+    ///   refused (`invalid_payload`, or decode's `invalid_json`), never read as other fields.
+    ///
+    /// The signature covers the body, not the Content-Type header: accepting a type a provider
+    /// never sends would let anyone holding one signed body have it read differently (the same JSON
+    /// bytes as a urlencoded form are other fields, and so another deal).
+    pub fn media_types(self) -> Option<&'static [&'static str]> {
+        const JSON: &[&str] = &["application/json"];
+        // Exhaustive on purpose: a new Source must say what its sender posts.
+        match self {
+            Source::Json | Source::Form => None,
+            Source::Typeform
+            | Source::Tally
+            | Source::Webflow
+            | Source::Stripe
+            | Source::StandardWebhooks
+            | Source::HubSpot => Some(JSON),
+            Source::Jotform => Some(&["multipart/form-data"]),
+            Source::GitHub => Some(&["application/json", "application/x-www-form-urlencoded"]),
+        }
+    }
+
+    /// `Ok` when `content_type` (the header, parameters allowed) is one of [`Source::media_types`]
+    /// (or the source takes any); else the 415 message, naming what the provider sends and what
+    /// arrived (cut to 200 characters). Charsets are checked later, by decoding.
+    pub fn check_content_type(self, content_type: Option<&str>) -> Result<(), String> {
+        let Some(accepted) = self.media_types() else {
+            return Ok(());
+        };
+        let essence = content_type.and_then(crate::inbound::decode::media_type_essence);
+        if essence.as_deref().is_some_and(|e| accepted.contains(&e)) {
+            return Ok(());
+        }
+        let got = match content_type.map(str::trim).filter(|ct| !ct.is_empty()) {
+            Some(ct) => format!("got {:?}", ct.chars().take(MAX_ECHOED_CONTENT_TYPE).collect::<String>()),
+            None => "the request has no Content-Type".to_owned(),
+        };
+        Err(format!(
+            "the {self} source accepts {}, what {self} sends; {got}",
+            accepted.join(" or ")
+        ))
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -614,6 +671,194 @@ mod tests {
         assert!(
             outcomes.0 > 0 && outcomes.1 > 0,
             "both outcomes were exercised: {outcomes:?}"
+        );
+    }
+}
+
+/// What each provider's submission id is taken from, and that it is covered by the provider's
+/// signature: an id an attacker can change on a signed delivery would let one signed body make
+/// many deals (fresh ids) or block a genuine delivery (its id taken first). One row per source.
+#[cfg(test)]
+mod signed_material {
+    use sha2::{Digest, Sha256};
+
+    use super::testing::delivery_with;
+    use super::*;
+    use crate::inbound::verify::Scheme;
+
+    /// Where a source's id comes from.
+    #[derive(Debug)]
+    enum IdFrom {
+        /// A value inside the body, which every scheme but `token` signs (and `token` authenticates
+        /// the sender, who could send anything).
+        Body(&'static str),
+        /// A header the scheme signs, with its value in the row.
+        SignedHeader(&'static str, &'static str),
+        /// The SHA-256 of the raw body (`sha256:<hex>`): the provider's own id is not signed.
+        BodyDigest,
+        /// None: unsigned sources; the idempotency key is then the body's hash.
+        Nothing,
+    }
+
+    struct Row {
+        content_type: String,
+        body: Vec<u8>,
+        headers: Vec<(&'static str, &'static str)>,
+        id: IdFrom,
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/fixtures/webhooks/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    const JSON: &str = "application/json";
+
+    /// Exhaustive: a new Source cannot be added without its row.
+    fn row(source: Source) -> Row {
+        let json = |name: &str, id: IdFrom| Row {
+            content_type: JSON.into(),
+            body: fixture(name),
+            headers: vec![],
+            id,
+        };
+        match source {
+            Source::Json => json("typeform-form_response.json", IdFrom::Nothing),
+            Source::Form => Row {
+                content_type: "application/x-www-form-urlencoded".into(),
+                body: b"name=Ada&email=ada%40example.com".to_vec(),
+                headers: vec![],
+                id: IdFrom::Nothing,
+            },
+            Source::Typeform => json(
+                "typeform-form_response.json",
+                IdFrom::Body("a3a12ec67a1365927098a606107fac15"),
+            ),
+            Source::Tally => json(
+                "tally-form_response.json",
+                IdFrom::Body("a4cb511e-d513-4fa5-baee-b815d718dfd1"),
+            ),
+            Source::Webflow => json(
+                "webflow-form_submission-v2.json",
+                IdFrom::Body("6321ca84df3949bfc6752327"),
+            ),
+            Source::Jotform => Row {
+                content_type: "multipart/form-data; boundary=------------------------J1JNT4vbVO4FCC1qLG4HSv".into(),
+                body: String::from_utf8(fixture("jotform-form_submission.multipart"))
+                    .unwrap()
+                    .replace('\n', "\r\n")
+                    .into_bytes(),
+                headers: vec![],
+                id: IdFrom::Body("6084250982513018472"),
+            },
+            Source::Stripe => json("stripe-signed-vector.invoiceitem.created.json", IdFrom::Body("evt_123")),
+            Source::StandardWebhooks => Row {
+                content_type: JSON.into(),
+                body: fixture("standard-webhooks-vector.body"),
+                headers: vec![
+                    ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+                    ("webhook-timestamp", "1614265330"),
+                ],
+                id: IdFrom::SignedHeader("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+            },
+            Source::GitHub => Row {
+                content_type: JSON.into(),
+                body: br#"{"zen":"Design for failure.","hook_id":109948940,"repository":{"full_name":"octo/hi"}}"#
+                    .to_vec(),
+                headers: vec![
+                    ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+                    ("x-github-event", "ping"),
+                ],
+                id: IdFrom::BodyDigest,
+            },
+            // `{portalId}:{subscriptionId}:{eventId}`, all three in the signed body.
+            Source::HubSpot => json("hubspot-webhook-contact.creation.json", IdFrom::Body("62515:12345:1")),
+        }
+    }
+
+    /// Headers a sender (or an attacker) can set freely on a signed delivery: none may change the id.
+    const DECOYS: [(&str, &str); 6] = [
+        ("x-github-delivery", "decoy-github"),
+        ("svix-id", "decoy-svix"),
+        ("x-request-id", "decoy-request"),
+        ("idempotency-key", "decoy-key"),
+        ("x-webhook-id", "decoy-x-webhook"),
+        ("typeform-signature", "decoy-signature"),
+    ];
+
+    async fn id(source: Source, row: &Row, extra: &[(&str, &str)]) -> Option<String> {
+        let mut headers = row.headers.clone();
+        headers.extend_from_slice(extra);
+        headers.push(("content-type", row.content_type.as_str()));
+        let mut delivery = delivery_with(&headers);
+        delivery.body = bytes::Bytes::from(row.body.clone());
+        let decoded = crate::inbound::decode(Some(&row.content_type), &row.body)
+            .await
+            .unwrap_or_else(|e| panic!("{source}: {e}"));
+        normalise(source, decoded, &delivery)
+            .unwrap_or_else(|e| panic!("{source}: {e:?}"))
+            .id
+    }
+
+    #[tokio::test]
+    async fn each_source_takes_its_id_from_signed_material() {
+        for &source in Source::ALL {
+            let row = row(source);
+            let got = id(source, &row, &[]).await;
+            let scheme = Scheme::default_for(source);
+            match row.id {
+                IdFrom::Body(value) => {
+                    assert!(scheme.is_some(), "{source}: a body id on an unsigned source");
+                    let text = String::from_utf8_lossy(&row.body);
+                    for part in value.split(':') {
+                        assert!(text.contains(part), "{source}: {part} is not in the signed body");
+                    }
+                    assert_eq!(got.as_deref(), Some(value), "{source}");
+                }
+                IdFrom::SignedHeader(name, value) => {
+                    assert_eq!(
+                        scheme,
+                        Some(Scheme::StandardWebhooks),
+                        "{source}: only this scheme signs an id header"
+                    );
+                    assert_eq!(name, crate::inbound::verify::standard_webhooks::ID_HEADER);
+                    assert_eq!(got.as_deref(), Some(value), "{source}");
+                }
+                IdFrom::BodyDigest => {
+                    let digest = hex::encode(Sha256::digest(&row.body));
+                    assert_eq!(got, Some(format!("sha256:{digest}")), "{source}");
+                }
+                IdFrom::Nothing => {
+                    assert_eq!(scheme, None, "{source}: a signed source must name its id");
+                    assert_eq!(got, None, "{source}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn no_unsigned_header_changes_any_sources_id() {
+        for &source in Source::ALL {
+            let row = row(source);
+            let plain = id(source, &row, &[]).await;
+            let decoyed = id(source, &row, &DECOYS).await;
+            assert_eq!(plain, decoyed, "{source}: an unsigned header changed the id");
+        }
+    }
+
+    /// A blank `webhook-id` is what the signature covered: the unsigned `svix-id` must not stand in.
+    #[tokio::test]
+    async fn a_blank_signed_id_header_is_not_replaced_by_an_unsigned_one() {
+        let mut row = row(Source::StandardWebhooks);
+        row.headers = vec![("webhook-id", " "), ("webhook-timestamp", "1614265330")];
+        assert_eq!(
+            id(Source::StandardWebhooks, &row, &[("svix-id", "msg_attacker")]).await,
+            None
+        );
+        row.headers = vec![("svix-id", "msg_svix"), ("svix-timestamp", "1614265330")];
+        assert_eq!(
+            id(Source::StandardWebhooks, &row, &[]).await.as_deref(),
+            Some("msg_svix"),
+            "Svix's own names, when they are the only ones, are what Svix signs"
         );
     }
 }

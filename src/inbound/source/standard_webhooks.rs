@@ -17,8 +17,9 @@ const SOURCE: Source = Source::StandardWebhooks;
 /// also filed at top level unless the body already has that name (`type`, `timestamp` and
 /// `data` itself stay the envelope's): `{{ fields.email }}` reads `data.email`.
 ///
-/// `id` is the `webhook-id` header (`svix-id` for Svix's own names): the spec keeps it the same
-/// when a message is retried. `submitted_at` is the `webhook-timestamp` (`svix-timestamp`)
+/// `id` is the `webhook-id` header (`svix-id` for Svix's own names, only when there is no
+/// `webhook-id` at all): the spec keeps it the same when a message is retried, and the signature
+/// covers it. `submitted_at` is the `webhook-timestamp` (`svix-timestamp`)
 /// header, epoch seconds; note it is the time of this attempt, not of the event. `event_type`
 /// is the body's `type` when it is a string. A body that is not an object is `not_an_object`.
 pub(super) fn normalise(decoded: &Value, delivery: &Delivery) -> Result<Normalised, Vec<Problem>> {
@@ -29,15 +30,24 @@ pub(super) fn normalise(decoded: &Value, delivery: &Delivery) -> Result<Normalis
             insert_new(&mut fields, name, value);
         }
     }
-    let timestamp = header(delivery, "webhook-timestamp").or_else(|| header(delivery, "svix-timestamp"));
+    let timestamp = signed_header(delivery, "webhook-timestamp", "svix-timestamp");
     Ok(Normalised {
         fields,
-        id: header(delivery, "webhook-id")
-            .or_else(|| header(delivery, "svix-id"))
-            .map(str::to_owned),
+        id: signed_header(delivery, "webhook-id", "svix-id").map(str::to_owned),
         submitted_at: epoch_seconds(timestamp.map(|t| Value::String(t.to_owned())).as_ref()),
         event_type: str_at(body, "type").map(str::to_owned),
     })
+}
+
+/// The header the signature covered: `name` whenever it is present (even blank), else `svix`, as
+/// the scheme picks it (`verify::standard_webhooks`). Falling back on a blank `webhook-id` would
+/// take an id the signature never saw.
+fn signed_header<'a>(delivery: &'a Delivery, name: &str, svix: &str) -> Option<&'a str> {
+    if delivery.headers.contains_key(name) {
+        header(delivery, name)
+    } else {
+        header(delivery, svix)
+    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,24 @@ impl Scheme {
         }
     }
 
+    /// Whether the signature covers the URL the sender called, path included, so that a delivery
+    /// signed for one endpoint fails on another with the same key. Only `hubspot-v3` does. The
+    /// `token` scheme's token is in the URL but proves nothing about the path: the same token works
+    /// on every endpoint that shares it. `check` warns when endpoints share a key otherwise.
+    pub fn signs_url(self) -> bool {
+        // Exhaustive on purpose: a new scheme must decide.
+        match self {
+            Scheme::HubSpotV3 => true,
+            Scheme::Typeform
+            | Scheme::Tally
+            | Scheme::Webflow
+            | Scheme::Stripe
+            | Scheme::StandardWebhooks
+            | Scheme::GitHub
+            | Scheme::QueryToken => false,
+        }
+    }
+
     /// The scheme a provider source signs with; `None` for `json` and `form`, which carry no
     /// signature of their own (a route may still name one with `signature:`).
     pub fn default_for(source: Source) -> Option<Scheme> {
