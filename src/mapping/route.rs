@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::convert::{ValueType, is_blank, parse_ids, show, to_text};
+use super::convert::{Conversion, Invalid, MULTIPLE_VALUES, ValueType, is_blank, parse_ids, show, to_text};
 use super::diagnostic::{At, Report};
 use super::spec::{IdsSpec, Input, MatchSpec, RouteSpec, ValueSpec};
 use super::template::{Scope, TemplateRef, Templates, context};
@@ -154,10 +154,13 @@ struct ValueRule {
     /// `dealstage`, `pipeline`, `properties.amount`: how problems name it.
     field: String,
     input: Compiled,
-    kind: ValueType,
+    conversion: Conversion,
+    /// A list is a multi-select: its items are converted one by one and joined with `;`. True
+    /// for text properties; `dealstage`, `pipeline` and typed values take one value.
+    multi: bool,
     required: bool,
     lookup: Option<Lookup>,
-    /// Used when the input is blank, or matches no `map` key.
+    /// Used when the input is blank, or matches no `map` key (per item, for a list).
     default: Option<Value>,
 }
 
@@ -173,6 +176,13 @@ struct Lookup {
     by_key: HashMap<String, Value>,
     /// In file order, for `no_match` messages.
     keys: Vec<String>,
+}
+
+impl Lookup {
+    /// The `map` value for a received value: its text, trimmed, exactly.
+    fn get(&self, received: &Value) -> Option<&Value> {
+        self.by_key.get(to_text(received).trim())
+    }
 }
 
 #[derive(Debug)]
@@ -221,44 +231,204 @@ impl Eval<'_> {
     }
 }
 
+/// Why one value (or one item of a list) did not convert.
+enum ItemError {
+    /// No `map` key and no `default`.
+    Unmatched,
+    /// The conversion refused it.
+    Invalid(Invalid),
+}
+
+/// A list item that is not an option: `;` inside, or itself a list or an object.
+const INVALID_OPTION: &str = "invalid_option";
+
 impl ValueRule {
-    /// Blank → default, or left out, or `required`; else `map` lookup (→ default or
-    /// `no_match`); then the type conversion.
+    /// Blank → `default`, or left out, or `required`. Else a list goes item by item (see
+    /// [`ValueRule::finish_list`]) and one value through [`ValueRule::one`].
     fn finish(&self, raw: Value) -> Result<Option<PropValue>, Problem> {
-        let value = if is_blank(&raw) {
-            match &self.default {
-                Some(default) => default.clone(),
-                None if self.required => {
-                    return Err(Problem::at(&self.field, "required", "is required but rendered empty"));
-                }
-                None => return Ok(None),
-            }
-        } else if let Some(lookup) = &self.lookup {
-            let key = to_text(&raw);
-            match (lookup.by_key.get(key.trim()), &self.default) {
-                (Some(mapped), _) => mapped.clone(),
-                (None, Some(default)) => default.clone(),
-                (None, None) => return Err(no_match(&self.field, &raw, &lookup.keys)),
-            }
-        } else {
-            raw
-        };
-        if is_blank(&value) {
-            // Only reachable through a blank `map` value or `default`: treat like blank input.
-            return if self.required {
-                Err(Problem::at(&self.field, "required", "is required but rendered empty"))
-            } else {
-                Ok(None)
+        if is_blank(&raw) {
+            return match &self.default {
+                Some(default) => match self.convert(default) {
+                    Ok(Some(value)) => Ok(Some(value)),
+                    Ok(None) => self.nothing(),
+                    Err(invalid) => Err(Problem::at(&self.field, invalid.code, invalid.message)),
+                },
+                None => self.nothing(),
             };
         }
-        self.kind
-            .convert(&value)
-            .map(Some)
-            .map_err(|invalid| Problem::at(&self.field, invalid.code, invalid.message))
+        if let Value::Array(items) = &raw {
+            return self.finish_list(items);
+        }
+        match self.one(&raw) {
+            Ok(Some(value)) => Ok(Some(value)),
+            Ok(None) => self.nothing(),
+            Err(ItemError::Unmatched) => Err(self.no_match(&[raw], false)),
+            Err(ItemError::Invalid(invalid)) => Err(Problem::at(&self.field, invalid.code, invalid.message)),
+        }
+    }
+
+    /// One value or one list item: `map` (→ `default`, or [`ItemError::Unmatched`]), then the
+    /// conversion. `Ok(None)` when a `map` value or the `default` is blank.
+    ///
+    /// This is the per-item step a portal schema (Step 7) joins: option labels become option
+    /// values after `map`, and the schema's type applies where the mapping gives no `type:`.
+    fn one(&self, received: &Value) -> Result<Option<PropValue>, ItemError> {
+        let value = match &self.lookup {
+            None => received,
+            Some(lookup) => match (lookup.get(received), &self.default) {
+                (Some(mapped), _) => mapped,
+                (None, Some(default)) => default,
+                (None, None) => return Err(ItemError::Unmatched),
+            },
+        };
+        self.convert(value).map_err(ItemError::Invalid)
+    }
+
+    /// The conversion of a value that may be blank (a blank `map` value or `default`).
+    fn convert(&self, value: &Value) -> Result<Option<PropValue>, Invalid> {
+        if is_blank(value) {
+            return Ok(None);
+        }
+        self.conversion.convert(value).map(Some)
+    }
+
+    /// Nothing to send: the problem `required`, or the property is left out.
+    fn nothing(&self) -> Result<Option<PropValue>, Problem> {
+        if self.required {
+            Err(Problem::at(&self.field, "required", "is required but rendered empty"))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A non-blank list. Each item goes through [`ValueRule::one`] on its own: blank items are
+    /// dropped, strings are trimmed, duplicates (after conversion) are dropped keeping the
+    /// first. Then, in this order of problems: items without a `map` key (`no_match`, naming
+    /// them all); for a multi-select, items that are lists or objects (`invalid_option`); for
+    /// one-value rules, more than one distinct value (`multiple_values`); an item the
+    /// conversion refuses (its code); for a multi-select, an item whose text holds `;`
+    /// (`invalid_option`: HubSpot would read it as several options and has no escape). A
+    /// multi-select is sent as the items joined with `;`; a one-value rule as its one value.
+    fn finish_list(&self, items: &[Value]) -> Result<Option<PropValue>, Problem> {
+        let mut values: Vec<(Value, PropValue)> = Vec::new();
+        let mut unmatched = Vec::new();
+        let mut not_options = Vec::new();
+        let mut invalid: Option<(Value, Invalid)> = None;
+        let mut refused = 0;
+        for item in items.iter().filter(|item| !is_blank(item)) {
+            let item = match item {
+                Value::String(s) => Value::String(s.trim().to_owned()),
+                Value::Array(_) | Value::Object(_) if self.multi => {
+                    not_options.push(item.clone());
+                    continue;
+                }
+                other => other.clone(),
+            };
+            match self.one(&item) {
+                Ok(Some(value)) => {
+                    if !values.iter().any(|(_, seen)| *seen == value) {
+                        values.push((item, value));
+                    }
+                }
+                Ok(None) => {}
+                Err(ItemError::Unmatched) => unmatched.push(item),
+                Err(ItemError::Invalid(why)) => {
+                    refused += 1;
+                    invalid.get_or_insert((item, why));
+                }
+            }
+        }
+        if !unmatched.is_empty() {
+            return Err(self.no_match(&unmatched, true));
+        }
+        if !not_options.is_empty() {
+            return Err(Problem::at(
+                &self.field,
+                INVALID_OPTION,
+                format!(
+                    "{} a list or an object; each item of a multi-select must be one string, number or boolean",
+                    items_phrase(&not_options, "is", "are")
+                ),
+            ));
+        }
+        if !self.multi && values.len() + refused > 1 {
+            let what = match self.conversion.kind {
+                ValueType::Text => "value".to_owned(),
+                kind => format!("{} value", kind.as_str()),
+            };
+            return Err(Problem::at(
+                &self.field,
+                MULTIPLE_VALUES,
+                format!(
+                    "expected one {what}, got a list of {} different values: {}",
+                    values.len() + refused,
+                    show(&Value::Array(items.to_vec()))
+                ),
+            ));
+        }
+        if let Some((item, why)) = invalid {
+            let message = if self.multi {
+                format!("item {}: {}", show(&item), why.message)
+            } else {
+                why.message
+            };
+            return Err(Problem::at(&self.field, why.code, message));
+        }
+        if self.multi {
+            let separated: Vec<Value> = values
+                .iter()
+                .filter(|(_, value)| value.to_wire_string().contains(';'))
+                .map(|(item, _)| item.clone())
+                .collect();
+            if !separated.is_empty() {
+                let first = separated.first().map(|item| to_text(item)).unwrap_or_default();
+                let parts = first.split(';').filter(|p| !p.trim().is_empty()).count();
+                return Err(Problem::at(
+                    &self.field,
+                    INVALID_OPTION,
+                    format!(
+                        "{} \";\", the separator of HubSpot's multi-select values, so HubSpot would read {} as {parts} \
+                         options; there is no escape: map the item to an option value with `map:`, or rename the \
+                         option where it is sent",
+                        items_phrase(&separated, "contains", "contain"),
+                        show(&Value::String(first.clone())),
+                    ),
+                ));
+            }
+            if values.is_empty() {
+                return self.nothing();
+            }
+            let joined: Vec<String> = values.iter().map(|(_, value)| value.to_wire_string()).collect();
+            return Ok(Some(PropValue::Text(joined.join(";"))));
+        }
+        match values.pop() {
+            Some((_, value)) => Ok(Some(value)),
+            None => self.nothing(),
+        }
+    }
+
+    /// `no_match` for the received value, or (`list`) for each list item without a key.
+    fn no_match(&self, received: &[Value], list: bool) -> Problem {
+        let keys = self.lookup.as_ref().map(|l| l.keys.as_slice()).unwrap_or_default();
+        no_match(&self.field, received, list, keys)
     }
 }
 
-fn no_match(field: &str, raw: &Value, keys: &[String]) -> Problem {
+/// `"x"` / `item "x"` / `items "x", "y"` followed by the verb for one or several.
+fn items_phrase(items: &[Value], one: &str, several: &str) -> String {
+    let shown: Vec<String> = items
+        .iter()
+        .map(|item| show(&Value::String(to_text(item).trim().to_owned())))
+        .collect();
+    match shown.as_slice() {
+        [single] => format!("item {single} {one}"),
+        _ => format!("items {} {several}", shown.join(", ")),
+    }
+}
+
+/// `no_match`: the received value (`list` false) or the list items (`list` true) that have no
+/// `map` key, and the keys the `map` has.
+fn no_match(field: &str, received: &[Value], list: bool, keys: &[String]) -> Problem {
     const SHOWN: usize = 20;
     let mut accepted = keys
         .iter()
@@ -269,11 +439,14 @@ fn no_match(field: &str, raw: &Value, keys: &[String]) -> Problem {
     if keys.len() > SHOWN {
         accepted.push_str(&format!(" and {} more", keys.len() - SHOWN));
     }
-    let got = show(&Value::String(to_text(raw).trim().to_owned()));
+    let got = match received {
+        [single] if !list => format!("{} matches", show(&Value::String(to_text(single).trim().to_owned()))),
+        _ => items_phrase(received, "matches", "match"),
+    };
     Problem::at(
         field,
         "no_match",
-        format!("{got} matches no `map` key (accepted: {accepted}) and there is no `default`"),
+        format!("{got} no `map` key (accepted: {accepted}) and there is no `default`"),
     )
 }
 
@@ -411,7 +584,7 @@ fn compile_value(
     // rather than on the first delivery that needs them.
     let mut check_constant = |what: &str, value: &Value, loc| {
         if !is_blank(value)
-            && let Err(invalid) = spec.kind.convert(value)
+            && let Err(invalid) = spec.conversion.convert(value)
         {
             report.error(at, loc, format!("{what}: {}", invalid.message));
             ok = false;
@@ -443,10 +616,12 @@ fn compile_value(
         // Converted below, once the rule is complete.
         Input::Literal(value) => (Compiled::Constant(None), Some(value)),
     };
+    let id = field == "dealstage" || field == "pipeline";
     let mut rule = ValueRule {
         field: field.to_owned(),
         input,
-        kind: spec.kind,
+        multi: spec.conversion.kind == ValueType::Text && !id,
+        conversion: spec.conversion,
         required: spec.required || field == "dealstage",
         lookup,
         default: spec.default.map(|(v, _)| v),
@@ -515,7 +690,8 @@ mod tests {
         ValueRule {
             field: "properties.x".into(),
             input: Compiled::Constant(None),
-            kind,
+            conversion: Conversion::plain(kind),
+            multi: kind == ValueType::Text,
             required,
             lookup: (!lookup.is_empty()).then(|| Lookup {
                 by_key: lookup.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
@@ -613,7 +789,7 @@ mod tests {
     #[test]
     fn no_match_names_the_value_and_the_accepted_keys() {
         let keys: Vec<String> = (0..25).map(|i| format!("k{i}")).collect();
-        let problem = no_match("dealstage", &json!(" gold "), &keys);
+        let problem = no_match("dealstage", &[json!(" gold ")], false, &keys);
         assert_eq!(problem.code, "no_match");
         assert_eq!(problem.field.as_deref(), Some("dealstage"));
         assert!(
