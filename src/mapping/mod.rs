@@ -1278,4 +1278,190 @@ routes:
             ],
         );
     }
+
+    // ---- Step 5: multi-selects, digit dates, `format:`, `timezone:`, `decimal:` ----
+
+    /// One json route `r` whose `properties:` are `properties` (indented by eight spaces).
+    fn with_properties(properties: &str) -> String {
+        format!(
+            "version: 1\nroutes:\n  r:\n    source: json\n    signature: none\n    deal:\n      pipeline: p\n      \
+             dealstage: s\n      properties:\n{properties}"
+        )
+    }
+
+    /// The properties of the deal route `r` of `yaml` makes from `fields`, or its problems.
+    fn deal_properties(yaml: &str, fields: Value) -> Result<Vec<Property>, Vec<Problem>> {
+        let mapping = Mapping::from_yaml(yaml, "m.yaml").unwrap_or_else(|e| panic!("{e}"));
+        mapping
+            .route("r")
+            .unwrap()
+            .map(&submission("json", fields))
+            .map(|deal| deal.properties)
+    }
+
+    const SERVICES: &str = "        services:\n          from: \"{{ fields.services }}\"\n          map: { \"Website redesign\": web_redesign, \"SEO audit\": seo_audit }\n";
+
+    #[test]
+    fn a_typeform_multiple_selection_becomes_option_values_item_by_item() {
+        // Typeform's `choices` answer is a list of labels (see `typeform.rs`).
+        let fields = json!({"services": ["Website redesign", "SEO audit"]});
+        let want = vec![prop("services", text("web_redesign;seo_audit"))];
+        let without_default = with_properties(SERVICES);
+        assert_eq!(deal_properties(&without_default, fields.clone()), Ok(want.clone()));
+        let with_default = with_properties(&format!("{SERVICES}          default: other\n"));
+        assert_eq!(
+            deal_properties(&with_default, fields),
+            Ok(want),
+            "the default replaces no known item"
+        );
+        let problems = deal_properties(&without_default, json!({"services": ["Website redesign", "Logo"]}))
+            .expect_err("an item without a key");
+        assert_eq!(
+            codes(&problems),
+            [("properties.services".to_owned(), "no_match".to_owned())]
+        );
+        assert!(
+            problems[0].message.starts_with("item \"Logo\" matches no `map` key"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn a_jotform_checkbox_holding_a_semicolon_is_a_problem_naming_property_and_item() {
+        // Jotform checkboxes stay lists (see `jotform.rs`).
+        let yaml = with_properties("        services: \"{{ fields.services }}\"\n");
+        let problems = deal_properties(&yaml, json!({"services": ["Design; branding", "Web development"]}))
+            .expect_err("a semicolon inside an option");
+        assert_eq!(
+            codes(&problems),
+            [("properties.services".to_owned(), "invalid_option".to_owned())]
+        );
+        assert!(
+            problems[0]
+                .to_string()
+                .starts_with("properties.services: item \"Design; branding\" contains \";\""),
+            "{}",
+            problems[0]
+        );
+        let fine = deal_properties(&yaml, json!({"services": ["Design", "Web development", "Design"]}));
+        assert_eq!(fine, Ok(vec![prop("services", text("Design;Web development"))]));
+    }
+
+    #[test]
+    fn dates_written_as_digits_are_read_as_the_issue_says() {
+        let yaml = with_properties("        closedate: { from: \"{{ fields.d }}\", type: date }\n");
+        let day = |fields| deal_properties(&yaml, fields);
+        // 2026-12-15T00:00:00Z is 20,802 days after the epoch: 20802 × 86,400,000 ms.
+        assert_eq!(20_802 * 86_400_000_i64, 1_797_292_800_000);
+        assert_eq!(
+            day(json!({"d": "20261215"})),
+            Ok(vec![prop("closedate", PropValue::Date(1_797_292_800_000))])
+        );
+        for bad in ["202612", "99999", "7"] {
+            let problems = day(json!({ "d": bad })).expect_err(bad);
+            assert_eq!(
+                codes(&problems),
+                [("properties.closedate".to_owned(), "invalid_date".to_owned())],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn format_and_timezone_read_dates_the_way_the_form_writes_them() {
+        let yaml = with_properties(
+            "        day_first: { from: \"{{ fields.d }}\", type: date, format: \"%d/%m/%Y\" }\n        \
+             month_first: { from: \"{{ fields.d }}\", type: date, format: \"%m/%d/%Y\" }\n        \
+             meeting: { from: \"{{ fields.at }}\", type: datetime, format: \"%d.%m.%Y %H:%M\", timezone: Europe/Paris }\n",
+        );
+        let properties = deal_properties(&yaml, json!({"d": "03/04/2026", "at": "15.12.2026 14:30"}));
+        assert_eq!(
+            properties,
+            Ok(vec![
+                prop("day_first", PropValue::Date(1_775_174_400_000)),
+                prop("month_first", PropValue::Date(1_772_582_400_000)),
+                // 14:30 in Paris in December (+01:00) is 13:30Z.
+                prop("meeting", PropValue::DateTime(1_797_341_400_000)),
+            ])
+        );
+        let without_format = with_properties("        d: { from: \"{{ fields.d }}\", type: date }\n");
+        let problems = deal_properties(&without_format, json!({"d": "03/04/2026"})).expect_err("ambiguous");
+        assert_eq!(problems[0].code, "invalid_date");
+        assert!(problems[0].message.contains("set `format:`"), "{}", problems[0].message);
+        let overlap =
+            deal_properties(&yaml, json!({"d": "03/04/2026", "at": "25.10.2026 02:30"})).expect_err("fall back");
+        assert_eq!(
+            codes(&overlap),
+            [("properties.meeting".to_owned(), "ambiguous_local_time".to_owned())]
+        );
+    }
+
+    #[test]
+    fn numbers_with_currency_spaces_and_decimal_commas_are_read() {
+        let yaml = with_properties(
+            "        amount: { from: \"{{ fields.n }}\", type: number }\n        \
+             eu: { from: \"{{ fields.eu }}\", type: number, decimal: \",\" }\n",
+        );
+        for (input, want) in [("$1,200.00", "1200"), ("€ 1 200", "1200"), ("1200 EUR", "1200")] {
+            let properties = deal_properties(&yaml, json!({ "n": input, "eu": "12.500,50" }));
+            assert_eq!(
+                properties,
+                Ok(vec![
+                    prop("amount", PropValue::Number(want.into())),
+                    prop("eu", PropValue::Number("12500.5".into())),
+                ]),
+                "{input}"
+            );
+        }
+        let problems = deal_properties(&yaml, json!({"n": "1.200", "eu": "1,5"})).expect_err("ambiguous");
+        assert_eq!(
+            codes(&problems),
+            [("properties.amount".to_owned(), "invalid_number".to_owned())]
+        );
+        assert!(problems[0].message.contains("`decimal:"), "{}", problems[0].message);
+    }
+
+    #[test]
+    fn type_options_are_checked_at_load_with_their_location() {
+        let yaml = with_properties(
+            "        a: { from: x, format: \"%d/%m/%Y\" }\n        \
+             b: { from: \"{{ fields.b }}\", type: number, timezone: UTC }\n        \
+             c: { from: \"{{ fields.c }}\", type: date, decimal: \",\" }\n        \
+             d: { from: \"{{ fields.d }}\", type: date, format: \"%d/%m\" }\n        \
+             e: { from: \"{{ fields.e }}\", type: datetime, timezone: europe/paris }\n        \
+             f: { from: \"{{ fields.f }}\", type: number, decimal: \";\" }\n        \
+             g: { from: \"{{ fields.g }}\", type: date, format: 12 }\n        \
+             h: { from: \"{{ fields.h }}\", type: date, format: \"%d.%m.%Y\", default: \"2026-12-15\" }\n        \
+             i: { from: \"{{ fields.i }}\", type: date, format: \"%d.%m.%Y\", map: { soon: \"15.12.2026\" } }\n",
+        );
+        assert_errors(
+            &load_errors(&yaml),
+            &[
+                (
+                    "m.yaml:10:31: error: route r, properties.a:",
+                    "`format` applies to `type: date` and `type: datetime`; this value is `type: text`",
+                ),
+                ("m.yaml:11:62: error: route r, properties.b:", "`timezone` applies to"),
+                (
+                    "m.yaml:12:59: error: route r, properties.c:",
+                    "`decimal` applies to `type: number`",
+                ),
+                ("m.yaml:13:58: error: route r, properties.d:", "must give a whole date"),
+                (
+                    "m.yaml:14:64: error: route r, properties.e:",
+                    "did you mean \"Europe/Paris\"?",
+                ),
+                ("m.yaml:15:61: error: route r, properties.f:", "\".\" or \",\""),
+                (
+                    "m.yaml:16:58: error: route r, properties.g:",
+                    "`format` must be a string",
+                ),
+                (
+                    "m.yaml:17:79: error: route r, properties.h:",
+                    "`default`: expected a value in the `format` \"%d.%m.%Y\"",
+                ),
+            ],
+        );
+    }
 }

@@ -805,3 +805,357 @@ mod tests {
         assert!(!problem.message.contains("\"k20\""), "{}", problem.message);
     }
 }
+
+/// Lists through every conversion (issue 10, item 2): multi-selects item by item, `;` inside
+/// an item, empty and duplicate items, nested items, and lists where one value is expected.
+#[cfg(test)]
+mod multi_select_variants {
+    use super::*;
+    use crate::mapping::convert::DateFormat;
+    use serde_json::json;
+
+    fn rule(kind: ValueType, lookup: &[(&str, Value)], default: Option<Value>) -> ValueRule {
+        ValueRule {
+            field: "properties.services".into(),
+            input: Compiled::Constant(None),
+            conversion: Conversion::plain(kind),
+            multi: kind == ValueType::Text,
+            required: false,
+            lookup: (!lookup.is_empty()).then(|| Lookup {
+                by_key: lookup.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+                keys: lookup.iter().map(|(k, _)| k.to_string()).collect(),
+            }),
+            default,
+        }
+    }
+
+    fn services() -> Vec<(&'static str, Value)> {
+        vec![
+            ("Website redesign", json!("web_redesign")),
+            ("SEO audit", json!("seo_audit")),
+            ("Ads", json!("ads")),
+            ("Paid ads", json!("ads")),
+            ("Nothing", json!("")),
+        ]
+    }
+
+    /// `Ok(wire text)` or `Err((code, phrases the message must hold))`.
+    type Want = Result<&'static str, (&'static str, Vec<&'static str>)>;
+
+    fn check(name: &str, rule: &ValueRule, input: Value, want: Want) {
+        let got = rule.finish(input);
+        match want {
+            Ok(text) => assert_eq!(
+                got.map(|v| v.map(|v| v.to_wire_string())),
+                Ok(Some(text.to_owned())),
+                "{name}"
+            ),
+            Err((code, phrases)) => {
+                let problem = got.expect_err(name);
+                assert_eq!(problem.code, code, "{name}: {}", problem.message);
+                assert_eq!(problem.field.as_deref(), Some("properties.services"), "{name}");
+                for phrase in phrases {
+                    assert!(
+                        problem.message.contains(phrase),
+                        "{name}: {phrase:?} not in {}",
+                        problem.message
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_typeform_multiple_selection_is_mapped_item_by_item() {
+        let input = json!(["Website redesign", "SEO audit"]);
+        let without_default = rule(ValueType::Text, &services(), None);
+        check(
+            "no default",
+            &without_default,
+            input.clone(),
+            Ok("web_redesign;seo_audit"),
+        );
+        let with_default = rule(ValueType::Text, &services(), Some(json!("other")));
+        check("default unused", &with_default, input, Ok("web_redesign;seo_audit"));
+    }
+
+    #[test]
+    fn a_jotform_checkbox_with_a_semicolon_is_an_error_naming_the_item() {
+        let rule = rule(ValueType::Text, &[], None);
+        check(
+            "semicolon",
+            &rule,
+            json!(["Design; branding", "Web development"]),
+            Err((
+                "invalid_option",
+                vec!["item \"Design; branding\" contains \";\"", "as 2 options", "map:"],
+            )),
+        );
+    }
+
+    #[test]
+    fn every_list_variant_into_a_multi_select() {
+        let mapped = rule(ValueType::Text, &services(), None);
+        let defaulted = rule(ValueType::Text, &services(), Some(json!("other")));
+        let plain = rule(ValueType::Text, &[], None);
+        let one = rule(ValueType::Text, &[("1", json!("one"))], None);
+        let renamed = rule(ValueType::Text, &[("Design; branding", json!("design"))], None);
+        let both = rule(ValueType::Text, &[("Both", json!("a;b"))], None);
+        let rows: Vec<(&str, &ValueRule, Value, Want)> = vec![
+            ("one item", &mapped, json!(["SEO audit"]), Ok("seo_audit")),
+            (
+                "items are trimmed for the map",
+                &mapped,
+                json!([" SEO audit ", "Ads "]),
+                Ok("seo_audit;ads"),
+            ),
+            (
+                "map is case-sensitive",
+                &mapped,
+                json!(["seo audit"]),
+                Err(("no_match", vec!["item \"seo audit\" matches no `map` key"])),
+            ),
+            (
+                "every unmatched item is named",
+                &mapped,
+                json!(["Website redesign", "Branding", "Print"]),
+                Err((
+                    "no_match",
+                    vec!["items \"Branding\", \"Print\" match no `map` key", "\"SEO audit\""],
+                )),
+            ),
+            (
+                "unmatched item takes the default",
+                &defaulted,
+                json!(["Branding", "SEO audit"]),
+                Ok("other;seo_audit"),
+            ),
+            (
+                "two unmatched items, one default",
+                &defaulted,
+                json!(["Branding", "Print", "Ads"]),
+                Ok("other;ads"),
+            ),
+            ("duplicate items", &plain, json!(["a", "b", "a"]), Ok("a;b")),
+            (
+                "duplicates after the map",
+                &mapped,
+                json!(["Ads", "Paid ads", "SEO audit"]),
+                Ok("ads;seo_audit"),
+            ),
+            ("duplicates after trimming", &plain, json!(["a", " a "]), Ok("a")),
+            ("first order kept", &plain, json!(["c", "a", "c", "b"]), Ok("c;a;b")),
+            (
+                "empty items are dropped",
+                &plain,
+                json!(["a", "", null, "  ", "b"]),
+                Ok("a;b"),
+            ),
+            (
+                "an item mapped to nothing is dropped",
+                &mapped,
+                json!(["Nothing", "Ads"]),
+                Ok("ads"),
+            ),
+            (
+                "numbers and booleans as text",
+                &plain,
+                json!([1, 2.5, true]),
+                Ok("1;2.5;true"),
+            ),
+            ("numbers through the map", &one, json!([1, "1"]), Ok("one")),
+            (
+                "inner spaces kept",
+                &plain,
+                json!(["Web development"]),
+                Ok("Web development"),
+            ),
+            (
+                "semicolon at the end",
+                &plain,
+                json!(["a;"]),
+                Err(("invalid_option", vec!["item \"a;\""])),
+            ),
+            (
+                "several items with semicolons",
+                &plain,
+                json!(["a;b", "c", "d;e"]),
+                Err(("invalid_option", vec!["items \"a;b\", \"d;e\" contain"])),
+            ),
+            (
+                "semicolon in an item the map renames is fine",
+                &renamed,
+                json!(["Design; branding"]),
+                Ok("design"),
+            ),
+            (
+                "semicolon in a map value",
+                &both,
+                json!(["Both"]),
+                Err(("invalid_option", vec!["item \"Both\""])),
+            ),
+            (
+                "nested list",
+                &plain,
+                json!(["a", ["b", "c"]]),
+                Err(("invalid_option", vec!["is a list or an object"])),
+            ),
+            (
+                "object item",
+                &plain,
+                json!([{"label": "a"}]),
+                Err(("invalid_option", vec!["is a list or an object"])),
+            ),
+        ];
+        for (name, rule, input, want) in rows {
+            check(name, rule, input, want);
+        }
+    }
+
+    #[test]
+    fn blank_lists_are_blank_values() {
+        let plain = rule(ValueType::Text, &[], None);
+        for input in [json!([]), json!([null, "", " "])] {
+            assert_eq!(plain.finish(input.clone()), Ok(None), "{input}");
+        }
+        let defaulted = rule(ValueType::Text, &services(), Some(json!("other")));
+        assert_eq!(
+            defaulted.finish(json!([])),
+            Ok(Some(PropValue::Text("other".into()))),
+            "an empty list takes the default"
+        );
+        let required = ValueRule {
+            required: true,
+            ..rule(ValueType::Text, &services(), None)
+        };
+        assert_eq!(
+            required.finish(json!(["Nothing"])).map_err(|p| p.code),
+            Err("required".into())
+        );
+    }
+
+    #[test]
+    fn a_single_string_is_one_value_even_with_separators() {
+        // Only lists are split: a string is the value the template rendered (a template can
+        // split it: `{{ fields.x | split(", ") }}`).
+        let plain = rule(ValueType::Text, &[], None);
+        check("already joined", &plain, json!("a;b"), Ok("a;b"));
+        let mapped = rule(ValueType::Text, &services(), None);
+        check(
+            "joined string through a map",
+            &mapped,
+            json!("Website redesign;SEO audit"),
+            Err(("no_match", vec!["\"Website redesign;SEO audit\" matches no `map` key"])),
+        );
+    }
+
+    #[test]
+    fn a_list_where_one_value_is_expected_needs_exactly_one_distinct_item() {
+        let number = rule(ValueType::Number, &[], None);
+        let date = rule(ValueType::Date, &[], None);
+        let datetime = rule(ValueType::DateTime, &[], None);
+        let boolean = rule(ValueType::Bool, &[], None);
+        let tiers = rule(
+            ValueType::Number,
+            &[("small", json!(1000)), ("large", json!("5,000"))],
+            None,
+        );
+        let stage = ValueRule {
+            field: "properties.services".into(),
+            multi: false,
+            ..rule(ValueType::Text, &[], None)
+        };
+        let dec_15 = "1797292800000";
+        let rows: Vec<(&str, &ValueRule, Value, Want)> = vec![
+            ("one number", &number, json!(["1,200"]), Ok("1200")),
+            (
+                "two numbers",
+                &number,
+                json!(["1", "2"]),
+                Err(("multiple_values", vec!["expected one number value, got a list of 2"])),
+            ),
+            ("the same number twice", &number, json!(["1,000", "1000"]), Ok("1000")),
+            ("blank items around one", &number, json!(["", "7", null]), Ok("7")),
+            (
+                "one bad number",
+                &number,
+                json!(["abc"]),
+                Err(("invalid_number", vec!["\"abc\""])),
+            ),
+            (
+                "one good one bad",
+                &number,
+                json!(["1", "abc"]),
+                Err(("multiple_values", vec!["got a list of 2"])),
+            ),
+            ("mapped to one", &tiers, json!(["large"]), Ok("5000")),
+            (
+                "mapped to two",
+                &tiers,
+                json!(["small", "large"]),
+                Err(("multiple_values", vec!["[\"small\",\"large\"]"])),
+            ),
+            (
+                "unmatched in a typed list",
+                &tiers,
+                json!(["medium"]),
+                Err(("no_match", vec!["item \"medium\""])),
+            ),
+            ("one date", &date, json!(["20261215"]), Ok(dec_15)),
+            (
+                "two dates",
+                &date,
+                json!(["2026-12-15", "2026-12-16"]),
+                Err(("multiple_values", vec!["one date value"])),
+            ),
+            (
+                "the same date twice in two spellings",
+                &date,
+                json!(["2026-12-15", "20261215"]),
+                Ok(dec_15),
+            ),
+            ("one datetime", &datetime, json!([1_797_292_800]), Ok(dec_15)),
+            (
+                "two datetimes",
+                &datetime,
+                json!([1_797_292_800, 1_797_292_801]),
+                Err(("multiple_values", vec!["one datetime value"])),
+            ),
+            ("one bool", &boolean, json!(["yes"]), Ok("true")),
+            (
+                "yes and no",
+                &boolean,
+                json!(["yes", "no"]),
+                Err(("multiple_values", vec!["one bool value"])),
+            ),
+            (
+                "nested list into a number",
+                &number,
+                json!([[1]]),
+                Err(("multiple_values", vec!["a list of 1"])),
+            ),
+            ("one id", &stage, json!(["qualifiedtobuy"]), Ok("qualifiedtobuy")),
+            (
+                "two ids",
+                &stage,
+                json!(["a", "b"]),
+                Err(("multiple_values", vec!["expected one value"])),
+            ),
+        ];
+        for (name, rule, input, want) in rows {
+            check(name, rule, input, want);
+        }
+    }
+
+    #[test]
+    fn list_items_use_the_format_of_the_rule() {
+        let rule = ValueRule {
+            conversion: Conversion {
+                format: Some(DateFormat::parse("%d/%m/%Y").unwrap()),
+                ..Conversion::plain(ValueType::Date)
+            },
+            ..rule(ValueType::Date, &[], None)
+        };
+        check("formatted item", &rule, json!(["15/12/2026"]), Ok("1797292800000"));
+    }
+}
