@@ -77,10 +77,11 @@
 //!
 //! ## Value specs
 //!
-//! A scalar or `{ from, type, required, map, default }`. A string containing `{{`, `{%` or
-//! `{#` is a Jinja template; any other string, number or boolean is a literal (YAML 1.2:
-//! `yes`/`no` are strings, `01234` keeps its zero). Literals are converted at load, so a bad
-//! literal (or `map` value, or `default`) is a load error, not a per-delivery one.
+//! A scalar or `{ from, type, format, timezone, decimal, required, map, default }`. A string
+//! containing `{{`, `{%` or `{#` is a Jinja template; any other string, number or boolean is a
+//! literal (YAML 1.2: `yes`/`no` are strings, `01234` keeps its zero). Literals are converted
+//! at load, so a bad literal (or `map` value, or `default`) is a load error, not a per-delivery
+//! one. So are a bad `format:` or `timezone:`, and an option on a type it does not refine.
 //!
 //! Evaluation of one value, per delivery:
 //! 1. Render `from`. A template that is exactly one `{{ expression }}` (whitespace and
@@ -91,15 +92,30 @@
 //!    is whitespace. In output, `none` (JSON `null`) and undefined print as nothing, and
 //!    `default(x)` also replaces `none`. Lists in mixed text print in minijinja's own form;
 //!    use `| join(", ")` for anything else.
-//! 2. Empty (null, blank string, empty list/object) → `default` if given; else the
-//!    property is left out, or, with `required: true`, the problem `required`.
+//! 2. Empty (null, blank string, empty list/object, list of blanks) → `default` if given;
+//!    else the property is left out, or, with `required: true`, the problem `required`.
 //!    `dealstage` is always required; an empty `pipeline` is left out.
 //! 3. `map`: the value's text, trimmed, is looked up (exact, case-sensitive); no match →
 //!    `default` if given, else the problem `no_match` listing the accepted keys.
-//! 4. `type` converts (see `convert.rs`): `text` (default; lists become `a;b;c`, HubSpot's
-//!    multi-select separator), `number` (`invalid_number`), `date` (`invalid_date`),
-//!    `datetime` (`invalid_datetime`), `bool` (`invalid_bool`). `dealstage` and `pipeline`
-//!    are ids: text only, trimmed.
+//! 4. `type` converts (see `convert.rs`): `text` (default), `number` (`invalid_number`),
+//!    `date` (`invalid_date`), `datetime` (`invalid_datetime`; a local time that `timezone`
+//!    skips or repeats is `nonexistent_local_time` / `ambiguous_local_time`), `bool`
+//!    (`invalid_bool`). `dealstage` and `pipeline` are ids: text only, trimmed.
+//!
+//! A list (a checkbox group, a multi-select) goes through steps 3–4 **item by item**
+//! (`route.rs`, `ValueRule::finish_list`): blank items are dropped, string items trimmed, each
+//! item looked up in `map` on its own (an item without a key takes `default`, else the items
+//! without one are named in one `no_match`), converted, and duplicates dropped keeping the first.
+//! For a text property the items are joined with `;` (HubSpot's multi-select form); an item
+//! that holds `;` (HubSpot has no escape), or is itself a list or an object, is
+//! `invalid_option`. Where one value is expected (`number`, `date`, `datetime`, `bool`,
+//! `dealstage`, `pipeline`) a list must come down to exactly one distinct value, else
+//! `multiple_values`. A string is always one value, whatever separators it holds.
+//!
+//! Type options: `format:` (`date`, `datetime`; a chrono strftime pattern such as `%d/%m/%Y`:
+//! with it, values must match it and nothing else is read), `timezone:` (`date`, `datetime`;
+//! an IANA name: the zone of values without an offset, and of the calendar date of an epoch
+//! value), `decimal:` (`number`; `"."` or `","`).
 //!
 //! Associations (`companies`, `contacts`) take a template or literal: one id, a list, or a
 //! string of ids separated by commas, semicolons or whitespace; empty → none; duplicates are
@@ -1324,6 +1340,29 @@ routes:
             problems[0].message.starts_with("item \"Logo\" matches no `map` key"),
             "{}",
             problems[0].message
+        );
+    }
+
+    #[test]
+    fn a_joined_string_is_one_value_unless_the_template_splits_it() {
+        let split = with_properties(
+            "        services:\n          from: \"{{ fields.services | split(', ') }}\"\n          map: { \"Website redesign\": web_redesign, \"SEO audit\": seo_audit }\n        \
+             lines: \"{{ fields.lines | lines }}\"\n",
+        );
+        let fields = json!({"services": "Website redesign, SEO audit", "lines": "Design\nPrint\n"});
+        assert_eq!(
+            deal_properties(&split, fields),
+            Ok(vec![
+                prop("services", text("web_redesign;seo_audit")),
+                prop("lines", text("Design;Print")),
+            ])
+        );
+        let whole = with_properties(SERVICES);
+        let problems =
+            deal_properties(&whole, json!({"services": "Website redesign, SEO audit"})).expect_err("one value");
+        assert_eq!(
+            codes(&problems),
+            [("properties.services".to_owned(), "no_match".to_owned())]
         );
     }
 

@@ -381,7 +381,7 @@ impl ValueRule {
                 .map(|(item, _)| item.clone())
                 .collect();
             if !separated.is_empty() {
-                let first = separated.first().map(|item| to_text(item)).unwrap_or_default();
+                let first = separated.first().map(to_text).unwrap_or_default();
                 let parts = first.split(';').filter(|p| !p.trim().is_empty()).count();
                 return Err(Problem::at(
                     &self.field,
@@ -1122,6 +1122,7 @@ mod multi_select_variants {
                 Err(("multiple_values", vec!["one datetime value"])),
             ),
             ("one bool", &boolean, json!(["yes"]), Ok("true")),
+            ("yes in two spellings", &boolean, json!(["yes", "Y"]), Ok("true")),
             (
                 "yes and no",
                 &boolean,
