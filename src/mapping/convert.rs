@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use chrono::format::{Fixed, Item, Parsed, StrftimeItems};
-use chrono::{DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike};
+use chrono::{DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 use serde_json::Value;
 
@@ -153,6 +153,8 @@ impl Conversion {
                     second.fixed_offset().to_rfc3339()
                 ),
             }),
+            // At the very ends of chrono's range there is no offset to apply: not a gap.
+            LocalResult::None if local.year().abs() > 200_000 => Err(self.invalid(INVALID_DATETIME, value)),
             LocalResult::None => Err(Invalid {
                 code: NONEXISTENT_LOCAL_TIME,
                 message: format!(
@@ -1663,6 +1665,10 @@ mod date_format_variants {
         );
         assert!(paris.convert(&json!("2026-03-29T03:00:00")).is_ok());
         assert!(paris.convert(&json!("2026-03-29T01:59:00")).is_ok());
+        // At the ends of chrono's range there is no gap, only a value out of range.
+        let adak = with(ValueType::DateTime, None, Some("America/Adak"));
+        let far = adak.convert(&json!("+262142-12-31T23:59:00")).expect_err("far");
+        assert_eq!(far.code, "invalid_datetime", "{}", far.message);
         // A date's day is never ambiguous.
         let date = with(ValueType::Date, None, Some("Europe/Paris"));
         assert!(date.convert(&json!("2026-10-25 02:30")).is_ok());
