@@ -77,10 +77,11 @@
 //!
 //! ## Value specs
 //!
-//! A scalar or `{ from, type, required, map, default }`. A string containing `{{`, `{%` or
-//! `{#` is a Jinja template; any other string, number or boolean is a literal (YAML 1.2:
-//! `yes`/`no` are strings, `01234` keeps its zero). Literals are converted at load, so a bad
-//! literal (or `map` value, or `default`) is a load error, not a per-delivery one.
+//! A scalar or `{ from, type, format, timezone, decimal, required, map, default }`. A string
+//! containing `{{`, `{%` or `{#` is a Jinja template; any other string, number or boolean is a
+//! literal (YAML 1.2: `yes`/`no` are strings, `01234` keeps its zero). Literals are converted
+//! at load, so a bad literal (or `map` value, or `default`) is a load error, not a per-delivery
+//! one. So are a bad `format:` or `timezone:`, and an option on a type it does not refine.
 //!
 //! Evaluation of one value, per delivery:
 //! 1. Render `from`. A template that is exactly one `{{ expression }}` (whitespace and
@@ -91,15 +92,30 @@
 //!    is whitespace. In output, `none` (JSON `null`) and undefined print as nothing, and
 //!    `default(x)` also replaces `none`. Lists in mixed text print in minijinja's own form;
 //!    use `| join(", ")` for anything else.
-//! 2. Empty (null, blank string, empty list/object) → `default` if given; else the
-//!    property is left out, or, with `required: true`, the problem `required`.
+//! 2. Empty (null, blank string, empty list/object, list of blanks) → `default` if given;
+//!    else the property is left out, or, with `required: true`, the problem `required`.
 //!    `dealstage` is always required; an empty `pipeline` is left out.
 //! 3. `map`: the value's text, trimmed, is looked up (exact, case-sensitive); no match →
 //!    `default` if given, else the problem `no_match` listing the accepted keys.
-//! 4. `type` converts (see `convert.rs`): `text` (default; lists become `a;b;c`, HubSpot's
-//!    multi-select separator), `number` (`invalid_number`), `date` (`invalid_date`),
-//!    `datetime` (`invalid_datetime`), `bool` (`invalid_bool`). `dealstage` and `pipeline`
-//!    are ids: text only, trimmed.
+//! 4. `type` converts (see `convert.rs`): `text` (default), `number` (`invalid_number`),
+//!    `date` (`invalid_date`), `datetime` (`invalid_datetime`; a local time that `timezone`
+//!    skips or repeats is `nonexistent_local_time` / `ambiguous_local_time`), `bool`
+//!    (`invalid_bool`). `dealstage` and `pipeline` are ids: text only, trimmed.
+//!
+//! A list (a checkbox group, a multi-select) goes through steps 3–4 **item by item**
+//! (`route.rs`, `ValueRule::finish_list`): blank items are dropped, string items trimmed, each
+//! item looked up in `map` on its own (an item without a key takes `default`, else the items
+//! without one are named in one `no_match`), converted, and duplicates dropped keeping the first.
+//! For a text property the items are joined with `;` (HubSpot's multi-select form); an item
+//! that holds `;` (HubSpot has no escape), or is itself a list or an object, is
+//! `invalid_option`. Where one value is expected (`number`, `date`, `datetime`, `bool`,
+//! `dealstage`, `pipeline`) a list must come down to exactly one distinct value, else
+//! `multiple_values`. A string is always one value, whatever separators it holds.
+//!
+//! Type options: `format:` (`date`, `datetime`; a chrono strftime pattern such as `%d/%m/%Y`:
+//! with it, values must match it and nothing else is read), `timezone:` (`date`, `datetime`;
+//! an IANA name: the zone of values without an offset, and of the calendar date of an epoch
+//! value), `decimal:` (`number`; `"."` or `","`).
 //!
 //! Associations (`companies`, `contacts`) take a template or literal: one id, a list, or a
 //! string of ids separated by commas, semicolons or whitespace; empty → none; duplicates are
@@ -1276,6 +1292,215 @@ routes:
                 ),
                 ("m.yaml:22:12: error: route e, match:", "syntax error"),
                 ("m.yaml:27:5: error: route f:", "did you mean `signing_secret`?"),
+            ],
+        );
+    }
+
+    // ---- Step 5: multi-selects, digit dates, `format:`, `timezone:`, `decimal:` ----
+
+    /// One json route `r` whose `properties:` are `properties` (indented by eight spaces).
+    fn with_properties(properties: &str) -> String {
+        format!(
+            "version: 1\nroutes:\n  r:\n    source: json\n    signature: none\n    deal:\n      pipeline: p\n      \
+             dealstage: s\n      properties:\n{properties}"
+        )
+    }
+
+    /// The properties of the deal route `r` of `yaml` makes from `fields`, or its problems.
+    fn deal_properties(yaml: &str, fields: Value) -> Result<Vec<Property>, Vec<Problem>> {
+        let mapping = Mapping::from_yaml(yaml, "m.yaml").unwrap_or_else(|e| panic!("{e}"));
+        mapping
+            .route("r")
+            .unwrap()
+            .map(&submission("json", fields))
+            .map(|deal| deal.properties)
+    }
+
+    const SERVICES: &str = "        services:\n          from: \"{{ fields.services }}\"\n          map: { \"Website redesign\": web_redesign, \"SEO audit\": seo_audit }\n";
+
+    #[test]
+    fn a_typeform_multiple_selection_becomes_option_values_item_by_item() {
+        // Typeform's `choices` answer is a list of labels (see `typeform.rs`).
+        let fields = json!({"services": ["Website redesign", "SEO audit"]});
+        let want = vec![prop("services", text("web_redesign;seo_audit"))];
+        let without_default = with_properties(SERVICES);
+        assert_eq!(deal_properties(&without_default, fields.clone()), Ok(want.clone()));
+        let with_default = with_properties(&format!("{SERVICES}          default: other\n"));
+        assert_eq!(
+            deal_properties(&with_default, fields),
+            Ok(want),
+            "the default replaces no known item"
+        );
+        let problems = deal_properties(&without_default, json!({"services": ["Website redesign", "Logo"]}))
+            .expect_err("an item without a key");
+        assert_eq!(
+            codes(&problems),
+            [("properties.services".to_owned(), "no_match".to_owned())]
+        );
+        assert!(
+            problems[0].message.starts_with("item \"Logo\" matches no `map` key"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn a_joined_string_is_one_value_unless_the_template_splits_it() {
+        let split = with_properties(
+            "        services:\n          from: \"{{ fields.services | split(', ') }}\"\n          map: { \"Website redesign\": web_redesign, \"SEO audit\": seo_audit }\n        \
+             lines: \"{{ fields.lines | lines }}\"\n",
+        );
+        let fields = json!({"services": "Website redesign, SEO audit", "lines": "Design\nPrint\n"});
+        assert_eq!(
+            deal_properties(&split, fields),
+            Ok(vec![
+                prop("services", text("web_redesign;seo_audit")),
+                prop("lines", text("Design;Print")),
+            ])
+        );
+        let whole = with_properties(SERVICES);
+        let problems =
+            deal_properties(&whole, json!({"services": "Website redesign, SEO audit"})).expect_err("one value");
+        assert_eq!(
+            codes(&problems),
+            [("properties.services".to_owned(), "no_match".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_jotform_checkbox_holding_a_semicolon_is_a_problem_naming_property_and_item() {
+        // Jotform checkboxes stay lists (see `jotform.rs`).
+        let yaml = with_properties("        services: \"{{ fields.services }}\"\n");
+        let problems = deal_properties(&yaml, json!({"services": ["Design; branding", "Web development"]}))
+            .expect_err("a semicolon inside an option");
+        assert_eq!(
+            codes(&problems),
+            [("properties.services".to_owned(), "invalid_option".to_owned())]
+        );
+        assert!(
+            problems[0]
+                .to_string()
+                .starts_with("properties.services: item \"Design; branding\" contains \";\""),
+            "{}",
+            problems[0]
+        );
+        let fine = deal_properties(&yaml, json!({"services": ["Design", "Web development", "Design"]}));
+        assert_eq!(fine, Ok(vec![prop("services", text("Design;Web development"))]));
+    }
+
+    #[test]
+    fn dates_written_as_digits_are_read_as_the_issue_says() {
+        let yaml = with_properties("        closedate: { from: \"{{ fields.d }}\", type: date }\n");
+        let day = |fields| deal_properties(&yaml, fields);
+        // 2026-12-15T00:00:00Z is 20,802 days after the epoch: 20802 × 86,400,000 ms.
+        assert_eq!(20_802 * 86_400_000_i64, 1_797_292_800_000);
+        assert_eq!(
+            day(json!({"d": "20261215"})),
+            Ok(vec![prop("closedate", PropValue::Date(1_797_292_800_000))])
+        );
+        for bad in ["202612", "99999", "7"] {
+            let problems = day(json!({ "d": bad })).expect_err(bad);
+            assert_eq!(
+                codes(&problems),
+                [("properties.closedate".to_owned(), "invalid_date".to_owned())],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn format_and_timezone_read_dates_the_way_the_form_writes_them() {
+        let yaml = with_properties(
+            "        day_first: { from: \"{{ fields.d }}\", type: date, format: \"%d/%m/%Y\" }\n        \
+             month_first: { from: \"{{ fields.d }}\", type: date, format: \"%m/%d/%Y\" }\n        \
+             meeting: { from: \"{{ fields.at }}\", type: datetime, format: \"%d.%m.%Y %H:%M\", timezone: Europe/Paris }\n",
+        );
+        let properties = deal_properties(&yaml, json!({"d": "03/04/2026", "at": "15.12.2026 14:30"}));
+        assert_eq!(
+            properties,
+            Ok(vec![
+                prop("day_first", PropValue::Date(1_775_174_400_000)),
+                prop("month_first", PropValue::Date(1_772_582_400_000)),
+                // 14:30 in Paris in December (+01:00) is 13:30Z.
+                prop("meeting", PropValue::DateTime(1_797_341_400_000)),
+            ])
+        );
+        let without_format = with_properties("        d: { from: \"{{ fields.d }}\", type: date }\n");
+        let problems = deal_properties(&without_format, json!({"d": "03/04/2026"})).expect_err("ambiguous");
+        assert_eq!(problems[0].code, "invalid_date");
+        assert!(problems[0].message.contains("set `format:`"), "{}", problems[0].message);
+        let overlap =
+            deal_properties(&yaml, json!({"d": "03/04/2026", "at": "25.10.2026 02:30"})).expect_err("fall back");
+        assert_eq!(
+            codes(&overlap),
+            [("properties.meeting".to_owned(), "ambiguous_local_time".to_owned())]
+        );
+    }
+
+    #[test]
+    fn numbers_with_currency_spaces_and_decimal_commas_are_read() {
+        let yaml = with_properties(
+            "        amount: { from: \"{{ fields.n }}\", type: number }\n        \
+             eu: { from: \"{{ fields.eu }}\", type: number, decimal: \",\" }\n",
+        );
+        for (input, want) in [("$1,200.00", "1200"), ("€ 1 200", "1200"), ("1200 EUR", "1200")] {
+            let properties = deal_properties(&yaml, json!({ "n": input, "eu": "12.500,50" }));
+            assert_eq!(
+                properties,
+                Ok(vec![
+                    prop("amount", PropValue::Number(want.into())),
+                    prop("eu", PropValue::Number("12500.5".into())),
+                ]),
+                "{input}"
+            );
+        }
+        let problems = deal_properties(&yaml, json!({"n": "1.200", "eu": "1,5"})).expect_err("ambiguous");
+        assert_eq!(
+            codes(&problems),
+            [("properties.amount".to_owned(), "invalid_number".to_owned())]
+        );
+        assert!(problems[0].message.contains("`decimal:"), "{}", problems[0].message);
+    }
+
+    #[test]
+    fn type_options_are_checked_at_load_with_their_location() {
+        let yaml = with_properties(
+            "        a: { from: x, format: \"%d/%m/%Y\" }\n        \
+             b: { from: \"{{ fields.b }}\", type: number, timezone: UTC }\n        \
+             c: { from: \"{{ fields.c }}\", type: date, decimal: \",\" }\n        \
+             d: { from: \"{{ fields.d }}\", type: date, format: \"%d/%m\" }\n        \
+             e: { from: \"{{ fields.e }}\", type: datetime, timezone: europe/paris }\n        \
+             f: { from: \"{{ fields.f }}\", type: number, decimal: \";\" }\n        \
+             g: { from: \"{{ fields.g }}\", type: date, format: 12 }\n        \
+             h: { from: \"{{ fields.h }}\", type: date, format: \"%d.%m.%Y\", default: \"2026-12-15\" }\n        \
+             i: { from: \"{{ fields.i }}\", type: date, format: \"%d.%m.%Y\", map: { soon: \"15.12.2026\" } }\n",
+        );
+        assert_errors(
+            &load_errors(&yaml),
+            &[
+                (
+                    "m.yaml:10:31: error: route r, properties.a:",
+                    "`format` applies to `type: date` and `type: datetime`; this value is `type: text`",
+                ),
+                ("m.yaml:11:62: error: route r, properties.b:", "`timezone` applies to"),
+                (
+                    "m.yaml:12:59: error: route r, properties.c:",
+                    "`decimal` applies to `type: number`",
+                ),
+                ("m.yaml:13:58: error: route r, properties.d:", "must give a whole date"),
+                (
+                    "m.yaml:14:64: error: route r, properties.e:",
+                    "did you mean \"Europe/Paris\"?",
+                ),
+                ("m.yaml:15:61: error: route r, properties.f:", "\".\" or \",\""),
+                (
+                    "m.yaml:16:58: error: route r, properties.g:",
+                    "`format` must be a string",
+                ),
+                (
+                    "m.yaml:17:79: error: route r, properties.h:",
+                    "`default`: expected a value in the `format` \"%d.%m.%Y\"",
+                ),
             ],
         );
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::convert::{ValueType, is_blank, parse_ids, show, to_text};
+use super::convert::{Conversion, Invalid, MULTIPLE_VALUES, ValueType, is_blank, parse_ids, show, to_text};
 use super::diagnostic::{At, Report};
 use super::spec::{IdsSpec, Input, MatchSpec, RouteSpec, ValueSpec};
 use super::template::{Scope, TemplateRef, Templates, context};
@@ -160,10 +160,13 @@ struct ValueRule {
     /// `dealstage`, `pipeline`, `properties.amount`: how problems name it.
     field: String,
     input: Compiled,
-    kind: ValueType,
+    conversion: Conversion,
+    /// A list is a multi-select: its items are converted one by one and joined with `;`. True
+    /// for text properties; `dealstage`, `pipeline` and typed values take one value.
+    multi: bool,
     required: bool,
     lookup: Option<Lookup>,
-    /// Used when the input is blank, or matches no `map` key.
+    /// Used when the input is blank, or matches no `map` key (per item, for a list).
     default: Option<Value>,
 }
 
@@ -179,6 +182,13 @@ struct Lookup {
     by_key: HashMap<String, Value>,
     /// In file order, for `no_match` messages.
     keys: Vec<String>,
+}
+
+impl Lookup {
+    /// The `map` value for a received value: its text, trimmed, exactly.
+    fn get(&self, received: &Value) -> Option<&Value> {
+        self.by_key.get(to_text(received).trim())
+    }
 }
 
 #[derive(Debug)]
@@ -227,44 +237,206 @@ impl Eval<'_> {
     }
 }
 
+/// Why one value (or one item of a list) did not convert.
+enum ItemError {
+    /// No `map` key and no `default`.
+    Unmatched,
+    /// The conversion refused it.
+    Invalid(Invalid),
+}
+
+/// A list item that is not an option: `;` inside, or itself a list or an object.
+const INVALID_OPTION: &str = "invalid_option";
+
 impl ValueRule {
-    /// Blank → default, or left out, or `required`; else `map` lookup (→ default or
-    /// `no_match`); then the type conversion.
+    /// Blank → `default`, or left out, or `required`. Else a list goes item by item (see
+    /// [`ValueRule::finish_list`]) and one value through [`ValueRule::one`].
     fn finish(&self, raw: Value) -> Result<Option<PropValue>, Problem> {
-        let value = if is_blank(&raw) {
-            match &self.default {
-                Some(default) => default.clone(),
-                None if self.required => {
-                    return Err(Problem::at(&self.field, "required", "is required but rendered empty"));
-                }
-                None => return Ok(None),
-            }
-        } else if let Some(lookup) = &self.lookup {
-            let key = to_text(&raw);
-            match (lookup.by_key.get(key.trim()), &self.default) {
-                (Some(mapped), _) => mapped.clone(),
-                (None, Some(default)) => default.clone(),
-                (None, None) => return Err(no_match(&self.field, &raw, &lookup.keys)),
-            }
-        } else {
-            raw
-        };
-        if is_blank(&value) {
-            // Only reachable through a blank `map` value or `default`: treat like blank input.
-            return if self.required {
-                Err(Problem::at(&self.field, "required", "is required but rendered empty"))
-            } else {
-                Ok(None)
+        if is_blank(&raw) {
+            return match &self.default {
+                Some(default) => match self.convert(default) {
+                    Ok(Some(value)) => Ok(Some(value)),
+                    Ok(None) => self.nothing(),
+                    Err(invalid) => Err(Problem::at(&self.field, invalid.code, invalid.message)),
+                },
+                None => self.nothing(),
             };
         }
-        self.kind
-            .convert(&value)
-            .map(Some)
-            .map_err(|invalid| Problem::at(&self.field, invalid.code, invalid.message))
+        if let Value::Array(items) = &raw {
+            return self.finish_list(items);
+        }
+        match self.one(&raw) {
+            Ok(Some(value)) => Ok(Some(value)),
+            Ok(None) => self.nothing(),
+            Err(ItemError::Unmatched) => Err(self.no_match(&[raw], false)),
+            Err(ItemError::Invalid(invalid)) => Err(Problem::at(&self.field, invalid.code, invalid.message)),
+        }
+    }
+
+    /// One value or one list item: `map` (→ `default`, or [`ItemError::Unmatched`]), then the
+    /// conversion. `Ok(None)` when a `map` value or the `default` is blank.
+    ///
+    /// This is the per-item step a portal schema (Step 7) joins: option labels become option
+    /// values after `map`, and the schema's type applies where the mapping gives no `type:`.
+    fn one(&self, received: &Value) -> Result<Option<PropValue>, ItemError> {
+        let value = match &self.lookup {
+            None => received,
+            Some(lookup) => match (lookup.get(received), &self.default) {
+                (Some(mapped), _) => mapped,
+                (None, Some(default)) => default,
+                (None, None) => return Err(ItemError::Unmatched),
+            },
+        };
+        self.convert(value).map_err(ItemError::Invalid)
+    }
+
+    /// The conversion of a value that may be blank (a blank `map` value or `default`).
+    fn convert(&self, value: &Value) -> Result<Option<PropValue>, Invalid> {
+        if is_blank(value) {
+            return Ok(None);
+        }
+        self.conversion.convert(value).map(Some)
+    }
+
+    /// Nothing to send: the problem `required`, or the property is left out.
+    fn nothing(&self) -> Result<Option<PropValue>, Problem> {
+        if self.required {
+            Err(Problem::at(&self.field, "required", "is required but rendered empty"))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A non-blank list. Each item goes through [`ValueRule::one`] on its own: blank items are
+    /// dropped, strings are trimmed, duplicates (after conversion) are dropped keeping the
+    /// first. Then, in this order of problems: items without a `map` key (`no_match`, naming
+    /// them all); for a multi-select, items that are lists or objects (`invalid_option`); for
+    /// one-value rules, more than one distinct value (`multiple_values`); an item the
+    /// conversion refuses (its code); for a multi-select, an item whose text holds `;`
+    /// (`invalid_option`: HubSpot would read it as several options and has no escape). A
+    /// multi-select is sent as the items joined with `;`; a one-value rule as its one value.
+    fn finish_list(&self, items: &[Value]) -> Result<Option<PropValue>, Problem> {
+        let mut values: Vec<(Value, PropValue)> = Vec::new();
+        // One rule converts to one kind of value, so its wire text tells duplicates apart.
+        let mut seen = std::collections::HashSet::new();
+        let mut unmatched = Vec::new();
+        let mut not_options = Vec::new();
+        let mut invalid: Option<(Value, Invalid)> = None;
+        let mut refused = 0;
+        for item in items.iter().filter(|item| !is_blank(item)) {
+            let item = match item {
+                Value::String(s) => Value::String(s.trim().to_owned()),
+                Value::Array(_) | Value::Object(_) if self.multi => {
+                    not_options.push(item.clone());
+                    continue;
+                }
+                other => other.clone(),
+            };
+            match self.one(&item) {
+                Ok(Some(value)) => {
+                    if seen.insert(value.to_wire_string()) {
+                        values.push((item, value));
+                    }
+                }
+                Ok(None) => {}
+                Err(ItemError::Unmatched) => unmatched.push(item),
+                Err(ItemError::Invalid(why)) => {
+                    refused += 1;
+                    invalid.get_or_insert((item, why));
+                }
+            }
+        }
+        if !unmatched.is_empty() {
+            return Err(self.no_match(&unmatched, true));
+        }
+        if !not_options.is_empty() {
+            return Err(Problem::at(
+                &self.field,
+                INVALID_OPTION,
+                format!(
+                    "{} a list or an object; each item of a multi-select must be one string, number or boolean",
+                    items_phrase(&not_options, "is", "are")
+                ),
+            ));
+        }
+        if !self.multi && values.len() + refused > 1 {
+            let what = match self.conversion.kind {
+                ValueType::Text => "value".to_owned(),
+                kind => format!("{} value", kind.as_str()),
+            };
+            return Err(Problem::at(
+                &self.field,
+                MULTIPLE_VALUES,
+                format!(
+                    "expected one {what}, got a list of {} different values: {}",
+                    values.len() + refused,
+                    show(&Value::Array(items.to_vec()))
+                ),
+            ));
+        }
+        if let Some((item, why)) = invalid {
+            let message = if self.multi {
+                format!("item {}: {}", show(&item), why.message)
+            } else {
+                why.message
+            };
+            return Err(Problem::at(&self.field, why.code, message));
+        }
+        if self.multi {
+            let separated: Vec<Value> = values
+                .iter()
+                .filter(|(_, value)| value.to_wire_string().contains(';'))
+                .map(|(item, _)| item.clone())
+                .collect();
+            if !separated.is_empty() {
+                let first = separated.first().map(to_text).unwrap_or_default();
+                let parts = first.split(';').filter(|p| !p.trim().is_empty()).count();
+                return Err(Problem::at(
+                    &self.field,
+                    INVALID_OPTION,
+                    format!(
+                        "{} \";\", the separator of HubSpot's multi-select values, so HubSpot would read {} as {parts} \
+                         options; there is no escape: map the item to an option value with `map:`, or rename the \
+                         option where it is sent",
+                        items_phrase(&separated, "contains", "contain"),
+                        show(&Value::String(first.clone())),
+                    ),
+                ));
+            }
+            if values.is_empty() {
+                return self.nothing();
+            }
+            let joined: Vec<String> = values.iter().map(|(_, value)| value.to_wire_string()).collect();
+            return Ok(Some(PropValue::Text(joined.join(";"))));
+        }
+        match values.pop() {
+            Some((_, value)) => Ok(Some(value)),
+            None => self.nothing(),
+        }
+    }
+
+    /// `no_match` for the received value, or (`list`) for each list item without a key.
+    fn no_match(&self, received: &[Value], list: bool) -> Problem {
+        let keys = self.lookup.as_ref().map(|l| l.keys.as_slice()).unwrap_or_default();
+        no_match(&self.field, received, list, keys)
     }
 }
 
-fn no_match(field: &str, raw: &Value, keys: &[String]) -> Problem {
+/// `"x"` / `item "x"` / `items "x", "y"` followed by the verb for one or several.
+fn items_phrase(items: &[Value], one: &str, several: &str) -> String {
+    let shown: Vec<String> = items
+        .iter()
+        .map(|item| show(&Value::String(to_text(item).trim().to_owned())))
+        .collect();
+    match shown.as_slice() {
+        [single] => format!("item {single} {one}"),
+        _ => format!("items {} {several}", shown.join(", ")),
+    }
+}
+
+/// `no_match`: the received value (`list` false) or the list items (`list` true) that have no
+/// `map` key, and the keys the `map` has.
+fn no_match(field: &str, received: &[Value], list: bool, keys: &[String]) -> Problem {
     const SHOWN: usize = 20;
     let mut accepted = keys
         .iter()
@@ -275,11 +447,14 @@ fn no_match(field: &str, raw: &Value, keys: &[String]) -> Problem {
     if keys.len() > SHOWN {
         accepted.push_str(&format!(" and {} more", keys.len() - SHOWN));
     }
-    let got = show(&Value::String(to_text(raw).trim().to_owned()));
+    let got = match received {
+        [single] if !list => format!("{} matches", show(&Value::String(to_text(single).trim().to_owned()))),
+        _ => items_phrase(received, "matches", "match"),
+    };
     Problem::at(
         field,
         "no_match",
-        format!("{got} matches no `map` key (accepted: {accepted}) and there is no `default`"),
+        format!("{got} no `map` key (accepted: {accepted}) and there is no `default`"),
     )
 }
 
@@ -420,7 +595,7 @@ fn compile_value(
     // rather than on the first delivery that needs them.
     let mut check_constant = |what: &str, value: &Value, loc| {
         if !is_blank(value)
-            && let Err(invalid) = spec.kind.convert(value)
+            && let Err(invalid) = spec.conversion.convert(value)
         {
             report.error(at, loc, format!("{what}: {}", invalid.message));
             ok = false;
@@ -452,10 +627,12 @@ fn compile_value(
         // Converted below, once the rule is complete.
         Input::Literal(value) => (Compiled::Constant(None), Some(value)),
     };
+    let id = field == "dealstage" || field == "pipeline";
     let mut rule = ValueRule {
         field: field.to_owned(),
         input,
-        kind: spec.kind,
+        multi: spec.conversion.kind == ValueType::Text && !id,
+        conversion: spec.conversion,
         required: spec.required || field == "dealstage",
         lookup,
         default: spec.default.map(|(v, _)| v),
@@ -524,7 +701,8 @@ mod tests {
         ValueRule {
             field: "properties.x".into(),
             input: Compiled::Constant(None),
-            kind,
+            conversion: Conversion::plain(kind),
+            multi: kind == ValueType::Text,
             required,
             lookup: (!lookup.is_empty()).then(|| Lookup {
                 by_key: lookup.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
@@ -622,7 +800,7 @@ mod tests {
     #[test]
     fn no_match_names_the_value_and_the_accepted_keys() {
         let keys: Vec<String> = (0..25).map(|i| format!("k{i}")).collect();
-        let problem = no_match("dealstage", &json!(" gold "), &keys);
+        let problem = no_match("dealstage", &[json!(" gold ")], false, &keys);
         assert_eq!(problem.code, "no_match");
         assert_eq!(problem.field.as_deref(), Some("dealstage"));
         assert!(
@@ -636,5 +814,376 @@ mod tests {
             problem.message
         );
         assert!(!problem.message.contains("\"k20\""), "{}", problem.message);
+    }
+}
+
+/// Lists through every conversion (issue 10, item 2): multi-selects item by item, `;` inside
+/// an item, empty and duplicate items, nested items, and lists where one value is expected.
+#[cfg(test)]
+mod multi_select_variants {
+    use super::*;
+    use crate::mapping::convert::DateFormat;
+    use serde_json::json;
+
+    fn rule(kind: ValueType, lookup: &[(&str, Value)], default: Option<Value>) -> ValueRule {
+        ValueRule {
+            field: "properties.services".into(),
+            input: Compiled::Constant(None),
+            conversion: Conversion::plain(kind),
+            multi: kind == ValueType::Text,
+            required: false,
+            lookup: (!lookup.is_empty()).then(|| Lookup {
+                by_key: lookup.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+                keys: lookup.iter().map(|(k, _)| k.to_string()).collect(),
+            }),
+            default,
+        }
+    }
+
+    fn services() -> Vec<(&'static str, Value)> {
+        vec![
+            ("Website redesign", json!("web_redesign")),
+            ("SEO audit", json!("seo_audit")),
+            ("Ads", json!("ads")),
+            ("Paid ads", json!("ads")),
+            ("Nothing", json!("")),
+        ]
+    }
+
+    /// `Ok(wire text)` or `Err((code, phrases the message must hold))`.
+    type Want = Result<&'static str, (&'static str, Vec<&'static str>)>;
+
+    fn check(name: &str, rule: &ValueRule, input: Value, want: Want) {
+        let got = rule.finish(input);
+        match want {
+            Ok(text) => assert_eq!(
+                got.map(|v| v.map(|v| v.to_wire_string())),
+                Ok(Some(text.to_owned())),
+                "{name}"
+            ),
+            Err((code, phrases)) => {
+                let problem = got.expect_err(name);
+                assert_eq!(problem.code, code, "{name}: {}", problem.message);
+                assert_eq!(problem.field.as_deref(), Some("properties.services"), "{name}");
+                for phrase in phrases {
+                    assert!(
+                        problem.message.contains(phrase),
+                        "{name}: {phrase:?} not in {}",
+                        problem.message
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_typeform_multiple_selection_is_mapped_item_by_item() {
+        let input = json!(["Website redesign", "SEO audit"]);
+        let without_default = rule(ValueType::Text, &services(), None);
+        check(
+            "no default",
+            &without_default,
+            input.clone(),
+            Ok("web_redesign;seo_audit"),
+        );
+        let with_default = rule(ValueType::Text, &services(), Some(json!("other")));
+        check("default unused", &with_default, input, Ok("web_redesign;seo_audit"));
+    }
+
+    #[test]
+    fn a_jotform_checkbox_with_a_semicolon_is_an_error_naming_the_item() {
+        let rule = rule(ValueType::Text, &[], None);
+        check(
+            "semicolon",
+            &rule,
+            json!(["Design; branding", "Web development"]),
+            Err((
+                "invalid_option",
+                vec!["item \"Design; branding\" contains \";\"", "as 2 options", "map:"],
+            )),
+        );
+    }
+
+    #[test]
+    fn every_list_variant_into_a_multi_select() {
+        let mapped = rule(ValueType::Text, &services(), None);
+        let defaulted = rule(ValueType::Text, &services(), Some(json!("other")));
+        let plain = rule(ValueType::Text, &[], None);
+        let one = rule(ValueType::Text, &[("1", json!("one"))], None);
+        let renamed = rule(ValueType::Text, &[("Design; branding", json!("design"))], None);
+        let both = rule(ValueType::Text, &[("Both", json!("a;b"))], None);
+        let rows: Vec<(&str, &ValueRule, Value, Want)> = vec![
+            ("one item", &mapped, json!(["SEO audit"]), Ok("seo_audit")),
+            (
+                "items are trimmed for the map",
+                &mapped,
+                json!([" SEO audit ", "Ads "]),
+                Ok("seo_audit;ads"),
+            ),
+            (
+                "map is case-sensitive",
+                &mapped,
+                json!(["seo audit"]),
+                Err(("no_match", vec!["item \"seo audit\" matches no `map` key"])),
+            ),
+            (
+                "every unmatched item is named",
+                &mapped,
+                json!(["Website redesign", "Branding", "Print"]),
+                Err((
+                    "no_match",
+                    vec!["items \"Branding\", \"Print\" match no `map` key", "\"SEO audit\""],
+                )),
+            ),
+            (
+                "unmatched item takes the default",
+                &defaulted,
+                json!(["Branding", "SEO audit"]),
+                Ok("other;seo_audit"),
+            ),
+            (
+                "two unmatched items, one default",
+                &defaulted,
+                json!(["Branding", "Print", "Ads"]),
+                Ok("other;ads"),
+            ),
+            ("duplicate items", &plain, json!(["a", "b", "a"]), Ok("a;b")),
+            (
+                "duplicates after the map",
+                &mapped,
+                json!(["Ads", "Paid ads", "SEO audit"]),
+                Ok("ads;seo_audit"),
+            ),
+            ("duplicates after trimming", &plain, json!(["a", " a "]), Ok("a")),
+            ("first order kept", &plain, json!(["c", "a", "c", "b"]), Ok("c;a;b")),
+            (
+                "empty items are dropped",
+                &plain,
+                json!(["a", "", null, "  ", "b"]),
+                Ok("a;b"),
+            ),
+            (
+                "an item mapped to nothing is dropped",
+                &mapped,
+                json!(["Nothing", "Ads"]),
+                Ok("ads"),
+            ),
+            (
+                "numbers and booleans as text",
+                &plain,
+                json!([1, 2.5, true]),
+                Ok("1;2.5;true"),
+            ),
+            ("numbers through the map", &one, json!([1, "1"]), Ok("one")),
+            (
+                "inner spaces kept",
+                &plain,
+                json!(["Web development"]),
+                Ok("Web development"),
+            ),
+            (
+                "semicolon at the end",
+                &plain,
+                json!(["a;"]),
+                Err(("invalid_option", vec!["item \"a;\""])),
+            ),
+            (
+                "several items with semicolons",
+                &plain,
+                json!(["a;b", "c", "d;e"]),
+                Err(("invalid_option", vec!["items \"a;b\", \"d;e\" contain"])),
+            ),
+            (
+                "semicolon in an item the map renames is fine",
+                &renamed,
+                json!(["Design; branding"]),
+                Ok("design"),
+            ),
+            (
+                "semicolon in a map value",
+                &both,
+                json!(["Both"]),
+                Err(("invalid_option", vec!["item \"Both\""])),
+            ),
+            (
+                "nested list",
+                &plain,
+                json!(["a", ["b", "c"]]),
+                Err(("invalid_option", vec!["is a list or an object"])),
+            ),
+            (
+                "object item",
+                &plain,
+                json!([{"label": "a"}]),
+                Err(("invalid_option", vec!["is a list or an object"])),
+            ),
+        ];
+        for (name, rule, input, want) in rows {
+            check(name, rule, input, want);
+        }
+    }
+
+    #[test]
+    fn blank_lists_are_blank_values() {
+        let plain = rule(ValueType::Text, &[], None);
+        for input in [json!([]), json!([null, "", " "])] {
+            assert_eq!(plain.finish(input.clone()), Ok(None), "{input}");
+        }
+        let defaulted = rule(ValueType::Text, &services(), Some(json!("other")));
+        assert_eq!(
+            defaulted.finish(json!([])),
+            Ok(Some(PropValue::Text("other".into()))),
+            "an empty list takes the default"
+        );
+        let required = ValueRule {
+            required: true,
+            ..rule(ValueType::Text, &services(), None)
+        };
+        assert_eq!(
+            required.finish(json!(["Nothing"])).map_err(|p| p.code),
+            Err("required".into())
+        );
+    }
+
+    #[test]
+    fn a_single_string_is_one_value_even_with_separators() {
+        // Only lists are split: a string is the value the template rendered (a template can
+        // split it: `{{ fields.x | split(", ") }}`).
+        let plain = rule(ValueType::Text, &[], None);
+        check("already joined", &plain, json!("a;b"), Ok("a;b"));
+        let mapped = rule(ValueType::Text, &services(), None);
+        check(
+            "joined string through a map",
+            &mapped,
+            json!("Website redesign;SEO audit"),
+            Err(("no_match", vec!["\"Website redesign;SEO audit\" matches no `map` key"])),
+        );
+    }
+
+    #[test]
+    fn a_list_where_one_value_is_expected_needs_exactly_one_distinct_item() {
+        let number = rule(ValueType::Number, &[], None);
+        let date = rule(ValueType::Date, &[], None);
+        let datetime = rule(ValueType::DateTime, &[], None);
+        let boolean = rule(ValueType::Bool, &[], None);
+        let tiers = rule(
+            ValueType::Number,
+            &[("small", json!(1000)), ("large", json!("5,000"))],
+            None,
+        );
+        let stage = ValueRule {
+            field: "properties.services".into(),
+            multi: false,
+            ..rule(ValueType::Text, &[], None)
+        };
+        let dec_15 = "1797292800000";
+        let rows: Vec<(&str, &ValueRule, Value, Want)> = vec![
+            ("one number", &number, json!(["1,200"]), Ok("1200")),
+            (
+                "two numbers",
+                &number,
+                json!(["1", "2"]),
+                Err(("multiple_values", vec!["expected one number value, got a list of 2"])),
+            ),
+            ("the same number twice", &number, json!(["1,000", "1000"]), Ok("1000")),
+            ("blank items around one", &number, json!(["", "7", null]), Ok("7")),
+            (
+                "one bad number",
+                &number,
+                json!(["abc"]),
+                Err(("invalid_number", vec!["\"abc\""])),
+            ),
+            (
+                "one good one bad",
+                &number,
+                json!(["1", "abc"]),
+                Err(("multiple_values", vec!["got a list of 2"])),
+            ),
+            ("mapped to one", &tiers, json!(["large"]), Ok("5000")),
+            (
+                "mapped to two",
+                &tiers,
+                json!(["small", "large"]),
+                Err(("multiple_values", vec!["[\"small\",\"large\"]"])),
+            ),
+            (
+                "unmatched in a typed list",
+                &tiers,
+                json!(["medium"]),
+                Err(("no_match", vec!["item \"medium\""])),
+            ),
+            ("one date", &date, json!(["20261215"]), Ok(dec_15)),
+            (
+                "two dates",
+                &date,
+                json!(["2026-12-15", "2026-12-16"]),
+                Err(("multiple_values", vec!["one date value"])),
+            ),
+            (
+                "the same date twice in two spellings",
+                &date,
+                json!(["2026-12-15", "20261215"]),
+                Ok(dec_15),
+            ),
+            ("one datetime", &datetime, json!([1_797_292_800]), Ok(dec_15)),
+            (
+                "two datetimes",
+                &datetime,
+                json!([1_797_292_800, 1_797_292_801]),
+                Err(("multiple_values", vec!["one datetime value"])),
+            ),
+            ("one bool", &boolean, json!(["yes"]), Ok("true")),
+            ("yes in two spellings", &boolean, json!(["yes", "Y"]), Ok("true")),
+            (
+                "yes and no",
+                &boolean,
+                json!(["yes", "no"]),
+                Err(("multiple_values", vec!["one bool value"])),
+            ),
+            (
+                "nested list into a number",
+                &number,
+                json!([[1]]),
+                Err(("multiple_values", vec!["a list of 1"])),
+            ),
+            ("one id", &stage, json!(["qualifiedtobuy"]), Ok("qualifiedtobuy")),
+            (
+                "two ids",
+                &stage,
+                json!(["a", "b"]),
+                Err(("multiple_values", vec!["expected one value"])),
+            ),
+        ];
+        for (name, rule, input, want) in rows {
+            check(name, rule, input, want);
+        }
+    }
+
+    #[test]
+    fn a_long_list_is_deduplicated_quickly() {
+        let items: Vec<Value> = (0..50_000).map(|i| json!(format!("option_{}", i % 25_000))).collect();
+        let start = std::time::Instant::now();
+        let joined = rule(ValueType::Text, &[], None)
+            .finish(Value::Array(items))
+            .unwrap()
+            .unwrap();
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(joined.to_wire_string().split(';').count(), 25_000);
+    }
+
+    #[test]
+    fn list_items_use_the_format_of_the_rule() {
+        let rule = ValueRule {
+            conversion: Conversion {
+                format: Some(DateFormat::parse("%d/%m/%Y").unwrap()),
+                ..Conversion::plain(ValueType::Date)
+            },
+            ..rule(ValueType::Date, &[], None)
+        };
+        check("formatted item", &rule, json!(["15/12/2026"]), Ok("1797292800000"));
     }
 }

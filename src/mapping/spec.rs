@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
-use super::convert::ValueType;
+use super::convert::{Conversion, DateFormat, DecimalMark, ValueType, parse_timezone};
 use super::diagnostic::{At, Report};
 use super::template::looks_like_template;
 use super::yaml::{Key, Loc, Node, NodeKind};
@@ -26,7 +26,9 @@ const ROUTE_KEYS: &[&str] = &[
     "deal",
 ];
 const DEAL_KEYS: &[&str] = &["pipeline", "dealstage", "properties", "associations"];
-const VALUE_KEYS: &[&str] = &["from", "type", "required", "map", "default"];
+const VALUE_KEYS: &[&str] = &[
+    "from", "type", "format", "timezone", "decimal", "required", "map", "default",
+];
 const ASSOCIATION_KEYS: &[&str] = &["companies", "contacts"];
 
 /// A whole mapping file.
@@ -97,13 +99,14 @@ pub(crate) enum Input {
     Template(String),
 }
 
-/// A value spec: a scalar, or `{ from, type, required, map, default }`.
+/// A value spec: a scalar, or `{ from, type, format, timezone, decimal, required, map, default }`.
 #[derive(Debug)]
 pub(crate) struct ValueSpec {
     pub input: Input,
     /// Where `from` (or the scalar) is.
     pub loc: Loc,
-    pub kind: ValueType,
+    /// `type:` with its options (`format:`, `timezone:`, `decimal:`).
+    pub conversion: Conversion,
     pub required: bool,
     pub lookup: Option<Vec<(Key, Value)>>,
     pub default: Option<(Value, Loc)>,
@@ -493,12 +496,15 @@ fn read_deal(deal_key: &Key, node: &Node, at: At<'_>, report: &mut Report) -> Op
 /// `dealstage` and `pipeline`: value specs whose type can only be text (they are ids).
 fn read_id_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSpec> {
     let value = read_value(node, at, report)?;
-    if value.kind != ValueType::Text {
+    if value.conversion.kind != ValueType::Text {
         let field = at.field.unwrap_or_default();
         report.error(
             at,
             node.loc,
-            format!("{field} is an id, always text; remove `type: {}`", value.kind.as_str()),
+            format!(
+                "{field} is an id, always text; remove `type: {}`",
+                value.conversion.kind.as_str()
+            ),
         );
     }
     Some(value)
@@ -513,7 +519,7 @@ fn read_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSpec>
             return Some(ValueSpec {
                 input,
                 loc: node.loc,
-                kind: ValueType::Text,
+                conversion: Conversion::plain(ValueType::Text),
                 required: false,
                 lookup: None,
                 default: None,
@@ -546,6 +552,13 @@ fn read_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSpec>
             })
         }
     };
+
+    // `format:`, `timezone:` and `decimal:` refine one type each; each is checked here, so a bad
+    // pattern or zone name is a load error at its node, not a per-delivery one.
+    let mut conversion = Conversion::plain(kind);
+    conversion.format = read_option(entries, "format", kind, at, report, &mut ok, DateFormat::parse);
+    conversion.timezone = read_option(entries, "timezone", kind, at, report, &mut ok, parse_timezone);
+    conversion.decimal = read_option(entries, "decimal", kind, at, report, &mut ok, DecimalMark::parse);
 
     let required = match find(entries, "required") {
         None => false,
@@ -624,11 +637,47 @@ fn read_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSpec>
     ok.then_some(ValueSpec {
         input,
         loc,
-        kind,
+        conversion,
         required,
         lookup,
         default,
     })
+}
+
+/// An option of a type (`format` and `timezone` for date and datetime, `decimal` for number):
+/// a string that `parse` accepts, on a value of a type it applies to. Problems are reported at
+/// the option's node and clear `ok`.
+fn read_option<T>(
+    entries: &[(Key, Node)],
+    name: &str,
+    kind: ValueType,
+    at: At<'_>,
+    report: &mut Report,
+    ok: &mut bool,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Option<T> {
+    let (_, node) = find(entries, name)?;
+    let (applies, types) = match name {
+        "decimal" => (kind == ValueType::Number, "`type: number`"),
+        _ => (kind.is_temporal(), "`type: date` and `type: datetime`"),
+    };
+    let parsed = if !applies {
+        Err(format!(
+            "`{name}` applies to {types}; this value is `type: {}`",
+            kind.as_str()
+        ))
+    } else {
+        match &node.kind {
+            NodeKind::Str(text) => parse(text),
+            other => Err(format!("`{name}` must be a string, found {}", other.describe())),
+        }
+    };
+    parsed
+        .map_err(|why| {
+            report.error(at, node.loc, why);
+            *ok = false;
+        })
+        .ok()
 }
 
 /// `companies:` / `contacts:`: a template, an id, or a YAML list of ids.
@@ -984,7 +1033,7 @@ mod tests {
         assert_eq!(props[1].value.input, Input::Literal(serde_json::json!(true)));
         assert_eq!(props[2].value.input, Input::Template("{{ fields.x }}".into()));
         let full = &props[3].value;
-        assert_eq!((full.kind, full.required), (ValueType::Number, true));
+        assert_eq!((full.conversion.kind, full.required), (ValueType::Number, true));
         let lookup: Vec<_> = full
             .lookup
             .as_ref()
