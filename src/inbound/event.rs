@@ -262,13 +262,7 @@ fn read_v2(object: &Map<String, Value>, event: &Value) -> Result<Parts, Malforme
     .filter(|q| !q.is_empty());
     let mut headers = HeaderMap::new();
     let mut skipped = 0;
-    for (name, value) in object_field(object, "headers")? {
-        match value {
-            Value::Null => {}
-            Value::String(value) => add_header(&mut headers, name, value, &mut skipped)?,
-            _ => return Err(malformed_header(name, "is not a string")),
-        }
-    }
+    add_single_value_headers(&mut headers, object, |_| false, &mut skipped)?;
     add_cookies(&mut headers, object.get("cookies"))?;
     log_skipped(skipped);
     Ok(Parts {
@@ -312,16 +306,8 @@ fn read_v1(object: &Map<String, Value>, event: &Value) -> Result<Parts, Malforme
             _ => return Err(malformed_header(name, "is not a list of strings")),
         }
     }
-    for (name, value) in object_field(object, "headers")? {
-        if multi.keys().any(|m| m.eq_ignore_ascii_case(name)) {
-            continue;
-        }
-        match value {
-            Value::Null => {}
-            Value::String(value) => add_header(&mut headers, name, value, &mut skipped)?,
-            _ => return Err(malformed_header(name, "is not a string")),
-        }
-    }
+    let in_multi = |name: &str| multi.keys().any(|m| m.eq_ignore_ascii_case(name));
+    add_single_value_headers(&mut headers, object, in_multi, &mut skipped)?;
     log_skipped(skipped);
     Ok(Parts {
         method,
@@ -330,6 +316,26 @@ fn read_v1(object: &Map<String, Value>, event: &Value) -> Result<Parts, Malforme
         headers,
         body: body(object)?,
     })
+}
+
+/// Adds the event's `headers` (one string per name) to `headers`, but for the names `skip` says are
+/// already there. A name HTTP cannot carry is counted in `skipped`; a value that is not a string or
+/// that HTTP cannot carry is malformed (see [`add_header`]).
+fn add_single_value_headers(
+    headers: &mut HeaderMap,
+    object: &Map<String, Value>,
+    skip: impl Fn(&str) -> bool,
+    skipped: &mut usize,
+) -> Result<(), MalformedEvent> {
+    for (name, value) in object_field(object, "headers")? {
+        match value {
+            _ if skip(name) => {}
+            Value::Null => {}
+            Value::String(value) => add_header(headers, name, value, skipped)?,
+            _ => return Err(malformed_header(name, "is not a string")),
+        }
+    }
+    Ok(())
 }
 
 static NO_FIELDS: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);

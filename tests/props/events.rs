@@ -3,16 +3,12 @@
 //! (any query, any `Host` / `X-Forwarded-Proto`, any header name, any cookie HTTP can carry) is
 //! processed as if those fields were ordinary; a signature header HTTP cannot carry is never a pass.
 
-use std::sync::Arc;
-
-use dealhook::aws::{MemoryDeadLetters, MemorySecrets};
 use dealhook::credentials::Credentials;
-use dealhook::hubspot::{MemoryDeals, RetryPolicy};
 use dealhook::inbound::Invocation;
-use dealhook::mapping::Mapping;
-use dealhook::{App, Settings};
 use proptest::prelude::*;
 use serde_json::{Value, json};
+
+use crate::Fakes;
 
 const WEBSITE_QUOTE_V2: &str = include_str!("../../events/website-quote.json");
 const WEBSITE_QUOTE_V1: &str = include_str!("../../events/website-quote-rest-v1.json");
@@ -20,31 +16,10 @@ const CONTACT_FORM_FUNCTION_URL: &str = include_str!("../../events/contact-form-
 const TYPEFORM: &str = include_str!("../../events/typeform.json");
 const SAMPLE_SECRET: &str = include_str!("../../events/sample-secret.json");
 
-struct Fakes {
-    app: App,
-    deals: Arc<MemoryDeals>,
-    letters: Arc<MemoryDeadLetters>,
-}
-
 /// The embedded mapping, signatures checked with the sample keys, HubSpot and the queue in memory.
 fn fakes() -> Fakes {
-    let deals = Arc::new(MemoryDeals::default());
-    let letters = Arc::new(MemoryDeadLetters::default());
-    let app = App::new(
-        Settings {
-            max_body_bytes: 64 * 1024,
-            dry_run: false,
-            skip_signatures: false,
-            retry: RetryPolicy::default(),
-        },
-        Arc::new(Mapping::embedded().expect("the embedded mapping loads")),
-        Arc::new(MemorySecrets::new(
-            Credentials::parse(SAMPLE_SECRET).expect("the sample secret parses"),
-        )),
-        deals.clone(),
-        letters.clone(),
-    );
-    Fakes { app, deals, letters }
+    let secret = Credentials::parse(SAMPLE_SECRET).expect("the sample secret parses");
+    Fakes::new(64 * 1024, false, secret)
 }
 
 fn run(f: &Fakes, event: &Value) -> Value {

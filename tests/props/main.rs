@@ -9,7 +9,43 @@ mod events;
 mod mapping;
 mod pipeline;
 
+use std::sync::Arc;
+
+use dealhook::aws::{MemoryDeadLetters, MemorySecrets};
+use dealhook::credentials::Credentials;
+use dealhook::hubspot::{MemoryDeals, RetryPolicy};
+use dealhook::mapping::Mapping;
+use dealhook::{App, Settings};
 use proptest::test_runner::Config;
+
+/// The embedded mapping with HubSpot and the dead-letter queue in memory, to read what a run did.
+pub struct Fakes {
+    pub app: App,
+    pub deals: Arc<MemoryDeals>,
+    pub letters: Arc<MemoryDeadLetters>,
+}
+
+impl Fakes {
+    /// An app over the fakes: bodies up to `max_body_bytes`, signatures checked unless
+    /// `skip_signatures`, with `credentials` as the secret.
+    pub fn new(max_body_bytes: usize, skip_signatures: bool, credentials: Credentials) -> Fakes {
+        let deals = Arc::new(MemoryDeals::default());
+        let letters = Arc::new(MemoryDeadLetters::default());
+        let app = App::new(
+            Settings {
+                max_body_bytes,
+                dry_run: false,
+                skip_signatures,
+                retry: RetryPolicy::default(),
+            },
+            Arc::new(Mapping::embedded().expect("the embedded mapping loads")),
+            Arc::new(MemorySecrets::new(credentials)),
+            deals.clone(),
+            letters.clone(),
+        );
+        Fakes { app, deals, letters }
+    }
+}
 
 /// 64 cases per property, or `PROPTEST_CASES`; shrinking bounded so a failure reports quickly.
 pub fn config() -> Config {

@@ -2,19 +2,15 @@
 //! contract's, rejections are the JSON error contract, and a deal or a dead letter exists exactly
 //! when the outcome says so.
 
-use std::sync::Arc;
-
-use dealhook::aws::{MemoryDeadLetters, MemorySecrets};
+use dealhook::Outcome;
 use dealhook::credentials::Credentials;
-use dealhook::hubspot::{MemoryDeals, RetryPolicy};
 use dealhook::inbound::Delivery;
 use dealhook::mapping::Mapping;
-use dealhook::{App, Outcome, Settings};
 use http::{HeaderMap, HeaderValue, Method};
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::arb;
+use crate::{Fakes, arb};
 
 const MAX_BODY_BYTES: usize = 4 * 1024;
 
@@ -45,29 +41,9 @@ pub fn delivery(path: &str, content_type: Option<&str>, body: Vec<u8>, provider_
     }
 }
 
-struct Fakes {
-    app: App,
-    deals: Arc<MemoryDeals>,
-    letters: Arc<MemoryDeadLetters>,
-}
-
 fn fakes() -> Fakes {
-    let deals = Arc::new(MemoryDeals::default());
-    let letters = Arc::new(MemoryDeadLetters::default());
-    let app = App::new(
-        Settings {
-            max_body_bytes: MAX_BODY_BYTES,
-            dry_run: false,
-            // Random bodies must reach decoding: no signature could be right.
-            skip_signatures: true,
-            retry: RetryPolicy::default(),
-        },
-        Arc::new(Mapping::embedded().expect("the embedded mapping loads")),
-        Arc::new(MemorySecrets::new(Credentials::from_token("tok".into()))),
-        deals.clone(),
-        letters.clone(),
-    );
-    Fakes { app, deals, letters }
+    // Random bodies must reach decoding: no signature could be right.
+    Fakes::new(MAX_BODY_BYTES, true, Credentials::from_token("tok".into()))
 }
 
 fn endpoints() -> Vec<String> {
