@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, Env, Mode};
 use crate::inbound::{Delivery, Invocation};
 use crate::mapping::{Mapping, Severity};
+use crate::outcome::Outcome;
 
 /// Exit code: success (mapping valid, request built, deal created or dry run).
 pub const EXIT_OK: u8 = 0;
@@ -169,7 +170,7 @@ async fn transform(event: &Path) -> u8 {
         }
         Err(message) => return fail(&message),
     };
-    let app = match config::build_app(
+    let (app, _, letters) = match config::build_app(
         &Env {
             dry_run: true,
             dlq_url: None,
@@ -179,12 +180,12 @@ async fn transform(event: &Path) -> u8 {
     )
     .await
     {
-        Ok((app, _, _)) => app,
+        Ok(built) => built,
         Err(e) => return fail(&e),
     };
-    match app.prepare(&delivery).await {
-        Ok(prepared) => {
-            let request = app.deals.preview(&prepared.draft);
+    let outcome = app.handle(&delivery).await;
+    match &outcome {
+        Outcome::DryRun(request) => {
             let out = serde_json::json!({
                 "method": request.method,
                 "url": format!("{}{}", env.hubspot_base_url.trim_end_matches('/'), request.path),
@@ -192,32 +193,45 @@ async fn transform(event: &Path) -> u8 {
                 "body": request.body,
             });
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-            EXIT_OK
         }
-        Err((_, crate::Halt::Reject(rejection))) => {
-            eprintln!(
-                "rejected ({}): {} ({})",
-                rejection.status.as_u16(),
-                rejection.message,
-                rejection.code
-            );
-            EXIT_REJECTED
-        }
-        Err((endpoint, crate::Halt::Ignored)) => {
-            eprintln!("endpoint {endpoint}: no route's `match` accepts this delivery; it would be ignored (200)");
-            EXIT_IGNORED
-        }
-        Err((_, crate::Halt::RetryLater { message, .. })) => {
-            eprintln!("the sender would be asked to retry: {message}");
-            EXIT_RETRY_LATER
-        }
-        Err((route, crate::Halt::DeadLetter { reason, errors })) => {
+        Outcome::Rejected(rejection) => eprintln!(
+            "rejected ({}): {} ({})",
+            rejection.status.as_u16(),
+            rejection.message,
+            rejection.code
+        ),
+        Outcome::Ignored => eprintln!("no route's `match` accepts this delivery; it would be ignored (200)"),
+        Outcome::RetryLater { message, .. } => eprintln!("the sender would be asked to retry: {message}"),
+        Outcome::DeadLettered { reason, errors, .. } => {
+            let route = letters
+                .and_then(|letters| letters.sent().last().map(|letter| letter.delivery.route.clone()))
+                .unwrap_or_default();
             eprintln!("route {route}: this delivery would be dead-lettered ({reason}):");
             for problem in errors {
                 eprintln!("  {problem}");
             }
-            EXIT_DEAD_LETTERED
         }
+        // A dry run answers before anything is created or recorded.
+        Outcome::Created(_) | Outcome::Replayed(_) | Outcome::InProgress { .. } => {
+            eprintln!("unexpected outcome of a dry run: {}", outcome.label());
+        }
+    }
+    exit_code(&outcome)
+}
+
+/// The exit code for how a delivery ended (see [`EXIT_CODES`]); a replay as its first answer did.
+pub fn exit_code(outcome: &Outcome) -> u8 {
+    match outcome {
+        Outcome::Created(_) | Outcome::DryRun(_) => EXIT_OK,
+        Outcome::Ignored => EXIT_IGNORED,
+        Outcome::DeadLettered { .. } => EXIT_DEAD_LETTERED,
+        Outcome::Rejected(_) => EXIT_REJECTED,
+        Outcome::RetryLater { .. } | Outcome::InProgress { .. } => EXIT_RETRY_LATER,
+        Outcome::Replayed(stored) => match stored.status {
+            200..=201 => EXIT_OK,
+            202 => EXIT_DEAD_LETTERED,
+            _ => EXIT_REJECTED,
+        },
     }
 }
 
@@ -247,24 +261,15 @@ async fn invoke(event: &Path) -> u8 {
         );
     }
     // The Lambda function's own entry point, so that every event gets the answer it would get there.
-    let lambda_response = app.handle_event(&event, &Invocation::local()).await;
+    let (outcome, lambda_response) = app.answer_event(&event, &Invocation::local()).await;
     println!("{}", serde_json::to_string_pretty(&lambda_response).unwrap_or_default());
-    let status = lambda_response["statusCode"].as_u64().unwrap_or(0);
-    let body = lambda_response["body"].as_str().unwrap_or_default();
     if let Some(letters) = memory_letters {
         for letter in letters.sent() {
             eprintln!("dealhook: DEALHOOK_DLQ_URL is not set, so this dead letter was NOT sent to a queue:");
             eprintln!("{}", serde_json::to_string_pretty(&letter).unwrap_or_default());
         }
     }
-    let ignored = serde_json::from_str::<serde_json::Value>(body).is_ok_and(|b| b["status"] == "ignored");
-    match status {
-        200 if ignored => EXIT_IGNORED,
-        200..=201 => EXIT_OK,
-        202 => EXIT_DEAD_LETTERED,
-        409 | 503 => EXIT_RETRY_LATER,
-        _ => EXIT_REJECTED,
-    }
+    exit_code(&outcome)
 }
 
 /// The event file as JSON. Whether it is an event dealhook serves is the handler's to say (a 400).

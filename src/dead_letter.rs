@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credentials::scrub::Scrubber;
 use crate::domain::{DealDraft, Problem, Reason};
-use crate::hubspot::HubSpotRequest;
+use crate::hubspot::{HubSpotError, HubSpotErrorBody, HubSpotRequest};
 use crate::inbound::Delivery;
 
 /// Envelope format version. Bump on any incompatible change.
@@ -87,6 +87,30 @@ pub struct HubSpotFailure {
     pub body: serde_json::Value,
     /// How many attempts were made.
     pub attempts: u32,
+}
+
+impl HubSpotFailure {
+    /// What HubSpot answered for `error`, after `attempts` requests: its own error body where it gave
+    /// one (message, category, correlationId, for HubSpot's support), read from the redacted text, or
+    /// what went wrong.
+    pub fn of(error: &HubSpotError, attempts: u32) -> HubSpotFailure {
+        let body = match error {
+            HubSpotError::Rejected { raw, .. } => {
+                serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.clone()))
+            }
+            HubSpotError::Unauthorized { body, .. } | HubSpotError::RateLimited { body, .. }
+                if *body != HubSpotErrorBody::default() =>
+            {
+                serde_json::to_value(body).unwrap_or_else(|_| serde_json::Value::String(error.to_string()))
+            }
+            other => serde_json::Value::String(other.to_string()),
+        };
+        HubSpotFailure {
+            status: error.status(),
+            body,
+            attempts,
+        }
+    }
 }
 
 impl DeadLetter {

@@ -27,10 +27,9 @@
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::outcome::Outcome;
+pub use crate::outcome::StoredResponse;
 
 /// Default lifetime of a record: 24 hours (`DEALHOOK_IDEMPOTENCY_TTL_SECONDS`).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -69,25 +68,6 @@ impl std::fmt::Display for IdempotencyKey {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-/// A response kept for repeats of a completed delivery.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredResponse {
-    /// The HTTP status first answered.
-    pub status: u16,
-    /// The JSON body first answered.
-    pub body: Value,
-}
-
-impl StoredResponse {
-    /// What `outcome` answered.
-    pub fn of(outcome: &Outcome) -> StoredResponse {
-        StoredResponse {
-            status: outcome.status().as_u16(),
-            body: outcome.body(),
-        }
-    }
 }
 
 /// What a claim found.
@@ -178,8 +158,6 @@ pub fn epoch_millis(at: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Problem;
-    use crate::hubspot::CreatedDeal;
 
     #[test]
     fn a_provider_id_keys_the_delivery_whatever_the_body() {
@@ -217,26 +195,6 @@ mod tests {
         assert!(key.as_str().starts_with("r#id-sha256:"), "{key}");
         assert!(key.as_str().len() < 100);
         assert_ne!(key, IdempotencyKey::for_delivery("r", Some(&"y".repeat(5000)), b""));
-    }
-
-    #[test]
-    fn a_stored_response_is_the_status_and_body_first_answered() {
-        let created = Outcome::Created(CreatedDeal {
-            deal_id: 7,
-            portal_id: None,
-            association_create_failures: vec![],
-        });
-        let kept = StoredResponse::of(&created);
-        assert_eq!(kept.status, 200);
-        assert_eq!(kept.body, serde_json::json!({"status": "created", "dealId": 7}));
-        let letter = Outcome::DeadLettered {
-            reason: crate::domain::Reason::OutcomeUnknown,
-            dead_letter_id: "dl".into(),
-            errors: vec![Problem::general("x", "y")],
-        };
-        let kept = StoredResponse::of(&letter);
-        assert_eq!(kept.status, 202);
-        assert_eq!(kept.body["deadLetterId"], "dl");
     }
 
     #[test]

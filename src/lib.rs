@@ -29,15 +29,14 @@ use std::time::{Instant, SystemTime};
 use tracing::Instrument;
 
 use crate::aws::{DeadLetters, SecretSource};
-use crate::credentials::HubSpotAuth;
 use crate::dead_letter::{DeadLetter, HubSpotFailure};
-use crate::domain::{DealDraft, Problem, Reason};
-use crate::hubspot::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, RetryPolicy};
-use crate::idempotency::{Claim, Idempotency, IdempotencyKey, StoredResponse};
+use crate::domain::{DealDraft, Problem, Reason, Submission};
+use crate::hubspot::{Deals, PlanError, RetryPolicy};
+use crate::idempotency::{Claim, Idempotency, IdempotencyKey};
 use crate::inbound::verify;
 use crate::inbound::{Delivery, Invocation, LambdaEvent, ResponseFormat};
 use crate::mapping::{Endpoint, Mapping, Route};
-pub use crate::outcome::{Outcome, Rejection};
+pub use crate::outcome::{Outcome, Rejection, StoredResponse};
 
 /// Per-deployment settings the pipeline needs (read once; see [`config::Env`]).
 #[derive(Debug, Clone)]
@@ -75,21 +74,33 @@ pub(crate) struct Prepared<'a> {
     pub(crate) draft: DealDraft,
 }
 
-/// Where a delivery stopped before a deal could be attempted.
+/// Where a delivery stopped before a deal could be attempted: each stage of [`App::prepare`] returns it.
 enum Halt {
-    /// Answered 4xx, nothing stored.
-    Reject(Rejection),
-    /// Authenticated but unusable: dead-lettered.
-    DeadLetter { reason: Reason, errors: Vec<Problem> },
-    /// Authenticated, but no route on the endpoint matched: answered 200 ignored.
-    Ignored,
-    /// Could not even be authenticated for lack of a key: the sender must retry.
-    RetryLater { code: &'static str, message: &'static str },
+    /// Answered as is, nothing stored: a rejection (4xx), `ignored` (no route matched) or `retry_later`
+    /// (not even authenticated, for lack of a key).
+    Answer(Outcome),
+    /// Authenticated but unusable: to be dead-lettered (see [`App::halted`]), under the route's name
+    /// or, before a route was selected, the endpoint's.
+    DeadLetter {
+        at: String,
+        reason: Reason,
+        errors: Vec<Problem>,
+    },
 }
 
 impl Halt {
-    fn dead_letter(reason: Reason, errors: Vec<Problem>) -> Halt {
-        Halt::DeadLetter { reason, errors }
+    fn dead_letter(at: &str, reason: Reason, errors: Vec<Problem>) -> Halt {
+        Halt::DeadLetter {
+            at: at.to_owned(),
+            reason,
+            errors,
+        }
+    }
+}
+
+impl From<Rejection> for Halt {
+    fn from(rejection: Rejection) -> Halt {
+        Halt::Answer(Outcome::Rejected(rejection))
     }
 }
 
@@ -130,6 +141,16 @@ impl App {
     /// request is answered `400 malformed_request` (see [`inbound::event`]), everything else goes
     /// through [`App::handle`]. Logs carry the request id and the X-Ray trace id.
     pub async fn handle_event(&self, event: &serde_json::Value, invocation: &Invocation) -> serde_json::Value {
+        self.answer_event(event, invocation).await.1
+    }
+
+    /// [`App::handle_event`], also giving the [`Outcome`] the response was made from (the CLI's exit
+    /// code comes from it).
+    pub async fn answer_event(
+        &self,
+        event: &serde_json::Value,
+        invocation: &Invocation,
+    ) -> (Outcome, serde_json::Value) {
         let started = Instant::now();
         let (format, request_id, delivery) = match LambdaEvent::parse(event, invocation, chrono::Utc::now()) {
             LambdaEvent::Http(http) => {
@@ -166,7 +187,8 @@ impl App {
                 outcome
             }
         };
-        format.render(&outcome.to_response(&request_id))
+        let response = format.render(&outcome.to_response(&request_id));
+        (outcome, response)
     }
 
     /// Runs one delivery through the pipeline and logs one summary line.
@@ -184,13 +206,7 @@ impl App {
     async fn run(&self, delivery: &Delivery) -> Outcome {
         let prepared = match self.prepare(delivery).await {
             Ok(prepared) => prepared,
-            Err((_, Halt::Reject(rejection))) => return Outcome::Rejected(rejection),
-            Err((_, Halt::Ignored)) => return Outcome::Ignored,
-            Err((_, Halt::RetryLater { code, message })) => return Outcome::RetryLater { code, message },
-            Err((route, Halt::DeadLetter { reason, errors })) => {
-                let letter = DeadLetter::new(delivery, route, reason, errors);
-                return self.dead_letter(letter).await;
-            }
+            Err(halt) => return self.halted(delivery, halt).await,
         };
         if self.settings.dry_run {
             return Outcome::DryRun(self.deals.preview(&prepared.draft));
@@ -255,21 +271,28 @@ impl App {
     /// Creates the deal or dead-letters the delivery. Also says whether HubSpot may hold the deal
     /// despite a failure (see [`HubSpotError::may_have_created`]).
     async fn deliver(&self, delivery: &Delivery, prepared: Prepared<'_>) -> (Outcome, bool) {
-        let failure = match self.create(&prepared.draft, delivery.deadline).await {
+        let plan = hubspot::plan::create_deal(
+            &*self.deals,
+            &*self.secrets,
+            &prepared.draft,
+            self.settings.retry,
+            delivery.deadline,
+        );
+        let failure = match plan.await {
             Ok(deal) => return (Outcome::Created(deal), false),
             Err(failure) => failure,
         };
         let (reason, errors, hubspot, may_exist) = match &failure {
-            CreateError::Secret(message) => (
+            PlanError::Credential(message) => (
                 Reason::SecretUnavailable,
                 vec![Problem::general(Reason::SecretUnavailable.as_str(), message.clone())],
                 None,
                 false,
             ),
-            CreateError::HubSpot(error, attempts) => (
+            PlanError::HubSpot(error, attempts) => (
                 error.reason(),
                 error.problems(),
-                Some(hubspot_failure(error, *attempts)),
+                Some(HubSpotFailure::of(error, *attempts)),
                 error.may_have_created(),
             ),
         };
@@ -292,56 +315,69 @@ impl App {
         letter
     }
 
-    /// Everything up to the DealDraft: routing, limits, signature, decoding, route selection, mapping.
-    /// On failure, returns the route (or endpoint) name when known, and why it stopped.
-    pub(crate) async fn prepare<'a>(&'a self, delivery: &Delivery) -> Result<Prepared<'a>, (&'a str, Halt)> {
+    /// Everything up to the DealDraft, stage by stage: endpoint, verify, decode, select, map.
+    async fn prepare(&self, delivery: &Delivery) -> Result<Prepared<'_>, Halt> {
+        let endpoint = self.endpoint(delivery)?;
+        self.verify(endpoint, delivery).await?;
+        let submission = self.decode(endpoint, delivery).await?;
+        let route = self.select(endpoint, &submission)?;
+        let draft = route
+            .map(&submission)
+            .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))?;
+        Ok(Prepared {
+            endpoint: endpoint.name(),
+            route,
+            delivery_id: submission.id,
+            draft,
+        })
+    }
+
+    /// The configured endpoint at `/hooks/{endpoint}` (else 404), for a POST (else 405) of a body
+    /// within the size limit (else 413).
+    fn endpoint(&self, delivery: &Delivery) -> Result<&Endpoint, Halt> {
         let Some(name) = inbound::route_name(&delivery.path) else {
             let message = format!(
                 "no webhook at {}; deliveries go to POST /hooks/{{route}}",
                 delivery.path
             );
-            return Err(("", Halt::Reject(Rejection::not_found("not_found", message))));
+            return Err(Rejection::not_found("not_found", message).into());
         };
         let Some(endpoint) = self.mapping.endpoint(name) else {
             let message = format!("no route named {name:?} is configured");
-            return Err(("", Halt::Reject(Rejection::not_found("unknown_route", message))));
+            return Err(Rejection::not_found("unknown_route", message).into());
         };
-        let name = endpoint.name();
         if delivery.method != http::Method::POST {
-            return Err((name, Halt::Reject(Rejection::method_not_allowed(&delivery.method))));
+            return Err(Rejection::method_not_allowed(&delivery.method).into());
         }
         if delivery.body.len() > self.settings.max_body_bytes {
-            let rejection = Rejection::too_large(delivery.body.len(), self.settings.max_body_bytes);
-            return Err((name, Halt::Reject(rejection)));
+            return Err(Rejection::too_large(delivery.body.len(), self.settings.max_body_bytes).into());
         }
-        self.verify(endpoint, delivery).await.map_err(|halt| (name, halt))?;
+        Ok(endpoint)
+    }
+
+    /// The body decoded (415 for a type that cannot be, 400 over a structure limit) and normalised by
+    /// the endpoint's source; a malformed body is dead-lettered (`decode_failed`).
+    async fn decode(&self, endpoint: &Endpoint, delivery: &Delivery) -> Result<Submission, Halt> {
         let decoded = match inbound::decode(delivery.content_type(), &delivery.body).await {
             Ok(value) => value,
-            Err(e) if e.is_unsupported() => {
-                return Err((name, Halt::Reject(Rejection::unsupported_media_type(e.to_string()))));
-            }
+            Err(e) if e.is_unsupported() => return Err(Rejection::unsupported_media_type(e.to_string()).into()),
             Err(inbound::DecodeError::LimitExceeded { code, message }) => {
-                return Err((name, Halt::Reject(Rejection::bad_request(code, message))));
+                return Err(Rejection::bad_request(code, message).into());
             }
-            Err(e) => return Err((name, Halt::dead_letter(Reason::DecodeFailed, e.problems()))),
+            Err(e) => return Err(Halt::dead_letter(endpoint.name(), Reason::DecodeFailed, e.problems())),
         };
-        let submission = inbound::source::normalise(endpoint.source(), decoded, delivery)
-            .map_err(|errors| (name, Halt::dead_letter(Reason::DecodeFailed, errors)))?;
-        let delivery_id = submission.id.clone();
-        let route = match endpoint.select(&submission) {
-            Ok(Some(route)) => route,
-            Ok(None) => return Err((name, Halt::Ignored)),
-            Err(errors) => return Err((name, Halt::dead_letter(Reason::MatchFailed, errors))),
-        };
-        let draft = route
-            .map(&submission)
-            .map_err(|errors| (route.name(), Halt::dead_letter(Reason::MappingFailed, errors)))?;
-        Ok(Prepared {
-            endpoint: name,
-            route,
-            delivery_id,
-            draft,
-        })
+        inbound::source::normalise(endpoint.source(), decoded, delivery)
+            .map_err(|errors| Halt::dead_letter(endpoint.name(), Reason::DecodeFailed, errors))
+    }
+
+    /// The endpoint's first route whose `match` holds; none is `ignored`, a `match` that fails to
+    /// evaluate is dead-lettered (`match_failed`).
+    fn select<'a>(&'a self, endpoint: &'a Endpoint, submission: &Submission) -> Result<&'a Route, Halt> {
+        match endpoint.select(submission) {
+            Ok(Some(route)) => Ok(route),
+            Ok(None) => Err(Halt::Answer(Outcome::Ignored)),
+            Err(errors) => Err(Halt::dead_letter(endpoint.name(), Reason::MatchFailed, errors)),
+        }
     }
 
     /// Checks that the delivery is what the endpoint's sender sends: a content type the provider uses
@@ -354,7 +390,7 @@ impl App {
     /// deliveries) and, if the key changed, the delivery is verified again with the new one.
     async fn verify(&self, endpoint: &Endpoint, delivery: &Delivery) -> Result<(), Halt> {
         if let Err(message) = endpoint.source().check_content_type(delivery.content_type()) {
-            return Err(Halt::Reject(Rejection::unsupported_media_type(message)));
+            return Err(Rejection::unsupported_media_type(message).into());
         }
         let (Some(scheme), Some(key_name)) = (endpoint.signature(), endpoint.signing_secret()) else {
             return Ok(());
@@ -365,10 +401,10 @@ impl App {
         }
         let credentials = self.secrets.credentials().await.map_err(|e| {
             tracing::error!(error = %e, "signing keys could not be read");
-            Halt::RetryLater {
+            Halt::Answer(Outcome::RetryLater {
                 code: "secret_unavailable",
                 message: "the signing key could not be read",
-            }
+            })
         })?;
         let request = verify::SignedRequest::from_delivery(delivery, endpoint.public_url());
         let now = SystemTime::now();
@@ -398,110 +434,29 @@ impl App {
             Some(Ok(())) => Ok(()),
             Some(Err(e)) => {
                 tracing::info!(scheme = %scheme, code = e.code(), error = %e, "signature rejected");
-                Err(Halt::Reject(Rejection::unauthorized(
-                    e.code(),
-                    format!("{scheme} signature check failed: {e}"),
-                )))
+                Err(Rejection::unauthorized(e.code(), format!("{scheme} signature check failed: {e}")).into())
             }
             None => {
                 tracing::error!(
                     key = key_name,
                     "the secret has no such signing key: fix the secret or the mapping"
                 );
-                Err(Halt::RetryLater {
+                Err(Halt::Answer(Outcome::RetryLater {
                     code: "signing_key_missing",
                     message: "the signing key for this endpoint is not configured",
-                })
+                }))
             }
         }
     }
 
-    /// Creates the deal, retrying what [`HubSpotError::is_retryable`] allows as [`RetryPolicy`]
-    /// says, and never past `deadline` (the invocation's; `None` locally) less the policy's margin:
-    /// an attempt still waiting for HubSpot then is abandoned as [`HubSpotError::OutcomeUnknown`].
-    /// A refused credential is re-read once (rotation) and tried once more, straight away.
-    async fn create(&self, draft: &DealDraft, deadline: Option<SystemTime>) -> Result<CreatedDeal, CreateError> {
-        let mut policy = self.settings.retry;
-        let left = deadline.map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
-        if let Some(left) = left {
-            // The margin kept for the dead letter is at most a quarter of the time left: with a short
-            // function timeout (Lambda's default is 3 s, as short as the default margin) HubSpot must
-            // still get a chance. Writing the letter takes tens of milliseconds.
-            policy.margin = policy.margin.min(left / 4);
+    /// The outcome of a delivery that stopped before HubSpot: the answer, or its dead letter written.
+    async fn halted(&self, delivery: &Delivery, halt: Halt) -> Outcome {
+        match halt {
+            Halt::Answer(outcome) => outcome,
+            Halt::DeadLetter { at, reason, errors } => {
+                self.dead_letter(DeadLetter::new(delivery, &at, reason, errors)).await
+            }
         }
-        let policy = &policy;
-        // On tokio's clock from here on, so that waits and the time left agree (and tests can pause it).
-        let deadline = left.map(|left| tokio::time::Instant::now() + left);
-        let mut auth = self.auth(false).await?;
-        let mut refreshed = false;
-        let mut attempts = 0;
-        // No attempt may run past the deadline less the margin: the invocation could be killed with
-        // neither a deal accounted for nor a dead letter written. `next_wait` keeps retries within it;
-        // this also bounds the first attempt (the client's own timeout may be longer than what is left).
-        let cut = deadline.map(|at| at.checked_sub(policy.margin).unwrap_or_else(tokio::time::Instant::now));
-        loop {
-            if cut.is_some_and(|cut| cut <= tokio::time::Instant::now()) {
-                // Not started, so nothing was sent: unlike a cut attempt, the outcome is known.
-                return Err(CreateError::HubSpot(no_time_left(), attempts));
-            }
-            attempts += 1;
-            let attempt = self.deals.create(draft, &auth);
-            let result = match cut {
-                Some(cut) => tokio::time::timeout_at(cut, attempt)
-                    .await
-                    .unwrap_or_else(|_| Err(out_of_time())),
-                None => attempt.await,
-            };
-            let error = match result {
-                Ok(deal) => return Ok(deal),
-                Err(error) => error,
-            };
-            if matches!(error, HubSpotError::Unauthorized { .. }) && !refreshed {
-                tracing::warn!("HubSpot refused the credential; re-reading the secret and trying once more");
-                auth = self.auth(true).await?;
-                refreshed = true;
-                continue;
-            }
-            if !error.is_retryable() {
-                return Err(CreateError::HubSpot(error, attempts));
-            }
-            let remaining = deadline.map(|at| at.saturating_duration_since(tokio::time::Instant::now()));
-            let Some(wait) = policy.next_wait(attempts, error.retry_after(), remaining, (policy.random)()) else {
-                tracing::warn!(
-                    attempts,
-                    status = error.status(),
-                    reason = %error.reason(),
-                    "HubSpot failed; no retry left within the attempt budget and the invocation's time"
-                );
-                return Err(CreateError::HubSpot(error, attempts));
-            };
-            tracing::warn!(
-                attempt = attempts,
-                status = error.status(),
-                reason = %error.reason(),
-                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                "HubSpot failed; retrying"
-            );
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// The HubSpot credential, from the cache or (`refresh`) read anew.
-    async fn auth(&self, refresh: bool) -> Result<HubSpotAuth, CreateError> {
-        let read = if refresh {
-            self.secrets.refresh().await
-        } else {
-            self.secrets.credentials().await
-        };
-        let credentials = read.map_err(|e| {
-            tracing::error!(error = %e, "credentials could not be read");
-            CreateError::Secret(e.to_string())
-        })?;
-        credentials.hubspot.clone().ok_or_else(|| {
-            CreateError::Secret(
-                "the secret holds no HubSpot credential (hubspot.accessToken or hubspot.hapikey)".into(),
-            )
-        })
     }
 
     /// Writes a dead letter, every known secret value scrubbed out of it; if even that fails,
@@ -522,54 +477,6 @@ impl App {
                 }
             }
         }
-    }
-}
-
-/// Why a deal could not be created.
-enum CreateError {
-    /// The credential could not be had (message is safe to show: it never holds the secret).
-    Secret(String),
-    /// HubSpot failed; with the number of attempts made.
-    HubSpot(HubSpotError, u32),
-}
-
-/// An attempt cut off at the invocation's deadline less the margin: it may have reached HubSpot.
-fn out_of_time() -> HubSpotError {
-    HubSpotError::OutcomeUnknown {
-        status: None,
-        message: "no answer before the invocation's deadline (less the time kept to write the dead letter); \
-                  the deal may exist"
-            .to_owned(),
-    }
-}
-
-/// No time was left to start an attempt (e.g. a slow secret read used it up): nothing was sent.
-fn no_time_left() -> HubSpotError {
-    HubSpotError::Unavailable {
-        status: None,
-        message: "no time was left in the invocation to call HubSpot (less the time kept to write the dead letter); \
-                  nothing was sent"
-            .to_owned(),
-    }
-}
-
-fn hubspot_failure(error: &HubSpotError, attempts: u32) -> HubSpotFailure {
-    let body = match error {
-        HubSpotError::Rejected { raw, .. } => {
-            serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.clone()))
-        }
-        // HubSpot's own error (message, category, correlationId for support), read from the redacted text.
-        HubSpotError::Unauthorized { body, .. } | HubSpotError::RateLimited { body, .. }
-            if *body != HubSpotErrorBody::default() =>
-        {
-            serde_json::to_value(body).unwrap_or_else(|_| serde_json::Value::String(error.to_string()))
-        }
-        other => serde_json::Value::String(other.to_string()),
-    };
-    HubSpotFailure {
-        status: error.status(),
-        body,
-        attempts,
     }
 }
 

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use crate::domain::{Problem, Reason};
 use crate::hubspot::{CreatedDeal, HubSpotRequest};
-use crate::idempotency::StoredResponse;
 
 /// Set (`true`) on a response that repeats the stored response of a completed delivery.
 pub const REPLAY_HEADER: &str = "x-dealhook-idempotent-replay";
@@ -238,6 +237,26 @@ impl Outcome {
     }
 }
 
+/// A response kept for repeats of a completed delivery (see [`crate::idempotency`]): what the
+/// first answer was, so that a repeat gets it again ([`Outcome::Replayed`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    /// The HTTP status first answered.
+    pub status: u16,
+    /// The JSON body first answered.
+    pub body: Value,
+}
+
+impl StoredResponse {
+    /// What `outcome` answered.
+    pub fn of(outcome: &Outcome) -> StoredResponse {
+        StoredResponse {
+            status: outcome.status().as_u16(),
+            body: outcome.body(),
+        }
+    }
+}
+
 /// The errors a `202 dead_lettered` answer shows. Errors about the delivery's own content (decode,
 /// match, mapping) are shown whole: which field, which rule. HubSpot's refusal shows which property
 /// and HubSpot's code, with a fixed sentence. Anything else is about the deployment (Secrets
@@ -266,6 +285,26 @@ fn errors_for_the_sender(reason: Reason, errors: &[Problem]) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_response_is_the_status_and_body_first_answered() {
+        let created = Outcome::Created(CreatedDeal {
+            deal_id: 7,
+            portal_id: None,
+            association_create_failures: vec![],
+        });
+        let kept = StoredResponse::of(&created);
+        assert_eq!(kept.status, 200);
+        assert_eq!(kept.body, serde_json::json!({"status": "created", "dealId": 7}));
+        let letter = Outcome::DeadLettered {
+            reason: Reason::OutcomeUnknown,
+            dead_letter_id: "dl".into(),
+            errors: vec![Problem::general("x", "y")],
+        };
+        let kept = StoredResponse::of(&letter);
+        assert_eq!(kept.status, 202);
+        assert_eq!(kept.body["deadLetterId"], "dl");
+    }
 
     fn body_of(response: &Response<String>) -> Value {
         serde_json::from_slice(response.body().as_ref()).unwrap()

@@ -64,6 +64,27 @@ pub trait SecretSource: Send + Sync {
     }
 }
 
+/// The HubSpot credential is the secret's `hubspot` part: read from the cache, or anew after HubSpot
+/// refused it (rotation).
+#[async_trait]
+impl crate::hubspot::AuthSource for dyn SecretSource {
+    async fn hubspot_auth(&self, refresh: bool) -> Result<crate::credentials::HubSpotAuth, String> {
+        let read = if refresh {
+            self.refresh().await
+        } else {
+            self.credentials().await
+        };
+        let credentials = read.map_err(|e| {
+            tracing::error!(error = %e, "credentials could not be read");
+            e.to_string()
+        })?;
+        credentials
+            .hubspot
+            .clone()
+            .ok_or_else(|| "the secret holds no HubSpot credential (hubspot.accessToken or hubspot.hapikey)".to_owned())
+    }
+}
+
 /// Why a dead letter could not be written.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the dead letter could not be written: {message}")]

@@ -3,6 +3,7 @@
 
 mod client;
 mod memory;
+pub mod plan;
 pub mod retry;
 pub mod v1;
 
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 pub use client::{HubSpotClient, HubSpotClientConfig, HubSpotConfigError};
 pub use memory::MemoryDeals;
+pub use plan::{AuthSource, PlanError};
 pub use retry::RetryPolicy;
 
 use crate::credentials::HubSpotAuth;
