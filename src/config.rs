@@ -213,10 +213,10 @@ pub struct Wiring {
 /// `503 signing_key_missing` (the sender retries, so nothing is lost once the key is added) and every
 /// other endpoint is served. `dealhook check --secret` fails on the same finding, before a deploy.
 /// A secret that cannot be read now is not fatal either: it is read again per delivery.
+///
+/// The secret is read even when no route is signed: the read warms the cache for the first delivery
+/// and tells the log and dead-letter scrubbing which values to remove.
 async fn check_signing_keys(mapping: &Mapping, secrets: &dyn SecretSource) {
-    if mapping.signing_keys().is_empty() {
-        return;
-    }
     match secrets.credentials().await {
         Ok(credentials) => {
             for missing in mapping.missing_signing_keys(&|key| credentials.signing.contains_key(key)) {
@@ -228,7 +228,7 @@ async fn check_signing_keys(mapping: &Mapping, secrets: &dyn SecretSource) {
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, "signing keys could not be checked at cold start; will retry per delivery");
+            tracing::warn!(error = %e, "the secret could not be read at cold start; will retry per delivery");
         }
     }
 }

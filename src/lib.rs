@@ -462,6 +462,11 @@ impl App {
     /// Writes a dead letter, every known secret value scrubbed out of it; if even that fails,
     /// asks the sender to retry.
     async fn dead_letter(&self, letter: DeadLetter) -> Outcome {
+        // The values to scrub are those of the secret as read: an unsigned route may dead-letter a
+        // delivery before anything has read it, so read it (from the cache, usually) first.
+        if let Err(error) = self.secrets.credentials().await {
+            tracing::warn!(error = %error, "the secret could not be read: this dead letter is scrubbed of the values known so far");
+        }
         let letter = letter.redacted(&credentials::scrub::known_secrets());
         match self.dead_letters.send(&letter).await {
             Ok(()) => Outcome::DeadLettered {

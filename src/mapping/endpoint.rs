@@ -191,20 +191,25 @@ pub(crate) fn check_shared_keys(routes: &[RouteSpec], report: &mut Report) {
         }
     }
     for (key, users) in &by_key {
-        if users.iter().all(|(_, _, scheme, _)| scheme.signs_url()) {
-            continue;
-        }
-        let Some(((first_endpoint, first, ..), rest)) = users.split_first() else {
-            continue;
-        };
-        for (endpoint, route, scheme, loc) in rest {
+        // Only a pair of which both schemes sign the URL is safe: a signature over the body (or over
+        // the same material under another encoding, as Typeform's and Tally's) made for one endpoint
+        // can be presented at the other.
+        for (i, (endpoint, route, scheme, loc)) in users.iter().enumerate() {
+            let earlier = users.get(..i).unwrap_or_default();
+            let Some((first_endpoint, first, first_scheme, _)) = earlier
+                .iter()
+                .find(|(_, _, s, _)| !(s.signs_url() && scheme.signs_url()))
+            else {
+                continue;
+            };
+            let unsigned = if scheme.signs_url() { first_scheme } else { scheme };
             report.warning(
                 At::route(&route.name).field("signing_secret"),
                 *loc,
                 format!(
                     "/hooks/{endpoint} shares the signing key {key:?} with /hooks/{first_endpoint} (route {}{}), and \
-                     the {scheme} scheme does not sign the URL: a delivery signed for either endpoint is accepted by \
-                     both; give each endpoint its own key",
+                     the {unsigned} scheme does not sign the URL: a signature made for one endpoint may be valid at \
+                     the other; give each endpoint its own key",
                     first.name,
                     on_line(first.loc),
                 ),
@@ -290,7 +295,7 @@ mod tests {
     #[test]
     fn endpoints_sharing_a_key_under_a_scheme_that_does_not_sign_the_url_are_warned_about() {
         type Route<'a> = (&'a str, &'a str, &'a str, &'a str);
-        let cases: [(&str, Vec<Route<'_>>, Vec<&str>); 6] = [
+        let cases: [(&str, Vec<Route<'_>>, Vec<&str>); 7] = [
             (
                 "two typeform endpoints, one key",
                 vec![("a", "typeform", "typeform", "k"), ("b", "typeform", "typeform", "k")],
@@ -321,6 +326,15 @@ mod tests {
                 vec!["b"],
             ),
             (
+                "a body-only scheme, then hubspot-v3 routes: only the pairs with the body-only one",
+                vec![
+                    ("a", "typeform", "typeform", "k"),
+                    ("b", "hubspot", "hubspot-v3", "k"),
+                    ("c", "hubspot", "hubspot-v3", "k"),
+                ],
+                vec!["b", "c"],
+            ),
+            (
                 "a key each",
                 vec![("a", "typeform", "typeform", "k1"), ("b", "typeform", "typeform", "k2")],
                 vec![],
@@ -336,6 +350,7 @@ mod tests {
                     "{row}: {message}"
                 );
                 assert!(message.contains("does not sign the URL"), "{row}: {message}");
+                assert!(!message.contains("hubspot-v3 scheme does not"), "{row}: {message}");
             }
         }
     }

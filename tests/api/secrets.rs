@@ -218,3 +218,39 @@ fn check_warns_about_short_values_and_keys_shared_between_endpoints() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_dead_letter_from_an_unsigned_route_holds_no_secret_value_even_before_the_secret_was_read() {
+    // A token no other test has shown the process, so that only this app's secret read can teach it.
+    let token = format!("pat-na1-{}", uuid::Uuid::new_v4());
+    let mut secret = sample_secret();
+    secret["hubspot"]["accessToken"] = token.clone().into();
+    let t = app(&secret, false).await;
+    hubspot_creates(&t, 0).await;
+    // An unsigned route (no signature check reads the secret), a mapping error (amount), and the
+    // token both in the body and in the query.
+    let body = serde_json::json!({ "name": "Ada", "email": "ada@example.com", "budget": "lots",
+                                   "note": format!("my token is {token}") });
+    let mut event: Value = serde_json::from_str(&crate::helpers::v2_event(
+        "POST",
+        "/hooks/website-quote",
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    ))
+    .unwrap();
+    event["rawQueryString"] = format!("utm_source=x&note={token}").into();
+
+    let response = t.invoke(&event.to_string()).await;
+
+    assert_eq!(response.status, 202, "{}", response.text);
+    let letters = t.dead_letter_texts().await;
+    assert_eq!(letters.len(), 1);
+    assert!(!letters[0].contains(&token), "{}", letters[0]);
+    let letter: Value = serde_json::from_str(&letters[0]).unwrap();
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(letter["delivery"]["bodyBase64"].as_str().unwrap())
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&body).contains(&token));
+    assert_eq!(letter["delivery"]["bodyRedacted"], true);
+    assert_eq!(letter["delivery"]["query"], "utm_source=x&note=[redacted]");
+}
