@@ -85,7 +85,8 @@ fn check(path: Option<&Path>, secret: Option<&Path>) -> u8 {
     };
     match loaded {
         Ok(mapping) => {
-            for warning in mapping.warnings() {
+            let legacy = mapping.legacy_api_warnings();
+            for warning in mapping.warnings().iter().chain(&legacy) {
                 eprintln!("{}", warning.in_file(mapping.origin()));
             }
             if let Some(code) = check_secret(&mapping, secret) {
@@ -94,7 +95,7 @@ fn check(path: Option<&Path>, secret: Option<&Path>) -> u8 {
             println!(
                 "{origin}: ok, {} endpoint(s), {} warning(s)",
                 mapping.endpoints().count(),
-                mapping.warnings().len()
+                mapping.warnings().len() + legacy.len()
             );
             for endpoint in mapping.endpoints() {
                 let signature = endpoint
@@ -184,7 +185,10 @@ async fn transform(event: &Path) -> u8 {
     };
     match app.prepare(&delivery).await {
         Ok(prepared) => {
-            let request = app.deals.preview(&prepared.draft);
+            let request = match app.deals.preview(prepared.route.hubspot(), &prepared.draft) {
+                Ok(request) => request,
+                Err(e) => return fail(&e),
+            };
             let out = serde_json::json!({
                 "method": request.method,
                 "url": format!("{}{}", env.hubspot_base_url.trim_end_matches('/'), request.path),

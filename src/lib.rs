@@ -32,7 +32,7 @@ use crate::aws::{DeadLetters, SecretSource};
 use crate::credentials::HubSpotAuth;
 use crate::dead_letter::{DeadLetter, HubSpotFailure};
 use crate::domain::{DealDraft, Problem, Reason};
-use crate::hubspot::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, RetryPolicy};
+use crate::hubspot::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, HubSpotOptions, RetryPolicy};
 use crate::idempotency::{Claim, Idempotency, IdempotencyKey, StoredResponse};
 use crate::inbound::verify;
 use crate::inbound::{Delivery, Invocation, LambdaEvent, ResponseFormat};
@@ -193,7 +193,10 @@ impl App {
             }
         };
         if self.settings.dry_run {
-            return Outcome::DryRun(self.deals.preview(&prepared.draft));
+            // Unbuildable (no `upsert_by` value) goes on to `deliver`, which dead-letters it unsent.
+            if let Ok(request) = self.deals.preview(prepared.route.hubspot(), &prepared.draft) {
+                return Outcome::DryRun(request);
+            }
         }
         match &self.idempotency {
             None => self.deliver(delivery, prepared).await.0,
@@ -255,7 +258,10 @@ impl App {
     /// Creates the deal or dead-letters the delivery. Also says whether HubSpot may hold the deal
     /// despite a failure (see [`HubSpotError::may_have_created`]).
     async fn deliver(&self, delivery: &Delivery, prepared: Prepared<'_>) -> (Outcome, bool) {
-        let failure = match self.create(&prepared.draft, delivery.deadline).await {
+        let failure = match self
+            .create(prepared.route.hubspot(), &prepared.draft, delivery.deadline)
+            .await
+        {
             Ok(deal) => return (Outcome::Created(deal), false),
             Err(failure) => failure,
         };
@@ -287,7 +293,7 @@ impl App {
         errors: Vec<Problem>,
     ) -> DeadLetter {
         let mut letter = DeadLetter::new(delivery, prepared.route.name(), reason, errors);
-        letter.hubspot_request = Some(self.deals.preview(&prepared.draft));
+        letter.hubspot_request = self.deals.preview(prepared.route.hubspot(), &prepared.draft).ok();
         letter.deal_draft = Some(prepared.draft.clone());
         letter
     }
@@ -420,7 +426,12 @@ impl App {
     /// says, and never past `deadline` (the invocation's; `None` locally) less the policy's margin:
     /// an attempt still waiting for HubSpot then is abandoned as [`HubSpotError::OutcomeUnknown`].
     /// A refused credential is re-read once (rotation) and tried once more, straight away.
-    async fn create(&self, draft: &DealDraft, deadline: Option<SystemTime>) -> Result<CreatedDeal, CreateError> {
+    async fn create(
+        &self,
+        options: &HubSpotOptions,
+        draft: &DealDraft,
+        deadline: Option<SystemTime>,
+    ) -> Result<CreatedDeal, CreateError> {
         let mut policy = self.settings.retry;
         let left = deadline.map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
         if let Some(left) = left {
@@ -445,7 +456,7 @@ impl App {
                 return Err(CreateError::HubSpot(no_time_left(), attempts));
             }
             attempts += 1;
-            let attempt = self.deals.create(draft, &auth);
+            let attempt = self.deals.create(options, draft, &auth);
             let result = match cut {
                 Some(cut) => tokio::time::timeout_at(cut, attempt)
                     .await
