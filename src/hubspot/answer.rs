@@ -313,3 +313,158 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     let at = SystemTime::from(chrono::DateTime::parse_from_rfc2822(value).ok()?);
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape of error body HubSpot sends, read into one type.
+    mod error_bodies {
+        use super::*;
+
+        #[test]
+        fn a_v3_error_keeps_category_sub_category_errors_and_context() {
+            let body = parse_error_body(
+                br#"{"status":"error","message":"Invalid input","correlationId":"aeb5f871-7f07-4993-9211-075dc63e7cbf",
+                    "category":"VALIDATION_ERROR","subCategory":"crm.properties.INVALID",
+                    "errors":[{"message":"discount was not a valid number","code":"INVALID_INTEGER","in":"discount",
+                               "context":{"propertyName":["discount"]}}],
+                    "context":{"objectWriteTraceId":["evt_1"]},"links":{"knowledge-base":"https://example.invalid"}}"#,
+            );
+            assert_eq!(body.category.as_deref(), Some("VALIDATION_ERROR"));
+            assert_eq!(body.sub_category.as_deref(), Some("crm.properties.INVALID"));
+            assert_eq!(body.context["objectWriteTraceId"], ["evt_1"]);
+            assert_eq!(body.errors.len(), 1);
+            assert_eq!(body.errors[0].location.as_deref(), Some("discount"));
+            assert_eq!(
+                body.validation_results,
+                vec![ValidationResult {
+                    name: Some("discount".to_owned()),
+                    error: Some("INVALID_INTEGER".to_owned()),
+                    message: Some("discount was not a valid number".to_owned()),
+                    is_valid: Some(false),
+                }]
+            );
+        }
+
+        #[test]
+        fn a_message_only_validation_error_is_read_from_its_embedded_json() {
+            let body = parse_error_body(
+                br#"{"status":"error","category":"VALIDATION_ERROR","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Email address ada@example.<INVALID TLD> is invalid\",\"error\":\"INVALID_EMAIL\",\"name\":\"email\"}]"}"#,
+            );
+            assert_eq!(body.validation_results.len(), 1);
+            assert_eq!(body.validation_results[0].name.as_deref(), Some("email"));
+            assert_eq!(body.validation_results[0].error.as_deref(), Some("INVALID_EMAIL"));
+        }
+
+        #[test]
+        fn odd_types_are_kept_as_text_and_never_fail() {
+            let body = parse_error_body(
+                br#"{"subCategory":{"a":1},"context":{"expire time":"2026-03-10T23:04:41.164Z","n":[1,"x"],"z":null},
+                    "errors":["not an object",{"code":5}],"message":"Property values were not valid: [oops"}"#,
+            );
+            assert_eq!(body.sub_category.as_deref(), Some(r#"{"a":1}"#));
+            assert_eq!(body.context["expire time"], ["2026-03-10T23:04:41.164Z"]);
+            assert_eq!(body.context["n"], ["1", "x"]);
+            assert!(body.context["z"].is_empty());
+            assert_eq!(body.errors.len(), 1, "the non-object entry is skipped");
+            assert!(body.validation_results.is_empty());
+            assert_eq!(parse_error_body(b"<html>"), HubSpotErrorBody::default());
+        }
+
+        #[test]
+        fn scopes_are_gathered_from_every_key_once() {
+            let body = parse_error_body(
+                br#"{"category":"MISSING_SCOPES","context":{"missingScopes":["a","b"]},
+                    "errors":[{"message":"m","context":{"requiredGranularScopes":["b","c"],"requiredScopes":["d"]}}]}"#,
+            );
+            assert_eq!(body.required_scopes, ["a", "b", "c", "d"]);
+        }
+
+        #[test]
+        fn a_v1_body_serialises_as_before() {
+            let body =
+                parse_error_body(br#"{"status":"error","message":"m","correlationId":"c","validationResults":[]}"#);
+            assert_eq!(
+                serde_json::to_value(&body).unwrap(),
+                serde_json::json!({"message":"m","correlationId":"c","validationResults":[],"category":null})
+            );
+        }
+    }
+
+    /// Status and body to error, for each answer kind of the catalog that applies to one call.
+    mod classification {
+        use super::*;
+
+        #[test]
+        fn each_status_family_gets_its_variant() {
+            let json = |s: &str| s.to_owned();
+            let cases: Vec<(u16, String, &str)> = vec![
+                (401, json(r#"{"category":"EXPIRED_AUTHENTICATION"}"#), "Unauthorized"),
+                (403, json(r#"{"category":"INVALID_AUTHENTICATION"}"#), "Unauthorized"),
+                (403, json(r#"{"category":"MISSING_SCOPES"}"#), "MissingScopes"),
+                (
+                    403,
+                    json(r#"{"context":{"requiredScopes":["contacts"]}}"#),
+                    "MissingScopes",
+                ),
+                (423, String::new(), "Locked"),
+                (429, String::new(), "RateLimited"),
+                (
+                    500,
+                    json(r#"{"errorType":"RATE_LIMIT","policyName":"SECONDLY"}"#),
+                    "RateLimited",
+                ),
+                (
+                    503,
+                    json(r#"{"message":"You have reached your ten_secondly_rolling limit."}"#),
+                    "RateLimited",
+                ),
+                (500, json(r#"{"message":"internal error"}"#), "Unavailable"),
+                (
+                    414,
+                    json("<html><head><title>414 Request-URI Too Large</title></head></html>"),
+                    "Rejected",
+                ),
+                (
+                    409,
+                    json(r#"{"category":"CONFLICT","message":"Contact already exists. Existing ID: 5"}"#),
+                    "Rejected",
+                ),
+            ];
+            for (status, text, want) in cases {
+                let err = classify_failure(status, None, &text, false);
+                let got = format!("{err:?}");
+                assert!(got.starts_with(want), "{status} {text}: {got}");
+            }
+        }
+
+        #[test]
+        fn a_daily_policy_in_a_500_or_429_waits_a_day() {
+            for status in [429, 500] {
+                let err = classify_failure(status, Some(Duration::from_secs(1)), r#"{"policyName":"DAILY"}"#, false);
+                assert_eq!(err.retry_after(), Some(DAILY_LIMIT_WAIT), "{status}");
+            }
+        }
+
+        #[test]
+        fn locked_waits_at_least_two_seconds_or_longer_if_asked() {
+            assert_eq!(classify_failure(423, None, "", false).retry_after(), Some(LOCKED_WAIT));
+            let asked = Some(Duration::from_secs(9));
+            assert_eq!(classify_failure(423, asked, "", false).retry_after(), asked);
+        }
+
+        #[test]
+        fn an_html_title_is_found_only_where_it_is() {
+            assert_eq!(
+                html_title("<HTML><TITLE> 502 Bad Gateway </TITLE>"),
+                Some("502 Bad Gateway")
+            );
+            assert_eq!(html_title("<title></title>"), None);
+            assert_eq!(html_title("<title>never closed"), None);
+            assert_eq!(html_title("plain text"), None);
+            let err = classify_failure(599, None, "x", false);
+            assert!(err.to_string().contains("HTTP 599"), "{err}");
+        }
+    }
+}

@@ -137,6 +137,9 @@ mod yaml;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+#[cfg(test)]
+mod hubspot_tests;
+
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
 pub use route::Route;
