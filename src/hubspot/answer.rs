@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 
-use super::{ErrorDetail, HubSpotError, HubSpotErrorBody, ValidationResult};
+use super::{ErrorDetail, ErrorDetails, HubSpotError, HubSpotErrorBody, ValidationResult};
 
 /// Most bytes of an error body kept as `Rejected::raw` (dead letters must stay small, but a
 /// 300-character cut loses the property name and code: catalog item 12).
@@ -111,11 +111,13 @@ pub fn error_body(object: &serde_json::Map<String, Value>) -> HubSpotErrorBody {
         correlation_id: text("correlationId"),
         validation_results,
         category: text("category").or_else(|| text("errorType")),
-        sub_category: object.get("subCategory").and_then(sub_category),
-        policy_name: text("policyName"),
-        errors,
-        context,
-        required_scopes,
+        details: Box::new(ErrorDetails {
+            sub_category: object.get("subCategory").and_then(sub_category),
+            policy_name: text("policyName"),
+            errors,
+            context,
+            required_scopes,
+        }),
     }
 }
 
@@ -177,7 +179,7 @@ fn context_map(value: &Value) -> BTreeMap<String, Vec<String>> {
 
 /// Whether a 429's body names the daily limit (`"policyName":"DAILY"`), which resets at midnight.
 pub fn is_daily_limit(body: &[u8]) -> bool {
-    parse_error_body(body).policy_name.as_deref() == Some("DAILY")
+    parse_error_body(body).details.policy_name.as_deref() == Some("DAILY")
 }
 
 /// Whether an error body names a rate limit: `category` (or `errorType`) `RATE_LIMITS`/`RATE_LIMIT`,
@@ -185,7 +187,7 @@ pub fn is_daily_limit(body: &[u8]) -> bool {
 fn names_rate_limit(body: &HubSpotErrorBody) -> bool {
     let category = body.category.as_deref().unwrap_or_default();
     category.starts_with("RATE_LIMIT")
-        || body.policy_name.is_some()
+        || body.details.policy_name.is_some()
         || body.message.as_deref().is_some_and(|m| {
             let m = m.to_ascii_lowercase();
             m.contains("reached your") && m.contains("limit")
@@ -194,7 +196,7 @@ fn names_rate_limit(body: &HubSpotErrorBody) -> bool {
 
 /// Whether a 403's body says scopes are missing (`category: MISSING_SCOPES`, or a scope list).
 fn names_missing_scopes(body: &HubSpotErrorBody) -> bool {
-    body.category.as_deref() == Some("MISSING_SCOPES") || !body.required_scopes.is_empty()
+    body.category.as_deref() == Some("MISSING_SCOPES") || !body.details.required_scopes.is_empty()
 }
 
 /// Turns a non-2xx answer into the error the pipeline branches on. `text` is the body, already
@@ -234,7 +236,7 @@ pub fn classify_failure(status: u16, wait: Option<Duration>, text: &str, truncat
 
 fn rate_limited(wait: Option<Duration>, body: HubSpotErrorBody) -> HubSpotError {
     // A body naming the daily policy is as final for today as the daily header.
-    let retry_after = if body.policy_name.as_deref() == Some("DAILY") {
+    let retry_after = if body.details.policy_name.as_deref() == Some("DAILY") {
         Some(DAILY_LIMIT_WAIT)
     } else {
         wait
@@ -332,10 +334,10 @@ mod tests {
                     "context":{"objectWriteTraceId":["evt_1"]},"links":{"knowledge-base":"https://example.invalid"}}"#,
             );
             assert_eq!(body.category.as_deref(), Some("VALIDATION_ERROR"));
-            assert_eq!(body.sub_category.as_deref(), Some("crm.properties.INVALID"));
-            assert_eq!(body.context["objectWriteTraceId"], ["evt_1"]);
-            assert_eq!(body.errors.len(), 1);
-            assert_eq!(body.errors[0].location.as_deref(), Some("discount"));
+            assert_eq!(body.details.sub_category.as_deref(), Some("crm.properties.INVALID"));
+            assert_eq!(body.details.context["objectWriteTraceId"], ["evt_1"]);
+            assert_eq!(body.details.errors.len(), 1);
+            assert_eq!(body.details.errors[0].location.as_deref(), Some("discount"));
             assert_eq!(
                 body.validation_results,
                 vec![ValidationResult {
@@ -363,11 +365,11 @@ mod tests {
                 br#"{"subCategory":{"a":1},"context":{"expire time":"2026-03-10T23:04:41.164Z","n":[1,"x"],"z":null},
                     "errors":["not an object",{"code":5}],"message":"Property values were not valid: [oops"}"#,
             );
-            assert_eq!(body.sub_category.as_deref(), Some(r#"{"a":1}"#));
-            assert_eq!(body.context["expire time"], ["2026-03-10T23:04:41.164Z"]);
-            assert_eq!(body.context["n"], ["1", "x"]);
-            assert!(body.context["z"].is_empty());
-            assert_eq!(body.errors.len(), 1, "the non-object entry is skipped");
+            assert_eq!(body.details.sub_category.as_deref(), Some(r#"{"a":1}"#));
+            assert_eq!(body.details.context["expire time"], ["2026-03-10T23:04:41.164Z"]);
+            assert_eq!(body.details.context["n"], ["1", "x"]);
+            assert!(body.details.context["z"].is_empty());
+            assert_eq!(body.details.errors.len(), 1, "the non-object entry is skipped");
             assert!(body.validation_results.is_empty());
             assert_eq!(parse_error_body(b"<html>"), HubSpotErrorBody::default());
         }
@@ -378,7 +380,7 @@ mod tests {
                 br#"{"category":"MISSING_SCOPES","context":{"missingScopes":["a","b"]},
                     "errors":[{"message":"m","context":{"requiredGranularScopes":["b","c"],"requiredScopes":["d"]}}]}"#,
             );
-            assert_eq!(body.required_scopes, ["a", "b", "c", "d"]);
+            assert_eq!(body.details.required_scopes, ["a", "b", "c", "d"]);
         }
 
         #[test]

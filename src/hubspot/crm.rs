@@ -246,7 +246,7 @@ pub fn parse_batch_upsert(
         let parsed = error_body(error);
         let named: Vec<String> = ["objectWriteTraceId", "ids"]
             .iter()
-            .flat_map(|k| parsed.context.get(*k).into_iter().flatten())
+            .flat_map(|k| parsed.details.context.get(*k).into_iter().flatten())
             .map(|k| normalise(k))
             .filter(|k| keys.iter().any(|sent| normalise(sent) == *k))
             .collect();

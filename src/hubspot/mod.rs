@@ -72,6 +72,17 @@ pub struct HubSpotErrorBody {
     /// HubSpot's error category, when given (`VALIDATION_ERROR`, `RATE_LIMITS`, `MISSING_SCOPES`, …;
     /// v1 rate limits' `errorType`).
     pub category: Option<String>,
+    /// What v3 and 2026-03 add (boxed: an error is built once per call, and a small `HubSpotError`
+    /// keeps every `Result` cheap). Flattened into the JSON.
+    #[serde(flatten)]
+    pub details: Box<ErrorDetails>,
+}
+
+/// The parts of a v3/2026-03 error body v1 never sends; left out of the JSON when empty, so v1 dead
+/// letters read as before.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ErrorDetails {
     /// v3's `subCategory` (text; an object is kept as its JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub_category: Option<String>,
@@ -146,8 +157,8 @@ pub enum HubSpotError {
         body: HubSpotErrorBody,
     },
     /// The credential works but lacks scopes for this call (403 `MISSING_SCOPES`). Never retried,
-    /// not even after re-reading the secret; `body.required_scopes` names them (catalog item 11).
-    #[error("the HubSpot credential lacks the scopes this call needs: {}", scope_list(&.body.required_scopes))]
+    /// not even after re-reading the secret; `body.details.required_scopes` names them (catalog item 11).
+    #[error("the HubSpot credential lacks the scopes this call needs: {}", scope_list(&.body.details.required_scopes))]
     MissingScopes {
         /// HTTP status (403).
         status: u16,

@@ -71,7 +71,7 @@ impl HubSpotSpec {
     /// `self`, with `defaults` where `self` has nothing.
     fn or(self, defaults: &HubSpotSpec) -> HubSpotSpec {
         HubSpotSpec {
-            api: self.api.or_else(|| defaults.api.clone()),
+            api: self.api.or(defaults.api),
             upsert_by: self.upsert_by.or_else(|| defaults.upsert_by.clone()),
         }
     }

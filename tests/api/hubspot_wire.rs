@@ -669,7 +669,7 @@ async fn an_association_answer_listing_errors_is_rejected() {
     let HubSpotError::Rejected { body, .. } = &err else {
         panic!("{err:?}")
     };
-    assert_eq!(body.context["INVALID_OBJECT_IDS"], ["CONTACT=51 is not valid"]);
+    assert_eq!(body.details.context["INVALID_OBJECT_IDS"], ["CONTACT=51 is not valid"]);
 }
 
 // ---- Catalog answers that apply to single calls -----------------------------------------------
@@ -777,7 +777,7 @@ async fn catalog_11_missing_scopes_keep_the_scope_list() {
         panic!("{err:?}")
     };
     assert_eq!(
-        body.required_scopes,
+        body.details.required_scopes,
         ["crm.objects.deals.write", "crm.objects.contacts.write"]
     );
     assert!(!err.is_retryable());
@@ -838,6 +838,6 @@ async fn catalog_23_an_invalid_inline_association_is_a_rejection_with_context() 
     let HubSpotError::Rejected { body, .. } = &err else {
         panic!("{err:?}")
     };
-    assert_eq!(body.context["objectId"], ["51234567"]);
+    assert_eq!(body.details.context["objectId"], ["51234567"]);
     assert!(!err.is_retryable());
 }
