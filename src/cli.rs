@@ -86,7 +86,8 @@ fn check(path: Option<&Path>, secret: Option<&Path>) -> u8 {
     };
     match loaded {
         Ok(mapping) => {
-            for warning in mapping.warnings() {
+            let legacy = mapping.legacy_api_warnings();
+            for warning in mapping.warnings().iter().chain(&legacy) {
                 eprintln!("{}", warning.in_file(mapping.origin()));
             }
             if let Some(code) = check_secret(&mapping, secret) {
@@ -95,7 +96,7 @@ fn check(path: Option<&Path>, secret: Option<&Path>) -> u8 {
             println!(
                 "{origin}: ok, {} endpoint(s), {} warning(s)",
                 mapping.endpoints().count(),
-                mapping.warnings().len()
+                mapping.warnings().len() + legacy.len()
             );
             for endpoint in mapping.endpoints() {
                 let signature = endpoint

@@ -209,7 +209,10 @@ impl App {
             Err(halt) => return self.halted(delivery, halt).await,
         };
         if self.settings.dry_run {
-            return Outcome::DryRun(self.deals.preview(&prepared.draft));
+            // Unbuildable (no `upsert_by` value) goes on to `deliver`, which dead-letters it unsent.
+            if let Ok(request) = self.deals.preview(prepared.route.hubspot(), &prepared.draft) {
+                return Outcome::DryRun(request);
+            }
         }
         match &self.idempotency {
             None => self.deliver(delivery, prepared).await.0,
@@ -274,6 +277,7 @@ impl App {
         let plan = hubspot::plan::create_deal(
             &*self.deals,
             &*self.secrets,
+            prepared.route.hubspot(),
             &prepared.draft,
             self.settings.retry,
             delivery.deadline,
@@ -310,7 +314,7 @@ impl App {
         errors: Vec<Problem>,
     ) -> DeadLetter {
         let mut letter = DeadLetter::new(delivery, prepared.route.name(), reason, errors);
-        letter.hubspot_request = Some(self.deals.preview(&prepared.draft));
+        letter.hubspot_request = self.deals.preview(prepared.route.hubspot(), &prepared.draft).ok();
         letter.deal_draft = Some(prepared.draft.clone());
         letter
     }

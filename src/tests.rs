@@ -10,7 +10,9 @@ use serde_json::json;
 use crate::aws::{MemoryDeadLetters, MemorySecrets};
 use crate::credentials::{Credentials, HubSpotAuth};
 use crate::domain::DealDraft;
-use crate::hubspot::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, HubSpotRequest, MemoryDeals, RetryPolicy};
+use crate::hubspot::{
+    CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, HubSpotOptions, HubSpotRequest, MemoryDeals, RetryPolicy,
+};
 use crate::inbound::Delivery;
 use crate::mapping::Mapping;
 use crate::{App, Outcome, Settings};
@@ -456,13 +458,22 @@ struct SlowDeals {
 
 #[async_trait]
 impl Deals for SlowDeals {
-    fn preview(&self, draft: &DealDraft) -> HubSpotRequest {
-        self.inner.preview(draft)
+    fn preview(
+        &self,
+        options: &HubSpotOptions,
+        draft: &DealDraft,
+    ) -> Result<HubSpotRequest, crate::hubspot::crm::MissingUpsertKey> {
+        self.inner.preview(options, draft)
     }
 
-    async fn create(&self, draft: &DealDraft, auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError> {
+    async fn create(
+        &self,
+        options: &HubSpotOptions,
+        draft: &DealDraft,
+        auth: &HubSpotAuth,
+    ) -> Result<CreatedDeal, HubSpotError> {
         tokio::time::sleep(self.delay).await;
-        self.inner.create(draft, auth).await
+        self.inner.create(options, draft, auth).await
     }
 }
 

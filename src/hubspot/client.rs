@@ -1,183 +1,43 @@
-//! The real `Deals`: one `reqwest::Client` per cold start, one `POST /deals/v1/deal/` per call, every
-//! answer classified into a `HubSpotError`. The token or API key never reaches an error, `Debug` or log.
+//! The real [`Deals`] and the other calls a delivery makes, each one HTTP exchange through the
+//! transport ([`HubSpotClient::send`]) between a builder and a parser of `v1`/`crm`. Never retries:
+//! the caller owns retries (see [`HubSpotError::is_retryable`] and
+//! [`HubSpotError::is_retryable_if_idempotent`]).
 
-use std::error::Error as _;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use async_trait::async_trait;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
-use reqwest::{StatusCode, Url};
-use secrecy::ExposeSecret;
 use tracing::field::Empty;
 
-use super::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, HubSpotRequest, v1};
+use super::crm::{self, BatchOutcome, CompanyMatch, ContactInput, MissingUpsertKey};
+use super::v1::{self, ContactVid};
+use super::{CreatedDeal, Deals, HubSpotApi, HubSpotClient, HubSpotError, HubSpotOptions, HubSpotRequest, ObjectType};
 use crate::credentials::HubSpotAuth;
 use crate::domain::DealDraft;
 
-/// `User-Agent` of every request (HubSpot asks integrations to name themselves).
-pub const USER_AGENT: &str = concat!("dealhook/", env!("CARGO_PKG_VERSION"));
-
-/// Most bytes read from a 2xx body. Larger than the error cap because HubSpot echoes every property
-/// (with its history) and a long text property can push a genuine answer past 64 KiB.
-const SUCCESS_BODY_LIMIT: usize = 1024 * 1024;
-/// Most bytes read from any other body.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
-/// Most bytes of an error body kept as `Rejected::raw` (dead letters must stay small).
-const RAW_LIMIT: usize = 16 * 1024;
-/// Pooled connections idle longer than this are not reused: after a Lambda freeze the peer has
-/// usually closed them, and a request written to a dead connection ends as `OutcomeUnknown`.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// What replaces a secret found in any text we keep.
-const REDACTED: &str = "[redacted]";
-
-/// Where and how patiently the client talks to HubSpot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HubSpotClientConfig {
-    /// `http`/`https` URL with a host and optional path prefix, no query (`HUBSPOT_BASE_URL`);
-    /// a trailing slash is ignored.
-    pub base_url: String,
-    /// Limit on establishing the connection (DNS, TCP, TLS). Running out means the request was
-    /// never sent: `Unavailable`, safe to retry.
-    pub connect_timeout: Duration,
-    /// Limit on the whole exchange, connect to last body byte. Running out after the request was
-    /// sent means HubSpot may have created the deal: `OutcomeUnknown`.
-    pub request_timeout: Duration,
-}
-
-impl Default for HubSpotClientConfig {
-    /// `https://api.hubapi.com`, 3 s to connect, 10 s in all.
-    fn default() -> Self {
-        HubSpotClientConfig {
-            base_url: "https://api.hubapi.com".to_owned(),
-            connect_timeout: Duration::from_secs(3),
-            request_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Why a [`HubSpotClient`] could not be built. Never quotes the base URL (it could carry credentials).
-#[derive(Debug, thiserror::Error)]
-pub enum HubSpotConfigError {
-    /// The base URL is unusable.
-    #[error("invalid HubSpot base URL: {0}")]
-    InvalidBaseUrl(String),
-    /// A timeout is zero.
-    #[error("HubSpot timeouts must be greater than zero")]
-    ZeroTimeout,
-    /// The HTTP client (TLS setup) could not be built.
-    #[error("could not build the HTTP client for HubSpot")]
-    Client(#[source] reqwest::Error),
-}
-
-/// HubSpot over HTTPS, v1 deals API. Build once per cold start; clones share one connection pool.
-#[derive(Debug, Clone)]
-pub struct HubSpotClient {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    http: reqwest::Client,
-    base_url: String,
-    create_url: Url,
-}
-
-impl HubSpotClient {
-    /// Validates the configuration and builds the HTTP client (no I/O).
-    ///
-    /// Redirects are not followed: a 3xx answer means a misconfigured base URL and is reported
-    /// as `Rejected` rather than silently replayed as a `GET`.
-    pub fn new(config: HubSpotClientConfig) -> Result<HubSpotClient, HubSpotConfigError> {
-        if config.connect_timeout.is_zero() || config.request_timeout.is_zero() {
-            return Err(HubSpotConfigError::ZeroTimeout);
-        }
-        let (base_url, create_url) = parse_base_url(&config.base_url)?;
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .default_headers(headers)
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| HubSpotConfigError::Client(e.without_url()))?;
-        Ok(HubSpotClient {
-            inner: Arc::new(Inner {
-                http,
-                base_url,
-                create_url,
-            }),
-        })
-    }
-
-    /// The base URL in use, without a trailing slash.
-    pub fn base_url(&self) -> &str {
-        &self.inner.base_url
-    }
-
-    async fn send_create(&self, draft: &DealDraft, auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError> {
-        let body = v1::create_request(draft).body;
-        let mut url = self.inner.create_url.clone();
-        let (request, redactor) = match auth {
-            HubSpotAuth::AccessToken(token) => {
-                let secret = token.expose_secret();
-                // Only the token's validity is reported, never the value itself.
-                let mut value =
-                    HeaderValue::try_from(format!("Bearer {secret}")).map_err(|_| HubSpotError::NoCredentials)?;
-                value.set_sensitive(true);
-                let request = self.inner.http.post(url).header(AUTHORIZATION, value);
-                (request, Redactor::new(secret, None))
-            }
-            HubSpotAuth::ApiKey(key) => {
-                let secret = key.expose_secret();
-                url.query_pairs_mut().append_pair("hapikey", secret);
-                // The key as it appears in the URL, in case an answer echoes the request line.
-                let encoded = url.query().and_then(|q| q.strip_prefix("hapikey=")).map(str::to_owned);
-                (self.inner.http.post(url), Redactor::new(secret, encoded))
-            }
-        };
-
-        let response = match request.json(&body).send().await {
-            Ok(response) => response,
-            Err(e) => return Err(send_error(e, &redactor)),
-        };
-        let status = response.status();
-        tracing::Span::current().record("status", status.as_u16());
-        let retry_after = wait_hint(response.headers(), SystemTime::now());
-        let limit = if status.is_success() {
-            SUCCESS_BODY_LIMIT
-        } else {
-            ERROR_BODY_LIMIT
-        };
-        let read = read_body(response, limit, &redactor).await;
-        classify(status, retry_after, read, &redactor)
-    }
-}
-
 #[async_trait]
 impl Deals for HubSpotClient {
-    fn preview(&self, draft: &DealDraft) -> HubSpotRequest {
-        v1::create_request(draft)
+    fn preview(&self, options: &HubSpotOptions, draft: &DealDraft) -> Result<HubSpotRequest, MissingUpsertKey> {
+        crm::deal_request(options, draft)
     }
 
-    /// One `POST /deals/v1/deal/`; never retries (the caller owns retries, see
-    /// [`HubSpotError::is_retryable`]). 2xx with a readable `dealId` → `Ok`; 2xx otherwise →
-    /// `OutcomeUnknown`; 401/403 → `Unauthorized`; 429 → `RateLimited` (with `Retry-After` in
-    /// seconds or as an HTTP date); 5xx → `Unavailable`; any other status → `Rejected`. No
-    /// connection (refused, DNS, TLS, connect timeout) → `Unavailable { status: None }`; a timeout
-    /// or broken connection after sending → `OutcomeUnknown`. A token that is not a valid header
-    /// value → `NoCredentials`.
+    /// One request ([`crm::deal_request`]): v1 `POST /deals/v1/deal/`, v3/2026-03 create, or their
+    /// batch upsert with `upsert_by`. 2xx with a readable deal id → `Ok`; 2xx otherwise →
+    /// `OutcomeUnknown`; a 207 naming an error for the deal → `Rejected`; other answers as
+    /// [`HubSpotClient::send`] classifies them. A draft without the `upsert_by` value → `Unbuildable`
+    /// (nothing sent).
     #[tracing::instrument(
         name = "hubspot_create_deal",
         skip_all,
-        fields(path = v1::CREATE_DEAL_PATH, auth = auth_kind(auth), status = Empty, duration_ms = Empty)
+        fields(path = Empty, api = %options.api, auth = auth_kind(auth), status = Empty, duration_ms = Empty)
     )]
-    async fn create(&self, draft: &DealDraft, auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError> {
+    async fn create(
+        &self,
+        options: &HubSpotOptions,
+        draft: &DealDraft,
+        auth: &HubSpotAuth,
+    ) -> Result<CreatedDeal, HubSpotError> {
         let started = Instant::now();
-        let result = self.send_create(draft, auth).await;
+        let result = self.send_deal(options, draft, auth).await;
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::Span::current().record("duration_ms", elapsed_ms);
         match &result {
@@ -188,257 +48,130 @@ impl Deals for HubSpotClient {
     }
 }
 
+impl HubSpotClient {
+    async fn send_deal(
+        &self,
+        options: &HubSpotOptions,
+        draft: &DealDraft,
+        auth: &HubSpotAuth,
+    ) -> Result<CreatedDeal, HubSpotError> {
+        let request = crm::deal_request(options, draft).map_err(HubSpotError::Unbuildable)?;
+        tracing::Span::current().record("path", request.path.as_str());
+        let answer = self.send_about(&request, auth, "the deal").await?;
+        let unknown = |why: String| HubSpotError::OutcomeUnknown {
+            status: Some(answer.status),
+            message: format!("HTTP {} but {why}; the deal may exist", answer.status),
+        };
+        match (options.api, &options.upsert_by) {
+            (HubSpotApi::V1, _) => v1::parse_created(&answer.body).map_err(|e| unknown(e.to_string())),
+            (_, None) => crm::parse_created_deal(&answer.body).map_err(|e| unknown(e.to_string())),
+            (_, Some(property)) => {
+                let key = crm::deal_properties(draft)
+                    .get(property)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                crm::parse_deal_upsert(answer.status, &answer.body, property, &key)
+            }
+        }
+    }
+
+    /// Upserts contacts by e-mail in one `POST …/contacts/batch/upsert` ([`crm::contacts_upsert_request`];
+    /// v3 or 2026-03). Every input gets an outcome, matched by lower-cased e-mail
+    /// ([`crm::parse_contacts_upsert`]); an answer that cannot be read → `OutcomeUnknown` (upserts are
+    /// idempotent: it may be sent again, see [`HubSpotError::is_retryable_if_idempotent`]).
+    #[tracing::instrument(name = "hubspot_upsert_contacts", skip_all, fields(api = %api, contacts = contacts.len(), status = Empty))]
+    pub async fn upsert_contacts(
+        &self,
+        api: HubSpotApi,
+        contacts: &[ContactInput],
+        auth: &HubSpotAuth,
+    ) -> Result<BatchOutcome, HubSpotError> {
+        let request = crm::contacts_upsert_request(api, contacts);
+        let answer = self.send_about(&request, auth, "the contacts").await?;
+        crm::parse_contacts_upsert(&answer.body, contacts).map_err(|e| HubSpotError::OutcomeUnknown {
+            status: Some(answer.status),
+            message: format!("HTTP {} but {e}; the contacts may have been written", answer.status),
+        })
+    }
+
+    /// v1's `POST /contacts/v1/contact/createOrUpdate/email/{email}/` ([`v1::contact_request`]) for one
+    /// contact: its `vid`. Idempotent by e-mail.
+    #[tracing::instrument(name = "hubspot_contact_v1", skip_all, fields(status = Empty))]
+    pub async fn create_or_update_contact_v1(
+        &self,
+        contact: &ContactInput,
+        auth: &HubSpotAuth,
+    ) -> Result<ContactVid, HubSpotError> {
+        let request = v1::contact_request(contact);
+        let answer = self.send_about(&request, auth, "the contact").await?;
+        v1::parse_contact(&answer.body).map_err(|e| HubSpotError::OutcomeUnknown {
+            status: Some(answer.status),
+            message: format!("HTTP {} but {e}; the contact may have been written", answer.status),
+        })
+    }
+
+    /// Searches companies by domain ([`crm::company_search_request`]): the chosen one, or `None`.
+    /// A read: an unreadable answer is `OutcomeUnknown` only in name (nothing was written), and may
+    /// be retried.
+    #[tracing::instrument(name = "hubspot_search_company", skip_all, fields(api = %api, status = Empty))]
+    pub async fn search_company(
+        &self,
+        api: HubSpotApi,
+        domain: &str,
+        auth: &HubSpotAuth,
+    ) -> Result<Option<CompanyMatch>, HubSpotError> {
+        let request = crm::company_search_request(api, domain);
+        let answer = self.send_about(&request, auth, "nothing (a search)").await?;
+        crm::parse_company_search(&answer.body).map_err(|e| HubSpotError::OutcomeUnknown {
+            status: Some(answer.status),
+            message: format!("HTTP {} but {e}; nothing was written (a search)", answer.status),
+        })
+    }
+
+    /// Creates a company ([`crm::company_create_request`]): its id. Not idempotent: after a 5xx or
+    /// an unknown outcome the company may exist (search again rather than create again).
+    #[tracing::instrument(name = "hubspot_create_company", skip_all, fields(api = %api, status = Empty))]
+    pub async fn create_company(
+        &self,
+        api: HubSpotApi,
+        domain: &str,
+        properties: &[(String, String)],
+        auth: &HubSpotAuth,
+    ) -> Result<u64, HubSpotError> {
+        let request = crm::company_create_request(api, domain, properties);
+        let answer = self.send_about(&request, auth, "the company").await?;
+        crm::parse_created_object(&answer.body).map_err(|e| HubSpotError::OutcomeUnknown {
+            status: Some(answer.status),
+            message: format!("HTTP {} but {e}; the company may exist", answer.status),
+        })
+    }
+
+    /// Links two records with the default association ([`crm::association_request`]). Idempotent.
+    /// A 2xx listing `errors` → `Rejected` with HubSpot's first error.
+    #[tracing::instrument(name = "hubspot_associate", skip_all, fields(api = %api, from = from.path_name(), to = to.path_name(), status = Empty))]
+    pub async fn associate(
+        &self,
+        api: HubSpotApi,
+        (from, from_id): (ObjectType, u64),
+        (to, to_id): (ObjectType, u64),
+        auth: &HubSpotAuth,
+    ) -> Result<(), HubSpotError> {
+        let request = crm::association_request(api, from, from_id, to, to_id);
+        let answer = self.send_about(&request, auth, "the association").await?;
+        crm::parse_association(&answer.body).map_err(|body| HubSpotError::Rejected {
+            status: answer.status,
+            raw: serde_json::to_string(&body).unwrap_or_default(),
+            body,
+        })
+    }
+}
+
 fn auth_kind(auth: &HubSpotAuth) -> &'static str {
     match auth {
         HubSpotAuth::AccessToken(_) => "access_token",
         HubSpotAuth::ApiKey(_) => "api_key",
     }
-}
-
-/// Checks the base URL and derives the create-deal URL from it. Messages never quote the URL.
-fn parse_base_url(raw: &str) -> Result<(String, Url), HubSpotConfigError> {
-    let invalid = |reason: &str| HubSpotConfigError::InvalidBaseUrl(reason.to_owned());
-    let base = raw.trim().trim_end_matches('/');
-    let url = Url::parse(base).map_err(|e| HubSpotConfigError::InvalidBaseUrl(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("the scheme must be http or https"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("it has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("it must not carry credentials"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("it must not have a query string or fragment"));
-    }
-    let create_url = Url::parse(&format!("{base}{}", v1::CREATE_DEAL_PATH))
-        .map_err(|e| HubSpotConfigError::InvalidBaseUrl(e.to_string()))?;
-    Ok((base.to_owned(), create_url))
-}
-
-/// Replaces the secret (and its URL-encoded form) in any text we keep from an exchange.
-struct Redactor<'a> {
-    secret: &'a str,
-    encoded: Option<String>,
-}
-
-impl<'a> Redactor<'a> {
-    fn new(secret: &'a str, encoded: Option<String>) -> Self {
-        let encoded = encoded.filter(|e| e != secret && !e.is_empty());
-        Redactor { secret, encoded }
-    }
-
-    fn redact(&self, text: &str) -> String {
-        let mut text = if self.secret.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(self.secret, REDACTED)
-        };
-        if let Some(encoded) = &self.encoded {
-            text = text.replace(encoded.as_str(), REDACTED);
-        }
-        text
-    }
-}
-
-/// An error from `send()`: no answer arrived. Whether the request left decides the variant.
-fn send_error(err: reqwest::Error, redactor: &Redactor<'_>) -> HubSpotError {
-    let err = err.without_url();
-    let message = redactor.redact(&describe(&err));
-    if err.is_connect() || err.is_builder() {
-        // Refused, DNS, TLS handshake or connect timeout: nothing reached HubSpot.
-        HubSpotError::Unavailable {
-            status: None,
-            message: format!("the request was not sent: {message}"),
-        }
-    } else if err.is_timeout() {
-        HubSpotError::OutcomeUnknown {
-            status: None,
-            message: format!("no answer in time, the deal may exist: {message}"),
-        }
-    } else {
-        HubSpotError::OutcomeUnknown {
-            status: None,
-            message: format!("the connection failed after the request was sent, the deal may exist: {message}"),
-        }
-    }
-}
-
-/// The error and its causes on one line. Callers strip the URL first.
-fn describe(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.ends_with(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// A response body read up to a cap.
-struct BodyRead {
-    bytes: Vec<u8>,
-    /// More bytes followed the cap and were not read.
-    truncated: bool,
-    /// Reading stopped on this error (already redacted, no URL).
-    error: Option<String>,
-}
-
-async fn read_body(mut response: reqwest::Response, limit: usize, redactor: &Redactor<'_>) -> BodyRead {
-    let expected = response
-        .content_length()
-        .and_then(|n| usize::try_from(n).ok())
-        .unwrap_or(0);
-    let mut bytes = Vec::with_capacity(expected.min(limit));
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = limit - bytes.len();
-                if chunk.len() > room {
-                    bytes.extend_from_slice(&chunk[..room]);
-                    // Dropping the response here closes the connection instead of draining it.
-                    return BodyRead {
-                        bytes,
-                        truncated: true,
-                        error: None,
-                    };
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            Ok(None) => {
-                return BodyRead {
-                    bytes,
-                    truncated: false,
-                    error: None,
-                };
-            }
-            Err(e) => {
-                return BodyRead {
-                    bytes,
-                    truncated: false,
-                    error: Some(redactor.redact(&describe(&e.without_url()))),
-                };
-            }
-        }
-    }
-}
-
-/// Turns an answer into the outcome the pipeline branches on.
-fn classify(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    read: BodyRead,
-    redactor: &Redactor<'_>,
-) -> Result<CreatedDeal, HubSpotError> {
-    let code = status.as_u16();
-    if status.is_success() {
-        let unknown = |why: String| HubSpotError::OutcomeUnknown {
-            status: Some(code),
-            message: format!("HTTP {code} but {why}; the deal may exist"),
-        };
-        if let Some(e) = read.error {
-            return Err(unknown(format!("the body could not be read ({e})")));
-        }
-        if read.truncated {
-            return Err(unknown(format!("the body is over {SUCCESS_BODY_LIMIT} bytes")));
-        }
-        return v1::parse_created(&read.bytes).map_err(|e| unknown(e.to_string()));
-    }
-
-    let text = redactor.redact(&String::from_utf8_lossy(&read.bytes));
-    let body = v1::parse_error_body(text.as_bytes());
-    Err(match code {
-        401 | 403 => HubSpotError::Unauthorized { status: code, body },
-        429 => {
-            // A 429 body naming the daily policy is as final for today as the daily header.
-            let daily = v1::is_daily_limit(&read.bytes);
-            let retry_after = if daily { Some(DAILY_LIMIT_WAIT) } else { retry_after };
-            HubSpotError::RateLimited { retry_after, body }
-        }
-        500..=599 => HubSpotError::Unavailable {
-            status: Some(code),
-            message: status_message(status, &body),
-        },
-        _ => HubSpotError::Rejected {
-            status: code,
-            raw: bounded_raw(text, read.truncated),
-            body,
-        },
-    })
-}
-
-fn status_message(status: StatusCode, body: &HubSpotErrorBody) -> String {
-    let mut message = format!("HTTP {status}");
-    if let Some(said) = &body.message {
-        message.push_str(": ");
-        message.push_str(truncate_at_char(said, 500));
-    }
-    message
-}
-
-/// `raw` for a dead letter: at most `RAW_LIMIT` bytes (on a character boundary), marked when cut.
-fn bounded_raw(text: String, already_truncated: bool) -> String {
-    if text.len() <= RAW_LIMIT && !already_truncated {
-        return text;
-    }
-    format!("{}… [truncated]", truncate_at_char(&text, RAW_LIMIT))
-}
-
-fn truncate_at_char(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
-/// HubSpot's rate-limit window headers (present on every answer to private-app and OAuth calls).
-const RATE_LIMIT_REMAINING: &str = "x-hubspot-ratelimit-remaining";
-const RATE_LIMIT_INTERVAL: &str = "x-hubspot-ratelimit-interval-milliseconds";
-
-/// The daily limit's header: requests left until midnight in the account's time zone.
-const RATE_LIMIT_DAILY_REMAINING: &str = "x-hubspot-ratelimit-daily-remaining";
-/// The wait reported when the *daily* limit is spent: it resets at midnight in the account's time
-/// zone (unknown here), so "a day" — longer than any invocation, so that no retry is attempted.
-pub const DAILY_LIMIT_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// How long the answer asks us to wait: [`DAILY_LIMIT_WAIT`] when the daily limit is spent
-/// (`X-HubSpot-RateLimit-Daily-Remaining: 0`); else `Retry-After` when present; else, when the
-/// rolling window is spent (`X-HubSpot-RateLimit-Remaining: 0`), its whole length, the longest it can
-/// take to free up.
-fn wait_hint(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if text(RATE_LIMIT_DAILY_REMAINING).is_some_and(|left| left == "0") {
-        return Some(DAILY_LIMIT_WAIT);
-    }
-    if let Some(after) = text(RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(v, now)) {
-        return Some(after);
-    }
-    if text(RATE_LIMIT_REMAINING)?.parse::<u64>().ok()? != 0 {
-        return None;
-    }
-    text(RATE_LIMIT_INTERVAL)?
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_millis)
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3); a date in the past is zero.
-fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = SystemTime::from(chrono::DateTime::parse_from_rfc2822(value).ok()?);
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -451,8 +184,20 @@ mod tests {
     use wiremock::matchers::{any, bearer_token, body_json, header, header_regex, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
+    use std::time::{Duration, SystemTime};
+
+    use reqwest::header::{HeaderMap, HeaderValue};
+
     use super::*;
     use crate::domain::{Associations, PropValue, Property};
+    use crate::hubspot::answer::{RAW_LIMIT, parse_retry_after, wait_hint};
+    use crate::hubspot::transport::SUCCESS_BODY_LIMIT;
+    use crate::hubspot::{DAILY_LIMIT_WAIT, HubSpotClientConfig, HubSpotConfigError, HubSpotErrorBody};
+
+    const V1: HubSpotOptions = HubSpotOptions {
+        api: HubSpotApi::V1,
+        upsert_by: None,
+    };
 
     const TOKEN: &str = "pat-na1-5e3b1c2d-0000-4a4a-9f9f-token-secret";
     const API_KEY: &str = "a1b2c3d4-hapikey-secret-e5f6";
@@ -507,7 +252,7 @@ mod tests {
     async fn answer_with(answer: ResponseTemplate, auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError> {
         let server = MockServer::start().await;
         Mock::given(any()).respond_with(answer).expect(1).mount(&server).await;
-        client(&server).create(&draft(), auth).await
+        client(&server).create(&V1, &draft(), auth).await
     }
 
     fn validation_error_body() -> Value {
@@ -541,7 +286,7 @@ mod tests {
             .mount(&server)
             .await;
 
-        let created = client(&server).create(&draft(), &token()).await.unwrap();
+        let created = client(&server).create(&V1, &draft(), &token()).await.unwrap();
         assert_eq!(
             created,
             CreatedDeal {
@@ -563,7 +308,7 @@ mod tests {
             .mount(&server)
             .await;
 
-        client(&server).create(&draft(), &api_key()).await.unwrap();
+        client(&server).create(&V1, &draft(), &api_key()).await.unwrap();
         let requests = server.received_requests().await.unwrap();
         assert_eq!(requests.len(), 1);
         assert!(
@@ -584,7 +329,7 @@ mod tests {
             .await;
         let client = client_for(format!("{}/mock/", server.uri()), Duration::from_secs(5));
         assert_eq!(client.base_url(), format!("{}/mock", server.uri()));
-        client.create(&draft(), &token()).await.unwrap();
+        client.create(&V1, &draft(), &token()).await.unwrap();
     }
 
     #[tokio::test]
@@ -811,7 +556,7 @@ mod tests {
             .mount(&server)
             .await;
         let client = client_for(server.uri(), Duration::from_millis(300));
-        let err = client.create(&draft(), &token()).await.unwrap_err();
+        let err = client.create(&V1, &draft(), &token()).await.unwrap_err();
         assert!(
             matches!(err, HubSpotError::OutcomeUnknown { status: None, .. }),
             "{err:?}"
@@ -831,7 +576,7 @@ mod tests {
             // Closing without a word: HubSpot may or may not have acted on it.
         });
         let err = client_for(base_url, Duration::from_secs(5))
-            .create(&draft(), &token())
+            .create(&V1, &draft(), &token())
             .await
             .unwrap_err();
         hang_up.join().unwrap();
@@ -852,7 +597,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_connection_is_unavailable_and_retryable() {
         let client = client_for(refused_base_url(), Duration::from_secs(5));
-        let err = client.create(&draft(), &token()).await.unwrap_err();
+        let err = client.create(&V1, &draft(), &token()).await.unwrap_err();
         assert!(matches!(err, HubSpotError::Unavailable { status: None, .. }), "{err:?}");
         assert!(err.is_retryable());
         assert!(!err.may_have_created(), "nothing was sent");
@@ -922,7 +667,7 @@ mod tests {
             .mount(&server)
             .await;
         let auth = HubSpotAuth::AccessToken(SecretString::from("tok\nen".to_owned()));
-        let err = client(&server).create(&draft(), &auth).await.unwrap_err();
+        let err = client(&server).create(&V1, &draft(), &auth).await.unwrap_err();
         assert!(matches!(err, HubSpotError::NoCredentials), "{err:?}");
     }
 
@@ -956,7 +701,7 @@ mod tests {
                 errors.push((name, answer_with(answer, &auth).await.unwrap_err()));
             }
             let refused = client_for(refused_base_url(), Duration::from_secs(5));
-            errors.push(("refused", refused.create(&draft(), &auth).await.unwrap_err()));
+            errors.push(("refused", refused.create(&V1, &draft(), &auth).await.unwrap_err()));
 
             let server = MockServer::start().await;
             Mock::given(any())
@@ -964,7 +709,7 @@ mod tests {
                 .mount(&server)
                 .await;
             let slow = client_for(server.uri(), Duration::from_millis(200));
-            errors.push(("timeout", slow.create(&draft(), &auth).await.unwrap_err()));
+            errors.push(("timeout", slow.create(&V1, &draft(), &auth).await.unwrap_err()));
 
             for (name, err) in &errors {
                 let texts = [

@@ -6,7 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{CreatedDeal, Deals, HubSpotError, HubSpotRequest, v1};
+use super::crm::{self, MissingUpsertKey};
+use super::{CreatedDeal, Deals, HubSpotError, HubSpotOptions, HubSpotRequest};
 use crate::credentials::HubSpotAuth;
 use crate::domain::DealDraft;
 
@@ -75,12 +76,24 @@ impl MemoryDeals {
 
 #[async_trait]
 impl Deals for MemoryDeals {
-    fn preview(&self, draft: &DealDraft) -> HubSpotRequest {
-        v1::create_request(draft)
+    fn preview(&self, options: &HubSpotOptions, draft: &DealDraft) -> Result<HubSpotRequest, MissingUpsertKey> {
+        crm::deal_request(options, draft)
     }
 
-    async fn create(&self, draft: &DealDraft, _auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError> {
+    /// Answers as the type's doc says; like the real client, a draft without its `upsert_by` value
+    /// is `Unbuildable` (and recorded as asked).
+    async fn create(
+        &self,
+        options: &HubSpotOptions,
+        draft: &DealDraft,
+        _auth: &HubSpotAuth,
+    ) -> Result<CreatedDeal, HubSpotError> {
+        let buildable = crm::deal_request(options, draft).map(|_| ());
         let mut state = self.lock();
+        if let Err(missing) = buildable {
+            state.asked.push(draft.clone());
+            return Err(HubSpotError::Unbuildable(missing));
+        }
         state.asked.push(draft.clone());
         let result = match state.scripted.pop_front() {
             Some(scripted) => scripted,
@@ -136,8 +149,14 @@ mod tests {
     #[tokio::test]
     async fn memory_deals_records_drafts_and_hands_out_sequential_ids() {
         let deals = MemoryDeals::new();
-        let first = deals.create(&draft("a"), &auth()).await.unwrap();
-        let second = deals.create(&draft("b"), &auth()).await.unwrap();
+        let first = deals
+            .create(&HubSpotOptions::default(), &draft("a"), &auth())
+            .await
+            .unwrap();
+        let second = deals
+            .create(&HubSpotOptions::default(), &draft("b"), &auth())
+            .await
+            .unwrap();
         assert_eq!((first.deal_id, second.deal_id), (1, 2));
         assert_eq!(deals.created(), vec![draft("a"), draft("b")]);
         assert_eq!(deals.deals(), vec![(1, draft("a")), (2, draft("b"))]);
@@ -152,11 +171,17 @@ mod tests {
             portal_id: Some(62_515),
             association_create_failures: vec![],
         }));
-        let first = deals.create(&draft("a"), &auth()).await;
+        let first = deals.create(&HubSpotOptions::default(), &draft("a"), &auth()).await;
         assert!(matches!(first, Err(HubSpotError::RateLimited { .. })), "{first:?}");
-        let second = deals.create(&draft("a"), &auth()).await.unwrap();
+        let second = deals
+            .create(&HubSpotOptions::default(), &draft("a"), &auth())
+            .await
+            .unwrap();
         assert_eq!(second.deal_id, 151_088);
-        let third = deals.create(&draft("c"), &auth()).await.unwrap();
+        let third = deals
+            .create(&HubSpotOptions::default(), &draft("c"), &auth())
+            .await
+            .unwrap();
         assert_eq!(third.deal_id, 1, "back to sequential ids once the script is used up");
         assert_eq!(deals.calls(), 3);
         assert_eq!(deals.deals(), vec![(151_088, draft("a")), (1, draft("c"))]);
@@ -170,18 +195,57 @@ mod tests {
             message: "down".to_owned(),
         });
         for _ in 0..2 {
-            let err = deals.create(&draft("a"), &auth()).await.unwrap_err();
+            let err = deals
+                .create(&HubSpotOptions::default(), &draft("a"), &auth())
+                .await
+                .unwrap_err();
             assert_eq!(err.status(), Some(503));
         }
         assert_eq!(deals.created().len(), 2, "failed attempts are recorded too");
         assert!(deals.deals().is_empty());
         deals.succeed();
-        assert_eq!(deals.create(&draft("a"), &auth()).await.unwrap().deal_id, 1);
+        assert_eq!(
+            deals
+                .create(&HubSpotOptions::default(), &draft("a"), &auth())
+                .await
+                .unwrap()
+                .deal_id,
+            1
+        );
     }
 
     #[test]
-    fn memory_deals_previews_the_v1_request() {
+    fn memory_deals_previews_the_request_of_the_route_s_api() {
         let d = draft("a");
-        assert_eq!(MemoryDeals::new().preview(&d), v1::create_request(&d));
+        let v1 = HubSpotOptions::default();
+        assert_eq!(
+            MemoryDeals::new().preview(&v1, &d),
+            Ok(crate::hubspot::v1::create_request(&d))
+        );
+        let current = HubSpotOptions {
+            api: crate::hubspot::HubSpotApi::V2026_03,
+            upsert_by: None,
+        };
+        assert_eq!(
+            MemoryDeals::new().preview(&current, &d).unwrap().path,
+            "/crm/objects/2026-03/deals"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_draft_without_its_upsert_key_is_unbuildable_and_nothing_is_created() {
+        let deals = MemoryDeals::new();
+        let options = HubSpotOptions {
+            api: crate::hubspot::HubSpotApi::V2026_03,
+            upsert_by: Some("webhook_event_id".to_owned()),
+        };
+        let err = deals.create(&options, &draft("a"), &auth()).await.unwrap_err();
+        assert!(
+            matches!(&err, HubSpotError::Unbuildable(m) if m.property == "webhook_event_id"),
+            "{err:?}"
+        );
+        assert_eq!(err.reason(), crate::domain::Reason::MappingFailed);
+        assert!(deals.deals().is_empty());
+        assert_eq!(deals.calls(), 1);
     }
 }

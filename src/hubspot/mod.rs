@@ -1,22 +1,33 @@
-//! HubSpot: the `Deals` port the pipeline calls, the typed errors it branches on, and the
-//! real client (v1 `POST /deals/v1/deal/`). Never logs or returns a token or API key.
+//! HubSpot: the `Deals` port the pipeline calls, the typed errors it branches on, the wire formats
+//! (`v1`: legacy Deals/Contacts v1; `crm`: CRM v3 and the date-versioned 2026-03 API) as pure
+//! request builders and answer parsers, and the real client (`transport`: one HTTP exchange;
+//! `answer`: what an answer means; `redact`: secrets out of kept text). Never logs or returns a
+//! token or API key.
 
+pub mod answer;
+pub mod api;
 mod client;
+pub mod crm;
 mod memory;
 pub mod plan;
+mod redact;
 pub mod retry;
+mod transport;
 pub mod v1;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use client::{HubSpotClient, HubSpotClientConfig, HubSpotConfigError};
+pub use answer::DAILY_LIMIT_WAIT;
+pub use api::{HubSpotApi, HubSpotOptions, ObjectType};
 pub use memory::MemoryDeals;
 pub use plan::{AuthSource, PlanError};
 pub use retry::RetryPolicy;
+pub use transport::{Answer, HubSpotClient, HubSpotClientConfig, HubSpotConfigError, USER_AGENT};
 
 use crate::credentials::HubSpotAuth;
 use crate::domain::{DealDraft, Problem, Reason};
@@ -26,9 +37,10 @@ use crate::domain::{DealDraft, Problem, Reason};
 pub struct HubSpotRequest {
     /// HTTP method.
     pub method: String,
-    /// Path below the base URL (no query string: the API key never appears here).
+    /// Path below the base URL, percent-encoded where it carries a value (no query string: the API
+    /// key never appears here).
     pub path: String,
-    /// JSON body.
+    /// JSON body; `null` means the request has none (association `PUT`s).
     pub body: Value,
 }
 
@@ -45,7 +57,10 @@ pub struct CreatedDeal {
     pub association_create_failures: Vec<Value>,
 }
 
-/// HubSpot's JSON error body (`{"status":"error","message":…,"correlationId":…,"validationResults":[…]}`).
+/// HubSpot's JSON error body, of any API version (v1's
+/// `{"status":"error","message":…,"correlationId":…,"validationResults":[…]}`, v3/2026-03's `Error`
+/// with `category`, `subCategory`, `errors[]`, `context`), read by [`answer::parse_error_body`].
+/// The fields v1 never sends are left out of the JSON when empty, so v1 dead letters read as before.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HubSpotErrorBody {
@@ -53,10 +68,59 @@ pub struct HubSpotErrorBody {
     pub message: Option<String>,
     /// HubSpot's correlation id, for support requests.
     pub correlation_id: Option<String>,
-    /// Per-property validation results.
+    /// Per-property validation results: v1's `validationResults`, or taken from v3's `errors[]`
+    /// (`code` and `context.propertyName`) or from the JSON a v3 message embeds.
     pub validation_results: Vec<ValidationResult>,
-    /// HubSpot's error category, when given (`VALIDATION_ERROR`, `RATE_LIMITS`, …).
+    /// HubSpot's error category, when given (`VALIDATION_ERROR`, `RATE_LIMITS`, `MISSING_SCOPES`, …;
+    /// v1 rate limits' `errorType`).
     pub category: Option<String>,
+    /// What v3 and 2026-03 add (boxed: an error is built once per call, and a small `HubSpotError`
+    /// keeps every `Result` cheap). Flattened into the JSON.
+    #[serde(flatten)]
+    pub details: Box<ErrorDetails>,
+}
+
+/// The parts of a v3/2026-03 error body v1 never sends; left out of the JSON when empty, so v1 dead
+/// letters read as before.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ErrorDetails {
+    /// v3's `subCategory` (text; an object is kept as its JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_category: Option<String>,
+    /// A rate limit's `policyName` (`TEN_SECONDLY_ROLLING`, `SECONDLY`, `DAILY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+    /// v3's `errors[]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorDetail>,
+    /// v3's `context` (`{"objectWriteTraceId": ["…"], "INVALID_OBJECT_IDS": […], …}`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub context: BTreeMap<String, Vec<String>>,
+    /// Scopes HubSpot says the credential lacks (`requiredGranularScopes`, `requiredScopes` or
+    /// `missingScopes` in `context` or `errors[].context`), for the operator.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub required_scopes: Vec<String>,
+}
+
+/// One entry of a v3 error's `errors[]` (`ErrorDetail` in the OpenAPI documents).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ErrorDetail {
+    /// Message (empty when HubSpot gave none).
+    pub message: String,
+    /// Code, e.g. `PROPERTY_DOESNT_EXIST`, `INVALID_INTEGER`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// `in`: the field or parameter at fault.
+    #[serde(rename = "in", skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Sub-category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_category: Option<String>,
+    /// Context (`{"propertyName": ["amount"]}`, `{"requiredGranularScopes": […]}`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub context: BTreeMap<String, Vec<String>>,
 }
 
 /// One entry of `validationResults`.
@@ -94,8 +158,27 @@ pub enum HubSpotError {
         /// Parsed error body.
         body: HubSpotErrorBody,
     },
-    /// Rate limited (429).
-    #[error("HubSpot rate limit reached (HTTP 429)")]
+    /// The credential works but lacks scopes for this call (403 `MISSING_SCOPES`). Never retried,
+    /// not even after re-reading the secret; `body.details.required_scopes` names them (catalog item 11).
+    #[error("the HubSpot credential lacks the scopes this call needs: {}", scope_list(&.body.details.required_scopes))]
+    MissingScopes {
+        /// HTTP status (403).
+        status: u16,
+        /// Parsed error body, with the scopes.
+        body: HubSpotErrorBody,
+    },
+    /// 423 Locked: HubSpot is busy writing the same records (bulk upserts). Nothing was written;
+    /// the identical request may be sent again after `retry_after` (≥ 2 s; catalog item 6).
+    #[error("HubSpot locked the records for a moment (HTTP 423)")]
+    Locked {
+        /// How long to wait at least.
+        retry_after: Duration,
+        /// Parsed error body (HubSpot documents none; may be empty).
+        body: HubSpotErrorBody,
+    },
+    /// Rate limited: a 429, or a 5xx whose body names a rate limit (catalog item 4). A spent daily
+    /// limit has `retry_after` [`DAILY_LIMIT_WAIT`], which no retry policy waits for.
+    #[error("HubSpot rate limit reached")]
     RateLimited {
         /// How long to wait: `Retry-After` when given; otherwise, when HubSpot's rate-limit headers
         /// say the window is spent (`X-HubSpot-RateLimit-Remaining: 0`), the window's length
@@ -105,8 +188,9 @@ pub enum HubSpotError {
         body: HubSpotErrorBody,
     },
     /// HubSpot could not be reached (`status: None`: the request never left), or answered 5xx.
-    /// 502/503/504 come from HubSpot's edge before the request is processed, so a retry is safe;
-    /// a 500 may come after the deal was written, so it is not retried (see [`Self::is_retryable`]).
+    /// 502/503/504 and Cloudflare's 521/523 come from HubSpot's edge before the request is processed,
+    /// so a retry is safe; a 500 (or 524: the origin is still working) may come after the write, so
+    /// it is not retried (see [`Self::is_retryable`]).
     #[error("HubSpot is unavailable: {message}")]
     Unavailable {
         /// HTTP status, when there was a response.
@@ -123,6 +207,10 @@ pub enum HubSpotError {
         /// What happened.
         message: String,
     },
+    /// The request could not be built from the draft, so nothing was sent: the route upserts by a
+    /// property the draft lacks (`hubspot.upsert_by`). A mapping error, not HubSpot's.
+    #[error(transparent)]
+    Unbuildable(crm::MissingUpsertKey),
     /// No usable credential: the token or key cannot be sent (e.g. it is not valid in an HTTP header).
     /// Nothing was sent.
     #[error("the HubSpot credential cannot be used (it is not a valid HTTP header or query value)")]
@@ -134,36 +222,51 @@ impl HubSpotError {
     pub fn reason(&self) -> Reason {
         match self {
             HubSpotError::Rejected { .. } => Reason::HubSpotRejected,
-            HubSpotError::Unauthorized { .. } => Reason::HubSpotUnauthorized,
+            HubSpotError::Unauthorized { .. } | HubSpotError::MissingScopes { .. } => Reason::HubSpotUnauthorized,
             HubSpotError::RateLimited { .. } => Reason::HubSpotRateLimited,
+            HubSpotError::Locked { .. } => Reason::HubSpotUnavailable,
             HubSpotError::Unavailable { .. } => Reason::HubSpotUnavailable,
             HubSpotError::OutcomeUnknown { .. } => Reason::OutcomeUnknown,
             HubSpotError::NoCredentials => Reason::SecretUnavailable,
+            HubSpotError::Unbuildable(_) => Reason::MappingFailed,
         }
     }
 
     /// HTTP status HubSpot answered, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            HubSpotError::Rejected { status, .. } | HubSpotError::Unauthorized { status, .. } => Some(*status),
+            HubSpotError::Rejected { status, .. }
+            | HubSpotError::Unauthorized { status, .. }
+            | HubSpotError::MissingScopes { status, .. } => Some(*status),
             HubSpotError::RateLimited { .. } => Some(429),
+            HubSpotError::Locked { .. } => Some(423),
             HubSpotError::Unavailable { status, .. } | HubSpotError::OutcomeUnknown { status, .. } => *status,
-            HubSpotError::NoCredentials => None,
+            HubSpotError::NoCredentials | HubSpotError::Unbuildable(_) => None,
         }
     }
 
-    /// Whether the same request may be sent again without risking a second deal: 429, 502, 503,
-    /// 504, and failures to connect (nothing was sent). Not a 500 or other 5xx (HubSpot may have
-    /// failed after creating the deal), not `OutcomeUnknown`, not any other 4xx.
+    /// Whether the same request may be sent again without risking a second deal: rate limits
+    /// (429, or a 5xx naming one), 423 Locked, 502, 503, 504, 521, 523, and failures to connect
+    /// (nothing was sent). Not a 500 or other 5xx (HubSpot may have failed after creating the deal),
+    /// not `OutcomeUnknown`, not any other 4xx, not missing scopes.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             HubSpotError::RateLimited { .. }
+                | HubSpotError::Locked { .. }
                 | HubSpotError::Unavailable {
-                    status: None | Some(502..=504),
+                    status: None | Some(502..=504 | 521 | 523),
                     ..
                 }
         )
+    }
+
+    /// Whether an *idempotent* request (a batch upsert by a unique key, a search, an association
+    /// `PUT`) may be sent again: everything [`Self::is_retryable`] allows, plus the answers after which
+    /// HubSpot may have written ([`Self::may_have_created`]): repeating an upsert writes the same
+    /// record again, never a second one (catalog item 7).
+    pub fn is_retryable_if_idempotent(&self) -> bool {
+        self.is_retryable() || self.may_have_created()
     }
 
     /// Whether HubSpot may hold the deal despite the error: an unknown outcome, or a 5xx other than
@@ -174,7 +277,7 @@ impl HubSpotError {
             HubSpotError::OutcomeUnknown { .. } => true,
             HubSpotError::Unavailable {
                 status: Some(status), ..
-            } => !(502..=504).contains(status),
+            } => !matches!(status, 502..=504 | 521 | 523),
             _ => false,
         }
     }
@@ -183,6 +286,7 @@ impl HubSpotError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             HubSpotError::RateLimited { retry_after, .. } => *retry_after,
+            HubSpotError::Locked { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -193,6 +297,16 @@ impl HubSpotError {
             HubSpotError::Rejected { body, .. }
             | HubSpotError::Unauthorized { body, .. }
             | HubSpotError::RateLimited { body, .. } => Some(body),
+            HubSpotError::MissingScopes { .. } => {
+                return vec![Problem::general("missing_scopes", self.to_string())];
+            }
+            HubSpotError::Unbuildable(missing) => {
+                return vec![Problem::at(
+                    format!("properties.{}", missing.property),
+                    "required",
+                    self.to_string(),
+                )];
+            }
             _ => None,
         };
         let mut problems: Vec<Problem> = body
@@ -218,12 +332,27 @@ impl HubSpotError {
     }
 }
 
-/// The port through which the pipeline creates deals.
+fn scope_list(scopes: &[String]) -> String {
+    if scopes.is_empty() {
+        "HubSpot did not name them".to_owned()
+    } else {
+        scopes.join(", ")
+    }
+}
+
+/// The port through which the pipeline creates deals. `options` is the route's `hubspot:` (which API,
+/// and the unique property to upsert by): see [`crm::deal_request`] for the request each builds.
 #[async_trait]
 pub trait Deals: Send + Sync {
-    /// The request `create` would send for this draft (no I/O; used by dry runs).
-    fn preview(&self, draft: &DealDraft) -> HubSpotRequest;
+    /// The request `create` would send for this draft (no I/O; used by dry runs and dead letters).
+    /// Fails only when `options.upsert_by` names a property the draft lacks.
+    fn preview(&self, options: &HubSpotOptions, draft: &DealDraft) -> Result<HubSpotRequest, crm::MissingUpsertKey>;
 
-    /// Creates the deal. One attempt; the caller owns retries.
-    async fn create(&self, draft: &DealDraft, auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError>;
+    /// Creates (or, with `upsert_by`, upserts) the deal. One attempt; the caller owns retries.
+    async fn create(
+        &self,
+        options: &HubSpotOptions,
+        draft: &DealDraft,
+        auth: &HubSpotAuth,
+    ) -> Result<CreatedDeal, HubSpotError>;
 }

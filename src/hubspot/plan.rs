@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::{CreatedDeal, Deals, HubSpotError, RetryPolicy};
+use super::{CreatedDeal, Deals, HubSpotError, HubSpotOptions, RetryPolicy};
 use crate::credentials::HubSpotAuth;
 use crate::domain::DealDraft;
 
@@ -30,12 +30,14 @@ pub enum PlanError {
 }
 
 /// Creates the deal, retrying what [`HubSpotError::is_retryable`] allows as `policy` says, and never
-/// past `deadline` (the invocation's; `None` locally) less the policy's margin: an attempt still
+/// past `deadline` (the invocation's; `None` locally) less the policy's margin, in the route's wire
+/// format (`options`): an attempt still
 /// waiting for HubSpot then is abandoned as [`HubSpotError::OutcomeUnknown`]. A refused credential
 /// is read anew once (rotation) and tried once more, straight away.
 pub async fn create_deal<A: AuthSource + ?Sized>(
     deals: &dyn Deals,
     auth_source: &A,
+    options: &HubSpotOptions,
     draft: &DealDraft,
     mut policy: RetryPolicy,
     deadline: Option<SystemTime>,
@@ -62,7 +64,7 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
             return Err(PlanError::HubSpot(no_time_left(), attempts));
         }
         attempts += 1;
-        let attempt = deals.create(draft, &auth);
+        let attempt = deals.create(options, draft, &auth);
         let result = match cut {
             Some(cut) => tokio::time::timeout_at(cut, attempt)
                 .await

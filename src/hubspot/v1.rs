@@ -1,9 +1,13 @@
 //! HubSpot's legacy Deals v1 wire format: the `POST /deals/v1/deal/` body built from a DealDraft,
 //! and lenient readers for its 200 answer and its JSON error body. Pure functions, no I/O.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
-use super::{CreatedDeal, HubSpotErrorBody, HubSpotRequest, ValidationResult};
+use super::CreatedDeal;
+use super::HubSpotRequest;
+pub use super::answer::{is_daily_limit, parse_error_body};
+use super::crm::ContactInput;
 use crate::domain::{DealDraft, PropValue};
 
 /// Path of the create-deal endpoint, below the base URL (the trailing slash is HubSpot's own spelling).
@@ -76,6 +80,12 @@ pub enum CreateResponseError {
     /// `dealId` is not a non-negative integer.
     #[error("the response's dealId is not a non-negative integer")]
     InvalidDealId,
+    /// A contact answer has no `vid`.
+    #[error("the response has no vid")]
+    MissingVid,
+    /// `vid` is not a non-negative integer.
+    #[error("the response's vid is not a non-negative integer")]
+    InvalidVid,
 }
 
 /// Reads HubSpot's 200 answer (`{"portalId":…,"dealId":…,"associationCreateFailures":[…]?,…}`).
@@ -105,43 +115,57 @@ pub fn parse_created(body: &[u8]) -> Result<CreatedDeal, CreateResponseError> {
     })
 }
 
-/// Reads HubSpot's JSON error body
-/// (`{"status":"error","message":…,"correlationId":…,"category":…,"validationResults":[…],"requestId":…}`).
-///
-/// Never fails: a body that is not JSON, or fields of an unexpected type, give an empty or partial
-/// [`HubSpotErrorBody`] (the caller keeps the raw text). Validation results that are not objects
-/// are skipped. When `category` is absent, v1's `errorType` (sent with rate limits) is used.
-pub fn parse_error_body(body: &[u8]) -> HubSpotErrorBody {
-    let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) else {
-        return HubSpotErrorBody::default();
+/// Everything but RFC 3986's unreserved characters (`A–Z a–z 0–9 - . _ ~`) is percent-encoded in a
+/// path segment: `@` as `%40`, `+` as `%2B` (a raw `+` may be read as a space), `/` as `%2F`.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// `POST /contacts/v1/contact/createOrUpdate/email/{email}/`: creates the contact with that e-mail or
+/// updates it, `{"properties":[{"property":"email","value":E},{"property":"firstname","value":…},…]}`.
+/// The e-mail is the normalised one, percent-encoded as one path segment ([`PATH_SEGMENT`]).
+pub fn contact_request(contact: &ContactInput) -> HubSpotRequest {
+    let property = |name: &str, value: &str| {
+        let mut entry = Map::new();
+        entry.insert("property".to_owned(), Value::String(name.to_owned()));
+        entry.insert("value".to_owned(), Value::String(value.to_owned()));
+        Value::Object(entry)
     };
-    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
-    let validation_results = object
-        .get("validationResults")
-        .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(validation_result).collect())
-        .unwrap_or_default();
-    HubSpotErrorBody {
-        message: text("message"),
-        correlation_id: text("correlationId"),
-        validation_results,
-        category: text("category").or_else(|| text("errorType")),
+    let properties: Vec<Value> = std::iter::once(property("email", contact.email()))
+        .chain(contact.properties().iter().map(|(n, v)| property(n, v)))
+        .collect();
+    let mut body = Map::new();
+    body.insert("properties".to_owned(), Value::Array(properties));
+    HubSpotRequest {
+        method: "POST".to_owned(),
+        path: format!(
+            "/contacts/v1/contact/createOrUpdate/email/{}/",
+            utf8_percent_encode(contact.email(), PATH_SEGMENT)
+        ),
+        body: Value::Object(body),
     }
 }
 
-/// Whether a 429's body names the daily limit (`"policyName":"DAILY"`), which resets at midnight.
-pub fn is_daily_limit(body: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(body).is_ok_and(|v| v.get("policyName").and_then(Value::as_str) == Some("DAILY"))
+/// A contact v1's createOrUpdate wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactVid {
+    /// The contact's `vid` (its record id).
+    pub vid: u64,
+    /// `isNew`, when HubSpot said.
+    pub created: Option<bool>,
 }
 
-fn validation_result(item: &Value) -> Option<ValidationResult> {
-    let object = item.as_object()?;
-    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
-    Some(ValidationResult {
-        name: text("name"),
-        error: text("error"),
-        message: text("message"),
-        is_valid: object.get("isValid").and_then(Value::as_bool),
+/// Reads createOrUpdate's 200 answer `{"vid":…,"isNew":…}`; `vid` must be a non-negative integer.
+pub fn parse_contact(body: &[u8]) -> Result<ContactVid, CreateResponseError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| CreateResponseError::NotJson(position_only(&e)))?;
+    let Value::Object(object) = value else {
+        return Err(CreateResponseError::NotAnObject);
+    };
+    let vid = match object.get("vid") {
+        None | Some(Value::Null) => return Err(CreateResponseError::MissingVid),
+        Some(id) => id.as_u64().ok_or(CreateResponseError::InvalidVid)?,
+    };
+    Ok(ContactVid {
+        vid,
+        created: object.get("isNew").and_then(Value::as_bool),
     })
 }
 
@@ -156,6 +180,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{Associations, Property};
+    use crate::hubspot::{HubSpotErrorBody, ValidationResult};
 
     fn full_draft() -> DealDraft {
         DealDraft {

@@ -137,6 +137,9 @@ mod yaml;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+#[cfg(test)]
+mod hubspot_tests;
+
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
 pub use route::Route;
@@ -259,6 +262,35 @@ impl Mapping {
                     "the secret has no key {key:?} under `signing`, so deliveries to /hooks/{} cannot be \
                      verified{also}",
                     route.endpoint()
+                ),
+            );
+        }
+        report.into_sorted()
+    }
+
+    /// `check`'s warnings about HubSpot APIs going away: one per route on v1 or v3 (v1 is the
+    /// default), at its `hubspot.api` when the file says it. HubSpot's changelog "Legacy APIs and
+    /// Apps: What's Going Unsupported and When" ends support for those paths in September 2027.
+    /// Not load warnings, so that a cold start does not repeat them on every route.
+    pub fn legacy_api_warnings(&self) -> Vec<Diagnostic> {
+        let mut report = Report::default();
+        for route in self.routes() {
+            let api = route.hubspot().api;
+            if !api.is_legacy() {
+                continue;
+            }
+            let default = if route.hubspot_api_loc().is_none() {
+                " (the default)"
+            } else {
+                ""
+            };
+            report.warning(
+                At::route(route.name()).field("hubspot.api"),
+                route.hubspot_api_loc().unwrap_or_default(),
+                format!(
+                    "uses HubSpot's {api} API{default}, whose paths HubSpot stops supporting in September 2027 \
+                     (changelog \"Legacy APIs and Apps: What's Going Unsupported and When\"); move to \
+                     `hubspot: {{ api: \"2026-03\" }}`"
                 ),
             );
         }

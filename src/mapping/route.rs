@@ -9,10 +9,11 @@ use serde_json::Value;
 
 use super::convert::{Conversion, Invalid, MULTIPLE_VALUES, ValueType, is_blank, parse_ids, show, to_text};
 use super::diagnostic::{At, Report};
-use super::spec::{IdsSpec, Input, MatchSpec, RouteSpec, ValueSpec};
+use super::spec::{HubSpotSpec, IdsSpec, Input, MatchSpec, RouteSpec, ValueSpec};
 use super::template::{Scope, TemplateRef, Templates, context};
 use super::yaml::Loc;
 use crate::domain::{Associations, DealDraft, Problem, PropValue, Property, Submission};
+use crate::hubspot::{HubSpotApi, HubSpotOptions};
 use crate::inbound::Source;
 use crate::inbound::verify::{PublicUrl, Scheme};
 
@@ -29,6 +30,9 @@ pub struct Route {
     /// `public_url:` (hubspot-v3 routes only).
     public_url: Option<PublicUrl>,
     condition: Option<TemplateRef>,
+    /// `hubspot:` (the route's, over the top-level default).
+    hubspot: HubSpotOptions,
+    hubspot_api_loc: Option<Loc>,
     pipeline: Option<ValueRule>,
     dealstage: ValueRule,
     properties: Vec<(String, ValueRule)>,
@@ -64,6 +68,17 @@ impl Route {
 
     pub(crate) fn public_url(&self) -> Option<&PublicUrl> {
         self.public_url.as_ref()
+    }
+
+    /// Which HubSpot API the route's calls go to, and the property deals are upserted by
+    /// (`hubspot:`; v1 and no upsert when the file does not say).
+    pub fn hubspot(&self) -> &HubSpotOptions {
+        &self.hubspot
+    }
+
+    /// Where the route's `hubspot.api` is said (`None`: the default), for `check`'s warnings.
+    pub(crate) fn hubspot_api_loc(&self) -> Option<Loc> {
+        self.hubspot_api_loc
     }
 
     pub(crate) fn has_condition(&self) -> bool {
@@ -481,6 +496,8 @@ struct Parts {
     signing_secret: Option<(String, Loc)>,
     public_url: Option<PublicUrl>,
     condition: Option<TemplateRef>,
+    hubspot: HubSpotOptions,
+    hubspot_api_loc: Option<Loc>,
     pipeline: Option<ValueRule>,
     dealstage: ValueRule,
     properties: Vec<(String, ValueRule)>,
@@ -507,6 +524,8 @@ pub(crate) fn compile(specs: Vec<RouteSpec>, report: &mut Report) -> Vec<Route> 
             signing_secret: p.signing_secret,
             public_url: p.public_url,
             condition: p.condition,
+            hubspot: p.hubspot,
+            hubspot_api_loc: p.hubspot_api_loc,
             pipeline: p.pipeline,
             dealstage: p.dealstage,
             properties: p.properties,
@@ -547,6 +566,7 @@ fn compile_route(spec: RouteSpec, templates: &mut Templates, report: &mut Report
             properties.push((p.name, rule));
         }
     }
+    sound &= check_upsert_by(&spec.hubspot, &mut properties, at, report);
     let mut companies = None;
     if let Some(ids) = deal.companies {
         companies = compile_ids("associations.companies", ids, at, templates, report);
@@ -570,12 +590,57 @@ fn compile_route(spec: RouteSpec, templates: &mut Templates, report: &mut Report
         signing_secret: auth.signing_secret,
         public_url: auth.public_url,
         condition: condition.flatten(),
+        hubspot: HubSpotOptions {
+            api: spec.hubspot.api.as_ref().map(|(api, _)| *api).unwrap_or_default(),
+            upsert_by: spec.hubspot.upsert_by.map(|(name, _)| name),
+        },
+        hubspot_api_loc: spec.hubspot.api.map(|(_, loc)| loc),
         pipeline: pipeline.flatten(),
         dealstage,
         properties,
         companies,
         contacts,
     })
+}
+
+/// `hubspot.upsert_by` needs the v3 or 2026-03 API (v1 has no upsert) and a mapped property, which
+/// becomes `required` (a deal without its upsert key cannot be sent). False when it broke a rule.
+fn check_upsert_by(
+    hubspot: &HubSpotSpec,
+    properties: &mut [(String, ValueRule)],
+    at: At<'_>,
+    report: &mut Report,
+) -> bool {
+    let Some((name, loc)) = &hubspot.upsert_by else {
+        return true;
+    };
+    let at = at.field("hubspot.upsert_by");
+    let api = hubspot.api.as_ref().map(|(api, _)| *api).unwrap_or_default();
+    if api == HubSpotApi::V1 {
+        report.error(
+            at,
+            *loc,
+            "`upsert_by` needs `api: v3` or `api: \"2026-03\"` (the v1 deals API has no upsert)",
+        );
+        return false;
+    }
+    match properties.iter_mut().find(|(property, _)| property == name) {
+        Some((_, rule)) => {
+            rule.required = true;
+            true
+        }
+        None => {
+            report.error(
+                at,
+                *loc,
+                format!(
+                    "`upsert_by: {name}` names a property the route does not map: add `{name}` under \
+                     `deal.properties` (e.g. from `{{{{ submission.id }}}}`)"
+                ),
+            );
+            false
+        }
+    }
 }
 
 fn template_name(at: At<'_>, field: &str) -> String {

@@ -9,13 +9,14 @@ use super::convert::{Conversion, DateFormat, DecimalMark, ValueType, parse_timez
 use super::diagnostic::{At, Report};
 use super::template::looks_like_template;
 use super::yaml::{Key, Loc, Node, NodeKind};
+use crate::hubspot::HubSpotApi;
 use crate::inbound::Source;
 use crate::inbound::verify::{PublicUrl, Scheme};
 
 /// The one version of the mapping language.
 pub(crate) const VERSION: u64 = 1;
 
-const TOP_KEYS: &[&str] = &["version", "routes"];
+const TOP_KEYS: &[&str] = &["version", "hubspot", "routes"];
 const ROUTE_KEYS: &[&str] = &[
     "source",
     "endpoint",
@@ -23,6 +24,7 @@ const ROUTE_KEYS: &[&str] = &[
     "signing_secret",
     "public_url",
     "match",
+    "hubspot",
     "deal",
 ];
 const DEAL_KEYS: &[&str] = &["pipeline", "dealstage", "properties", "associations"];
@@ -30,6 +32,7 @@ const VALUE_KEYS: &[&str] = &[
     "from", "type", "format", "timezone", "decimal", "required", "map", "default",
 ];
 const ASSOCIATION_KEYS: &[&str] = &["companies", "contacts"];
+const HUBSPOT_KEYS: &[&str] = &["api", "upsert_by"];
 
 /// A whole mapping file.
 #[derive(Debug)]
@@ -51,7 +54,27 @@ pub(crate) struct RouteSpec {
     pub auth: Option<AuthSpec>,
     /// `match:`, when the route has the key (even if its value was wrong).
     pub condition: Option<MatchSpec>,
+    /// `hubspot:` of the route, with the top-level `hubspot:` filled in where the route is silent.
+    pub hubspot: HubSpotSpec,
     pub deal: Option<DealSpec>,
+}
+
+/// `hubspot:` (top level or route): which API, and the property to upsert deals by, each with
+/// where it was said. A key the file does not set is `None`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HubSpotSpec {
+    pub api: Option<(HubSpotApi, Loc)>,
+    pub upsert_by: Option<(String, Loc)>,
+}
+
+impl HubSpotSpec {
+    /// `self`, with `defaults` where `self` has nothing.
+    fn or(self, defaults: &HubSpotSpec) -> HubSpotSpec {
+        HubSpotSpec {
+            api: self.api.or(defaults.api),
+            upsert_by: self.upsert_by.or_else(|| defaults.upsert_by.clone()),
+        }
+    }
 }
 
 /// The effective signature scheme of a route and the key of its secret.
@@ -144,6 +167,11 @@ pub(crate) fn read(root: &Node, report: &mut Report) -> MappingSpec {
         }
     }
 
+    let defaults = match find(entries, "hubspot") {
+        Some((_, node)) => read_hubspot(node, At::default().field("hubspot"), report),
+        None => HubSpotSpec::default(),
+    };
+
     let Some((routes_key, routes)) = find(entries, "routes") else {
         report.error(
             At::default(),
@@ -163,7 +191,59 @@ pub(crate) fn read(root: &Node, report: &mut Report) -> MappingSpec {
         );
     }
     for (key, node) in route_entries {
-        spec.routes.push(read_route(key, node, report));
+        let mut route = read_route(key, node, report);
+        route.hubspot = std::mem::take(&mut route.hubspot).or(&defaults);
+        spec.routes.push(route);
+    }
+    spec
+}
+
+/// `hubspot: { api: v1 | v3 | "2026-03", upsert_by: <deal property> }`. Problems are reported at
+/// their node; what could be read is returned.
+fn read_hubspot(node: &Node, at: At<'_>, report: &mut Report) -> HubSpotSpec {
+    let mut spec = HubSpotSpec::default();
+    let Some(entries) = expect_map(node, at, "`hubspot`", report) else {
+        return spec;
+    };
+    check_keys(entries, HUBSPOT_KEYS, at, "in `hubspot`", report);
+    if let Some((_, node)) = find(entries, "api") {
+        let at = at.field("hubspot.api");
+        match &node.kind {
+            NodeKind::Str(name) => match HubSpotApi::from_str(name) {
+                Ok(api) => spec.api = Some((api, node.loc)),
+                Err(unknown) => report.error(at, node.loc, unknown.to_string()),
+            },
+            other => report.error(
+                at,
+                node.loc,
+                format!(
+                    "expected v1, v3 or \"2026-03\" (quoted: unquoted YAML may read a date as a number), found {}",
+                    other.describe()
+                ),
+            ),
+        }
+    }
+    if let Some((_, node)) = find(entries, "upsert_by") {
+        let at = at.field("hubspot.upsert_by");
+        match &node.kind {
+            NodeKind::Str(name) => match check_property_name(name) {
+                Ok(()) if matches!(name.as_str(), "dealstage" | "pipeline") => report.error(
+                    at,
+                    node.loc,
+                    format!("`{name}` is not unique to a deal; upsert by a property with unique values"),
+                ),
+                Ok(()) => spec.upsert_by = Some((name.clone(), node.loc)),
+                Err(why) => report.error(at, node.loc, why),
+            },
+            other => report.error(
+                at,
+                node.loc,
+                format!(
+                    "expected the name of a deal property with unique values, found {}",
+                    other.describe()
+                ),
+            ),
+        }
     }
     spec
 }
@@ -181,6 +261,7 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
         endpoint: Some((name.to_owned(), key.loc)),
         auth: None,
         condition: None,
+        hubspot: HubSpotSpec::default(),
         deal: None,
     };
     let Some(entries) = expect_map(node, at, "a route", report) else {
@@ -212,6 +293,10 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
         expr: read_match(node, at.field("match"), report),
         loc: node.loc,
     });
+
+    if let Some((_, node)) = find(entries, "hubspot") {
+        route.hubspot = read_hubspot(node, at, report);
+    }
 
     match find(entries, "deal") {
         None => report.error(at, key.loc, "missing `deal:` (with at least `dealstage:`)"),

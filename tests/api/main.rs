@@ -6,6 +6,7 @@ mod cli;
 mod faults;
 mod handler;
 mod helpers;
+mod hubspot_wire;
 mod idempotency;
 mod moto;
 mod providers;

@@ -1,0 +1,472 @@
+//! HubSpot's answers, classified: error bodies of every API version read into one
+//! [`HubSpotErrorBody`], statuses and bodies turned into the [`HubSpotError`] the pipeline branches
+//! on, and the wait an answer asks for. Pure functions, no I/O. The rules follow
+//! `shared/hubspot-responses.md` (cited as "catalog item N").
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde_json::Value;
+
+use super::{ErrorDetail, ErrorDetails, HubSpotError, HubSpotErrorBody, ValidationResult};
+
+/// Most bytes of an error body kept as `Rejected::raw` (dead letters must stay small, but a
+/// 300-character cut loses the property name and code: catalog item 12).
+pub(crate) const RAW_LIMIT: usize = 16 * 1024;
+
+/// The wait reported when the *daily* limit is spent: it resets at midnight in the account's time
+/// zone (unknown here), so "a day" — longer than any invocation, so that no retry is attempted.
+pub const DAILY_LIMIT_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long a `423 Locked` is waited for at least: "Locks will last for 2 seconds" (HubSpot's
+/// error-handling guide; catalog item 6).
+pub const LOCKED_WAIT: Duration = Duration::from_secs(2);
+
+/// HubSpot's rate-limit window headers (present on most answers to private-app and OAuth calls,
+/// never on search answers: every one is optional, catalog item 5).
+const RATE_LIMIT_REMAINING: &str = "x-hubspot-ratelimit-remaining";
+const RATE_LIMIT_INTERVAL: &str = "x-hubspot-ratelimit-interval-milliseconds";
+/// The daily limit's header: requests left until midnight in the account's time zone.
+const RATE_LIMIT_DAILY_REMAINING: &str = "x-hubspot-ratelimit-daily-remaining";
+
+/// The prefix of a v3 validation message that embeds v1-style results as JSON (catalog item 12).
+const EMBEDDED_RESULTS_PREFIX: &str = "Property values were not valid: ";
+
+/// The context keys HubSpot names required scopes under: `requiredGranularScopes` (2026-03),
+/// `requiredScopes` (older answers), `missingScopes` (the OpenAPI `Error` example). Catalog item 11.
+const SCOPE_KEYS: [&str; 3] = ["requiredGranularScopes", "requiredScopes", "missingScopes"];
+
+/// Reads HubSpot's JSON error body, in any of its shapes:
+/// - v1: `{"status":"error","message":…,"correlationId":…,"validationResults":[…],"requestId":…}`;
+/// - rate limits: `{"errorType":"RATE_LIMIT","policyName":"DAILY",…}` (`errorType` stands in for
+///   `category` when that is absent);
+/// - v3 and 2026-03 (`Error` in the OpenAPI documents): `{"category":…,"subCategory":…,
+///   "correlationId":…,"message":…,"errors":[{"message","code","in","subCategory","context"}],
+///   "context":{…: [..]},"links":{…}}`.
+///
+/// Never fails: a body that is not JSON, or fields of an unexpected type, give an empty or partial
+/// [`HubSpotErrorBody`] (the caller keeps the raw text). `validationResults` that are not objects are
+/// skipped. When the body has no `validationResults`, they are taken from `errors[]` entries naming a
+/// `context.propertyName`, else from the JSON list a v3 message embeds after
+/// `Property values were not valid: ` (catalog item 12). Scopes are gathered from the context keys of
+/// the body and of every `errors[]` entry, in order, without repeats (catalog item 11).
+pub fn parse_error_body(body: &[u8]) -> HubSpotErrorBody {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => error_body(&object),
+        _ => HubSpotErrorBody::default(),
+    }
+}
+
+/// [`parse_error_body`] on an already parsed object (batch answers carry one per failed input).
+pub fn error_body(object: &serde_json::Map<String, Value>) -> HubSpotErrorBody {
+    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+    let errors: Vec<ErrorDetail> = object
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(error_detail).collect())
+        .unwrap_or_default();
+    let context = object.get("context").map(context_map).unwrap_or_default();
+    let message = text("message");
+
+    let mut validation_results: Vec<ValidationResult> = object
+        .get("validationResults")
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(validation_result).collect())
+        .unwrap_or_default();
+    if validation_results.is_empty() {
+        validation_results = errors
+            .iter()
+            .filter_map(|detail| {
+                let name = detail.context.get("propertyName")?.first()?.clone();
+                Some(ValidationResult {
+                    name: Some(name),
+                    error: detail.code.clone(),
+                    message: Some(detail.message.clone()),
+                    is_valid: Some(false),
+                })
+            })
+            .collect();
+    }
+    if validation_results.is_empty()
+        && let Some(embedded) = message.as_deref().and_then(|m| m.strip_prefix(EMBEDDED_RESULTS_PREFIX))
+        && let Ok(Value::Array(items)) = serde_json::from_str::<Value>(embedded)
+    {
+        validation_results = items.iter().filter_map(validation_result).collect();
+    }
+
+    let mut required_scopes: Vec<String> = Vec::new();
+    for map in std::iter::once(&context).chain(errors.iter().map(|e| &e.context)) {
+        for key in SCOPE_KEYS {
+            for scope in map.get(key).into_iter().flatten() {
+                if !required_scopes.contains(scope) {
+                    required_scopes.push(scope.clone());
+                }
+            }
+        }
+    }
+
+    HubSpotErrorBody {
+        message,
+        correlation_id: text("correlationId"),
+        validation_results,
+        category: text("category").or_else(|| text("errorType")),
+        details: Box::new(ErrorDetails {
+            sub_category: object.get("subCategory").and_then(sub_category),
+            policy_name: text("policyName"),
+            errors,
+            context,
+            required_scopes,
+        }),
+    }
+}
+
+fn validation_result(item: &Value) -> Option<ValidationResult> {
+    let object = item.as_object()?;
+    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+    Some(ValidationResult {
+        name: text("name"),
+        error: text("error"),
+        message: text("message"),
+        is_valid: object.get("isValid").and_then(Value::as_bool),
+    })
+}
+
+fn error_detail(item: &Value) -> Option<ErrorDetail> {
+    let object = item.as_object()?;
+    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+    Some(ErrorDetail {
+        message: text("message").unwrap_or_default(),
+        code: text("code"),
+        location: text("in"),
+        sub_category: object.get("subCategory").and_then(sub_category),
+        context: object.get("context").map(context_map).unwrap_or_default(),
+    })
+}
+
+/// `subCategory` is a string in `Error` and an object in `StandardError`: kept as text either way.
+fn sub_category(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        Value::Object(o) if o.is_empty() => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// `context` is `{key: [string]}` in the documents; a scalar is kept as a one-item list and
+/// non-string items as their JSON text, so nothing HubSpot said is lost.
+fn context_map(value: &Value) -> BTreeMap<String, Vec<String>> {
+    let Some(object) = value.as_object() else {
+        return BTreeMap::new();
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    object
+        .iter()
+        .map(|(key, value)| {
+            let items = match value {
+                Value::Array(items) => items.iter().map(text).collect(),
+                Value::Null => Vec::new(),
+                other => vec![text(other)],
+            };
+            (key.clone(), items)
+        })
+        .collect()
+}
+
+/// Whether a 429's body names the daily limit (`"policyName":"DAILY"`), which resets at midnight.
+pub fn is_daily_limit(body: &[u8]) -> bool {
+    parse_error_body(body).details.policy_name.as_deref() == Some("DAILY")
+}
+
+/// Whether an error body names a rate limit: `category` (or `errorType`) `RATE_LIMITS`/`RATE_LIMIT`,
+/// a `policyName`, or a message such as "You have reached your secondly limit." Catalog items 2, 4.
+fn names_rate_limit(body: &HubSpotErrorBody) -> bool {
+    let category = body.category.as_deref().unwrap_or_default();
+    category.starts_with("RATE_LIMIT")
+        || body.details.policy_name.is_some()
+        || body.message.as_deref().is_some_and(|m| {
+            let m = m.to_ascii_lowercase();
+            m.contains("reached your") && m.contains("limit")
+        })
+}
+
+/// Whether a 403's body says scopes are missing (`category: MISSING_SCOPES`, or a scope list).
+fn names_missing_scopes(body: &HubSpotErrorBody) -> bool {
+    body.category.as_deref() == Some("MISSING_SCOPES") || !body.details.required_scopes.is_empty()
+}
+
+/// Turns a non-2xx answer into the error the pipeline branches on. `text` is the body, already
+/// redacted; `truncated` says it was cut at the read limit; `wait` is [`wait_hint`] of the headers.
+///
+/// - 401 → `Unauthorized`; 403 naming missing scopes → `MissingScopes` (never retried, scopes kept:
+///   catalog item 11); other 403 → `Unauthorized`.
+/// - 423 → `Locked`, waited for at least [`LOCKED_WAIT`] (catalog item 6).
+/// - 429 → `RateLimited`; a body or header naming the daily limit waits [`DAILY_LIMIT_WAIT`], which
+///   no retry policy waits for (catalog item 3).
+/// - 5xx whose body names a rate limit → `RateLimited` (catalog item 4); other 5xx → `Unavailable`,
+///   its message HubSpot's `message`, or an HTML page's `<title>` (catalog item 7), never the page.
+/// - any other status → `Rejected`, with the bounded raw text for the dead letter.
+pub fn classify_failure(status: u16, wait: Option<Duration>, text: &str, truncated: bool) -> HubSpotError {
+    let body = parse_error_body(text.as_bytes());
+    match status {
+        401 => HubSpotError::Unauthorized { status, body },
+        403 if names_missing_scopes(&body) => HubSpotError::MissingScopes { status, body },
+        403 => HubSpotError::Unauthorized { status, body },
+        423 => HubSpotError::Locked {
+            retry_after: wait.unwrap_or_default().max(LOCKED_WAIT),
+            body,
+        },
+        429 => rate_limited(wait, body),
+        500..=599 if names_rate_limit(&body) => rate_limited(wait, body),
+        500..=599 => HubSpotError::Unavailable {
+            status: Some(status),
+            message: status_message(status, &body, text),
+        },
+        _ => HubSpotError::Rejected {
+            status,
+            raw: bounded_raw(text, truncated),
+            body,
+        },
+    }
+}
+
+fn rate_limited(wait: Option<Duration>, body: HubSpotErrorBody) -> HubSpotError {
+    // A body naming the daily policy is as final for today as the daily header.
+    let retry_after = if body.details.policy_name.as_deref() == Some("DAILY") {
+        Some(DAILY_LIMIT_WAIT)
+    } else {
+        wait
+    };
+    HubSpotError::RateLimited { retry_after, body }
+}
+
+/// `HTTP 502 Bad Gateway: <HubSpot's message or the HTML page's title>`, bounded.
+fn status_message(status: u16, body: &HubSpotErrorBody, text: &str) -> String {
+    let mut message = match reqwest::StatusCode::from_u16(status) {
+        Ok(code) => format!("HTTP {code}"),
+        Err(_) => format!("HTTP {status}"),
+    };
+    if let Some(said) = body.message.as_deref().or_else(|| html_title(text)) {
+        message.push_str(": ");
+        message.push_str(truncate_at_char(said, 500));
+    }
+    message
+}
+
+/// The `<title>` of an HTML error page (Cloudflare's and nginx's 5xx and 414 pages have one).
+fn html_title(text: &str) -> Option<&str> {
+    let head = truncate_at_char(text, 4096);
+    let lower = head.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let end = start + lower.get(start..)?.find("</title>")?;
+    head.get(start..end).map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// `raw` for a dead letter: at most `RAW_LIMIT` bytes (on a character boundary), marked when cut.
+pub(crate) fn bounded_raw(text: &str, already_truncated: bool) -> String {
+    if text.len() <= RAW_LIMIT && !already_truncated {
+        return text.to_owned();
+    }
+    format!("{}… [truncated]", truncate_at_char(text, RAW_LIMIT))
+}
+
+pub(crate) fn truncate_at_char(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
+/// How long the answer asks us to wait: [`DAILY_LIMIT_WAIT`] when the daily limit is spent
+/// (`X-HubSpot-RateLimit-Daily-Remaining: 0`); else `Retry-After` when present; else, when the
+/// rolling window is spent (`X-HubSpot-RateLimit-Remaining: 0`), its whole length, the longest it can
+/// take to free up. Every header is optional and read case-insensitively (catalog item 5).
+pub fn wait_hint(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if text(RATE_LIMIT_DAILY_REMAINING).is_some_and(|left| left == "0") {
+        return Some(DAILY_LIMIT_WAIT);
+    }
+    if let Some(after) = text(RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(v, now)) {
+        return Some(after);
+    }
+    if text(RATE_LIMIT_REMAINING)?.parse::<u64>().ok()? != 0 {
+        return None;
+    }
+    text(RATE_LIMIT_INTERVAL)?
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_millis)
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3); a date in the past is zero.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = SystemTime::from(chrono::DateTime::parse_from_rfc2822(value).ok()?);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape of error body HubSpot sends, read into one type.
+    mod error_bodies {
+        use super::*;
+
+        #[test]
+        fn a_v3_error_keeps_category_sub_category_errors_and_context() {
+            let body = parse_error_body(
+                br#"{"status":"error","message":"Invalid input","correlationId":"aeb5f871-7f07-4993-9211-075dc63e7cbf",
+                    "category":"VALIDATION_ERROR","subCategory":"crm.properties.INVALID",
+                    "errors":[{"message":"discount was not a valid number","code":"INVALID_INTEGER","in":"discount",
+                               "context":{"propertyName":["discount"]}}],
+                    "context":{"objectWriteTraceId":["evt_1"]},"links":{"knowledge-base":"https://example.invalid"}}"#,
+            );
+            assert_eq!(body.category.as_deref(), Some("VALIDATION_ERROR"));
+            assert_eq!(body.details.sub_category.as_deref(), Some("crm.properties.INVALID"));
+            assert_eq!(body.details.context["objectWriteTraceId"], ["evt_1"]);
+            assert_eq!(body.details.errors.len(), 1);
+            assert_eq!(body.details.errors[0].location.as_deref(), Some("discount"));
+            assert_eq!(
+                body.validation_results,
+                vec![ValidationResult {
+                    name: Some("discount".to_owned()),
+                    error: Some("INVALID_INTEGER".to_owned()),
+                    message: Some("discount was not a valid number".to_owned()),
+                    is_valid: Some(false),
+                }]
+            );
+        }
+
+        #[test]
+        fn a_message_only_validation_error_is_read_from_its_embedded_json() {
+            let body = parse_error_body(
+                br#"{"status":"error","category":"VALIDATION_ERROR","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Email address ada@example.<INVALID TLD> is invalid\",\"error\":\"INVALID_EMAIL\",\"name\":\"email\"}]"}"#,
+            );
+            assert_eq!(body.validation_results.len(), 1);
+            assert_eq!(body.validation_results[0].name.as_deref(), Some("email"));
+            assert_eq!(body.validation_results[0].error.as_deref(), Some("INVALID_EMAIL"));
+        }
+
+        #[test]
+        fn odd_types_are_kept_as_text_and_never_fail() {
+            let body = parse_error_body(
+                br#"{"subCategory":{"a":1},"context":{"expire time":"2026-03-10T23:04:41.164Z","n":[1,"x"],"z":null},
+                    "errors":["not an object",{"code":5}],"message":"Property values were not valid: [oops"}"#,
+            );
+            assert_eq!(body.details.sub_category.as_deref(), Some(r#"{"a":1}"#));
+            assert_eq!(body.details.context["expire time"], ["2026-03-10T23:04:41.164Z"]);
+            assert_eq!(body.details.context["n"], ["1", "x"]);
+            assert!(body.details.context["z"].is_empty());
+            assert_eq!(body.details.errors.len(), 1, "the non-object entry is skipped");
+            assert!(body.validation_results.is_empty());
+            assert_eq!(parse_error_body(b"<html>"), HubSpotErrorBody::default());
+        }
+
+        #[test]
+        fn scopes_are_gathered_from_every_key_once() {
+            let body = parse_error_body(
+                br#"{"category":"MISSING_SCOPES","context":{"missingScopes":["a","b"]},
+                    "errors":[{"message":"m","context":{"requiredGranularScopes":["b","c"],"requiredScopes":["d"]}}]}"#,
+            );
+            assert_eq!(body.details.required_scopes, ["a", "b", "c", "d"]);
+        }
+
+        #[test]
+        fn a_v1_body_serialises_as_before() {
+            let body =
+                parse_error_body(br#"{"status":"error","message":"m","correlationId":"c","validationResults":[]}"#);
+            assert_eq!(
+                serde_json::to_value(&body).unwrap(),
+                serde_json::json!({"message":"m","correlationId":"c","validationResults":[],"category":null})
+            );
+        }
+    }
+
+    /// Status and body to error, for each answer kind of the catalog that applies to one call.
+    mod classification {
+        use super::*;
+
+        #[test]
+        fn each_status_family_gets_its_variant() {
+            let json = |s: &str| s.to_owned();
+            let cases: Vec<(u16, String, &str)> = vec![
+                (401, json(r#"{"category":"EXPIRED_AUTHENTICATION"}"#), "Unauthorized"),
+                (403, json(r#"{"category":"INVALID_AUTHENTICATION"}"#), "Unauthorized"),
+                (403, json(r#"{"category":"MISSING_SCOPES"}"#), "MissingScopes"),
+                (
+                    403,
+                    json(r#"{"context":{"requiredScopes":["contacts"]}}"#),
+                    "MissingScopes",
+                ),
+                (423, String::new(), "Locked"),
+                (429, String::new(), "RateLimited"),
+                (
+                    500,
+                    json(r#"{"errorType":"RATE_LIMIT","policyName":"SECONDLY"}"#),
+                    "RateLimited",
+                ),
+                (
+                    503,
+                    json(r#"{"message":"You have reached your ten_secondly_rolling limit."}"#),
+                    "RateLimited",
+                ),
+                (500, json(r#"{"message":"internal error"}"#), "Unavailable"),
+                (
+                    414,
+                    json("<html><head><title>414 Request-URI Too Large</title></head></html>"),
+                    "Rejected",
+                ),
+                (
+                    409,
+                    json(r#"{"category":"CONFLICT","message":"Contact already exists. Existing ID: 5"}"#),
+                    "Rejected",
+                ),
+            ];
+            for (status, text, want) in cases {
+                let err = classify_failure(status, None, &text, false);
+                let got = format!("{err:?}");
+                assert!(got.starts_with(want), "{status} {text}: {got}");
+            }
+        }
+
+        #[test]
+        fn a_daily_policy_in_a_500_or_429_waits_a_day() {
+            for status in [429, 500] {
+                let err = classify_failure(status, Some(Duration::from_secs(1)), r#"{"policyName":"DAILY"}"#, false);
+                assert_eq!(err.retry_after(), Some(DAILY_LIMIT_WAIT), "{status}");
+            }
+        }
+
+        #[test]
+        fn locked_waits_at_least_two_seconds_or_longer_if_asked() {
+            assert_eq!(classify_failure(423, None, "", false).retry_after(), Some(LOCKED_WAIT));
+            let asked = Some(Duration::from_secs(9));
+            assert_eq!(classify_failure(423, asked, "", false).retry_after(), asked);
+        }
+
+        #[test]
+        fn an_html_title_is_found_only_where_it_is() {
+            assert_eq!(
+                html_title("<HTML><TITLE> 502 Bad Gateway </TITLE>"),
+                Some("502 Bad Gateway")
+            );
+            assert_eq!(html_title("<title></title>"), None);
+            assert_eq!(html_title("<title>never closed"), None);
+            assert_eq!(html_title("plain text"), None);
+            let err = classify_failure(599, None, "x", false);
+            assert!(err.to_string().contains("HTTP 599"), "{err}");
+        }
+    }
+}
