@@ -443,6 +443,7 @@ mod tests {
             associations: Associations {
                 company_ids: vec![4242],
                 contact_ids: vec![101, 102],
+                ..Associations::default()
             },
         };
         assert_eq!(got, Ok(want));
@@ -763,7 +764,8 @@ routes:
             deal.associations,
             Associations {
                 company_ids: vec![1, 2],
-                contact_ids: vec![3]
+                contact_ids: vec![3],
+                ..Associations::default()
             }
         );
     }
