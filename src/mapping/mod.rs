@@ -126,9 +126,11 @@
 //! on what they print or serialise (100 000 items, 4 MiB, 128 levels); `namespace` is not
 //! available (see `template.rs`).
 
+mod associations;
 mod convert;
 mod diagnostic;
 mod endpoint;
+mod free_mail;
 mod route;
 mod spec;
 mod template;
@@ -137,6 +139,8 @@ mod yaml;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+pub use associations::OnAssociationFailure;
+pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
 pub use route::Route;
@@ -180,7 +184,8 @@ impl Mapping {
         let spec = spec::read(&root, &mut report);
         endpoint::check(&spec.routes, &mut report);
         endpoint::check_shared_keys(&spec.routes, &mut report);
-        let routes = route::compile(spec.routes, &mut report);
+        let free_mail = Arc::new(spec.free_mail_domains);
+        let routes = route::compile(spec.routes, &free_mail, &mut report);
         if report.has_errors() {
             return Err(fail(report.into_sorted()));
         }

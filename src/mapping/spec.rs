@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
+use super::associations::{CompaniesSpec, ContactsSpec, OnAssociationFailure, read_companies, read_contacts};
+use super::free_mail::{FreeMailDomains, read_free_mail_domains};
 use super::convert::{Conversion, DateFormat, DecimalMark, ValueType, parse_timezone};
 use super::diagnostic::{At, Report};
 use super::template::looks_like_template;
@@ -15,7 +17,7 @@ use crate::inbound::verify::{PublicUrl, Scheme};
 /// The one version of the mapping language.
 pub(crate) const VERSION: u64 = 1;
 
-const TOP_KEYS: &[&str] = &["version", "routes"];
+const TOP_KEYS: &[&str] = &["version", "routes", "free_mail_domains"];
 const ROUTE_KEYS: &[&str] = &[
     "source",
     "endpoint",
@@ -23,6 +25,7 @@ const ROUTE_KEYS: &[&str] = &[
     "signing_secret",
     "public_url",
     "match",
+    "on_association_failure",
     "deal",
 ];
 const DEAL_KEYS: &[&str] = &["pipeline", "dealstage", "properties", "associations"];
@@ -30,11 +33,14 @@ const VALUE_KEYS: &[&str] = &[
     "from", "type", "format", "timezone", "decimal", "required", "map", "default",
 ];
 const ASSOCIATION_KEYS: &[&str] = &["companies", "contacts"];
+const ON_ASSOCIATION_FAILURE: &[&str] = &["report", "dead_letter"];
 
 /// A whole mapping file.
 #[derive(Debug)]
 pub(crate) struct MappingSpec {
     pub routes: Vec<RouteSpec>,
+    /// `free_mail_domains:` applied to the built-in list.
+    pub free_mail_domains: FreeMailDomains,
 }
 
 /// One route (`routes.<name>`). Fields are `None` where the file had an error.
@@ -51,6 +57,8 @@ pub(crate) struct RouteSpec {
     pub auth: Option<AuthSpec>,
     /// `match:`, when the route has the key (even if its value was wrong).
     pub condition: Option<MatchSpec>,
+    /// `on_association_failure:`, and where it is said; `None` when absent or wrong (reported).
+    pub on_association_failure: Option<(OnAssociationFailure, Loc)>,
     pub deal: Option<DealSpec>,
 }
 
@@ -79,8 +87,8 @@ pub(crate) struct DealSpec {
     pub pipeline: Option<ValueSpec>,
     pub dealstage: Option<ValueSpec>,
     pub properties: Vec<PropertySpec>,
-    pub companies: Option<IdsSpec>,
-    pub contacts: Option<IdsSpec>,
+    pub companies: Option<CompaniesSpec>,
+    pub contacts: Option<ContactsSpec>,
 }
 
 /// One entry of `properties:`.
@@ -122,7 +130,10 @@ pub(crate) struct IdsSpec {
 /// Reads the tree. Every problem goes to `report`; what could be read is returned so that
 /// later stages can report their own problems too.
 pub(crate) fn read(root: &Node, report: &mut Report) -> MappingSpec {
-    let mut spec = MappingSpec { routes: Vec::new() };
+    let mut spec = MappingSpec {
+        routes: Vec::new(),
+        free_mail_domains: FreeMailDomains::builtin(),
+    };
     let Some(entries) = expect_map(root, At::default(), "the mapping file", report) else {
         return spec;
     };
@@ -142,6 +153,10 @@ pub(crate) fn read(root: &Node, report: &mut Report) -> MappingSpec {
                 );
             }
         }
+    }
+
+    if let Some((_, node)) = find(entries, "free_mail_domains") {
+        spec.free_mail_domains = read_free_mail_domains(node, report);
     }
 
     let Some((routes_key, routes)) = find(entries, "routes") else {
@@ -181,6 +196,7 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
         endpoint: Some((name.to_owned(), key.loc)),
         auth: None,
         condition: None,
+        on_association_failure: None,
         deal: None,
     };
     let Some(entries) = expect_map(node, at, "a route", report) else {
@@ -213,11 +229,29 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
         loc: node.loc,
     });
 
+    if let Some((_, node)) = find(entries, "on_association_failure") {
+        route.on_association_failure = read_on_association_failure(node, at, report).map(|v| (v, node.loc));
+    }
+
     match find(entries, "deal") {
         None => report.error(at, key.loc, "missing `deal:` (with at least `dealstage:`)"),
         Some((deal_key, node)) => route.deal = read_deal(deal_key, node, at, report),
     }
     route
+}
+
+/// `on_association_failure: report | dead_letter`.
+fn read_on_association_failure(node: &Node, at: At<'_>, report: &mut Report) -> Option<OnAssociationFailure> {
+    let at = at.field("on_association_failure");
+    let known = ON_ASSOCIATION_FAILURE.join(" or ");
+    match &node.kind {
+        NodeKind::Str(s) if s == "report" => Some(OnAssociationFailure::Report),
+        NodeKind::Str(s) if s == "dead_letter" => Some(OnAssociationFailure::DeadLetter),
+        _ => {
+            report.error(at, node.loc, format!("expected {known}, found {}", show_node(node)));
+            None
+        }
+    }
 }
 
 /// `endpoint:`: a name for `/hooks/{name}`, with the same rule as route names.
@@ -484,10 +518,10 @@ fn read_deal(deal_key: &Key, node: &Node, at: At<'_>, report: &mut Report) -> Op
             report,
         );
         if let Some((_, node)) = find(assoc, "companies") {
-            deal.companies = read_ids(node, at.field("associations.companies"), report);
+            deal.companies = read_companies(node, at, report);
         }
         if let Some((_, node)) = find(assoc, "contacts") {
-            deal.contacts = read_ids(node, at.field("associations.contacts"), report);
+            deal.contacts = read_contacts(node, at, report);
         }
     }
     Some(deal)
@@ -511,7 +545,7 @@ fn read_id_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSp
 }
 
 /// A value spec: a scalar, or a map with `from`.
-fn read_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSpec> {
+pub(super) fn read_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSpec> {
     let entries = match &node.kind {
         NodeKind::Map(entries) => entries,
         _ => {
@@ -681,7 +715,7 @@ fn read_option<T>(
 }
 
 /// `companies:` / `contacts:`: a template, an id, or a YAML list of ids.
-fn read_ids(node: &Node, at: At<'_>, report: &mut Report) -> Option<IdsSpec> {
+pub(super) fn read_ids(node: &Node, at: At<'_>, report: &mut Report) -> Option<IdsSpec> {
     let input = match &node.kind {
         NodeKind::Seq(items) => {
             let mut values = Vec::with_capacity(items.len());
@@ -702,7 +736,7 @@ fn read_ids(node: &Node, at: At<'_>, report: &mut Report) -> Option<IdsSpec> {
 }
 
 /// A scalar used as input: strings with template syntax are templates, other scalars literals.
-fn read_input(node: &Node, at: At<'_>, report: &mut Report) -> Option<Input> {
+pub(super) fn read_input(node: &Node, at: At<'_>, report: &mut Report) -> Option<Input> {
     match &node.kind {
         NodeKind::Str(s) if looks_like_template(s) => Some(Input::Template(s.clone())),
         _ => match scalar(node) {
@@ -721,7 +755,7 @@ fn read_input(node: &Node, at: At<'_>, report: &mut Report) -> Option<Input> {
 }
 
 /// A string, number or boolean as a JSON value.
-fn scalar(node: &Node) -> Option<Value> {
+pub(super) fn scalar(node: &Node) -> Option<Value> {
     match &node.kind {
         NodeKind::Str(s) => Some(Value::String(s.clone())),
         NodeKind::Number(n) => Some(Value::Number(n.clone())),
@@ -730,7 +764,7 @@ fn scalar(node: &Node) -> Option<Value> {
     }
 }
 
-fn show_node(node: &Node) -> String {
+pub(super) fn show_node(node: &Node) -> String {
     match scalar(node) {
         Some(Value::String(s)) => format!("{s:?}"),
         Some(v) => v.to_string(),
@@ -738,7 +772,7 @@ fn show_node(node: &Node) -> String {
     }
 }
 
-fn expect_map<'n>(node: &'n Node, at: At<'_>, what: &str, report: &mut Report) -> Option<&'n [(Key, Node)]> {
+pub(super) fn expect_map<'n>(node: &'n Node, at: At<'_>, what: &str, report: &mut Report) -> Option<&'n [(Key, Node)]> {
     match &node.kind {
         NodeKind::Map(entries) => Some(entries),
         other => {
@@ -752,12 +786,12 @@ fn expect_map<'n>(node: &'n Node, at: At<'_>, what: &str, report: &mut Report) -
     }
 }
 
-fn find<'n>(entries: &'n [(Key, Node)], name: &str) -> Option<&'n (Key, Node)> {
+pub(super) fn find<'n>(entries: &'n [(Key, Node)], name: &str) -> Option<&'n (Key, Node)> {
     entries.iter().find(|(k, _)| k.name == name)
 }
 
 /// Reports every key not in `known`, at the key, with a suggestion for likely typos.
-fn check_keys(entries: &[(Key, Node)], known: &[&str], at: At<'_>, place: &str, report: &mut Report) {
+pub(super) fn check_keys(entries: &[(Key, Node)], known: &[&str], at: At<'_>, place: &str, report: &mut Report) {
     for (key, _) in entries {
         if known.contains(&key.name.as_str()) {
             continue;
