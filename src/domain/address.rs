@@ -148,7 +148,9 @@ impl CompanyDomain {
         let mut rest = trimmed;
         if let Some((scheme, after)) = rest.split_once("://")
             && !scheme.is_empty()
-            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         {
             rest = after;
         } else if let Some(after) = rest.strip_prefix("//") {

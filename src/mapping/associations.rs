@@ -81,60 +81,82 @@ pub(crate) struct CompanySpec {
 
 /// `associations.contacts`: ids as before, `{ email: …, properties: … }`, or a list mixing them.
 pub(crate) fn read_contacts(node: &Node, at: At<'_>, report: &mut Report) -> Option<ContactsSpec> {
-    read_links(node, at, "associations.contacts", "email", report, |node, field, report| {
-        let entries = expect_map(node, at.field(&field), "a contact", report)?;
-        check_keys(entries, CONTACT_KEYS, at.field(&field), "in a contact", report);
-        let email = read_key(entries, node, &field, "email", "the contact's e-mail address", at, report);
-        let properties = read_properties(entries, &field, "email", "contact", at, report);
-        Some(ContactSpec {
-            email: email?,
-            properties: properties?,
-            field,
-        })
-    })
+    read_links(
+        node,
+        at,
+        "associations.contacts",
+        "email",
+        report,
+        |node, field, report| {
+            let entries = expect_map(node, at.field(&field), "a contact", report)?;
+            check_keys(entries, CONTACT_KEYS, at.field(&field), "in a contact", report);
+            let email = read_key(
+                entries,
+                node,
+                &field,
+                "email",
+                "the contact's e-mail address",
+                at,
+                report,
+            );
+            let properties = read_properties(entries, &field, "email", "contact", at, report);
+            Some(ContactSpec {
+                email: email?,
+                properties: properties?,
+                field,
+            })
+        },
+    )
 }
 
 /// `associations.companies`: ids as before, `{ domain: …, create_missing: …, properties: … }`,
 /// or a list mixing them.
 pub(crate) fn read_companies(node: &Node, at: At<'_>, report: &mut Report) -> Option<CompaniesSpec> {
-    read_links(node, at, "associations.companies", "domain", report, |node, field, report| {
-        let entries = expect_map(node, at.field(&field), "a company", report)?;
-        check_keys(entries, COMPANY_KEYS, at.field(&field), "in a company", report);
-        let domain = read_key(
-            entries,
-            node,
-            &field,
-            "domain",
-            "the company's domain, a URL or an e-mail address",
-            at,
-            report,
-        );
-        let create_missing = match find(entries, "create_missing") {
-            None => Some(false),
-            Some((_, node)) => match node.kind {
-                NodeKind::Bool(b) => Some(b),
-                _ => {
-                    let field = format!("{field}.create_missing");
-                    report.error(
-                        at.field(&field),
-                        node.loc,
-                        format!(
-                            "`create_missing` must be true or false (a literal, not a template), found {}",
-                            show_node(node)
-                        ),
-                    );
-                    None
-                }
-            },
-        };
-        let properties = read_properties(entries, &field, "domain", "company", at, report);
-        Some(CompanySpec {
-            domain: domain?,
-            create_missing: create_missing?,
-            properties: properties?,
-            field,
-        })
-    })
+    read_links(
+        node,
+        at,
+        "associations.companies",
+        "domain",
+        report,
+        |node, field, report| {
+            let entries = expect_map(node, at.field(&field), "a company", report)?;
+            check_keys(entries, COMPANY_KEYS, at.field(&field), "in a company", report);
+            let domain = read_key(
+                entries,
+                node,
+                &field,
+                "domain",
+                "the company's domain, a URL or an e-mail address",
+                at,
+                report,
+            );
+            let create_missing = match find(entries, "create_missing") {
+                None => Some(false),
+                Some((_, node)) => match node.kind {
+                    NodeKind::Bool(b) => Some(b),
+                    _ => {
+                        let field = format!("{field}.create_missing");
+                        report.error(
+                            at.field(&field),
+                            node.loc,
+                            format!(
+                                "`create_missing` must be true or false (a literal, not a template), found {}",
+                                show_node(node)
+                            ),
+                        );
+                        None
+                    }
+                },
+            };
+            let properties = read_properties(entries, &field, "domain", "company", at, report);
+            Some(CompanySpec {
+                domain: domain?,
+                create_missing: create_missing?,
+                properties: properties?,
+                field,
+            })
+        },
+    )
 }
 
 /// A map is one record (`…[0]`); a list holds records (maps), id templates and literal ids; any
@@ -348,9 +370,15 @@ pub(super) fn compile_companies(
     let ids = compile_id_rules(spec.ids, at, templates, report, &mut ok);
     let mut companies = Vec::with_capacity(spec.records.len());
     for company in spec.records {
-        let domain = compile_key(&company.field, "domain", company.domain, at, templates, report, |text| {
-            CompanyDomain::parse(text).map(|_| ()).map_err(|e| e.to_string())
-        });
+        let domain = compile_key(
+            &company.field,
+            "domain",
+            company.domain,
+            at,
+            templates,
+            report,
+            |text| CompanyDomain::parse(text).map(|_| ()).map_err(|e| e.to_string()),
+        );
         let properties = compile_properties(&company.field, company.properties, at, templates, report);
         match (domain, properties) {
             (Some(domain), Some(properties)) => companies.push(CompanyRule {
@@ -520,5 +548,625 @@ impl CompaniesRule {
                 });
             }
         }
+    }
+}
+
+/// YAML → compiled route → DealDraft for every shape of `associations` (issue 11, items 2–4),
+/// and the load errors of each wrong shape with their line and column.
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::domain::{
+        Associations, CompanyDomain, CompanyLookup, ContactUpsert, DealDraft, Email, Problem, PropValue, Property,
+        Submission,
+    };
+    use crate::mapping::{Mapping, OnAssociationFailure};
+
+    /// A json route whose `deal.associations` is `associations` (YAML, indented by 8), after the
+    /// top-level `top` (YAML at column 1, may be empty).
+    fn mapping_text(top: &str, associations: &str) -> String {
+        let mut text = format!(
+            "version: 1\n{top}routes:\n  r:\n    source: json\n    signature: none\n    deal:\n      pipeline: p\n      \
+             dealstage: s\n      associations:\n"
+        );
+        for line in associations.lines() {
+            text.push_str(&format!("        {line}\n"));
+        }
+        text
+    }
+
+    fn load(text: &str) -> Mapping {
+        Mapping::from_yaml(text, "m.yaml").unwrap_or_else(|e| panic!("must load:\n{e}\n{text}"))
+    }
+
+    fn submission(fields: Value) -> Submission {
+        Submission {
+            source: "json".into(),
+            id: Some("evt-1".into()),
+            submitted_at: None,
+            event_type: None,
+            received_at: "2026-11-29T10:00:00.000Z".into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            raw: fields,
+        }
+    }
+
+    fn map_with(top: &str, associations: &str, fields: Value) -> Result<DealDraft, Vec<Problem>> {
+        load(&mapping_text(top, associations))
+            .route("r")
+            .unwrap()
+            .map(&submission(fields))
+    }
+
+    fn map(associations: &str, fields: Value) -> Result<DealDraft, Vec<Problem>> {
+        map_with("", associations, fields)
+    }
+
+    fn associations(associations: &str, fields: Value) -> Associations {
+        map(associations, fields)
+            .unwrap_or_else(|problems| panic!("{problems:#?}"))
+            .associations
+    }
+
+    fn codes(problems: &[Problem]) -> Vec<(String, String)> {
+        problems
+            .iter()
+            .map(|p| (p.field.clone().unwrap_or_default(), p.code.clone()))
+            .collect()
+    }
+
+    fn email(text: &str) -> Email {
+        Email::parse(text).unwrap()
+    }
+
+    fn domain(text: &str) -> CompanyDomain {
+        CompanyDomain::parse(text).unwrap()
+    }
+
+    fn text(name: &str, value: &str) -> Property {
+        Property {
+            name: name.into(),
+            value: PropValue::Text(value.into()),
+        }
+    }
+
+    const FORM_CONTACT: &str = "contacts:\n  email: \"{{ fields.email }}\"\n  properties:\n    \
+                                firstname: \"{{ fields.first_name }}\"\n    lastname: \"{{ fields.last_name }}\"\n    \
+                                phone: \"{{ fields.phone }}\"\n";
+
+    #[test]
+    fn a_form_lead_becomes_a_contact_upsert_by_e_mail() {
+        let got = associations(
+            FORM_CONTACT,
+            json!({"email": " Ada.Lovelace@Example.COM ", "first_name": "Ada", "last_name": "Lovelace", "phone": "+44 20 7946 0000"}),
+        );
+        assert_eq!(
+            got,
+            Associations {
+                contacts_by_email: vec![ContactUpsert {
+                    email: email("ada.lovelace@example.com"),
+                    properties: vec![
+                        text("firstname", "Ada"),
+                        text("lastname", "Lovelace"),
+                        text("phone", "+44 20 7946 0000"),
+                    ],
+                }],
+                ..Associations::default()
+            }
+        );
+        assert!(!got.is_empty());
+    }
+
+    #[test]
+    fn contact_properties_that_render_empty_are_left_out() {
+        let got = associations(
+            FORM_CONTACT,
+            json!({"email": "ada@example.com", "first_name": "Ada", "phone": "  "}),
+        );
+        assert_eq!(got.contacts_by_email[0].properties, [text("firstname", "Ada")]);
+    }
+
+    #[test]
+    fn contact_properties_use_the_typed_conversions_of_deal_properties() {
+        let yaml = "contacts:\n  email: \"{{ fields.email }}\"\n  properties:\n    \
+                    lifecyclestage: { from: \"{{ fields.stage }}\", map: { Lead: lead, Customer: customer } }\n    \
+                    hs_lead_score: { from: \"{{ fields.score }}\", type: number }\n    \
+                    date_of_birth: { from: \"{{ fields.born }}\", type: date, format: \"%d/%m/%Y\" }\n    \
+                    newsletter: { from: \"{{ fields.news }}\", type: bool }\n    \
+                    interests: \"{{ fields.interests }}\"\n";
+        let got = associations(
+            yaml,
+            json!({"email": "ada@example.com", "stage": "Lead", "score": "1,250", "born": "10/12/1815", "news": "yes",
+                   "interests": ["Engines", "Poetry"]}),
+        );
+        let values: Vec<(&str, &PropValue)> = got.contacts_by_email[0]
+            .properties
+            .iter()
+            .map(|p| (p.name.as_str(), &p.value))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("lifecyclestage", &PropValue::Text("lead".into())),
+                ("hs_lead_score", &PropValue::Number("1250".into())),
+                ("date_of_birth", &PropValue::Date(-4_861_728_000_000)),
+                ("newsletter", &PropValue::Bool(true)),
+                ("interests", &PropValue::Text("Engines;Poetry".into())),
+            ]
+        );
+        let problems = map(
+            yaml,
+            json!({"email": "ada@example.com", "stage": "Prospect", "score": "many"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            codes(&problems),
+            [
+                (
+                    "associations.contacts[0].properties.lifecyclestage".into(),
+                    "no_match".into()
+                ),
+                (
+                    "associations.contacts[0].properties.hs_lead_score".into(),
+                    "invalid_number".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_list_mixes_contacts_by_e_mail_literal_ids_and_id_templates() {
+        let yaml = "contacts:\n  - 7\n  - \"{{ fields.vids }}\"\n  - email: \"{{ fields.email }}\"\n  - 8\n  - \
+                    email: \"{{ fields.partner }}\"\n    properties: { firstname: \"{{ fields.partner_name }}\" }\n  - 7\n";
+        let got = associations(
+            yaml,
+            json!({"vids": "9, 7", "email": "ADA@example.com", "partner": "bob@example.org", "partner_name": "Bob"}),
+        );
+        assert_eq!(
+            got.contact_ids,
+            [7, 8, 9],
+            "literal ids first (in one rule, as before), then templates; no duplicates"
+        );
+        assert_eq!(
+            got.contacts_by_email,
+            [
+                ContactUpsert {
+                    email: email("ada@example.com"),
+                    properties: vec![],
+                },
+                ContactUpsert {
+                    email: email("bob@example.org"),
+                    properties: vec![text("firstname", "Bob")],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_e_mail_twice_is_one_contact_the_first() {
+        let yaml = "contacts:\n  - email: \"{{ fields.a }}\"\n    properties: { firstname: First }\n  - email: \
+                    \"{{ fields.b }}\"\n    properties: { firstname: Second }\n";
+        let got = associations(yaml, json!({"a": "ada@example.com", "b": " ADA@Example.com"}));
+        assert_eq!(got.contacts_by_email.len(), 1, "{got:?}");
+        assert_eq!(got.contacts_by_email[0].properties, [text("firstname", "First")]);
+    }
+
+    /// An e-mail that renders empty: the contact is left out (the field is optional on most forms),
+    /// unless the mapping says `required: true`.
+    #[test]
+    fn an_empty_e_mail_leaves_the_contact_out_unless_required() {
+        for fields in [
+            json!({}),
+            json!({"email": ""}),
+            json!({"email": "   "}),
+            json!({"email": null}),
+        ] {
+            let got = associations(FORM_CONTACT, fields.clone());
+            assert!(got.contacts_by_email.is_empty() && got.is_empty(), "{fields}: {got:?}");
+        }
+        let required = "contacts:\n  email: { from: \"{{ fields.email }}\", required: true }\n";
+        let problems = map(required, json!({"email": " "})).unwrap_err();
+        assert_eq!(
+            codes(&problems),
+            [("associations.contacts[0].email".into(), "required".into())]
+        );
+        let defaulted = "contacts:\n  email: { from: \"{{ fields.email }}\", default: leads@acme.example }\n";
+        let got = associations(defaulted, json!({}));
+        assert_eq!(got.contacts_by_email[0].email, email("leads@acme.example"));
+    }
+
+    #[test]
+    fn an_invalid_e_mail_is_a_problem_naming_the_field_and_rule() {
+        let problems = map(
+            FORM_CONTACT,
+            json!({"email": "ada at example.com", "first_name": "Ada"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            codes(&problems),
+            [("associations.contacts[0].email".into(), "invalid_email".into())]
+        );
+        assert!(
+            problems[0]
+                .message
+                .contains("\"ada at example.com\" is not an e-mail address"),
+            "{}",
+            problems[0].message
+        );
+        let list = "contacts:\n  - 5\n  - email: \"{{ fields.a }}\"\n  - email: \"{{ fields.b }}\"\n";
+        let problems = map(list, json!({"a": "ada@example.com", "b": "bob@"})).unwrap_err();
+        assert_eq!(
+            codes(&problems),
+            [("associations.contacts[2].email".into(), "invalid_email".into())]
+        );
+        let two = "contacts:\n  email: \"{{ fields.emails }}\"\n";
+        let problems = map(two, json!({"emails": ["ada@example.com", "bob@example.com"]})).unwrap_err();
+        assert_eq!(
+            codes(&problems),
+            [("associations.contacts[0].email".into(), "multiple_values".into())]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_the_associations_is_reported_with_the_deals() {
+        let yaml = "contacts:\n  email: \"{{ fields.email }}\"\n  properties: { hs_lead_score: { from: \
+                    \"{{ fields.score }}\", type: number } }\ncompanies:\n  - \"{{ fields.company_id }}\"\n  - domain: \
+                    \"{{ fields.website }}\"\n";
+        let problems = map(
+            yaml,
+            json!({"email": "nope", "score": "x", "company_id": "abc", "website": "http://"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            codes(&problems),
+            [
+                ("associations.companies[0]".into(), "invalid_id".into()),
+                ("associations.companies[1].domain".into(), "invalid_domain".into()),
+                ("associations.contacts[0].email".into(), "invalid_email".into()),
+                (
+                    "associations.contacts[0].properties.hs_lead_score".into(),
+                    "invalid_number".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn companies_are_found_by_a_normalised_domain() {
+        let yaml = "companies:\n  domain: \"{{ fields.website }}\"\n  create_missing: true\n  properties:\n    \
+                    name: \"{{ fields.company }}\"\n    industry: \"{{ fields.industry }}\"\n";
+        for website in [
+            "acme.example",
+            "https://www.Acme.example/about?ref=x",
+            "http://acme.example:8080",
+            "ACME.EXAMPLE.",
+            "ada@acme.example",
+        ] {
+            let got = associations(yaml, json!({"website": website, "company": "Acme Ltd"}));
+            assert_eq!(
+                got.companies_by_domain,
+                [CompanyLookup {
+                    domain: domain("acme.example"),
+                    create_missing: true,
+                    properties: vec![text("name", "Acme Ltd")],
+                }],
+                "{website}"
+            );
+        }
+        let problems = map(yaml, json!({"website": "not a domain"})).unwrap_err();
+        assert_eq!(
+            codes(&problems),
+            [("associations.companies[0].domain".into(), "invalid_domain".into())]
+        );
+        assert!(
+            problems[0].message.contains("\"not a domain\" is not a company domain"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn create_missing_defaults_to_false_and_an_empty_domain_leaves_the_company_out() {
+        let yaml = "companies:\n  - 42\n  - domain: \"{{ fields.website }}\"\n";
+        let got = associations(yaml, json!({"website": "acme.example"}));
+        assert_eq!(got.company_ids, [42]);
+        assert_eq!(
+            got.companies_by_domain,
+            [CompanyLookup {
+                domain: domain("acme.example"),
+                create_missing: false,
+                properties: vec![],
+            }]
+        );
+        let got = associations(yaml, json!({"website": ""}));
+        assert_eq!(
+            (got.company_ids.as_slice(), got.companies_by_domain.len()),
+            ([42].as_slice(), 0)
+        );
+        let same =
+            "companies:\n  - domain: \"{{ fields.a }}\"\n    create_missing: true\n  - domain: \"{{ fields.b }}\"\n";
+        let got = associations(same, json!({"a": "acme.example", "b": "https://www.acme.example/"}));
+        assert_eq!(got.companies_by_domain.len(), 1, "one company per domain: {got:?}");
+        assert!(got.companies_by_domain[0].create_missing, "the first wins");
+    }
+
+    /// The form-to-deal job: the company is taken from the e-mail's domain, so a gmail.com lead has
+    /// no company, and the contact is still linked.
+    const LEAD: &str = "contacts:\n  email: \"{{ fields.email }}\"\ncompanies:\n  domain: \"{{ fields.email }}\"\n  \
+                        create_missing: true\n  properties: { name: \"{{ fields.company }}\" }\n";
+
+    #[test]
+    fn a_free_mail_domain_is_never_a_company_but_the_contact_is_linked() {
+        for address in [
+            "ada@gmail.com",
+            "Ada@GoogleMail.com",
+            "ada@gmx.de",
+            "ada@yahoo.co.uk",
+            "ada@proton.me",
+        ] {
+            let got = associations(LEAD, json!({"email": address, "company": "Acme"}));
+            assert_eq!(got.contacts_by_email.len(), 1, "{address}");
+            assert!(got.companies_by_domain.is_empty(), "{address}: {got:?}");
+            let host = address.to_lowercase().split('@').nth(1).unwrap().to_owned();
+            assert_eq!(got.skipped_free_mail_domains, [domain(&host)], "{address}");
+        }
+        let got = associations(LEAD, json!({"email": "ada@acme.example", "company": "Acme"}));
+        assert_eq!(got.companies_by_domain[0].domain, domain("acme.example"));
+        assert!(got.skipped_free_mail_domains.is_empty());
+    }
+
+    #[test]
+    fn a_mapping_extends_or_trims_the_free_mail_list() {
+        let extended = "free_mail_domains: [mail.example, \"freemail.*\"]\n";
+        for address in ["ada@mail.example", "ada@freemail.co.uk", "ada@gmail.com"] {
+            let got = map_with(extended, LEAD, json!({"email": address}))
+                .unwrap()
+                .associations;
+            assert!(got.companies_by_domain.is_empty(), "{address}: {got:?}");
+        }
+        let got = map_with(extended, LEAD, json!({"email": "ada@acme.example"}))
+            .unwrap()
+            .associations;
+        assert_eq!(got.companies_by_domain.len(), 1);
+        let trimmed = "free_mail_domains: { remove: [web.de] }\n";
+        let got = map_with(trimmed, LEAD, json!({"email": "kontakt@web.de"}))
+            .unwrap()
+            .associations;
+        assert_eq!(got.companies_by_domain[0].domain, domain("web.de"));
+        let got = map_with(trimmed, LEAD, json!({"email": "ada@gmx.de"}))
+            .unwrap()
+            .associations;
+        assert!(got.companies_by_domain.is_empty());
+    }
+
+    #[test]
+    fn literal_e_mails_and_domains_are_checked_when_the_mapping_loads() {
+        let yaml = "contacts:\n  email: \" Leads@Acme.Example \"\ncompanies:\n  domain: https://www.acme.example/\n";
+        let got = associations(yaml, json!({}));
+        assert_eq!(got.contacts_by_email[0].email, email("leads@acme.example"));
+        assert_eq!(got.companies_by_domain[0].domain, domain("acme.example"));
+    }
+
+    fn load_errors(text: &str) -> Vec<String> {
+        let err = Mapping::from_yaml(text, "m.yaml").expect_err("must not load");
+        err.errors().map(ToString::to_string).collect()
+    }
+
+    /// Every wrong shape of a contact or company spec, each at its line and column. The
+    /// associations start on line 10, their first key at column 9.
+    #[test]
+    fn wrong_shapes_are_load_errors_at_their_node() {
+        let cases = [
+            (
+                "unknown key in a contact",
+                "contacts:\n  email: \"{{ fields.email }}\"\n  firstname: \"{{ fields.name }}\"\n",
+                "12:11",
+                "route r, associations.contacts[0]: unknown key `firstname` in a contact (expected email, properties)",
+            ),
+            (
+                "typo in a contact key",
+                "contacts:\n  - emial: \"{{ fields.email }}\"\n",
+                "11:13",
+                "did you mean `email`",
+            ),
+            (
+                "contact without email",
+                "contacts:\n  properties: { firstname: Ada }\n",
+                "11:11",
+                "associations.contacts[0]: missing `email:`",
+            ),
+            (
+                "typed e-mail",
+                "contacts:\n  email: { from: \"{{ fields.email }}\", type: number }\n",
+                "11:18",
+                "associations.contacts[0].email: `email` is text; remove `type: number`",
+            ),
+            (
+                "e-mail as a property",
+                "contacts:\n  email: \"{{ fields.email }}\"\n  properties:\n    email: \"{{ fields.other }}\"\n",
+                "13:13",
+                "associations.contacts[0].properties.email: the contact's `email` is set with `email:`",
+            ),
+            (
+                "bad contact property name",
+                "contacts:\n  email: a@b.example\n  properties: { first-name: x }\n",
+                "12:25",
+                "contains '-'",
+            ),
+            (
+                "contact properties not a map",
+                "contacts:\n  email: a@b.example\n  properties: [firstname]\n",
+                "12:23",
+                "`properties` must be a map, found a list",
+            ),
+            (
+                "literal invalid e-mail",
+                "contacts:\n  email: ada.example.com\n",
+                "11:18",
+                "associations.contacts[0].email: \"ada.example.com\" is not an e-mail address: there is no `@`",
+            ),
+            (
+                "null in a contact list",
+                "contacts:\n  - 5\n  -\n",
+                "12:12",
+                "associations.contacts[1]: expected an id, a template or a map with `email:`, found nothing (null)",
+            ),
+            (
+                "nested list",
+                "contacts:\n  - [5]\n",
+                "11:13",
+                "expected an id, a template or a map with `email:`, found a list",
+            ),
+            (
+                "create_missing as a string",
+                "companies:\n  domain: acme.example\n  create_missing: \"yes\"\n",
+                "12:27",
+                "associations.companies[0].create_missing: `create_missing` must be true or false (a literal, not a \
+                 template), found \"yes\"",
+            ),
+            (
+                "create_missing as a template",
+                "companies:\n  domain: acme.example\n  create_missing: \"{{ fields.create }}\"\n",
+                "12:27",
+                "must be true or false",
+            ),
+            (
+                "company without domain",
+                "companies:\n  - name: Acme\n",
+                "11:13",
+                "associations.companies[0]: missing `domain:`",
+            ),
+            (
+                "unknown key in a company",
+                "companies:\n  - domain: acme.example\n    name: Acme\n",
+                "12:13",
+                "unknown key `name` in a company (expected domain, create_missing, properties)",
+            ),
+            (
+                "domain as a property",
+                "companies:\n  domain: acme.example\n  properties: { domain: other.example }\n",
+                "12:25",
+                "the company's `domain` is set with `domain:`",
+            ),
+            (
+                "literal invalid domain",
+                "companies:\n  domain: localhost\n",
+                "11:19",
+                "\"localhost\" is not a company domain: a domain has at least two labels",
+            ),
+            (
+                "invalid template in a contact",
+                "contacts:\n  email: \"{{ fields.email \"\n",
+                "11:18",
+                "invalid template",
+            ),
+            (
+                "unknown variable in a company property",
+                "companies:\n  domain: acme.example\n  properties: { name: \"{{ feilds.name }}\" }\n",
+                "12:31",
+                "associations.companies[0].properties.name: invalid template",
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (name, yaml, position, want) in cases {
+            let errors = load_errors(&mapping_text("", yaml));
+            if !errors
+                .iter()
+                .any(|e| e.starts_with(&format!("{position}: error: ")) && e.contains(want))
+            {
+                wrong.push(format!("{name}: want {want:?} at {position}, got {errors:#?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn on_association_failure_is_report_by_default_or_dead_letter() {
+        let route = |extra: &str| {
+            format!(
+                "version: 1\nroutes:\n  r:\n    source: json\n    signature: none\n{extra}    deal:\n      pipeline: p\n      \
+                 dealstage: s\n      associations: {{ contacts: \"{{{{ fields.vid }}}}\" }}\n"
+            )
+        };
+        let mapping = load(&route(""));
+        assert_eq!(
+            mapping.route("r").unwrap().on_association_failure(),
+            OnAssociationFailure::Report
+        );
+        for (value, want) in [
+            ("report", OnAssociationFailure::Report),
+            ("dead_letter", OnAssociationFailure::DeadLetter),
+        ] {
+            let mapping = load(&route(&format!("    on_association_failure: {value}\n")));
+            assert_eq!(mapping.route("r").unwrap().on_association_failure(), want, "{value}");
+            assert_eq!(want.as_str(), value);
+        }
+        let errors = load_errors(&route("    on_association_failure: dead-letter\n"));
+        assert_eq!(
+            errors,
+            ["6:29: error: route r, on_association_failure: expected report or dead_letter, found \"dead-letter\""]
+        );
+        let without = "version: 1\nroutes:\n  r:\n    source: json\n    signature: none\n    \
+                       on_association_failure: dead_letter\n    deal: { pipeline: p, dealstage: s }\n";
+        let warnings: Vec<String> = load(without).warnings().iter().map(ToString::to_string).collect();
+        assert!(
+            warnings.iter().any(|w| w.starts_with(
+                "6:29: warning: route r, on_association_failure: the route has no \
+                                                   `associations`"
+            )),
+            "{warnings:#?}"
+        );
+    }
+
+    /// Dead letters and `transform` carry the draft as JSON: the new parts are camelCase, left
+    /// out when empty (so older dead letters keep their shape) and read back as empty.
+    #[test]
+    fn the_drafts_json_shape_carries_contacts_and_companies() {
+        let draft = map(LEAD, json!({"email": "Ada@Acme.example", "company": "Acme"})).unwrap();
+        let got = serde_json::to_value(&draft).unwrap();
+        assert_eq!(
+            got["associations"],
+            json!({
+                "companyIds": [],
+                "contactIds": [],
+                "contactsByEmail": [{"email": "ada@acme.example", "properties": []}],
+                "companiesByDomain": [{
+                    "domain": "acme.example",
+                    "createMissing": true,
+                    "properties": [{"name": "name", "value": {"type": "text", "value": "Acme"}}]
+                }]
+            })
+        );
+        assert_eq!(serde_json::from_value::<DealDraft>(got).unwrap(), draft);
+
+        let free = map(LEAD, json!({"email": "ada@gmail.com"})).unwrap();
+        let got = serde_json::to_value(&free).unwrap();
+        assert_eq!(
+            got["associations"],
+            json!({
+                "companyIds": [],
+                "contactIds": [],
+                "contactsByEmail": [{"email": "ada@gmail.com", "properties": []}],
+                "skippedFreeMailDomains": ["gmail.com"]
+            })
+        );
+
+        let older = json!({"dealstage": "s", "properties": [], "associations": {"companyIds": [1], "contactIds": []}});
+        let read: DealDraft = serde_json::from_value(older.clone()).unwrap();
+        assert_eq!(read.associations.company_ids, [1]);
+        assert!(read.associations.contacts_by_email.is_empty());
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            older,
+            "an older draft keeps its shape"
+        );
+
+        let forged = json!({"dealstage": "s", "properties": [], "associations": {"companyIds": [], "contactIds": [],
+                            "contactsByEmail": [{"email": "not an e-mail", "properties": []}]}});
+        assert!(
+            serde_json::from_value::<DealDraft>(forged).is_err(),
+            "a draft read back is checked too"
+        );
     }
 }

@@ -143,9 +143,7 @@ impl Entry {
                     _ => Err("write `name.*` with a plain name, as in `gmx.*`".to_owned()),
                 }
             }
-            None if trimmed.contains('*') => {
-                Err("`*` may only stand for the last labels, as in `gmx.*`".to_owned())
-            }
+            None if trimmed.contains('*') => Err("`*` may only stand for the last labels, as in `gmx.*`".to_owned()),
             None => CompanyDomain::parse(trimmed)
                 .map(|d| Entry::Exact(d.as_str().to_owned()))
                 .map_err(|e| e.why),
@@ -364,7 +362,13 @@ mod tests {
     fn a_list_adds_to_the_builtin_one() {
         let (domains, errors) = read_text("[Mail.Example, \"www.post.example.\", \"freemail.*\"]");
         assert!(errors.is_empty(), "{errors:?}");
-        for free in ["mail.example", "post.example", "freemail.de", "freemail.co.uk", "gmail.com"] {
+        for free in [
+            "mail.example",
+            "post.example",
+            "freemail.de",
+            "freemail.co.uk",
+            "gmail.com",
+        ] {
             assert!(domains.contains(&domain(free)), "{free}");
         }
         assert!(!domains.contains(&domain("acme.example")));
@@ -385,10 +389,18 @@ mod tests {
     fn wrong_entries_are_errors_at_their_node() {
         let cases = [
             ("mail.example", "1:1", "expected a list of domains to add"),
-            ("[localhost]", "1:2", "\"localhost\" is not a domain: a domain has at least two labels"),
+            (
+                "[localhost]",
+                "1:2",
+                "\"localhost\" is not a domain: a domain has at least two labels",
+            ),
             ("[\"*.example\"]", "1:2", "`*` may only stand for the last labels"),
             ("[\"a.*.example\"]", "1:2", "`*` may only stand for the last labels"),
-            ("[\"https://x.example/*\"]", "1:2", "`*` may only stand for the last labels"),
+            (
+                "[\"https://x.example/*\"]",
+                "1:2",
+                "`*` may only stand for the last labels",
+            ),
             ("[\".*\"]", "1:2", "not a domain"),
             ("[1]", "1:2", "expected a domain such as"),
             ("{ remove: [acme.example] }", "1:12", "not in the built-in list"),

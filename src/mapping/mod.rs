@@ -140,9 +140,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 pub use associations::OnAssociationFailure;
-pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
+pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
 pub use route::Route;
 
 use diagnostic::{At, Report};

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::associations::{CompaniesRule, ContactsRule, OnAssociationFailure, compile_companies, compile_contacts};
-use super::free_mail::FreeMailDomains;
 use super::convert::{Conversion, Invalid, MULTIPLE_VALUES, ValueType, is_blank, parse_ids, show, to_text};
-use super::diagnostic::{At, Report};
+use super::diagnostic::{At, Diagnostic, Report, Severity};
+use super::free_mail::FreeMailDomains;
 use super::spec::{IdsSpec, Input, MatchSpec, RouteSpec, ValueSpec};
 use super::template::{Scope, TemplateRef, Templates, context};
 use super::yaml::Loc;
@@ -723,6 +723,68 @@ pub(super) fn compile_ids(
     })
 }
 
+/// Checks `hubspot: { upsert_by: <property> }` of route `route` against its compiled deal
+/// `properties`: the deal is upserted by that property's value, so the route must map it under
+/// `deal.properties` from the delivery (a template: a literal would make every delivery update the
+/// same deal) with `required: true` (a delivery without the value would have no key to upsert by).
+/// `upsert_by` is the property name and
+/// where the file says it; `None` (no `upsert_by`) is fine. The error names the route and the
+/// field `hubspot.upsert_by`, at that location.
+///
+/// For `compile_route`, once the `hubspot:` key is parsed (`properties` is its `properties`).
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "called by compile_route once the `hubspot:` key is parsed (Step 6)"
+    )
+)]
+pub(crate) fn check_upsert_by(
+    route: &str,
+    properties: &[(String, ValueRule)],
+    upsert_by: Option<(&str, Loc)>,
+) -> Result<(), Diagnostic> {
+    let Some((name, loc)) = upsert_by else {
+        return Ok(());
+    };
+    let error = |message: String| Diagnostic {
+        severity: Severity::Error,
+        route: Some(route.to_owned()),
+        field: Some("hubspot.upsert_by".to_owned()),
+        line: loc.line,
+        column: loc.column,
+        message,
+    };
+    if let Err(why) = super::spec::check_property_name(name) {
+        return Err(error(why));
+    }
+    let Some((_, rule)) = properties.iter().find(|(property, _)| property == name) else {
+        let mapped: Vec<&str> = properties.iter().map(|(p, _)| p.as_str()).collect();
+        let mapped = match mapped.as_slice() {
+            [] => "none".to_owned(),
+            names => names.join(", "),
+        };
+        return Err(error(format!(
+            "upsert_by names `{name}`, which `deal.properties` does not map (mapped: {mapped}); the deal is \
+             upserted by that property's value: map it, e.g. `{name}: {{ from: \"{{{{ submission.id }}}}\", \
+             required: true }}`"
+        )));
+    };
+    if let Compiled::Constant(_) = rule.input {
+        return Err(error(format!(
+            "upsert_by names `{name}`, which is a literal: every delivery would update the same deal; map it \
+             from the delivery, e.g. `\"{{{{ submission.id }}}}\"`"
+        )));
+    }
+    if !rule.required {
+        return Err(error(format!(
+            "upsert_by names `{name}`, which may render empty, and a deal without it cannot be upserted: add \
+             `required: true` to `properties.{name}`"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -826,6 +888,53 @@ mod tests {
         for (name, rule, input, want) in cases {
             assert_eq!(code(rule.finish(input)), want, "{name}");
         }
+    }
+
+    /// Every way `upsert_by` can name a property the route does not reliably fill.
+    #[test]
+    fn upsert_by_must_name_a_required_templated_deal_property() {
+        let text = "version: 1\nroutes:\n  r:\n    source: json\n    signature: none\n    deal:\n      pipeline: p\n      \
+                    dealstage: s\n      properties:\n        webhook_event_id: { from: \"{{ submission.id }}\", required: true }\n        \
+                    dealname: \"{{ fields.name }}\"\n        dealtype: newbusiness\n";
+        let mapping = crate::mapping::Mapping::from_yaml(text, "m.yaml").unwrap();
+        let properties = &mapping.route("r").unwrap().properties;
+        let at = Loc {
+            line: Some(4),
+            column: Some(17),
+        };
+        assert_eq!(check_upsert_by("r", properties, None), Ok(()));
+        assert_eq!(check_upsert_by("r", properties, Some(("webhook_event_id", at))), Ok(()));
+        let cases = [
+            (
+                "not mapped",
+                "event_id",
+                "does not map (mapped: webhook_event_id, dealname, dealtype)",
+            ),
+            ("the stage", "dealstage", "does not map"),
+            (
+                "may render empty",
+                "dealname",
+                "add `required: true` to `properties.dealname`",
+            ),
+            ("a literal", "dealtype", "every delivery would update the same deal"),
+            ("not a property name", "event-id", "contains '-'"),
+        ];
+        for (name, upsert_by, want) in cases {
+            let diagnostic = check_upsert_by("r", properties, Some((upsert_by, at))).expect_err(name);
+            assert_eq!(
+                (
+                    diagnostic.severity,
+                    diagnostic.route.as_deref(),
+                    diagnostic.field.as_deref()
+                ),
+                (Severity::Error, Some("r"), Some("hubspot.upsert_by")),
+                "{name}"
+            );
+            assert_eq!((diagnostic.line, diagnostic.column), (Some(4), Some(17)), "{name}");
+            assert!(diagnostic.message.contains(want), "{name}: {}", diagnostic.message);
+        }
+        let none = check_upsert_by("r", &[], Some(("x", at))).expect_err("no properties");
+        assert!(none.message.contains("(mapped: none)"), "{}", none.message);
     }
 
     #[test]

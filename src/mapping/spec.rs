@@ -6,9 +6,9 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use super::associations::{CompaniesSpec, ContactsSpec, OnAssociationFailure, read_companies, read_contacts};
-use super::free_mail::{FreeMailDomains, read_free_mail_domains};
 use super::convert::{Conversion, DateFormat, DecimalMark, ValueType, parse_timezone};
 use super::diagnostic::{At, Report};
+use super::free_mail::{FreeMailDomains, read_free_mail_domains};
 use super::template::looks_like_template;
 use super::yaml::{Key, Loc, Node, NodeKind};
 use crate::inbound::Source;
