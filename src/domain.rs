@@ -4,6 +4,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod address;
+
+pub use address::{CompanyDomain, Email, InvalidDomain, InvalidEmail};
+
 /// A decoded, normalised delivery: what a mapping sees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,7 +44,7 @@ pub struct DealDraft {
 }
 
 /// One deal property and its typed value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Property {
     /// HubSpot internal property name.
     pub name: String,
@@ -49,7 +53,7 @@ pub struct Property {
 }
 
 /// A converted property value. The wire layer decides how each is spelt per API version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "camelCase")]
 pub enum PropValue {
     /// Text as rendered.
@@ -75,7 +79,11 @@ impl PropValue {
     }
 }
 
-/// Ids of existing HubSpot records to associate with a new deal.
+/// The records to associate with a new deal: existing ones by id, and contacts and companies that
+/// dealhook finds (or creates) first, by e-mail and by domain.
+///
+/// JSON (camelCase; dead letters carry it): `companyIds` and `contactIds` always, the others only
+/// when not empty, and read as empty when absent (dead letters written before they existed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Associations {
@@ -83,13 +91,52 @@ pub struct Associations {
     pub company_ids: Vec<u64>,
     /// Contact ids (vids).
     pub contact_ids: Vec<u64>,
+    /// Contacts to upsert by e-mail and link, in mapping order; one per e-mail (the first wins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts_by_email: Vec<ContactUpsert>,
+    /// Companies to find by domain (and create if allowed) and link, in mapping order; one per
+    /// domain (the first wins). Never a free-mail domain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub companies_by_domain: Vec<CompanyLookup>,
+    /// Company domains the mapping produced but left out because they are free-mail domains
+    /// (`gmail.com`, …): nothing is looked up or created for them. Informational (for `transform`,
+    /// dry runs and dead letters); never sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_free_mail_domains: Vec<CompanyDomain>,
 }
 
 impl Associations {
-    /// True when there is nothing to associate.
+    /// True when there is nothing to associate (skipped free-mail domains do not count).
     pub fn is_empty(&self) -> bool {
-        self.company_ids.is_empty() && self.contact_ids.is_empty()
+        self.company_ids.is_empty()
+            && self.contact_ids.is_empty()
+            && self.contacts_by_email.is_empty()
+            && self.companies_by_domain.is_empty()
     }
+}
+
+/// A contact to create or update by e-mail (HubSpot's upsert with `idProperty: email`), then link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactUpsert {
+    /// The contact's e-mail, trimmed and lower case.
+    pub email: Email,
+    /// Contact properties (`firstname`, `lastname`, `phone`, …), converted as deal properties
+    /// are, in mapping order; empty ones are left out. Never contains `email`.
+    pub properties: Vec<Property>,
+}
+
+/// A company to find by its `domain` property, created when missing if `create_missing`, then linked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompanyLookup {
+    /// The normalised domain (see [`CompanyDomain`]).
+    pub domain: CompanyDomain,
+    /// Create the company (with `domain` and `properties`) when no company has this domain.
+    pub create_missing: bool,
+    /// Properties for the company when it is created (`name`, …), in mapping order; empty ones are
+    /// left out. Never contains `domain`.
+    pub properties: Vec<Property>,
 }
 
 /// One reported error: which field, which rule, and a sentence for a person.

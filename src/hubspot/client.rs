@@ -227,6 +227,7 @@ mod tests {
             associations: Associations {
                 company_ids: vec![8_954_037],
                 contact_ids: vec![27_136],
+                ..Associations::default()
             },
         }
     }

@@ -211,6 +211,7 @@ mod tests {
             associations: Associations {
                 company_ids: vec![8_954_037],
                 contact_ids: vec![27_136, 27_137],
+                ..Associations::default()
             },
         }
     }
@@ -268,6 +269,7 @@ mod tests {
         draft.associations = Associations {
             company_ids: vec![],
             contact_ids: vec![51],
+            ..Associations::default()
         };
         assert_eq!(
             create_request(&draft).body["associations"],

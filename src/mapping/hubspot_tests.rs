@@ -108,6 +108,17 @@ fn upsert_by_needs_a_crm_api_and_a_mapped_property() {
             .any(|e| e.starts_with("m.yaml:6:43: error: route r, hubspot.upsert_by: `upsert_by: webhook_event_id` names a property the route does not map")),
         "{unmapped:#?}"
     );
+    let literal = errors(&text(
+        "",
+        "    hubspot: { api: v3, upsert_by: webhook_event_id }\n",
+        "        webhook_event_id: same-for-every-delivery\n",
+    ));
+    assert!(
+        literal
+            .iter()
+            .any(|e| e.contains("hubspot.upsert_by: `upsert_by: webhook_event_id` names a literal property")),
+        "{literal:#?}"
+    );
     let mapped = load(&text(
         "hubspot: { api: \"2026-03\" }\n",
         "    hubspot: { upsert_by: webhook_event_id }\n",

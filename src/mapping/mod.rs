@@ -121,14 +121,29 @@
 //! string of ids separated by commas, semicolons or whitespace; empty → none; duplicates are
 //! dropped; anything else is the problem `invalid_id` naming every bad item.
 //!
+//! They also take records found by key (`associations.rs`): `contacts: { email, properties }`
+//! and `companies: { domain, create_missing, properties }`, or a list mixing such maps, literal
+//! ids and id templates. `email` and `domain` are text value specs (empty → the record is left
+//! out, or `required`); the e-mail is trimmed and lower-cased (`invalid_email` otherwise, see
+//! [`crate::domain::Email`]), the domain normalised from a domain, URL or e-mail
+//! (`invalid_domain`, see [`crate::domain::CompanyDomain`]); literals are checked at load.
+//! `properties` convert as deal properties. A domain on the free-mail list (built-in
+//! [`DEFAULT_FREE_MAIL_DOMAINS`], changed by the top-level `free_mail_domains: [..]` or
+//! `{ add: [..], remove: [..] }`) is left out and listed in `skippedFreeMailDomains`. Problems
+//! name the item: `associations.contacts[0].email`. The route key
+//! `on_association_failure: report | dead_letter` (default `report`) says whether a failed
+//! association fails the delivery ([`OnAssociationFailure`]).
+//!
 //! Render failures (fuel exhausted, unknown filter, a value too large to print, …) are the
 //! problem `template_error`. Templates are bounded by fuel, a recursion limit and a size check
 //! on what they print or serialise (100 000 items, 4 MiB, 128 levels); `namespace` is not
 //! available (see `template.rs`).
 
+mod associations;
 mod convert;
 mod diagnostic;
 mod endpoint;
+mod free_mail;
 mod route;
 mod spec;
 mod template;
@@ -140,8 +155,10 @@ use std::sync::Arc;
 #[cfg(test)]
 mod hubspot_tests;
 
+pub use associations::OnAssociationFailure;
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
+pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
 pub use route::Route;
 
 use diagnostic::{At, Report};
@@ -183,7 +200,8 @@ impl Mapping {
         let spec = spec::read(&root, &mut report);
         endpoint::check(&spec.routes, &mut report);
         endpoint::check_shared_keys(&spec.routes, &mut report);
-        let routes = route::compile(spec.routes, &mut report);
+        let free_mail = Arc::new(spec.free_mail_domains);
+        let routes = route::compile(spec.routes, &free_mail, &mut report);
         if report.has_errors() {
             return Err(fail(report.into_sorted()));
         }
@@ -388,6 +406,7 @@ mod tests {
                 (Severity::Warning, Some("website-quote"), Some("signature")),
                 (Severity::Warning, Some("contact-form"), Some("signature")),
                 (Severity::Warning, Some("contact-form"), Some("pipeline")),
+                (Severity::Warning, Some("website-lead"), Some("signature")),
             ],
             "{:#?}",
             mapping.warnings()
@@ -475,6 +494,7 @@ mod tests {
             associations: Associations {
                 company_ids: vec![4242],
                 contact_ids: vec![101, 102],
+                ..Associations::default()
             },
         };
         assert_eq!(got, Ok(want));
@@ -508,6 +528,51 @@ mod tests {
         );
         assert_eq!(deal.associations.contact_ids, [7]);
         assert!(deal.associations.company_ids.is_empty());
+    }
+
+    /// The example route for the form-to-deal job: only an e-mail and a company name come in.
+    #[test]
+    fn a_website_lead_becomes_a_contact_by_e_mail_and_a_company_by_domain() {
+        let event: Value = serde_json::from_str(include_str!("../../events/website-lead.json")).unwrap();
+        let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+        let deal = map("website-lead", body).unwrap_or_else(|p| panic!("{p:#?}"));
+        assert_eq!(deal.properties, [prop("dealname", text("Lead: Acme Robotics"))]);
+        let contacts = &deal.associations.contacts_by_email;
+        assert_eq!(contacts.len(), 1);
+        assert_eq!(contacts[0].email.as_str(), "ada.lovelace@acme-robotics.example");
+        assert_eq!(
+            contacts[0].properties,
+            [prop("firstname", text("Ada")), prop("lastname", text("Lovelace"))],
+            "the empty phone is left out"
+        );
+        let companies = &deal.associations.companies_by_domain;
+        assert_eq!(companies.len(), 1);
+        assert_eq!(companies[0].domain.as_str(), "acme-robotics.example");
+        assert!(companies[0].create_missing);
+        assert_eq!(companies[0].properties, [prop("name", text("Acme Robotics"))]);
+        assert!(deal.associations.company_ids.is_empty() && deal.associations.contact_ids.is_empty());
+
+        let gmail = map("website-lead", json!({"email": "ada@gmail.com"})).unwrap();
+        assert_eq!(
+            gmail.associations.contacts_by_email.len(),
+            1,
+            "the contact is still linked"
+        );
+        assert!(gmail.associations.companies_by_domain.is_empty());
+        assert_eq!(gmail.associations.skipped_free_mail_domains[0].as_str(), "gmail.com");
+        assert_eq!(gmail.properties, [prop("dealname", text("Lead: ada@gmail.com"))]);
+
+        let problems = map("website-lead", json!({"email": "ada(at)acme.example"})).unwrap_err();
+        assert_eq!(
+            codes(&problems),
+            [
+                (
+                    "associations.companies[0].domain".to_owned(),
+                    "invalid_domain".to_owned()
+                ),
+                ("associations.contacts[0].email".to_owned(), "invalid_email".to_owned()),
+            ]
+        );
     }
 
     #[test]
@@ -795,7 +860,8 @@ routes:
             deal.associations,
             Associations {
                 company_ids: vec![1, 2],
-                contact_ids: vec![3]
+                contact_ids: vec![3],
+                ..Associations::default()
             }
         );
     }

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::associations::{CompaniesRule, ContactsRule, OnAssociationFailure, compile_companies, compile_contacts};
 use super::convert::{Conversion, Invalid, MULTIPLE_VALUES, ValueType, is_blank, parse_ids, show, to_text};
 use super::diagnostic::{At, Report};
+use super::free_mail::FreeMailDomains;
 use super::spec::{HubSpotSpec, IdsSpec, Input, MatchSpec, RouteSpec, ValueSpec};
 use super::template::{Scope, TemplateRef, Templates, context};
 use super::yaml::Loc;
@@ -36,8 +38,9 @@ pub struct Route {
     pipeline: Option<ValueRule>,
     dealstage: ValueRule,
     properties: Vec<(String, ValueRule)>,
-    companies: Option<IdsRule>,
-    contacts: Option<IdsRule>,
+    companies: Option<CompaniesRule>,
+    contacts: Option<ContactsRule>,
+    on_association_failure: OnAssociationFailure,
     templates: Arc<Templates>,
 }
 
@@ -85,6 +88,12 @@ impl Route {
         self.condition.is_some()
     }
 
+    /// What a failed association (a contact upsert, a company search or create, a link) makes of
+    /// the delivery: `on_association_failure:`, default [`OnAssociationFailure::Report`].
+    pub fn on_association_failure(&self) -> OnAssociationFailure {
+        self.on_association_failure
+    }
+
     /// Whether this route takes the delivery: no `match`, or a truthy one (Jinja truthiness:
     /// undefined, `none`, `false`, `0`, `""` and empty lists are false). An evaluation failure
     /// is the problem `match_error` at `match`, naming the route.
@@ -107,7 +116,9 @@ impl Route {
     /// Maps one Submission. All problems of the delivery are collected and returned together,
     /// each naming its field (`dealstage`, `properties.amount`, `associations.companies`) and
     /// its rule code (`required`, `no_match`, `invalid_number`, `invalid_date`,
-    /// `invalid_datetime`, `invalid_bool`, `invalid_id`, `template_error`).
+    /// `invalid_datetime`, `invalid_bool`, `invalid_id`, `template_error`; for contacts and
+    /// companies, `associations.contacts[0].email` with `invalid_email` and
+    /// `associations.companies[0].domain` with `invalid_domain`).
     pub fn map(&self, submission: &Submission) -> Result<DealDraft, Vec<Problem>> {
         let ctx = context(&self.name, submission);
         let eval = Eval {
@@ -135,10 +146,10 @@ impl Route {
 
         let mut associations = Associations::default();
         if let Some(rule) = &self.companies {
-            associations.company_ids = keep(eval.ids(rule).map(Some), &mut problems).unwrap_or_default();
+            rule.map(&eval, &mut associations, &mut problems);
         }
         if let Some(rule) = &self.contacts {
-            associations.contact_ids = keep(eval.ids(rule).map(Some), &mut problems).unwrap_or_default();
+            rule.map(&eval, &mut associations, &mut problems);
         }
 
         match dealstage {
@@ -162,7 +173,7 @@ impl Route {
 }
 
 /// Keeps the value of a result and moves its problem to `problems`.
-fn keep<T>(result: Result<Option<T>, Problem>, problems: &mut Vec<Problem>) -> Option<T> {
+pub(super) fn keep<T>(result: Result<Option<T>, Problem>, problems: &mut Vec<Problem>) -> Option<T> {
     result.unwrap_or_else(|problem| {
         problems.push(problem);
         None
@@ -171,22 +182,22 @@ fn keep<T>(result: Result<Option<T>, Problem>, problems: &mut Vec<Problem>) -> O
 
 /// A compiled value spec.
 #[derive(Debug)]
-struct ValueRule {
+pub(super) struct ValueRule {
     /// `dealstage`, `pipeline`, `properties.amount`: how problems name it.
-    field: String,
-    input: Compiled,
+    pub(super) field: String,
+    pub(super) input: Compiled,
     conversion: Conversion,
     /// A list is a multi-select: its items are converted one by one and joined with `;`. True
     /// for text properties; `dealstage`, `pipeline` and typed values take one value.
-    multi: bool,
-    required: bool,
+    pub(super) multi: bool,
+    pub(super) required: bool,
     lookup: Option<Lookup>,
     /// Used when the input is blank, or matches no `map` key (per item, for a list).
     default: Option<Value>,
 }
 
 #[derive(Debug)]
-enum Compiled {
+pub(super) enum Compiled {
     /// A literal, converted at load: the same for every delivery.
     Constant(Option<PropValue>),
     Template(TemplateRef),
@@ -207,7 +218,7 @@ impl Lookup {
 }
 
 #[derive(Debug)]
-struct IdsRule {
+pub(super) struct IdsRule {
     field: String,
     input: IdsInput,
 }
@@ -218,14 +229,14 @@ enum IdsInput {
     Template(TemplateRef),
 }
 
-struct Eval<'a> {
+pub(super) struct Eval<'a> {
     templates: &'a Templates,
     ctx: &'a minijinja::Value,
 }
 
 impl Eval<'_> {
     /// `Ok(None)`: blank and not required, so the property is left out.
-    fn value(&self, rule: &ValueRule) -> Result<Option<PropValue>, Problem> {
+    pub(super) fn value(&self, rule: &ValueRule) -> Result<Option<PropValue>, Problem> {
         match &rule.input {
             Compiled::Constant(value) => Ok(value.clone()),
             Compiled::Template(template) => {
@@ -238,7 +249,7 @@ impl Eval<'_> {
         }
     }
 
-    fn ids(&self, rule: &IdsRule) -> Result<Vec<u64>, Problem> {
+    pub(super) fn ids(&self, rule: &IdsRule) -> Result<Vec<u64>, Problem> {
         match &rule.input {
             IdsInput::Constant(ids) => Ok(ids.clone()),
             IdsInput::Template(template) => {
@@ -501,17 +512,19 @@ struct Parts {
     pipeline: Option<ValueRule>,
     dealstage: ValueRule,
     properties: Vec<(String, ValueRule)>,
-    companies: Option<IdsRule>,
-    contacts: Option<IdsRule>,
+    companies: Option<CompaniesRule>,
+    contacts: Option<ContactsRule>,
+    on_association_failure: OnAssociationFailure,
 }
 
 /// Compiles every route; reports template and constant errors. Routes with any error are
-/// left out (the caller fails the load when the report has errors).
-pub(crate) fn compile(specs: Vec<RouteSpec>, report: &mut Report) -> Vec<Route> {
+/// left out (the caller fails the load when the report has errors). `free_mail` is the
+/// mapping's list of free-mail domains, shared by every route's companies.
+pub(crate) fn compile(specs: Vec<RouteSpec>, free_mail: &Arc<FreeMailDomains>, report: &mut Report) -> Vec<Route> {
     let mut templates = Templates::new();
     let parts: Vec<Parts> = specs
         .into_iter()
-        .filter_map(|spec| compile_route(spec, &mut templates, report))
+        .filter_map(|spec| compile_route(spec, free_mail, &mut templates, report))
         .collect();
     let templates = Arc::new(templates);
     parts
@@ -531,13 +544,19 @@ pub(crate) fn compile(specs: Vec<RouteSpec>, report: &mut Report) -> Vec<Route> 
             properties: p.properties,
             companies: p.companies,
             contacts: p.contacts,
+            on_association_failure: p.on_association_failure,
             templates: Arc::clone(&templates),
         })
         .collect()
 }
 
 /// Compiles every part (so each reports its errors), then assembles them if all are sound.
-fn compile_route(spec: RouteSpec, templates: &mut Templates, report: &mut Report) -> Option<Parts> {
+fn compile_route(
+    spec: RouteSpec,
+    free_mail: &Arc<FreeMailDomains>,
+    templates: &mut Templates,
+    report: &mut Report,
+) -> Option<Parts> {
     let at = At::route(&spec.name);
     // `match` first, so that its errors are reported even when the route has no `deal`.
     let condition = spec.condition.map(|c| compile_match(c, at, templates, report));
@@ -568,14 +587,25 @@ fn compile_route(spec: RouteSpec, templates: &mut Templates, report: &mut Report
     }
     sound &= check_upsert_by(&spec.hubspot, &mut properties, at, report);
     let mut companies = None;
-    if let Some(ids) = deal.companies {
-        companies = compile_ids("associations.companies", ids, at, templates, report);
+    if let Some(spec) = deal.companies {
+        companies = compile_companies(spec, free_mail, at, templates, report);
         sound &= companies.is_some();
     }
     let mut contacts = None;
-    if let Some(ids) = deal.contacts {
-        contacts = compile_ids("associations.contacts", ids, at, templates, report);
+    if let Some(spec) = deal.contacts {
+        contacts = compile_contacts(spec, at, templates, report);
         sound &= contacts.is_some();
+    }
+    if let Some((_, loc)) = spec.on_association_failure
+        && companies.is_none()
+        && contacts.is_none()
+        && sound
+    {
+        report.warning(
+            at.field("on_association_failure"),
+            loc,
+            "the route has no `associations`, so `on_association_failure` has nothing to act on",
+        );
     }
     let (true, Some(source), Some(Some(dealstage)), Some((endpoint, _)), Some(auth)) =
         (sound, spec.source, dealstage, spec.endpoint, spec.auth)
@@ -600,6 +630,7 @@ fn compile_route(spec: RouteSpec, templates: &mut Templates, report: &mut Report
         properties,
         companies,
         contacts,
+        on_association_failure: spec.on_association_failure.map(|(v, _)| v).unwrap_or_default(),
     })
 }
 
@@ -625,6 +656,17 @@ fn check_upsert_by(
         return false;
     }
     match properties.iter_mut().find(|(property, _)| property == name) {
+        Some((_, rule)) if matches!(rule.input, Compiled::Constant(_)) => {
+            report.error(
+                at,
+                *loc,
+                format!(
+                    "`upsert_by: {name}` names a literal property: every delivery would update the same deal; \
+                     map it from the delivery, e.g. `\"{{{{ submission.id }}}}\"`"
+                ),
+            );
+            false
+        }
         Some((_, rule)) => {
             rule.required = true;
             true
@@ -643,11 +685,11 @@ fn check_upsert_by(
     }
 }
 
-fn template_name(at: At<'_>, field: &str) -> String {
+pub(super) fn template_name(at: At<'_>, field: &str) -> String {
     format!("{}/{field}", at.route.unwrap_or_default())
 }
 
-fn compile_value(
+pub(super) fn compile_value(
     field: &str,
     spec: ValueSpec,
     at: At<'_>,
@@ -727,7 +769,7 @@ fn compile_match(spec: MatchSpec, at: At<'_>, templates: &mut Templates, report:
     }
 }
 
-fn compile_ids(
+pub(super) fn compile_ids(
     field: &str,
     spec: IdsSpec,
     at: At<'_>,
@@ -862,6 +904,7 @@ mod tests {
         }
     }
 
+    /// Every way `upsert_by` can name a property the route does not reliably fill.
     #[test]
     fn no_match_names_the_value_and_the_accepted_keys() {
         let keys: Vec<String> = (0..25).map(|i| format!("k{i}")).collect();

@@ -5,8 +5,10 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
+use super::associations::{CompaniesSpec, ContactsSpec, OnAssociationFailure, read_companies, read_contacts};
 use super::convert::{Conversion, DateFormat, DecimalMark, ValueType, parse_timezone};
 use super::diagnostic::{At, Report};
+use super::free_mail::{FreeMailDomains, read_free_mail_domains};
 use super::template::looks_like_template;
 use super::yaml::{Key, Loc, Node, NodeKind};
 use crate::hubspot::HubSpotApi;
@@ -16,7 +18,7 @@ use crate::inbound::verify::{PublicUrl, Scheme};
 /// The one version of the mapping language.
 pub(crate) const VERSION: u64 = 1;
 
-const TOP_KEYS: &[&str] = &["version", "hubspot", "routes"];
+const TOP_KEYS: &[&str] = &["version", "hubspot", "routes", "free_mail_domains"];
 const ROUTE_KEYS: &[&str] = &[
     "source",
     "endpoint",
@@ -25,6 +27,7 @@ const ROUTE_KEYS: &[&str] = &[
     "public_url",
     "match",
     "hubspot",
+    "on_association_failure",
     "deal",
 ];
 const DEAL_KEYS: &[&str] = &["pipeline", "dealstage", "properties", "associations"];
@@ -33,11 +36,14 @@ const VALUE_KEYS: &[&str] = &[
 ];
 const ASSOCIATION_KEYS: &[&str] = &["companies", "contacts"];
 const HUBSPOT_KEYS: &[&str] = &["api", "upsert_by"];
+const ON_ASSOCIATION_FAILURE: &[&str] = &["report", "dead_letter"];
 
 /// A whole mapping file.
 #[derive(Debug)]
 pub(crate) struct MappingSpec {
     pub routes: Vec<RouteSpec>,
+    /// `free_mail_domains:` applied to the built-in list.
+    pub free_mail_domains: FreeMailDomains,
 }
 
 /// One route (`routes.<name>`). Fields are `None` where the file had an error.
@@ -56,6 +62,8 @@ pub(crate) struct RouteSpec {
     pub condition: Option<MatchSpec>,
     /// `hubspot:` of the route, with the top-level `hubspot:` filled in where the route is silent.
     pub hubspot: HubSpotSpec,
+    /// `on_association_failure:`, and where it is said; `None` when absent or wrong (reported).
+    pub on_association_failure: Option<(OnAssociationFailure, Loc)>,
     pub deal: Option<DealSpec>,
 }
 
@@ -102,8 +110,8 @@ pub(crate) struct DealSpec {
     pub pipeline: Option<ValueSpec>,
     pub dealstage: Option<ValueSpec>,
     pub properties: Vec<PropertySpec>,
-    pub companies: Option<IdsSpec>,
-    pub contacts: Option<IdsSpec>,
+    pub companies: Option<CompaniesSpec>,
+    pub contacts: Option<ContactsSpec>,
 }
 
 /// One entry of `properties:`.
@@ -145,7 +153,10 @@ pub(crate) struct IdsSpec {
 /// Reads the tree. Every problem goes to `report`; what could be read is returned so that
 /// later stages can report their own problems too.
 pub(crate) fn read(root: &Node, report: &mut Report) -> MappingSpec {
-    let mut spec = MappingSpec { routes: Vec::new() };
+    let mut spec = MappingSpec {
+        routes: Vec::new(),
+        free_mail_domains: FreeMailDomains::builtin(),
+    };
     let Some(entries) = expect_map(root, At::default(), "the mapping file", report) else {
         return spec;
     };
@@ -171,6 +182,9 @@ pub(crate) fn read(root: &Node, report: &mut Report) -> MappingSpec {
         Some((_, node)) => read_hubspot(node, At::default().field("hubspot"), report),
         None => HubSpotSpec::default(),
     };
+    if let Some((_, node)) = find(entries, "free_mail_domains") {
+        spec.free_mail_domains = read_free_mail_domains(node, report);
+    }
 
     let Some((routes_key, routes)) = find(entries, "routes") else {
         report.error(
@@ -262,6 +276,7 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
         auth: None,
         condition: None,
         hubspot: HubSpotSpec::default(),
+        on_association_failure: None,
         deal: None,
     };
     let Some(entries) = expect_map(node, at, "a route", report) else {
@@ -297,12 +312,29 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
     if let Some((_, node)) = find(entries, "hubspot") {
         route.hubspot = read_hubspot(node, at, report);
     }
+    if let Some((_, node)) = find(entries, "on_association_failure") {
+        route.on_association_failure = read_on_association_failure(node, at, report).map(|v| (v, node.loc));
+    }
 
     match find(entries, "deal") {
         None => report.error(at, key.loc, "missing `deal:` (with at least `dealstage:`)"),
         Some((deal_key, node)) => route.deal = read_deal(deal_key, node, at, report),
     }
     route
+}
+
+/// `on_association_failure: report | dead_letter`.
+fn read_on_association_failure(node: &Node, at: At<'_>, report: &mut Report) -> Option<OnAssociationFailure> {
+    let at = at.field("on_association_failure");
+    let known = ON_ASSOCIATION_FAILURE.join(" or ");
+    match &node.kind {
+        NodeKind::Str(s) if s == "report" => Some(OnAssociationFailure::Report),
+        NodeKind::Str(s) if s == "dead_letter" => Some(OnAssociationFailure::DeadLetter),
+        _ => {
+            report.error(at, node.loc, format!("expected {known}, found {}", show_node(node)));
+            None
+        }
+    }
 }
 
 /// `endpoint:`: a name for `/hooks/{name}`, with the same rule as route names.
@@ -569,10 +601,10 @@ fn read_deal(deal_key: &Key, node: &Node, at: At<'_>, report: &mut Report) -> Op
             report,
         );
         if let Some((_, node)) = find(assoc, "companies") {
-            deal.companies = read_ids(node, at.field("associations.companies"), report);
+            deal.companies = read_companies(node, at, report);
         }
         if let Some((_, node)) = find(assoc, "contacts") {
-            deal.contacts = read_ids(node, at.field("associations.contacts"), report);
+            deal.contacts = read_contacts(node, at, report);
         }
     }
     Some(deal)
@@ -596,7 +628,7 @@ fn read_id_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSp
 }
 
 /// A value spec: a scalar, or a map with `from`.
-fn read_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSpec> {
+pub(super) fn read_value(node: &Node, at: At<'_>, report: &mut Report) -> Option<ValueSpec> {
     let entries = match &node.kind {
         NodeKind::Map(entries) => entries,
         _ => {
@@ -766,7 +798,7 @@ fn read_option<T>(
 }
 
 /// `companies:` / `contacts:`: a template, an id, or a YAML list of ids.
-fn read_ids(node: &Node, at: At<'_>, report: &mut Report) -> Option<IdsSpec> {
+pub(super) fn read_ids(node: &Node, at: At<'_>, report: &mut Report) -> Option<IdsSpec> {
     let input = match &node.kind {
         NodeKind::Seq(items) => {
             let mut values = Vec::with_capacity(items.len());
@@ -787,7 +819,7 @@ fn read_ids(node: &Node, at: At<'_>, report: &mut Report) -> Option<IdsSpec> {
 }
 
 /// A scalar used as input: strings with template syntax are templates, other scalars literals.
-fn read_input(node: &Node, at: At<'_>, report: &mut Report) -> Option<Input> {
+pub(super) fn read_input(node: &Node, at: At<'_>, report: &mut Report) -> Option<Input> {
     match &node.kind {
         NodeKind::Str(s) if looks_like_template(s) => Some(Input::Template(s.clone())),
         _ => match scalar(node) {
@@ -806,7 +838,7 @@ fn read_input(node: &Node, at: At<'_>, report: &mut Report) -> Option<Input> {
 }
 
 /// A string, number or boolean as a JSON value.
-fn scalar(node: &Node) -> Option<Value> {
+pub(super) fn scalar(node: &Node) -> Option<Value> {
     match &node.kind {
         NodeKind::Str(s) => Some(Value::String(s.clone())),
         NodeKind::Number(n) => Some(Value::Number(n.clone())),
@@ -815,7 +847,7 @@ fn scalar(node: &Node) -> Option<Value> {
     }
 }
 
-fn show_node(node: &Node) -> String {
+pub(super) fn show_node(node: &Node) -> String {
     match scalar(node) {
         Some(Value::String(s)) => format!("{s:?}"),
         Some(v) => v.to_string(),
@@ -823,7 +855,7 @@ fn show_node(node: &Node) -> String {
     }
 }
 
-fn expect_map<'n>(node: &'n Node, at: At<'_>, what: &str, report: &mut Report) -> Option<&'n [(Key, Node)]> {
+pub(super) fn expect_map<'n>(node: &'n Node, at: At<'_>, what: &str, report: &mut Report) -> Option<&'n [(Key, Node)]> {
     match &node.kind {
         NodeKind::Map(entries) => Some(entries),
         other => {
@@ -837,12 +869,12 @@ fn expect_map<'n>(node: &'n Node, at: At<'_>, what: &str, report: &mut Report) -
     }
 }
 
-fn find<'n>(entries: &'n [(Key, Node)], name: &str) -> Option<&'n (Key, Node)> {
+pub(super) fn find<'n>(entries: &'n [(Key, Node)], name: &str) -> Option<&'n (Key, Node)> {
     entries.iter().find(|(k, _)| k.name == name)
 }
 
 /// Reports every key not in `known`, at the key, with a suggestion for likely typos.
-fn check_keys(entries: &[(Key, Node)], known: &[&str], at: At<'_>, place: &str, report: &mut Report) {
+pub(super) fn check_keys(entries: &[(Key, Node)], known: &[&str], at: At<'_>, place: &str, report: &mut Report) {
     for (key, _) in entries {
         if known.contains(&key.name.as_str()) {
             continue;

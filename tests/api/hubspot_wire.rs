@@ -60,6 +60,7 @@ fn draft() -> DealDraft {
         associations: Associations {
             company_ids: vec![8_954_037],
             contact_ids: vec![27_136, 27_137],
+            ..Associations::default()
         },
     }
 }
