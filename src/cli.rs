@@ -163,7 +163,9 @@ async fn transform(event: &Path) -> u8 {
         Ok(env) => env,
         Err(e) => return fail(&e),
     };
-    let delivery = match read_event(event).map(|e| Delivery::from_event(&e, &Invocation::local(), chrono::Utc::now())) {
+    let delivery = match read_event(event)
+        .map(|e| e.and_then(|e| Delivery::from_event(&e, &Invocation::local(), chrono::Utc::now())))
+    {
         Ok(Ok(delivery)) => delivery,
         Ok(Err(malformed)) => {
             eprintln!("rejected (400): {malformed} (malformed_request)");
@@ -241,7 +243,7 @@ async fn invoke(event: &Path) -> u8 {
         Ok(env) => env,
         Err(e) => return fail(&e),
     };
-    let event = match read_event(event) {
+    let event = match read_event_text(event) {
         Ok(event) => event,
         Err(message) => return fail(&message),
     };
@@ -262,7 +264,7 @@ async fn invoke(event: &Path) -> u8 {
         );
     }
     // The Lambda function's own entry point, so that every event gets the answer it would get there.
-    let (outcome, lambda_response) = app.answer_event(&event, &Invocation::local()).await;
+    let (outcome, lambda_response) = app.answer_event_text(&event, &Invocation::local()).await;
     println!("{}", serde_json::to_string_pretty(&lambda_response).unwrap_or_default());
     if let Some(letters) = memory_letters {
         for letter in letters.sent() {
@@ -273,10 +275,23 @@ async fn invoke(event: &Path) -> u8 {
     exit_code(&outcome)
 }
 
-/// The event file as JSON. Whether it is an event dealhook serves is the handler's to say (a 400).
-fn read_event(path: &Path) -> Result<serde_json::Value, String> {
+/// The event file's text, checked to be JSON (a file that is not is the user's mistake: exit 1).
+/// Whether it is an event dealhook serves is the handler's to say (a 400), as on Lambda: JSON that
+/// `serde_json::Value` cannot hold (a lone surrogate escape, very deep nesting) is such a 400.
+fn read_event_text(path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read event file {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
+    serde_json::from_str::<&serde_json::value::RawValue>(&text)
+        .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    Ok(text)
+}
+
+/// The event file as a JSON value, or the 400 the handler would answer.
+fn read_event(path: &Path) -> Result<Result<serde_json::Value, crate::inbound::MalformedEvent>, String> {
+    let text = read_event_text(path)?;
+    Ok(serde_json::from_str(&text).map_err(|e| crate::inbound::MalformedEvent {
+        field: "event".to_owned(),
+        rule: format!("is not JSON that can be read ({e})"),
+    }))
 }
 
 fn fail(error: &dyn std::fmt::Display) -> u8 {

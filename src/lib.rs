@@ -151,8 +151,31 @@ impl App {
         event: &serde_json::Value,
         invocation: &Invocation,
     ) -> (Outcome, serde_json::Value) {
+        let parsed = LambdaEvent::parse(event, invocation, chrono::Utc::now());
+        self.answer(parsed, invocation).await
+    }
+
+    /// The Lambda entry point as the function is wired: the event's JSON text exactly as the runtime
+    /// received it (`dealhook-http` takes it as a `RawValue`, so no event fails before dealhook sees
+    /// it). Text that is JSON but that `serde_json::Value` cannot hold (a lone UTF-16 surrogate escape,
+    /// nesting deeper than 128) is answered `400 malformed_request` like any unusable event.
+    pub async fn answer_event_text(&self, text: &str, invocation: &Invocation) -> (Outcome, serde_json::Value) {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(event) => self.answer_event(&event, invocation).await,
+            Err(error) => {
+                let why = inbound::MalformedEvent {
+                    field: "event".to_owned(),
+                    rule: format!("is not JSON that can be read ({error})"),
+                };
+                self.answer(LambdaEvent::Unrecognised(why), invocation).await
+            }
+        }
+    }
+
+    /// The answer to a parsed event: the pipeline for a usable request, else `400 malformed_request`.
+    async fn answer(&self, parsed: LambdaEvent, invocation: &Invocation) -> (Outcome, serde_json::Value) {
         let started = Instant::now();
-        let (format, request_id, delivery) = match LambdaEvent::parse(event, invocation, chrono::Utc::now()) {
+        let (format, request_id, delivery) = match parsed {
             LambdaEvent::Http(http) => {
                 let http = *http;
                 (http.format, http.request_id, http.delivery)

@@ -563,3 +563,36 @@ async fn with_no_time_left_nothing_is_sent_and_the_letter_says_so() {
 
 mod idempotency;
 mod signing;
+
+/// Event text that is JSON but that `serde_json::Value` cannot hold, through the entry point the
+/// Lambda function uses: a 400 that names the rule, never a failure before dealhook answers.
+#[tokio::test]
+async fn json_a_value_cannot_hold_is_answered_400_malformed_request() {
+    let f = fakes(true);
+    let quote = include_str!("../events/website-quote.json");
+    let lone_surrogate = quote.replacen("\"rawQueryString\": \"\"", "\"rawQueryString\": \"a=\\ud800\"", 1);
+    assert_ne!(lone_surrogate, quote, "the sample event has an empty rawQueryString");
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    for (name, text) in [("a lone surrogate escape", lone_surrogate), ("nesting 200 deep", deep)] {
+        let (outcome, response) = f
+            .app
+            .answer_event_text(&text, &crate::inbound::Invocation::local())
+            .await;
+        assert_eq!(outcome.status(), http::StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(response["statusCode"], 400, "{name}");
+        let body: serde_json::Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "malformed_request", "{name}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("event: is not JSON that can be read")
+        );
+    }
+    // The same entry point serves an ordinary event as before.
+    let (outcome, _) = f
+        .app
+        .answer_event_text(quote, &crate::inbound::Invocation::local())
+        .await;
+    assert_eq!(outcome.label(), "dry_run");
+}

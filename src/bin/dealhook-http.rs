@@ -8,6 +8,7 @@ use dealhook::config::{self, Env, Mode};
 use dealhook::inbound::Invocation;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -19,9 +20,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             tracing::error!(error = %e, "dealhook cannot start: configuration is invalid");
         })?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    // The event as raw JSON text: any JSON the runtime hands over reaches the library, which answers it.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
         let invocation = Invocation::from_lambda(&event.context);
-        Ok::<Value, Infallible>(app.handle_event(&event.payload, &invocation).await)
+        let (_, response) = app.answer_event_text(event.payload.get(), &invocation).await;
+        Ok::<Value, Infallible>(response)
     }))
     .await
 }

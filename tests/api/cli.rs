@@ -278,14 +278,14 @@ const NEXT_INVOCATION: &str = "/2018-06-01/runtime/invocation/next";
 
 /// Serves `events` (request ids `inv-0`, `inv-1`, …) to the function one by one through a fake Lambda
 /// Runtime API on loopback; later polls hang. Returns the server, to read the posted answers from.
-async fn runtime_api(events: &[Value]) -> MockServer {
+async fn runtime_api(events: &[String]) -> MockServer {
     let runtime = MockServer::start().await;
     for (i, event) in events.iter().enumerate() {
         Mock::given(method("GET"))
             .and(path(NEXT_INVOCATION))
             .respond_with(
                 ResponseTemplate::new(200)
-                    .set_body_json(event)
+                    .set_body_raw(event.clone(), "application/json")
                     .insert_header("lambda-runtime-aws-request-id", format!("inv-{i}").as_str())
                     .insert_header("lambda-runtime-deadline-ms", "0")
                     .insert_header(
@@ -324,9 +324,8 @@ async fn posted_answer(runtime: &MockServer, id: &str) -> Value {
     panic!("the function posted no answer for {id}");
 }
 
-fn event_file(name: &str) -> Value {
-    let text = std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    serde_json::from_str(&text).unwrap()
+fn event_file(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -338,8 +337,17 @@ async fn a_signing_key_missing_from_the_secret_stops_its_endpoints_and_the_funct
     )
     .await;
     let queue = moto::create_queue(&sdk, false).await;
-    // A delivery to an endpoint whose key is missing (stripe), then an unsigned one (website-quote).
-    let runtime = runtime_api(&[event_file("stripe.json"), event_file("website-quote.json")]).await;
+    // A delivery to an endpoint whose key is missing (stripe), an unsigned one (website-quote), and one
+    // whose JSON serde_json::Value cannot hold (a lone surrogate escape): the runtime must hand that
+    // to dealhook, which answers it.
+    let lone_surrogate =
+        event_file("website-quote.json").replacen("\"rawQueryString\": \"\"", "\"rawQueryString\": \"a=\\ud800\"", 1);
+    let runtime = runtime_api(&[
+        event_file("stripe.json"),
+        event_file("website-quote.json"),
+        lone_surrogate,
+    ])
+    .await;
     let runtime_address = runtime.address().to_string();
     let mut function = Command::new(env!("CARGO_BIN_EXE_dealhook-http"));
     for name in CLEARED {
@@ -367,6 +375,7 @@ async fn a_signing_key_missing_from_the_secret_stops_its_endpoints_and_the_funct
 
     let stopped = posted_answer(&runtime, "inv-0").await;
     let served = posted_answer(&runtime, "inv-1").await;
+    let unreadable = posted_answer(&runtime, "inv-2").await;
     let _ = function.kill();
     let output = function.wait_with_output().unwrap();
 
@@ -375,6 +384,8 @@ async fn a_signing_key_missing_from_the_secret_stops_its_endpoints_and_the_funct
     assert_eq!(body(&stopped)["error"]["code"], "signing_key_missing");
     assert_eq!(served["statusCode"], 200, "{served}");
     assert_eq!(body(&served)["status"], "dry_run");
+    assert_eq!(unreadable["statusCode"], 400, "{unreadable}");
+    assert_eq!(body(&unreadable)["error"]["code"], "malformed_request");
     // One error line per missing key at cold start, naming the key, never a key's value.
     let logs = format!("{}{}", stdout(&output), stderr(&output));
     let missing = [
