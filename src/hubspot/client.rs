@@ -11,7 +11,7 @@ use reqwest::{StatusCode, Url};
 use secrecy::ExposeSecret;
 use tracing::field::Empty;
 
-use super::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, HubSpotRequest, v1};
+use super::{CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, HubSpotRequest, OAuthTokens, oauth, v1};
 use crate::credentials::HubSpotAuth;
 use crate::domain::DealDraft;
 
@@ -81,6 +81,8 @@ struct Inner {
     http: reqwest::Client,
     base_url: String,
     create_url: Url,
+    /// Access tokens of OAuth grants, cached for the cold start.
+    oauth: OAuthTokens,
 }
 
 impl HubSpotClient {
@@ -104,13 +106,20 @@ impl HubSpotClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| HubSpotConfigError::Client(e.without_url()))?;
+        let oauth = OAuthTokens::new(http.clone(), &base_url)?;
         Ok(HubSpotClient {
             inner: Arc::new(Inner {
                 http,
                 base_url,
                 create_url,
+                oauth,
             }),
         })
+    }
+
+    /// The OAuth access tokens this client uses for [`HubSpotAuth::OAuth`] (shared by its clones).
+    pub fn oauth(&self) -> &OAuthTokens {
+        &self.inner.oauth
     }
 
     /// The base URL in use, without a trailing slash.
@@ -121,8 +130,13 @@ impl HubSpotClient {
     async fn send_create(&self, draft: &DealDraft, auth: &HubSpotAuth) -> Result<CreatedDeal, HubSpotError> {
         let body = v1::create_request(draft).body;
         let mut url = self.inner.create_url.clone();
-        let (request, redactor) = match auth {
-            HubSpotAuth::AccessToken(token) => {
+        // OAuth: the grant's access token for this call, cached or refreshed (see oauth.rs).
+        let oauth_token = match auth {
+            HubSpotAuth::OAuth(grant) => Some(self.inner.oauth.bearer(grant).await?),
+            _ => None,
+        };
+        let (request, redactor) = match (auth, &oauth_token) {
+            (HubSpotAuth::AccessToken(token), _) | (HubSpotAuth::OAuth(_), Some(token)) => {
                 let secret = token.expose_secret();
                 // Only the token's validity is reported, never the value itself.
                 let mut value =
@@ -131,13 +145,14 @@ impl HubSpotClient {
                 let request = self.inner.http.post(url).header(AUTHORIZATION, value);
                 (request, Redactor::new(secret, None))
             }
-            HubSpotAuth::ApiKey(key) => {
+            (HubSpotAuth::ApiKey(key), _) => {
                 let secret = key.expose_secret();
                 url.query_pairs_mut().append_pair("hapikey", secret);
                 // The key as it appears in the URL, in case an answer echoes the request line.
                 let encoded = url.query().and_then(|q| q.strip_prefix("hapikey=")).map(str::to_owned);
                 (self.inner.http.post(url), Redactor::new(secret, encoded))
             }
+            (HubSpotAuth::OAuth(_), None) => return Err(HubSpotError::NoCredentials),
         };
 
         let response = match request.json(&body).send().await {
@@ -146,6 +161,11 @@ impl HubSpotClient {
         };
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
+        if status == StatusCode::UNAUTHORIZED
+            && let Some(token) = &oauth_token
+        {
+            self.inner.oauth.invalidate(token); // the next attempt refreshes
+        }
         let retry_after = wait_hint(response.headers(), SystemTime::now());
         let limit = if status.is_success() {
             SUCCESS_BODY_LIMIT
@@ -192,6 +212,7 @@ fn auth_kind(auth: &HubSpotAuth) -> &'static str {
     match auth {
         HubSpotAuth::AccessToken(_) => "access_token",
         HubSpotAuth::ApiKey(_) => "api_key",
+        HubSpotAuth::OAuth(_) => "oauth",
     }
 }
 
@@ -353,7 +374,7 @@ fn classify(
     let text = redactor.redact(&String::from_utf8_lossy(&read.bytes));
     let body = v1::parse_error_body(text.as_bytes());
     Err(match code {
-        401 | 403 => HubSpotError::Unauthorized { status: code, body },
+        401 | 403 => oauth::refusal(code, text.as_bytes(), body),
         429 => {
             // A 429 body naming the daily policy is as final for today as the daily header.
             let daily = v1::is_daily_limit(&read.bytes);

@@ -3,6 +3,7 @@
 
 mod client;
 mod memory;
+pub mod oauth;
 pub mod retry;
 pub mod v1;
 
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 pub use client::{HubSpotClient, HubSpotClientConfig, HubSpotConfigError};
 pub use memory::MemoryDeals;
+pub use oauth::OAuthTokens;
 pub use retry::RetryPolicy;
 
 use crate::credentials::HubSpotAuth;
@@ -121,6 +123,32 @@ pub enum HubSpotError {
         /// What happened.
         message: String,
     },
+    /// HubSpot's OAuth token endpoint refused to exchange the secret's refresh token for good
+    /// (400/401/403, e.g. `BAD_REFRESH_TOKEN` / `invalid_grant`: revoked, app uninstalled, wrong client
+    /// secret). Nothing was sent to the CRM; not retried, and the same grant is not tried again until
+    /// the secret changes (see [`OAuthTokens`]). Dead-lettered as `hubspot_unauthorized`.
+    #[error("HubSpot refused the OAuth refresh token (HTTP {status}{}): {message}", .code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    OAuthRefused {
+        /// HTTP status of the token endpoint.
+        status: u16,
+        /// The error code HubSpot gave (`invalid_grant`, `BAD_REFRESH_TOKEN`, …), when it gave one.
+        code: Option<String>,
+        /// What HubSpot said and what to do (secret values scrubbed).
+        message: String,
+    },
+    /// The credential lacks scopes the call needs (403 `MISSING_SCOPES`): no retry or refresh can
+    /// help; the scopes must be added to the Service Key or app (and an OAuth app reinstalled).
+    /// Dead-lettered as `hubspot_unauthorized`, with the scopes HubSpot named.
+    #[error("HubSpot refused the call: the credential lacks scopes (HTTP {status} MISSING_SCOPES); HubSpot names: {}", if .scopes.is_empty() { "none".to_owned() } else { .scopes.join(", ") })]
+    MissingScopes {
+        /// HTTP status (403).
+        status: u16,
+        /// The scopes HubSpot named (`requiredGranularScopes`, `requiredScopes` or `missingScopes`), in
+        /// its order, without duplicates.
+        scopes: Vec<String>,
+        /// Parsed error body.
+        body: HubSpotErrorBody,
+    },
     /// No usable credential: the token or key cannot be sent (e.g. it is not valid in an HTTP header).
     /// Nothing was sent.
     #[error("the HubSpot credential cannot be used (it is not a valid HTTP header or query value)")]
@@ -132,7 +160,9 @@ impl HubSpotError {
     pub fn reason(&self) -> Reason {
         match self {
             HubSpotError::Rejected { .. } => Reason::HubSpotRejected,
-            HubSpotError::Unauthorized { .. } => Reason::HubSpotUnauthorized,
+            HubSpotError::Unauthorized { .. }
+            | HubSpotError::OAuthRefused { .. }
+            | HubSpotError::MissingScopes { .. } => Reason::HubSpotUnauthorized,
             HubSpotError::RateLimited { .. } => Reason::HubSpotRateLimited,
             HubSpotError::Unavailable { .. } => Reason::HubSpotUnavailable,
             HubSpotError::OutcomeUnknown { .. } => Reason::OutcomeUnknown,
@@ -143,7 +173,10 @@ impl HubSpotError {
     /// HTTP status HubSpot answered, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            HubSpotError::Rejected { status, .. } | HubSpotError::Unauthorized { status, .. } => Some(*status),
+            HubSpotError::Rejected { status, .. }
+            | HubSpotError::Unauthorized { status, .. }
+            | HubSpotError::OAuthRefused { status, .. }
+            | HubSpotError::MissingScopes { status, .. } => Some(*status),
             HubSpotError::RateLimited { .. } => Some(429),
             HubSpotError::Unavailable { status, .. } | HubSpotError::OutcomeUnknown { status, .. } => *status,
             HubSpotError::NoCredentials => None,
@@ -185,8 +218,15 @@ impl HubSpotError {
         }
     }
 
-    /// The error as problems for a 202 body: one per failed validation result, or one overall.
+    /// The error as problems for a 202 body: one per failed validation result, or one overall
+    /// (`missing_scopes` and `reauth_required` for those two refusals).
     pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            // One problem whose message lists the scopes, so the dead letter says what to grant.
+            HubSpotError::MissingScopes { .. } => return vec![Problem::general("missing_scopes", self.to_string())],
+            HubSpotError::OAuthRefused { .. } => return vec![Problem::general("reauth_required", self.to_string())],
+            _ => {}
+        }
         let body = match self {
             HubSpotError::Rejected { body, .. }
             | HubSpotError::Unauthorized { body, .. }
