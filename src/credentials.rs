@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn the_oauth_shape_gives_the_three_values_trimmed() {
-        let c = Credentials::parse(&OAUTH.replace("5f2c1a9e-client-id", " 5f2c1a9e-client-id\n")).unwrap();
+        let c = Credentials::parse(&OAUTH.replace("5f2c1a9e-client-id", " 5f2c1a9e-client-id\\n")).unwrap();
         let Some(HubSpotAuth::OAuth(oauth)) = &c.hubspot else {
             panic!("expected an OAuth grant, got {:?}", c.hubspot);
         };
@@ -352,11 +352,7 @@ mod tests {
                 r#"{"hubspot":{"oauth":{"clientId":"id-value-1","clientSecret":"very-secret-value","refreshToken":"r","accessToken":"x"}}}"#,
                 None,
             ),
-            (
-                "not an object",
-                r#"{"hubspot":{"oauth":"very-secret-value"}}"#,
-                None,
-            ),
+            ("not an object", r#"{"hubspot":{"oauth":"very-secret-value"}}"#, None),
             (
                 "a number for the refresh token",
                 r#"{"hubspot":{"oauth":{"clientId":"id-value-1","clientSecret":"very-secret-value","refreshToken":12345678}}}"#,
@@ -368,10 +364,10 @@ mod tests {
                 Some(CredentialsError::AmbiguousHubSpotCredential),
             ),
         ];
-        for (row, text, expected) in cases {
+        for (row, text, expected) in &cases {
             let err = Credentials::parse(text).unwrap_err();
             if let Some(expected) = expected {
-                assert_eq!(err, expected, "{row}");
+                assert_eq!(&err, expected, "{row}");
             }
             let shown = format!("{err} {err:?}");
             assert!(!shown.contains("very-secret-value"), "{row}: {shown}");
@@ -390,10 +386,18 @@ mod tests {
         values.sort();
         assert_eq!(
             values,
-            ["5f2c1a9e-client-id", "client-secret-0e9d", "na1-refresh-7b7e-4c", "sig-a-long"]
+            [
+                "5f2c1a9e-client-id",
+                "client-secret-0e9d",
+                "na1-refresh-7b7e-4c",
+                "sig-a-long"
+            ]
         );
         assert!(c.too_short_to_scrub().is_empty());
-        let c = Credentials::parse(r#"{"hubspot":{"oauth":{"clientId":"id","clientSecret":"client-secret-0e9d","refreshToken":"short"}}}"#).unwrap();
+        let c = Credentials::parse(
+            r#"{"hubspot":{"oauth":{"clientId":"id","clientSecret":"client-secret-0e9d","refreshToken":"short"}}}"#,
+        )
+        .unwrap();
         assert_eq!(
             c.too_short_to_scrub(),
             ["hubspot.oauth.clientId", "hubspot.oauth.refreshToken"]
