@@ -78,10 +78,9 @@ impl crate::hubspot::AuthSource for dyn SecretSource {
             tracing::error!(error = %e, "credentials could not be read");
             e.to_string()
         })?;
-        credentials
-            .hubspot
-            .clone()
-            .ok_or_else(|| "the secret holds no HubSpot credential (hubspot.accessToken or hubspot.hapikey)".to_owned())
+        credentials.hubspot.clone().ok_or_else(|| {
+            "the secret holds no HubSpot credential (hubspot.accessToken, hubspot.hapikey or hubspot.oauth)".to_owned()
+        })
     }
 }
 

@@ -36,6 +36,10 @@ const EMBEDDED_RESULTS_PREFIX: &str = "Property values were not valid: ";
 /// The context keys HubSpot names required scopes under: `requiredGranularScopes` (2026-03),
 /// `requiredScopes` (older answers), `missingScopes` (the OpenAPI `Error` example). Catalog item 11.
 const SCOPE_KEYS: [&str; 3] = ["requiredGranularScopes", "requiredScopes", "missingScopes"];
+/// Most scopes kept from an error body, and most characters of each (a body is HubSpot's to fill:
+/// what reaches a dead letter stays bounded).
+const SCOPES_LIMIT: usize = 50;
+const SCOPE_LEN_LIMIT: usize = 200;
 
 /// Reads HubSpot's JSON error body, in any of its shapes:
 /// - v1: `{"status":"error","message":…,"correlationId":…,"validationResults":[…],"requestId":…}`;
@@ -50,7 +54,8 @@ const SCOPE_KEYS: [&str; 3] = ["requiredGranularScopes", "requiredScopes", "miss
 /// skipped. When the body has no `validationResults`, they are taken from `errors[]` entries naming a
 /// `context.propertyName`, else from the JSON list a v3 message embeds after
 /// `Property values were not valid: ` (catalog item 12). Scopes are gathered from the context keys of
-/// the body and of every `errors[]` entry, in order, without repeats (catalog item 11).
+/// the body and of every `errors[]` entry, in order, trimmed, without empty ones or repeats, at most
+/// 50 of at most 200 characters each (catalog item 11).
 pub fn parse_error_body(body: &[u8]) -> HubSpotErrorBody {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => error_body(&object),
@@ -98,9 +103,10 @@ pub fn error_body(object: &serde_json::Map<String, Value>) -> HubSpotErrorBody {
     let mut required_scopes: Vec<String> = Vec::new();
     for map in std::iter::once(&context).chain(errors.iter().map(|e| &e.context)) {
         for key in SCOPE_KEYS {
-            for scope in map.get(key).into_iter().flatten() {
-                if !required_scopes.contains(scope) {
-                    required_scopes.push(scope.clone());
+            for scope in map.get(key).into_iter().flatten().map(|s| s.trim()) {
+                let scope: String = scope.chars().take(SCOPE_LEN_LIMIT).collect();
+                if !scope.is_empty() && required_scopes.len() < SCOPES_LIMIT && !required_scopes.contains(&scope) {
+                    required_scopes.push(scope);
                 }
             }
         }
@@ -194,9 +200,17 @@ fn names_rate_limit(body: &HubSpotErrorBody) -> bool {
         })
 }
 
-/// Whether a 403's body says scopes are missing (`category: MISSING_SCOPES`, or a scope list).
-fn names_missing_scopes(body: &HubSpotErrorBody) -> bool {
-    body.category.as_deref() == Some("MISSING_SCOPES") || !body.details.required_scopes.is_empty()
+/// A call answered 401 or 403: [`HubSpotError::MissingScopes`] for a 403 whose body has
+/// `category: MISSING_SCOPES` or names scopes (not retried: no refresh or re-read can add a scope),
+/// with the scopes [`parse_error_body`] gathered; else [`HubSpotError::Unauthorized`] (an OAuth
+/// refresh or a re-read of the secret may help once). Catalog item 11.
+fn refusal(status: u16, body: HubSpotErrorBody) -> HubSpotError {
+    if status == 403 && (body.category.as_deref() == Some("MISSING_SCOPES") || !body.details.required_scopes.is_empty())
+    {
+        let scopes = body.details.required_scopes.clone();
+        return HubSpotError::MissingScopes { status, scopes, body };
+    }
+    HubSpotError::Unauthorized { status, body }
 }
 
 /// Turns a non-2xx answer into the error the pipeline branches on. `text` is the body, already
@@ -213,9 +227,7 @@ fn names_missing_scopes(body: &HubSpotErrorBody) -> bool {
 pub fn classify_failure(status: u16, wait: Option<Duration>, text: &str, truncated: bool) -> HubSpotError {
     let body = parse_error_body(text.as_bytes());
     match status {
-        401 => HubSpotError::Unauthorized { status, body },
-        403 if names_missing_scopes(&body) => HubSpotError::MissingScopes { status, body },
-        403 => HubSpotError::Unauthorized { status, body },
+        401 | 403 => refusal(status, body),
         423 => HubSpotError::Locked {
             retry_after: wait.unwrap_or_default().max(LOCKED_WAIT),
             body,
@@ -396,6 +408,8 @@ mod tests {
 
     /// Status and body to error, for each answer kind of the catalog that applies to one call.
     mod classification {
+        use serde_json::json;
+
         use super::*;
 
         #[test]
@@ -467,6 +481,93 @@ mod tests {
             assert_eq!(html_title("plain text"), None);
             let err = classify_failure(599, None, "x", false);
             assert!(err.to_string().contains("HTTP 599"), "{err}");
+        }
+
+        #[test]
+        fn a_403_naming_scopes_is_missing_scopes_in_each_shape_and_anything_else_unauthorized() {
+            let granular = json!({"status": "error",
+                "message": "This app hasn't been granted all required scopes to make this call.",
+                "correlationId": "019e63ab-0000-7000-8000-000000000011",
+                "errors": [{"message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": ["crm.objects.deals.write", "crm.objects.deals.sensitive.write.v2"]}}],
+                "links": {"scopes": "https://developers.hubspot.com/scopes"}, "category": "MISSING_SCOPES"});
+            let older = json!({"status": "error", "message": "missing scopes", "category": "MISSING_SCOPES",
+                "context": {"requiredScopes": ["contacts"]}});
+            let spec = json!({"message": "m", "category": "MISSING_SCOPES", "correlationId": "c",
+                "context": {"missingScopes": ["crm.objects.companies.read", "crm.objects.companies.read"]}});
+            let bare = json!({"status": "error", "message": "m", "category": "MISSING_SCOPES"});
+            let uncategorised = json!({"status": "error", "errors": [{"context": {"requiredScopes": ["tickets"]}}]});
+            let cases: [(&str, u16, Value, Option<&[&str]>); 7] = [
+                (
+                    "2026-03 granular",
+                    403,
+                    granular,
+                    Some(&["crm.objects.deals.write", "crm.objects.deals.sensitive.write.v2"]),
+                ),
+                ("older requiredScopes", 403, older, Some(&["contacts"])),
+                (
+                    "the spec's missingScopes, deduplicated",
+                    403,
+                    spec,
+                    Some(&["crm.objects.companies.read"]),
+                ),
+                ("category without a list", 403, bare.clone(), Some(&[])),
+                ("a list without the category", 403, uncategorised, Some(&["tickets"])),
+                ("a 401 is never missing scopes", 401, bare, None),
+                (
+                    "a 403 of another kind",
+                    403,
+                    json!({"status": "error", "message": "forbidden"}),
+                    None,
+                ),
+            ];
+            for (row, status, body, expected) in cases {
+                let raw = body.to_string();
+                let err = classify_failure(status, None, &raw, false);
+                match expected {
+                    Some(scopes) => {
+                        let HubSpotError::MissingScopes { scopes: got, .. } = &err else {
+                            panic!("{row}: expected MissingScopes, got {err:?}");
+                        };
+                        assert_eq!(got, scopes, "{row}");
+                        assert_eq!(err.reason(), crate::domain::Reason::HubSpotUnauthorized, "{row}");
+                        assert!(!err.is_retryable(), "{row}");
+                        let problems = err.problems();
+                        assert_eq!(problems.len(), 1, "{row}");
+                        assert_eq!(problems[0].code, "missing_scopes", "{row}");
+                        for scope in scopes {
+                            assert!(problems[0].message.contains(scope), "{row}: {}", problems[0].message);
+                        }
+                    }
+                    None => assert!(matches!(err, HubSpotError::Unauthorized { .. }), "{row}: {err:?}"),
+                }
+            }
+            // Not JSON at all.
+            assert!(matches!(
+                classify_failure(403, None, "<html>Forbidden</html>", false),
+                HubSpotError::Unauthorized { status: 403, .. }
+            ));
+        }
+
+        /// What HubSpot puts in a scope list is bounded before it reaches an error or a dead letter:
+        /// blanks skipped, padding trimmed, at most 50 scopes of at most 200 characters.
+        #[test]
+        fn scope_lists_are_trimmed_and_bounded() {
+            let many: Vec<String> = (0..60).map(|n| format!("scope.{n}")).collect();
+            let long = "s".repeat(300);
+            let body = json!({"category": "MISSING_SCOPES",
+                "context": {"requiredScopes": ["  contacts ", "", "   ", "contacts", long]},
+                "errors": [{"context": {"missingScopes": many}}]});
+            let err = classify_failure(403, None, &body.to_string(), false);
+            let HubSpotError::MissingScopes { scopes, body, .. } = &err else {
+                panic!("expected MissingScopes, got {err:?}");
+            };
+            assert_eq!(scopes.len(), 50);
+            assert_eq!(scopes[0], "contacts");
+            assert_eq!(scopes[1], "s".repeat(200));
+            assert_eq!(scopes[2], "scope.0");
+            assert_eq!(scopes[49], "scope.47");
+            assert_eq!(scopes, &body.details.required_scopes, "one list, kept twice");
         }
     }
 }

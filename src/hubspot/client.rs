@@ -171,6 +171,7 @@ fn auth_kind(auth: &HubSpotAuth) -> &'static str {
     match auth {
         HubSpotAuth::AccessToken(_) => "access_token",
         HubSpotAuth::ApiKey(_) => "api_key",
+        HubSpotAuth::OAuth(_) => "oauth",
     }
 }
 

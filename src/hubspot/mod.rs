@@ -9,6 +9,7 @@ pub mod api;
 mod client;
 pub mod crm;
 mod memory;
+pub mod oauth;
 pub mod plan;
 mod redact;
 pub mod retry;
@@ -25,6 +26,7 @@ use serde_json::Value;
 pub use answer::DAILY_LIMIT_WAIT;
 pub use api::{HubSpotApi, HubSpotOptions, ObjectType};
 pub use memory::MemoryDeals;
+pub use oauth::OAuthTokens;
 pub use plan::{AuthSource, PlanError};
 pub use retry::RetryPolicy;
 pub use transport::{Answer, HubSpotClient, HubSpotClientConfig, HubSpotConfigError, USER_AGENT};
@@ -158,15 +160,6 @@ pub enum HubSpotError {
         /// Parsed error body.
         body: HubSpotErrorBody,
     },
-    /// The credential works but lacks scopes for this call (403 `MISSING_SCOPES`). Never retried,
-    /// not even after re-reading the secret; `body.details.required_scopes` names them (catalog item 11).
-    #[error("the HubSpot credential lacks the scopes this call needs: {}", scope_list(&.body.details.required_scopes))]
-    MissingScopes {
-        /// HTTP status (403).
-        status: u16,
-        /// Parsed error body, with the scopes.
-        body: HubSpotErrorBody,
-    },
     /// 423 Locked: HubSpot is busy writing the same records (bulk upserts). Nothing was written;
     /// the identical request may be sent again after `retry_after` (≥ 2 s; catalog item 6).
     #[error("HubSpot locked the records for a moment (HTTP 423)")]
@@ -211,6 +204,33 @@ pub enum HubSpotError {
     /// property the draft lacks (`hubspot.upsert_by`). A mapping error, not HubSpot's.
     #[error(transparent)]
     Unbuildable(crm::MissingUpsertKey),
+    /// HubSpot's OAuth token endpoint refused to exchange the secret's refresh token for good
+    /// (400/401/403, e.g. `BAD_REFRESH_TOKEN` / `invalid_grant`: revoked, app uninstalled, wrong client
+    /// secret). Nothing was sent to the CRM; not retried, and the same grant is not tried again until
+    /// the secret changes (see [`OAuthTokens`]). Dead-lettered as `hubspot_unauthorized`.
+    #[error("HubSpot refused the OAuth refresh token (HTTP {status}{}): {message}", .code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    OAuthRefused {
+        /// HTTP status of the token endpoint.
+        status: u16,
+        /// The error code HubSpot gave (`invalid_grant`, `BAD_REFRESH_TOKEN`, …), when it gave one.
+        code: Option<String>,
+        /// What HubSpot said and what to do (secret values scrubbed).
+        message: String,
+    },
+    /// The credential lacks scopes the call needs (403 `MISSING_SCOPES`, or a 403 naming scopes;
+    /// decided by [`answer::classify_failure`]): no retry, refresh or re-read of the secret can help
+    /// (catalog item 11); the scopes must be added to the Service Key or app (and an OAuth app
+    /// reinstalled). Dead-lettered as `hubspot_unauthorized`, with the scopes HubSpot named.
+    #[error("HubSpot refused the call: the credential lacks scopes (HTTP {status} MISSING_SCOPES); HubSpot names: {}", if .scopes.is_empty() { "none".to_owned() } else { .scopes.join(", ") })]
+    MissingScopes {
+        /// HTTP status (403).
+        status: u16,
+        /// The scopes HubSpot named (`requiredGranularScopes`, `requiredScopes` or `missingScopes`), in
+        /// its order, without duplicates: the body's `details.required_scopes`.
+        scopes: Vec<String>,
+        /// Parsed error body (the scopes are also kept in `details.required_scopes`).
+        body: HubSpotErrorBody,
+    },
     /// No usable credential: the token or key cannot be sent (e.g. it is not valid in an HTTP header).
     /// Nothing was sent.
     #[error("the HubSpot credential cannot be used (it is not a valid HTTP header or query value)")]
@@ -222,7 +242,9 @@ impl HubSpotError {
     pub fn reason(&self) -> Reason {
         match self {
             HubSpotError::Rejected { .. } => Reason::HubSpotRejected,
-            HubSpotError::Unauthorized { .. } | HubSpotError::MissingScopes { .. } => Reason::HubSpotUnauthorized,
+            HubSpotError::Unauthorized { .. }
+            | HubSpotError::OAuthRefused { .. }
+            | HubSpotError::MissingScopes { .. } => Reason::HubSpotUnauthorized,
             HubSpotError::RateLimited { .. } => Reason::HubSpotRateLimited,
             HubSpotError::Locked { .. } => Reason::HubSpotUnavailable,
             HubSpotError::Unavailable { .. } => Reason::HubSpotUnavailable,
@@ -237,6 +259,7 @@ impl HubSpotError {
         match self {
             HubSpotError::Rejected { status, .. }
             | HubSpotError::Unauthorized { status, .. }
+            | HubSpotError::OAuthRefused { status, .. }
             | HubSpotError::MissingScopes { status, .. } => Some(*status),
             HubSpotError::RateLimited { .. } => Some(429),
             HubSpotError::Locked { .. } => Some(423),
@@ -291,15 +314,19 @@ impl HubSpotError {
         }
     }
 
-    /// The error as problems for a 202 body: one per failed validation result, or one overall.
+    /// The error as problems for a 202 body: one per failed validation result, or one overall
+    /// (`missing_scopes` and `reauth_required` for those two refusals).
     pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            // One problem whose message lists the scopes, so the dead letter says what to grant.
+            HubSpotError::MissingScopes { .. } => return vec![Problem::general("missing_scopes", self.to_string())],
+            HubSpotError::OAuthRefused { .. } => return vec![Problem::general("reauth_required", self.to_string())],
+            _ => {}
+        }
         let body = match self {
             HubSpotError::Rejected { body, .. }
             | HubSpotError::Unauthorized { body, .. }
             | HubSpotError::RateLimited { body, .. } => Some(body),
-            HubSpotError::MissingScopes { .. } => {
-                return vec![Problem::general("missing_scopes", self.to_string())];
-            }
             HubSpotError::Unbuildable(missing) => {
                 return vec![Problem::at(
                     format!("properties.{}", missing.property),
@@ -329,14 +356,6 @@ impl HubSpotError {
             problems.push(Problem::general(self.reason().as_str(), self.to_string()));
         }
         problems
-    }
-}
-
-fn scope_list(scopes: &[String]) -> String {
-    if scopes.is_empty() {
-        "HubSpot did not name them".to_owned()
-    } else {
-        scopes.join(", ")
     }
 }
 

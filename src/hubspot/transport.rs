@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
-use reqwest::{Method, Url};
-use secrecy::ExposeSecret;
+use reqwest::{Method, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::redact::Redactor;
-use super::{HubSpotError, HubSpotRequest, answer};
+use super::{HubSpotError, HubSpotRequest, OAuthTokens, answer};
 use crate::credentials::HubSpotAuth;
 
 /// `User-Agent` of every request (HubSpot asks integrations to name themselves).
@@ -77,6 +77,8 @@ pub struct HubSpotClient {
 struct Inner {
     http: reqwest::Client,
     base_url: String,
+    /// Access tokens of OAuth grants, cached for the cold start.
+    oauth: OAuthTokens,
 }
 
 /// A 2xx answer: its status and its whole body (at most 1 MiB; a longer one is `OutcomeUnknown`).
@@ -110,9 +112,15 @@ impl HubSpotClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| HubSpotConfigError::Client(e.without_url()))?;
+        let oauth = OAuthTokens::new(http.clone(), &base_url)?;
         Ok(HubSpotClient {
-            inner: Arc::new(Inner { http, base_url }),
+            inner: Arc::new(Inner { http, base_url, oauth }),
         })
+    }
+
+    /// The OAuth access tokens this client uses for [`HubSpotAuth::OAuth`] (shared by its clones).
+    pub fn oauth(&self) -> &OAuthTokens {
+        &self.inner.oauth
     }
 
     /// The base URL in use, without a trailing slash.
@@ -129,6 +137,10 @@ impl HubSpotClient {
     /// status → [`answer::classify_failure`]. A token that is not a valid header value →
     /// `NoCredentials` (nothing sent). `subject` names what may exist after an unknown outcome
     /// ("the deal"), for the error message.
+    ///
+    /// An OAuth grant is first exchanged for an access token ([`OAuthTokens::bearer`]: cached, or
+    /// refreshed; its errors, e.g. `OAuthRefused`, come back with nothing sent to the CRM). A 401 to
+    /// that token makes the next call refresh it ([`OAuthTokens::invalidate`]).
     pub async fn send(&self, request: &HubSpotRequest, auth: &HubSpotAuth) -> Result<Answer, HubSpotError> {
         self.send_about(request, auth, "HubSpot's record").await
     }
@@ -147,7 +159,12 @@ impl HubSpotClient {
             .map_err(|_| not_sent(format!("{:?} is not an HTTP method", request.method)))?;
         let url = Url::parse(&format!("{}{}", self.inner.base_url, request.path))
             .map_err(|e| not_sent(format!("the path does not make a URL ({e})")))?;
-        let (builder, redactor) = authorize(&self.inner.http, method, url, auth)?;
+        // OAuth: the grant's access token for this call, cached or refreshed (see oauth.rs).
+        let oauth_token = match auth {
+            HubSpotAuth::OAuth(grant) => Some(self.inner.oauth.bearer(grant).await?),
+            HubSpotAuth::AccessToken(_) | HubSpotAuth::ApiKey(_) => None,
+        };
+        let (builder, redactor) = authorize(&self.inner.http, method, url, auth, oauth_token.as_ref())?;
         let builder = match &request.body {
             Value::Null => builder,
             body => builder.json(body),
@@ -159,6 +176,11 @@ impl HubSpotClient {
         };
         let status = response.status();
         tracing::Span::current().record("status", status.as_u16());
+        if status == StatusCode::UNAUTHORIZED
+            && let Some(token) = &oauth_token
+        {
+            self.inner.oauth.invalidate(token); // the next attempt refreshes
+        }
         let wait = answer::wait_hint(response.headers(), SystemTime::now());
         let limit = if status.is_success() {
             SUCCESS_BODY_LIMIT
@@ -188,18 +210,21 @@ impl HubSpotClient {
     }
 }
 
-/// Puts the credential on the request: a Bearer token (private app, Service Key or OAuth access
-/// token) in `Authorization`, marked sensitive; a legacy API key as `?hapikey=`. Returns the request
-/// and the redactor for everything kept from the exchange. A token that is not a valid header value
-/// is `NoCredentials` (its value is never reported). The one place a credential meets a request.
+/// Puts the credential on the request: a Bearer token (private app, Service Key, or the OAuth access
+/// token `oauth_token` obtained for an [`HubSpotAuth::OAuth`] grant) in `Authorization`, marked
+/// sensitive; a legacy API key as `?hapikey=`. Returns the request and the redactor for everything
+/// kept from the exchange. A token that is not a valid header value, or a grant without its access
+/// token, is `NoCredentials` (its value is never reported). The one place a credential meets a
+/// request.
 fn authorize<'a>(
     http: &reqwest::Client,
     method: Method,
     mut url: Url,
     auth: &'a HubSpotAuth,
+    oauth_token: Option<&'a SecretString>,
 ) -> Result<(reqwest::RequestBuilder, Redactor<'a>), HubSpotError> {
-    match auth {
-        HubSpotAuth::AccessToken(token) => {
+    match (auth, oauth_token) {
+        (HubSpotAuth::AccessToken(token), _) | (HubSpotAuth::OAuth(_), Some(token)) => {
             let secret = token.expose_secret();
             let mut value =
                 HeaderValue::try_from(format!("Bearer {secret}")).map_err(|_| HubSpotError::NoCredentials)?;
@@ -207,13 +232,14 @@ fn authorize<'a>(
             let request = http.request(method, url).header(AUTHORIZATION, value);
             Ok((request, Redactor::new(secret, None)))
         }
-        HubSpotAuth::ApiKey(key) => {
+        (HubSpotAuth::ApiKey(key), _) => {
             let secret = key.expose_secret();
             url.query_pairs_mut().append_pair("hapikey", secret);
             // The key as it appears in the URL, in case an answer echoes the request line.
             let encoded = url.query().and_then(|q| q.strip_prefix("hapikey=")).map(str::to_owned);
             Ok((http.request(method, url), Redactor::new(secret, encoded)))
         }
+        (HubSpotAuth::OAuth(_), None) => Err(HubSpotError::NoCredentials),
     }
 }
 
