@@ -596,3 +596,19 @@ async fn json_a_value_cannot_hold_is_answered_400_malformed_request() {
         .await;
     assert_eq!(outcome.label(), "dry_run");
 }
+
+/// A Content-Type that is there but not ASCII is unsupported (415, saying so), not "missing".
+#[tokio::test]
+async fn a_content_type_that_is_not_ascii_is_answered_415_as_such() {
+    let f = fakes(true);
+    let mut d = quote();
+    let value = HeaderValue::from_bytes("application/json; charset=ütf".as_bytes()).unwrap();
+    d.headers.insert("content-type", value);
+    let outcome = f.app.handle(&d).await;
+    let Outcome::Rejected(rejection) = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(rejection.status, http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(rejection.message.contains("not ASCII"), "{}", rejection.message);
+    assert!(!rejection.message.contains("no Content-Type"), "{}", rejection.message);
+}

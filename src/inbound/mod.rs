@@ -13,6 +13,9 @@ pub use decode::{DecodeError, decode};
 pub use event::{Invocation, LambdaEvent, MalformedEvent, ResponseFormat};
 pub use source::Source;
 
+/// What [`Delivery::content_type`] gives for a Content-Type header that is not visible ASCII.
+pub const UNREADABLE_CONTENT_TYPE: &str = "(a Content-Type that is not ASCII)";
+
 /// One HTTP request as received, before anything is trusted or parsed.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -39,10 +42,13 @@ pub struct Delivery {
 
 impl Delivery {
     /// The `Content-Type` header, if present and readable.
+    ///
+    /// A header that is there but not visible ASCII (RFC 9110 media types are ASCII) reads as
+    /// [`UNREADABLE_CONTENT_TYPE`], which no decoder accepts: the answer is then a 415 that says so,
+    /// not "no Content-Type".
     pub fn content_type(&self) -> Option<&str> {
-        self.headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        let value = self.headers.get(http::header::CONTENT_TYPE)?;
+        Some(value.to_str().unwrap_or(UNREADABLE_CONTENT_TYPE))
     }
 
     /// `received_at` in RFC 3339 (milliseconds, `Z`).
