@@ -33,8 +33,9 @@ pub const MAX_REMEMBERED: usize = 256;
 /// so any mix of these is found (a `?token=` URL JSON-encoded in a Jotform body, a value in a JSON
 /// log line). Base64 forms are not searched: base64 of a value depends on the bytes before it, so
 /// only a whole base64-encoded credential could be found, and no sender or log puts one there
-/// (an `Authorization: Basic` header is redacted by name). Non-ASCII characters `\u`-escaped
-/// (which serde_json and tracing never do) are not matched either.
+/// (an `Authorization: Basic` header is redacted by name). A value's non-ASCII characters are also
+/// found `\u`-escaped, all of them in one hex case (`\u00e9`, or a surrogate pair beyond U+FFFF),
+/// as PHP and Python write JSON by default; a value whose characters are escaped in mixed ways is not.
 ///
 /// Values shorter than [`MIN_SCRUBBED_LEN`] bytes are ignored. Matching is case-sensitive (secrets
 /// are), except for hex digits in escapes.
@@ -56,7 +57,14 @@ impl Scrubber {
         let mut needles: Vec<Box<[u8]>> = values
             .into_iter()
             .filter(|v| v.len() >= MIN_SCRUBBED_LEN)
-            .map(|v| Box::from(v.as_bytes()))
+            .flat_map(|v| {
+                // A value with non-ASCII characters is also looked for with them `\u`-escaped, as
+                // PHP's json_encode and Python's json.dumps write them by default (either hex case).
+                let escaped =
+                    (!v.is_ascii()).then(|| [json_escape_non_ascii(v, false), json_escape_non_ascii(v, true)]);
+                std::iter::once(Box::from(v.as_bytes()))
+                    .chain(escaped.into_iter().flatten().map(|e| Box::from(e.into_bytes())))
+            })
             .collect();
         needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         needles.dedup();
@@ -229,6 +237,27 @@ fn encodings_at(hay: &[u8], at: usize, byte: u8) -> [Option<usize>; 5] {
         }
     }
     ends
+}
+
+/// `value` with every non-ASCII character as a JSON `\uXXXX` escape (UTF-16, so characters beyond
+/// U+FFFF become a surrogate pair), in upper- or lower-case hex.
+fn json_escape_non_ascii(value: &str, upper: bool) -> String {
+    let mut out = String::with_capacity(value.len() * 2);
+    for c in value.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        let mut units = [0u16; 2];
+        for unit in c.encode_utf16(&mut units) {
+            if upper {
+                out.push_str(&format!("\\u{unit:04X}"));
+            } else {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 fn hex_byte(high: Option<u8>, low: Option<u8>) -> Option<u8> {
@@ -412,6 +441,24 @@ mod tests {
         assert_eq!(scrub(&[value], &format!("x {encoded} y")), "x [redacted] y");
         // The result is UTF-8 even when a non-ASCII neighbour touches the match.
         assert_eq!(scrub(&[value], &format!("é{value}é")), "é[redacted]é");
+    }
+
+    #[test]
+    fn non_ascii_values_are_found_with_their_characters_u_escaped() {
+        // The review's input: a Jotform key with an accent, inside a body PHP json_encode'd.
+        let key = "Tokénwithaccent123";
+        let rows = [
+            ("lower-case \\u", "{\"rawRequest\":\"?token=Tok\\u00e9nwithaccent123\"}"),
+            ("upper-case \\u", "{\"rawRequest\":\"?token=Tok\\u00E9nwithaccent123\"}"),
+            ("as is", "{\"rawRequest\":\"?token=Tokénwithaccent123\"}"),
+        ];
+        for (name, text) in rows {
+            assert_eq!(scrub(&[key], text), "{\"rawRequest\":\"?token=[redacted]\"}", "{name}");
+        }
+        // Beyond U+FFFF: a surrogate pair.
+        let astral = "key-with-\u{1F511}-emoji";
+        assert_eq!(scrub(&[astral], "x key-with-\\ud83d\\udd11-emoji y"), "x [redacted] y");
+        assert_eq!(json_escape_non_ascii("aé\u{1F511}", false), "a\\u00e9\\ud83d\\udd11");
     }
 
     #[test]
