@@ -63,8 +63,8 @@ pub enum CredentialsError {
     /// The secret is empty.
     #[error("the secret is empty")]
     Empty,
-    /// The secret is JSON but not of the documented shape.
-    #[error("the secret is JSON but not of the expected shape: {0}")]
+    /// The secret starts like a JSON object but is not JSON, or not of the documented shape.
+    #[error("the secret is not JSON of the expected shape: {0}")]
     Shape(String),
     /// `hubspot` holds neither `accessToken`, `hapikey` nor `oauth`.
     #[error("the secret's \"hubspot\" object has neither \"accessToken\", \"hapikey\" nor \"oauth\"")]

@@ -364,7 +364,7 @@ impl App {
     fn endpoint(&self, delivery: &Delivery) -> Result<&Endpoint, Halt> {
         let Some(name) = inbound::route_name(&delivery.path) else {
             let message = format!(
-                "no webhook at {}; deliveries go to POST /hooks/{{route}}",
+                "no webhook at {:?}; deliveries go to POST /hooks/{{route}}",
                 delivery.path
             );
             return Err(Rejection::not_found("not_found", message).into());

@@ -184,7 +184,7 @@ impl SecretSource for SecretsManagerSource {
         }
         tracing::info!(
             secret_id = %self.secret_id,
-            "a signature did not verify with the cached signing key: re-reading the secret in case it was rotated"
+            "a signature did not verify with the cached signing key, or the key is not in it: re-reading the secret in case it was rotated or added"
         );
         match self.refresh().await {
             Ok(credentials) => Ok(credentials),

@@ -360,7 +360,11 @@ fn first_string(event: &Value, pointers: &[&str], field: &str) -> Result<String,
         match event.pointer(pointer) {
             Some(Value::String(s)) => return Ok(s.clone()),
             None | Some(Value::Null) => {}
-            Some(_) => return Err(MalformedEvent::new(field, "is not a string")),
+            // Named by where it is (`requestContext.path`), not by the field's short name.
+            Some(_) => {
+                let at = pointer.trim_start_matches('/').replace('/', ".");
+                return Err(MalformedEvent::new(at, "is not a string"));
+            }
         }
     }
     Err(MalformedEvent::new(field, "is missing"))
@@ -476,7 +480,10 @@ fn canonical_query(parameters: Option<&Value>, field: &str) -> Result<Option<Str
             Value::Array(values) => {
                 for value in values {
                     let Value::String(value) = value else {
-                        return Err(MalformedEvent::new(field, "holds a value that is not a string"));
+                        return Err(MalformedEvent::new(
+                            format!("{field}.{name}"),
+                            "holds a value that is not a string",
+                        ));
                     };
                     push(name, value);
                 }
@@ -484,8 +491,8 @@ fn canonical_query(parameters: Option<&Value>, field: &str) -> Result<Option<Str
             Value::Null => {}
             _ => {
                 return Err(MalformedEvent::new(
-                    field,
-                    "holds a value that is not a string or a list",
+                    format!("{field}.{name}"),
+                    "is not a string or a list of strings",
                 ));
             }
         }

@@ -165,10 +165,18 @@ fn rest_query_parameters_are_re_encoded_in_json_order() {
     // Without the multi-value map, the single-value one is read.
     let event = with(v1(), "/queryStringParameters", json!({ "a": "x y" }));
     assert_eq!(parse(&event).unwrap().query.as_deref(), Some("a=x%20y"));
-    for bad in [json!({ "a": [1] }), json!({ "a": 1 }), json!("a=1")] {
+    // The field named is the parameter's, so that the sender's operator can find it.
+    for (bad, field) in [
+        (json!({ "a": [1] }), "multiValueQueryStringParameters.a"),
+        (json!({ "a": [null] }), "multiValueQueryStringParameters.a"),
+        (json!({ "a": 1 }), "multiValueQueryStringParameters.a"),
+        (json!("a=1"), "multiValueQueryStringParameters"),
+    ] {
         let event = with(v1(), "/multiValueQueryStringParameters", bad.clone());
-        assert_eq!(malformed(&event).field, "multiValueQueryStringParameters", "{bad}");
+        assert_eq!(malformed(&event).field, field, "{bad}");
     }
+    let event = with(v1(), "/requestContext/path", json!(5));
+    assert_eq!(malformed(&event).field, "requestContext.path");
 }
 
 #[test]
