@@ -5,7 +5,6 @@
 //! [`super::answer::classify_failure`]'s; the transport's `authorize` asks [`OAuthTokens`] for the
 //! bearer token.)
 
-use std::error::Error as _;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -324,17 +323,7 @@ fn unavailable(what: String) -> HubSpotError {
 /// No answer: refused connection, DNS, TLS, a timeout, a broken connection. Repeating a refresh
 /// is harmless, so all of these are retryable.
 fn unreachable(err: reqwest::Error, scrubber: &Scrubber) -> HubSpotError {
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.ends_with(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = cause.source();
-    }
+    let text = super::transport::describe(&err.without_url());
     unavailable(format!("no answer ({})", scrubber.scrub_str(&text)))
 }
 

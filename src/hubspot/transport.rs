@@ -287,7 +287,7 @@ fn send_error(err: reqwest::Error, redactor: &Redactor<'_>, subject: &str) -> Hu
 }
 
 /// The error and its causes on one line. Callers strip the URL first.
-fn describe(err: &reqwest::Error) -> String {
+pub(super) fn describe(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
