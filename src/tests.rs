@@ -10,9 +10,12 @@ use serde_json::json;
 use crate::aws::{MemoryDeadLetters, MemorySecrets};
 use crate::credentials::{Credentials, HubSpotAuth};
 use crate::domain::DealDraft;
+use crate::hubspot::crm::{BatchOutcome, CompanyMatch, ContactInput};
+use crate::hubspot::v1::ContactVid;
 use crate::hubspot::{
     CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, HubSpotOptions, HubSpotRequest, MemoryDeals, RetryPolicy,
 };
+use crate::hubspot::{HubSpotApi, ObjectType};
 use crate::inbound::Delivery;
 use crate::mapping::Mapping;
 use crate::{App, Outcome, Settings};
@@ -205,7 +208,10 @@ async fn a_dry_run_previews_and_creates_nothing() {
     let f = fakes(true);
     let outcome = f.app.handle(&quote()).await;
     match outcome {
-        Outcome::DryRun(request) => assert_eq!(request.path, "/deals/v1/deal/"),
+        Outcome::DryRun(calls) => {
+            assert_eq!(calls.len(), 1);
+            assert_eq!(calls[0].request.path, "/deals/v1/deal/");
+        }
         other => panic!("expected a dry run, got {other:?}"),
     }
     assert!(f.deals.created().is_empty());
@@ -474,6 +480,57 @@ impl Deals for SlowDeals {
     ) -> Result<CreatedDeal, HubSpotError> {
         tokio::time::sleep(self.delay).await;
         self.inner.create(options, draft, auth).await
+    }
+
+    async fn upsert_contacts(
+        &self,
+        api: HubSpotApi,
+        contacts: &[ContactInput],
+        auth: &HubSpotAuth,
+    ) -> Result<BatchOutcome, HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.upsert_contacts(api, contacts, auth).await
+    }
+
+    async fn create_or_update_contact_v1(
+        &self,
+        contact: &ContactInput,
+        auth: &HubSpotAuth,
+    ) -> Result<ContactVid, HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.create_or_update_contact_v1(contact, auth).await
+    }
+
+    async fn search_company(
+        &self,
+        api: HubSpotApi,
+        domain: &str,
+        auth: &HubSpotAuth,
+    ) -> Result<Option<CompanyMatch>, HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.search_company(api, domain, auth).await
+    }
+
+    async fn create_company(
+        &self,
+        api: HubSpotApi,
+        domain: &str,
+        properties: &[(String, String)],
+        auth: &HubSpotAuth,
+    ) -> Result<u64, HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.create_company(api, domain, properties, auth).await
+    }
+
+    async fn associate(
+        &self,
+        api: HubSpotApi,
+        from: (ObjectType, u64),
+        to: (ObjectType, u64),
+        auth: &HubSpotAuth,
+    ) -> Result<(), HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.associate(api, from, to, auth).await
     }
 }
 
