@@ -476,9 +476,8 @@ fn is_terminal(error: &HubSpotError) -> bool {
 }
 
 fn input_failure(input: usize, failure: &crm::InputFailure) -> AssociationFailure {
-    let (status, message, error) = match failure {
+    let (message, error) = match failure {
         crm::InputFailure::Rejected(body) => (
-            207,
             body.message
                 .clone()
                 .unwrap_or_else(|| "HubSpot rejected this contact".to_owned()),
@@ -489,7 +488,6 @@ fn input_failure(input: usize, failure: &crm::InputFailure) -> AssociationFailur
             }),
         ),
         crm::InputFailure::Missing => (
-            200,
             "HubSpot's answer names no record for this contact; it may or may not have been written".to_owned(),
             Some(HubSpotError::OutcomeUnknown {
                 status: Some(200),
@@ -497,7 +495,6 @@ fn input_failure(input: usize, failure: &crm::InputFailure) -> AssociationFailur
             }),
         ),
         crm::InputFailure::Conflicting(ids) => (
-            200,
             format!("HubSpot's answer names several contacts for this e-mail ({ids:?})"),
             Some(HubSpotError::OutcomeUnknown {
                 status: Some(200),
@@ -505,7 +502,6 @@ fn input_failure(input: usize, failure: &crm::InputFailure) -> AssociationFailur
             }),
         ),
     };
-    let _ = status;
     AssociationFailure::new("contacts_upsert", ObjectType::Contact, input, error, message)
 }
 
