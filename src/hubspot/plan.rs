@@ -228,10 +228,10 @@ pub fn preview(options: &HubSpotOptions, draft: &DealDraft) -> Result<Vec<Planne
                 when: Some(format!("once per company ({links})")),
             });
         }
-    } else if !contacts.is_empty() || !draft.associations.companies_by_domain.is_empty() {
-        if let Some(deal) = calls.last_mut() {
-            deal.when = Some("with associations also to the contacts and companies found above".to_owned());
-        }
+    } else if (!contacts.is_empty() || !draft.associations.companies_by_domain.is_empty())
+        && let Some(deal) = calls.last_mut()
+    {
+        deal.when = Some("with associations also to the contacts and companies found above".to_owned());
     }
     Ok(calls)
 }
