@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{Options, TestApp, spawn_app_with};
+use crate::helpers::{LogCapture, Options, TestApp, spawn_app_with};
 use crate::hubspot_wire::assert_valid;
 
 const CRM: &str = "/crm/objects/2026-03";
@@ -622,4 +622,160 @@ async fn a_dry_run_of_the_website_lead_example_lists_every_call_in_order() {
     for request in requests {
         assert_valid(&serde_json::from_value(request.clone()).unwrap());
     }
+}
+
+/// Retries per call: the contact upsert is idempotent (retried after a 500), the company create is
+/// not (a 500 may come after the write: not retried, reported), and the deal goes on.
+#[tokio::test]
+async fn an_idempotent_upsert_is_retried_after_a_500_and_a_create_is_not() {
+    let app = app().await;
+    let s = &app.hubspot;
+    Mock::given(method("POST"))
+        .and(path(format!("{CRM}/contacts/batch/upsert")))
+        .respond_with(ResponseTemplate::new(500).set_body_string("<html>oops</html>"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(s)
+        .await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/contacts/batch/upsert"),
+        contacts_upserted("501", true),
+        1,
+    )
+    .await;
+    mount(s, "POST", &format!("{CRM}/companies/search"), search_result(&[]), 1).await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/companies"),
+        ResponseTemplate::new(500).set_body_string("oops"),
+        1,
+    )
+    .await;
+    mount(s, "POST", &format!("{CRM}/deals"), created("709"), 1).await;
+
+    let response = post(&app, "lead", &lead()).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let failures = response.json["associationCreateFailures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{}", response.text);
+    assert_eq!(
+        (failures[0]["call"].as_str(), failures[0]["status"].as_u64()),
+        (Some("company_create"), Some(500))
+    );
+    let requests = received(s).await;
+    let deal = requests.iter().find(|r| r.path.ends_with("/deals")).unwrap();
+    assert_eq!(deal_links(&deal.body), [("501".to_owned(), 3)]);
+}
+
+/// A portal that enforces unique company domains answers 409 when another delivery created the
+/// company first: the plan searches again and links that one.
+#[tokio::test]
+async fn a_409_to_the_company_create_is_answered_by_searching_again() {
+    let app = app().await;
+    let s = &app.hubspot;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/contacts/batch/upsert"),
+        contacts_upserted("501", true),
+        1,
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{CRM}/companies/search")))
+        .respond_with(search_result(&[]))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(s)
+        .await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/companies/search"),
+        search_result(&["610"]),
+        1,
+    )
+    .await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/companies"),
+        ResponseTemplate::new(409).set_body_json(json!({
+        "status": "error", "category": "CONFLICT", "message": "A company with this domain already exists"})),
+        1,
+    )
+    .await;
+    mount(s, "POST", &format!("{CRM}/deals"), created("710"), 1).await;
+
+    let response = post(&app, "lead", &lead()).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert!(
+        response.json.get("associationCreateFailures").is_none(),
+        "{}",
+        response.text
+    );
+    let requests = received(s).await;
+    let deal = requests.iter().find(|r| r.path.ends_with("/deals")).unwrap();
+    assert_eq!(deal_links(&deal.body), [("501".to_owned(), 3), ("610".to_owned(), 5)]);
+}
+
+/// Personal data stays out of the log: a failing contact on 2026-03 and a v1 contact (whose path
+/// carries the e-mail) log the call and the position, never the address.
+#[tokio::test]
+async fn no_log_line_names_the_contact_s_e_mail() {
+    let logs = LogCapture::start();
+    let app = app().await;
+    let s = &app.hubspot;
+    let email = "grace.hopper.logcheck@acme-robotics.example";
+    Mock::given(method("POST"))
+        .and(path(format!("{CRM}/contacts/batch/upsert")))
+        .respond_with(
+            ResponseTemplate::new(207).set_body_json(json!({"results": [], "errors": [
+            {"status": "error", "category": "VALIDATION_ERROR", "message": format!("{email} is not valid"),
+             "context": {"objectWriteTraceId": [email]}}]})),
+        )
+        .mount(s)
+        .await;
+    Mock::given(path_regex("^/contacts/v1/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"vid": 1, "isNew": true})))
+        .mount(s)
+        .await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/companies/search"),
+        search_result(&["601"]),
+        1,
+    )
+    .await;
+    mount(
+        s,
+        "POST",
+        "/crm/v3/objects/companies/search",
+        search_result(&["601"]),
+        1,
+    )
+    .await;
+    mount(s, "POST", &format!("{CRM}/deals"), created("711"), 1).await;
+    mount(
+        s,
+        "POST",
+        "/deals/v1/deal/",
+        ResponseTemplate::new(200).set_body_json(json!({"dealId": 712})),
+        1,
+    )
+    .await;
+    let body = json!({"id": "sub_009", "email": email, "company": "Acme", "website": "acme-robotics.example"});
+    for route in ["lead", "lead-v1"] {
+        let response = post(&app, route, &body).await;
+        assert_eq!(response.status, 200, "{}", response.text);
+    }
+    let text = logs.text();
+    assert!(text.contains("an association failed"), "the failure is logged");
+    assert!(
+        !text.contains("grace.hopper.logcheck"),
+        "an e-mail reached the log:\n{text}"
+    );
 }
