@@ -318,9 +318,15 @@ impl App {
                 None,
                 false,
             ),
-            PlanError::HubSpot { error, attempts, done } => {
+            PlanError::HubSpot {
+                error,
+                attempts,
+                done,
+                failures,
+            } => {
                 let mut hubspot = HubSpotFailure::of(&error, attempts);
                 hubspot.done = (!done.is_empty()).then_some(done);
+                hubspot.association_failures = failures.into_iter().map(|f| f.entry).collect();
                 (
                     error.reason(),
                     error.problems(),

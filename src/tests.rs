@@ -653,3 +653,61 @@ async fn json_a_value_cannot_hold_is_answered_400_malformed_request() {
         .await;
     assert_eq!(outcome.label(), "dry_run");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_whole_plan_shares_one_deadline_and_a_deal_with_no_time_left_is_dead_lettered_with_what_was_done() {
+    // Each call takes 1 s; the invocation has 3.2 s, less the 500 ms margin: the contact upsert (1 s)
+    // and the company search (1 s) finish, the company create is cut at 2.7 s, and no time is left
+    // for the deal.
+    let letters = Arc::new(MemoryDeadLetters::default());
+    let slow = Arc::new(SlowDeals {
+        delay: Duration::from_secs(1),
+        inner: MemoryDeals::default(),
+    });
+    let app = App::new(
+        Settings {
+            max_body_bytes: 4096,
+            dry_run: false,
+            skip_signatures: false,
+            retry: RetryPolicy {
+                request_timeout: Duration::from_secs(30),
+                ..retry_policy()
+            },
+        },
+        Arc::new(Mapping::embedded().unwrap()),
+        Arc::new(MemorySecrets::new(Credentials::from_token("tok-1".into()))),
+        slow.clone(),
+        letters.clone(),
+    );
+    let mut d = delivery(
+        Method::POST,
+        "/hooks/website-lead",
+        r#"{"email":"ada@acme-robotics.example","company":"Acme Robotics","website":"acme-robotics.example"}"#,
+    );
+    d.deadline = Some(SystemTime::now() + Duration::from_millis(3200));
+    let started = tokio::time::Instant::now();
+    let outcome = app.handle(&d).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed <= Duration::from_millis(2750), "{elapsed:?}");
+    assert!(
+        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason.as_str() == "hubspot_unavailable"),
+        "{outcome:?}"
+    );
+    // The create was abandoned at the cut, before the fake HubSpot answered it.
+    assert_eq!(slow.inner.plan_calls(), ["contacts", "search"]);
+    assert_eq!(slow.inner.calls(), 0, "no deal call was started");
+    let sent = letters.sent();
+    let hubspot = sent[0].hubspot.as_ref().unwrap();
+    let done = hubspot.done.clone().unwrap();
+    assert_eq!(
+        (done.contact_ids, done.company_ids, done.deal_id),
+        (vec![1001], vec![], None)
+    );
+    assert_eq!(
+        hubspot.association_failures.len(),
+        1,
+        "the cut company create is listed"
+    );
+    assert_eq!(hubspot.association_failures[0]["call"], "company_create");
+    assert_eq!(hubspot.association_failures[0]["reason"], "outcome_unknown");
+}

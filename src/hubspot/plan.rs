@@ -70,6 +70,8 @@ pub enum PlanError {
         attempts: u32,
         /// What the plan wrote before it.
         done: PlanProgress,
+        /// The association failures before it (the dead letter lists them too).
+        failures: Vec<AssociationFailure>,
     },
     /// `on_association_failure: dead_letter` and an association failed: the failures, and what was
     /// written (`done.deal_id` when the deal exists).
@@ -289,6 +291,7 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
             error: HubSpotError::Unbuildable(missing),
             attempts: 0,
             done: PlanProgress::default(),
+            failures: Vec::new(),
         });
     }
     let mut caller = Caller::new(auth_source, policy, deadline).await?;
@@ -296,10 +299,11 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
     let mut done = PlanProgress::default();
     let mut failures: Vec<AssociationFailure> = Vec::new();
     let stop_early = on_failure == OnAssociationFailure::DeadLetter;
-    let fatal = |error, attempts, done: &PlanProgress| PlanError::HubSpot {
+    let fatal = |error, attempts, done: &PlanProgress, failures: &mut Vec<AssociationFailure>| PlanError::HubSpot {
         error,
         attempts,
         done: done.clone(),
+        failures: std::mem::take(failures),
     };
 
     // 1. Contacts.
@@ -315,7 +319,7 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
                 Ok(vid) => done.contact_ids.push(vid.vid),
                 Err(Failed::Credential(message)) => return Err(PlanError::Credential(message)),
                 Err(Failed::HubSpot(error, attempts)) if is_terminal(&error) => {
-                    return Err(fatal(error, attempts, &done));
+                    return Err(fatal(error, attempts, &done, &mut failures));
                 }
                 Err(Failed::HubSpot(error, _)) => {
                     let message = error.to_string();
@@ -347,7 +351,9 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
                 }
             }
             Err(Failed::Credential(message)) => return Err(PlanError::Credential(message)),
-            Err(Failed::HubSpot(error, attempts)) if is_terminal(&error) => return Err(fatal(error, attempts, &done)),
+            Err(Failed::HubSpot(error, attempts)) if is_terminal(&error) => {
+                return Err(fatal(error, attempts, &done, &mut failures));
+            }
             Err(Failed::HubSpot(error, _)) => {
                 for input in 0..contacts.len() {
                     let message = error.to_string();
@@ -383,7 +389,7 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
             ),
             Err((_, Failed::Credential(message))) => return Err(PlanError::Credential(message)),
             Err((_, Failed::HubSpot(error, attempts))) if is_terminal(&error) => {
-                return Err(fatal(error, attempts, &done));
+                return Err(fatal(error, attempts, &done, &mut failures));
             }
             Err((call, Failed::HubSpot(error, _))) => {
                 let message = error.to_string();
@@ -414,7 +420,7 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
     let mut deal = match result {
         Ok(deal) => deal,
         Err(Failed::Credential(message)) => return Err(PlanError::Credential(message)),
-        Err(Failed::HubSpot(error, attempts)) => return Err(fatal(error, attempts, &done)),
+        Err(Failed::HubSpot(error, attempts)) => return Err(fatal(error, attempts, &done, &mut failures)),
     };
     done.deal_id = Some(deal.deal_id);
     // v1 reports the links it could not make in its own answer.
@@ -856,7 +862,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, PlanError::HubSpot { error: HubSpotError::Unbuildable(_), attempts: 0, done } if done.is_empty()),
+            matches!(&err, PlanError::HubSpot { error: HubSpotError::Unbuildable(_), attempts: 0, done, .. } if done.is_empty()),
             "{err:?}"
         );
         assert!(deals.plan_calls().is_empty());
