@@ -779,3 +779,39 @@ async fn no_log_line_names_the_contact_s_e_mail() {
         "an e-mail reached the log:\n{text}"
     );
 }
+
+/// With idempotency on, a repeat of a delivery replays the stored answer and makes no call at all
+/// (not even the contact upsert).
+#[tokio::test]
+async fn a_repeat_with_idempotency_makes_no_call_of_the_plan() {
+    let app = spawn_app_with(Options {
+        mapping: Some(mapping()),
+        idempotency: true,
+        ..Options::default()
+    })
+    .await;
+    let s = &app.hubspot;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/contacts/batch/upsert"),
+        contacts_upserted("501", true),
+        1,
+    )
+    .await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/companies/search"),
+        search_result(&["601"]),
+        1,
+    )
+    .await;
+    mount(s, "POST", &format!("{CRM}/deals"), created("713"), 1).await;
+    let first = post(&app, "lead", &lead()).await;
+    let again = post(&app, "lead", &lead()).await;
+    assert_eq!((first.status, again.status), (200, 200), "{}", again.text);
+    assert_eq!(again.json["dealId"], 713);
+    assert_eq!(again.headers["x-dealhook-idempotent-replay"], "true");
+    assert_eq!(received(s).await.len(), 3);
+}
