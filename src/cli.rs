@@ -188,13 +188,30 @@ async fn transform(event: &Path) -> u8 {
     };
     let outcome = app.handle(&delivery).await;
     match &outcome {
-        Outcome::DryRun(request) => {
-            let out = serde_json::json!({
-                "method": request.method,
-                "url": format!("{}{}", env.hubspot_base_url.trim_end_matches('/'), request.path),
-                "path": request.path,
-                "body": request.body,
-            });
+        Outcome::DryRun(calls) => {
+            let base = env.hubspot_base_url.trim_end_matches('/');
+            let show = |request: &crate::hubspot::HubSpotRequest| {
+                serde_json::json!({
+                    "method": request.method,
+                    "url": format!("{base}{}", request.path),
+                    "path": request.path,
+                    "body": request.body,
+                })
+            };
+            // The deal's request at the top (as before the plan existed), then every call in order.
+            let mut out = crate::hubspot::plan::deal_request_of(calls)
+                .map(show)
+                .unwrap_or_default();
+            out["calls"] = calls
+                .iter()
+                .map(|call| {
+                    let mut shown = show(&call.request);
+                    if let Some(when) = &call.when {
+                        shown["when"] = serde_json::Value::String(when.clone());
+                    }
+                    shown
+                })
+                .collect();
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         Outcome::Rejected(rejection) => eprintln!(

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::credentials::scrub::Scrubber;
 use crate::domain::{DealDraft, Problem, Reason};
-use crate::hubspot::{HubSpotError, HubSpotErrorBody, HubSpotRequest};
+use crate::hubspot::{HubSpotError, HubSpotErrorBody, HubSpotRequest, PlanProgress, PlannedCall};
 use crate::inbound::Delivery;
 
 /// Envelope format version. Bump on any incompatible change.
@@ -43,9 +43,14 @@ pub struct DeadLetter {
     /// The draft, when mapping succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deal_draft: Option<DealDraft>,
-    /// The HubSpot request built from the draft, when mapping succeeded.
+    /// The HubSpot request built from the draft, when mapping succeeded: the deal's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hubspot_request: Option<HubSpotRequest>,
+    /// Every call the delivery's plan makes, in order (contacts, companies, the deal, links; see
+    /// [`crate::hubspot::plan::preview`]), when mapping succeeded. Absent in letters written before
+    /// the plan existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hubspot_requests: Vec<PlannedCall>,
 }
 
 /// The delivery as received, minus secrets.
@@ -85,8 +90,16 @@ pub struct HubSpotFailure {
     pub status: Option<u16>,
     /// HubSpot's response body (JSON when it was JSON, else text), or what went wrong.
     pub body: serde_json::Value,
-    /// How many attempts were made.
+    /// How many attempts were made (of the call that failed).
     pub attempts: u32,
+    /// What the plan wrote before it stopped (contacts upserted, companies found or created, the
+    /// deal), when it wrote anything: a redrive finds the same records again (upserts by e-mail,
+    /// searches by domain), so nothing is duplicated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<PlanProgress>,
+    /// The associations that could not be made (the `associationCreateFailures` entries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub association_failures: Vec<serde_json::Value>,
 }
 
 impl HubSpotFailure {
@@ -109,6 +122,8 @@ impl HubSpotFailure {
             status: error.status(),
             body,
             attempts,
+            done: None,
+            association_failures: Vec::new(),
         }
     }
 }
@@ -126,6 +141,7 @@ impl DeadLetter {
             hubspot: None,
             deal_draft: None,
             hubspot_request: None,
+            hubspot_requests: Vec::new(),
         }
     }
 
@@ -201,9 +217,13 @@ impl DeadLetter {
         }
         if let Some(hubspot) = self.hubspot.as_mut() {
             scrubber.scrub_json(&mut hubspot.body);
+            for entry in &mut hubspot.association_failures {
+                scrubber.scrub_json(entry);
+            }
         }
         let had_draft = self.deal_draft.take().is_some();
-        let had_request = self.hubspot_request.take().is_some();
+        let had_request =
+            self.hubspot_request.take().is_some() | !std::mem::take(&mut self.hubspot_requests).is_empty();
         if had_draft || had_request {
             self.errors.push(Problem::general(
                 "redacted",
@@ -396,6 +416,8 @@ mod tests {
             status: Some(400),
             body: serde_json::json!({"message": "token pat-secret-token is bad"}),
             attempts: 1,
+            done: None,
+            association_failures: vec![serde_json::json!({"message": "token pat-secret-token is bad"})],
         });
         letter.deal_draft = Some(DealDraft {
             properties: vec![Property {

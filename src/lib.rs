@@ -233,8 +233,8 @@ impl App {
         };
         if self.settings.dry_run {
             // Unbuildable (no `upsert_by` value) goes on to `deliver`, which dead-letters it unsent.
-            if let Ok(request) = self.deals.preview(prepared.route.hubspot(), &prepared.draft) {
-                return Outcome::DryRun(request);
+            if let Ok(calls) = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft) {
+                return Outcome::DryRun(calls);
             }
         }
         match &self.idempotency {
@@ -294,14 +294,16 @@ impl App {
         outcome
     }
 
-    /// Creates the deal or dead-letters the delivery. Also says whether HubSpot may hold the deal
-    /// despite a failure (see [`HubSpotError::may_have_created`]).
+    /// Runs the plan of calls ([`hubspot::plan`]: contacts, companies, the deal, links) or
+    /// dead-letters the delivery. Also says whether HubSpot may hold the deal despite a failure (see
+    /// [`HubSpotError::may_have_created`]; a deal made before an association failed does).
     async fn deliver(&self, delivery: &Delivery, prepared: Prepared<'_>) -> (Outcome, bool) {
         let plan = hubspot::plan::create_deal(
             &*self.deals,
             &*self.secrets,
             prepared.route.hubspot(),
             &prepared.draft,
+            prepared.route.on_association_failure(),
             self.settings.retry,
             delivery.deadline,
         );
@@ -309,19 +311,30 @@ impl App {
             Ok(deal) => return (Outcome::Created(deal), false),
             Err(failure) => failure,
         };
-        let (reason, errors, hubspot, may_exist) = match &failure {
+        let (reason, errors, hubspot, may_exist) = match failure {
             PlanError::Credential(message) => (
                 Reason::SecretUnavailable,
-                vec![Problem::general(Reason::SecretUnavailable.as_str(), message.clone())],
+                vec![Problem::general(Reason::SecretUnavailable.as_str(), message)],
                 None,
                 false,
             ),
-            PlanError::HubSpot(error, attempts) => (
-                error.reason(),
-                error.problems(),
-                Some(HubSpotFailure::of(error, *attempts)),
-                error.may_have_created(),
-            ),
+            PlanError::HubSpot {
+                error,
+                attempts,
+                done,
+                failures,
+            } => {
+                let mut hubspot = HubSpotFailure::of(&error, attempts);
+                hubspot.done = (!done.is_empty()).then_some(done);
+                hubspot.association_failures = failures.into_iter().map(|f| f.entry).collect();
+                (
+                    error.reason(),
+                    error.problems(),
+                    Some(hubspot),
+                    error.may_have_created(),
+                )
+            }
+            PlanError::Associations { failures, done } => association_failure(failures, done),
         };
         let mut letter = self.letter_with_draft(delivery, &prepared, reason, errors);
         letter.hubspot = hubspot;
@@ -338,6 +351,7 @@ impl App {
     ) -> DeadLetter {
         let mut letter = DeadLetter::new(delivery, prepared.route.name(), reason, errors);
         letter.hubspot_request = self.deals.preview(prepared.route.hubspot(), &prepared.draft).ok();
+        letter.hubspot_requests = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft).unwrap_or_default();
         letter.deal_draft = Some(prepared.draft.clone());
         letter
     }
@@ -510,6 +524,43 @@ impl App {
             }
         }
     }
+}
+
+/// The dead letter's parts for associations that failed under `on_association_failure: dead_letter`:
+/// the reason of the first failure HubSpot gave an error for (`hubspot_rejected` when none did, e.g.
+/// no company has the domain), one problem per failure, and what was written (the deal id, if the
+/// deal exists; then the deal may exist, so an idempotent repeat replays this answer).
+fn association_failure(
+    failures: Vec<hubspot::AssociationFailure>,
+    done: hubspot::PlanProgress,
+) -> (Reason, Vec<Problem>, Option<HubSpotFailure>, bool) {
+    let first = failures.iter().find_map(|f| f.error.as_ref());
+    let reason = first.map_or(Reason::HubSpotRejected, hubspot::HubSpotError::reason);
+    let errors = failures
+        .iter()
+        .map(|f| {
+            let text = |key: &str| f.entry.get(key).and_then(serde_json::Value::as_str).unwrap_or_default();
+            Problem::at(
+                format!("associations.{}", text("object")),
+                "association_failed",
+                format!("{} failed: {}", text("call"), text("message")),
+            )
+        })
+        .collect();
+    let mut hubspot = match first {
+        Some(error) => HubSpotFailure::of(error, 1),
+        None => HubSpotFailure {
+            status: None,
+            body: serde_json::Value::String("the associations could not be made".to_owned()),
+            attempts: 0,
+            done: None,
+            association_failures: Vec::new(),
+        },
+    };
+    let deal_exists = done.deal_id.is_some();
+    hubspot.association_failures = failures.into_iter().map(|f| f.entry).collect();
+    hubspot.done = Some(done);
+    (reason, errors, Some(hubspot), deal_exists)
 }
 
 fn log_summary(delivery: &Delivery, route: &str, outcome: &Outcome, started: Instant) {

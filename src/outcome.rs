@@ -6,7 +6,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::domain::{Problem, Reason};
-use crate::hubspot::{CreatedDeal, HubSpotRequest};
+use crate::hubspot::{CreatedDeal, PlannedCall, plan};
 
 /// Set (`true`) on a response that repeats the stored response of a completed delivery.
 pub const REPLAY_HEADER: &str = "x-dealhook-idempotent-replay";
@@ -16,8 +16,9 @@ pub const REPLAY_HEADER: &str = "x-dealhook-idempotent-replay";
 pub enum Outcome {
     /// The deal was created (`200`).
     Created(CreatedDeal),
-    /// Dry run: the request that would have been sent (`200`, `"status":"dry_run"`).
-    DryRun(HubSpotRequest),
+    /// Dry run: every call that would have been made, in order (`200`, `"status":"dry_run"`; see
+    /// [`plan::preview`]).
+    DryRun(Vec<PlannedCall>),
     /// Not turned into a deal; the delivery is in the dead-letter queue (`202`).
     DeadLettered {
         /// Why (`mapping_failed`, `hubspot_rejected`, …).
@@ -167,10 +168,11 @@ impl Outcome {
                 }
                 body
             }
-            Outcome::DryRun(request) => json!({
+            Outcome::DryRun(calls) => json!({
                 "status": "dry_run",
-                "message": "dry run: nothing was sent to HubSpot; this is the request dealhook would send",
-                "request": request,
+                "message": "dry run: nothing was sent to HubSpot; these are the calls dealhook would make, in order",
+                "request": plan::deal_request_of(calls),
+                "requests": calls,
             }),
             Outcome::Ignored => json!({
                 "status": "ignored",
@@ -285,6 +287,7 @@ fn errors_for_the_sender(reason: Reason, errors: &[Problem]) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hubspot::HubSpotRequest;
 
     #[test]
     fn a_stored_response_is_the_status_and_body_first_answered() {
@@ -508,8 +511,26 @@ mod tests {
             path: "/deals/v1/deal/".into(),
             body: json!({"a":1}),
         };
-        let body = Outcome::DryRun(request).body();
+        let link = HubSpotRequest {
+            method: "PUT".into(),
+            path: "/crm/v4/objects/deals/{dealId}/associations/default/contacts/{contactId}".into(),
+            body: Value::Null,
+        };
+        let calls = vec![
+            PlannedCall {
+                request: request.clone(),
+                when: None,
+            },
+            PlannedCall {
+                request: link,
+                when: Some("once per contact (1)".into()),
+            },
+        ];
+        let body = Outcome::DryRun(calls).body();
         assert_eq!(body["status"], "dry_run");
+        assert_eq!(body["requests"].as_array().unwrap().len(), 2);
+        assert_eq!(body["requests"][1]["when"], "once per contact (1)");
+        assert_eq!(body["requests"][1]["method"], "PUT");
         assert_eq!(body["request"]["path"], "/deals/v1/deal/");
         assert_eq!(body["request"]["body"], json!({"a":1}));
     }

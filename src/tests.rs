@@ -10,9 +10,12 @@ use serde_json::json;
 use crate::aws::{MemoryDeadLetters, MemorySecrets};
 use crate::credentials::{Credentials, HubSpotAuth};
 use crate::domain::DealDraft;
+use crate::hubspot::crm::{BatchOutcome, CompanyMatch, ContactInput};
+use crate::hubspot::v1::ContactVid;
 use crate::hubspot::{
     CreatedDeal, Deals, HubSpotError, HubSpotErrorBody, HubSpotOptions, HubSpotRequest, MemoryDeals, RetryPolicy,
 };
+use crate::hubspot::{HubSpotApi, ObjectType};
 use crate::inbound::Delivery;
 use crate::mapping::Mapping;
 use crate::{App, Outcome, Settings};
@@ -205,7 +208,10 @@ async fn a_dry_run_previews_and_creates_nothing() {
     let f = fakes(true);
     let outcome = f.app.handle(&quote()).await;
     match outcome {
-        Outcome::DryRun(request) => assert_eq!(request.path, "/deals/v1/deal/"),
+        Outcome::DryRun(calls) => {
+            assert_eq!(calls.len(), 1);
+            assert_eq!(calls[0].request.path, "/deals/v1/deal/");
+        }
         other => panic!("expected a dry run, got {other:?}"),
     }
     assert!(f.deals.created().is_empty());
@@ -475,6 +481,57 @@ impl Deals for SlowDeals {
         tokio::time::sleep(self.delay).await;
         self.inner.create(options, draft, auth).await
     }
+
+    async fn upsert_contacts(
+        &self,
+        api: HubSpotApi,
+        contacts: &[ContactInput],
+        auth: &HubSpotAuth,
+    ) -> Result<BatchOutcome, HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.upsert_contacts(api, contacts, auth).await
+    }
+
+    async fn create_or_update_contact_v1(
+        &self,
+        contact: &ContactInput,
+        auth: &HubSpotAuth,
+    ) -> Result<ContactVid, HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.create_or_update_contact_v1(contact, auth).await
+    }
+
+    async fn search_company(
+        &self,
+        api: HubSpotApi,
+        domain: &str,
+        auth: &HubSpotAuth,
+    ) -> Result<Option<CompanyMatch>, HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.search_company(api, domain, auth).await
+    }
+
+    async fn create_company(
+        &self,
+        api: HubSpotApi,
+        domain: &str,
+        properties: &[(String, String)],
+        auth: &HubSpotAuth,
+    ) -> Result<u64, HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.create_company(api, domain, properties, auth).await
+    }
+
+    async fn associate(
+        &self,
+        api: HubSpotApi,
+        from: (ObjectType, u64),
+        to: (ObjectType, u64),
+        auth: &HubSpotAuth,
+    ) -> Result<(), HubSpotError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.associate(api, from, to, auth).await
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -611,4 +668,62 @@ async fn a_content_type_that_is_not_ascii_is_answered_415_as_such() {
     assert_eq!(rejection.status, http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(rejection.message.contains("not ASCII"), "{}", rejection.message);
     assert!(!rejection.message.contains("no Content-Type"), "{}", rejection.message);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_whole_plan_shares_one_deadline_and_a_deal_with_no_time_left_is_dead_lettered_with_what_was_done() {
+    // Each call takes 1 s; the invocation has 3.2 s, less the 500 ms margin: the contact upsert (1 s)
+    // and the company search (1 s) finish, the company create is cut at 2.7 s, and no time is left
+    // for the deal.
+    let letters = Arc::new(MemoryDeadLetters::default());
+    let slow = Arc::new(SlowDeals {
+        delay: Duration::from_secs(1),
+        inner: MemoryDeals::default(),
+    });
+    let app = App::new(
+        Settings {
+            max_body_bytes: 4096,
+            dry_run: false,
+            skip_signatures: false,
+            retry: RetryPolicy {
+                request_timeout: Duration::from_secs(30),
+                ..retry_policy()
+            },
+        },
+        Arc::new(Mapping::embedded().unwrap()),
+        Arc::new(MemorySecrets::new(Credentials::from_token("tok-1".into()))),
+        slow.clone(),
+        letters.clone(),
+    );
+    let mut d = delivery(
+        Method::POST,
+        "/hooks/website-lead",
+        r#"{"email":"ada@acme-robotics.example","company":"Acme Robotics","website":"acme-robotics.example"}"#,
+    );
+    d.deadline = Some(SystemTime::now() + Duration::from_millis(3200));
+    let started = tokio::time::Instant::now();
+    let outcome = app.handle(&d).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed <= Duration::from_millis(2750), "{elapsed:?}");
+    assert!(
+        matches!(&outcome, Outcome::DeadLettered { reason, .. } if reason.as_str() == "hubspot_unavailable"),
+        "{outcome:?}"
+    );
+    // The create was abandoned at the cut, before the fake HubSpot answered it.
+    assert_eq!(slow.inner.plan_calls(), ["contacts", "search"]);
+    assert_eq!(slow.inner.calls(), 0, "no deal call was started");
+    let sent = letters.sent();
+    let hubspot = sent[0].hubspot.as_ref().unwrap();
+    let done = hubspot.done.clone().unwrap();
+    assert_eq!(
+        (done.contact_ids, done.company_ids, done.deal_id),
+        (vec![1001], vec![], None)
+    );
+    assert_eq!(
+        hubspot.association_failures.len(),
+        1,
+        "the cut company create is listed"
+    );
+    assert_eq!(hubspot.association_failures[0]["call"], "company_create");
+    assert_eq!(hubspot.association_failures[0]["reason"], "outcome_unknown");
 }

@@ -333,6 +333,7 @@ mod tests {
             hubspot: None,
             deal_draft: None,
             hubspot_request: None,
+            hubspot_requests: Vec::new(),
         }
     }
 

@@ -46,6 +46,52 @@ impl Deals for HubSpotClient {
         }
         result
     }
+
+    async fn upsert_contacts(
+        &self,
+        api: HubSpotApi,
+        contacts: &[ContactInput],
+        auth: &HubSpotAuth,
+    ) -> Result<BatchOutcome, HubSpotError> {
+        HubSpotClient::upsert_contacts(self, api, contacts, auth).await
+    }
+
+    async fn create_or_update_contact_v1(
+        &self,
+        contact: &ContactInput,
+        auth: &HubSpotAuth,
+    ) -> Result<ContactVid, HubSpotError> {
+        HubSpotClient::create_or_update_contact_v1(self, contact, auth).await
+    }
+
+    async fn search_company(
+        &self,
+        api: HubSpotApi,
+        domain: &str,
+        auth: &HubSpotAuth,
+    ) -> Result<Option<CompanyMatch>, HubSpotError> {
+        HubSpotClient::search_company(self, api, domain, auth).await
+    }
+
+    async fn create_company(
+        &self,
+        api: HubSpotApi,
+        domain: &str,
+        properties: &[(String, String)],
+        auth: &HubSpotAuth,
+    ) -> Result<u64, HubSpotError> {
+        HubSpotClient::create_company(self, api, domain, properties, auth).await
+    }
+
+    async fn associate(
+        &self,
+        api: HubSpotApi,
+        from: (ObjectType, u64),
+        to: (ObjectType, u64),
+        auth: &HubSpotAuth,
+    ) -> Result<(), HubSpotError> {
+        HubSpotClient::associate(self, api, from, to, auth).await
+    }
 }
 
 impl HubSpotClient {

@@ -1,13 +1,14 @@
 //! In-memory `Deals` for unit tests: records every draft it is asked to create and answers with
 //! sequential deal ids, scripted results, or a standing failure. Never touches the network.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::crm::{self, MissingUpsertKey};
-use super::{CreatedDeal, Deals, HubSpotError, HubSpotOptions, HubSpotRequest};
+use super::crm::{self, BatchOutcome, CompanyMatch, ContactInput, MissingUpsertKey, Upserted};
+use super::v1::ContactVid;
+use super::{CreatedDeal, Deals, HubSpotApi, HubSpotError, HubSpotOptions, HubSpotRequest, ObjectType};
 use crate::credentials::HubSpotAuth;
 use crate::domain::DealDraft;
 
@@ -29,6 +30,13 @@ struct State {
     scripted: VecDeque<Result<CreatedDeal, HubSpotError>>,
     failure: Option<HubSpotError>,
     last_id: u64,
+    /// Contacts by e-mail (their id is 1000 + position), companies by domain (2000 + position).
+    contacts: Vec<String>,
+    companies: Vec<String>,
+    links: Vec<((ObjectType, u64), (ObjectType, u64))>,
+    /// Failures queued per plan call (`contacts`, `search`, `create_company`, `associate`).
+    call_failures: BTreeMap<&'static str, VecDeque<HubSpotError>>,
+    plan_calls: Vec<&'static str>,
 }
 
 impl MemoryDeals {
@@ -66,6 +74,44 @@ impl MemoryDeals {
     /// Queues the answer to one later call (first in, first out), e.g. a 429 then a success.
     pub fn push_result(&self, result: Result<CreatedDeal, HubSpotError>) {
         self.lock().scripted.push_back(result);
+    }
+
+    /// Queues a failure for the next plan call named `call`: `contacts` (upsert, v1 or batch),
+    /// `search`, `create_company` or `associate`.
+    pub fn fail_next(&self, call: &'static str, err: HubSpotError) {
+        self.lock().call_failures.entry(call).or_default().push_back(err);
+    }
+
+    /// The plan calls made other than the deal's, by name, in call order.
+    pub fn plan_calls(&self) -> Vec<&'static str> {
+        self.lock().plan_calls.clone()
+    }
+
+    /// Companies that "exist", by domain, in creation order (seed one with [`Self::add_company`]).
+    pub fn companies(&self) -> Vec<String> {
+        self.lock().companies.clone()
+    }
+
+    /// Makes a company with `domain` exist (its id is 2000 + position); returns the id.
+    pub fn add_company(&self, domain: &str) -> u64 {
+        let mut state = self.lock();
+        state.companies.push(domain.to_owned());
+        2000 + state.companies.len() as u64
+    }
+
+    /// Links made with `associate`, in call order.
+    pub fn links(&self) -> Vec<((ObjectType, u64), (ObjectType, u64))> {
+        self.lock().links.clone()
+    }
+
+    /// Records a plan call and answers with its queued failure, if any.
+    fn plan_call(&self, call: &'static str) -> Result<MutexGuard<'_, State>, HubSpotError> {
+        let mut state = self.lock();
+        state.plan_calls.push(call);
+        match state.call_failures.get_mut(call).and_then(VecDeque::pop_front) {
+            Some(err) => Err(err),
+            None => Ok(state),
+        }
     }
 
     /// A test that panicked while holding the lock must not hide this fake's record from the next one.
@@ -114,6 +160,94 @@ impl Deals for MemoryDeals {
         }
         result
     }
+
+    async fn upsert_contacts(
+        &self,
+        _api: HubSpotApi,
+        contacts: &[ContactInput],
+        _auth: &HubSpotAuth,
+    ) -> Result<BatchOutcome, HubSpotError> {
+        let mut state = self.plan_call("contacts")?;
+        let inputs = contacts
+            .iter()
+            .map(|c| {
+                let created = !state.contacts.iter().any(|e| e == c.email());
+                if created {
+                    state.contacts.push(c.email().to_owned());
+                }
+                let id = contact_id(&state.contacts, c.email());
+                (
+                    c.email().to_owned(),
+                    Ok(Upserted {
+                        id,
+                        created: Some(created),
+                    }),
+                )
+            })
+            .collect();
+        Ok(BatchOutcome {
+            inputs,
+            unmatched_errors: Vec::new(),
+        })
+    }
+
+    async fn create_or_update_contact_v1(
+        &self,
+        contact: &ContactInput,
+        _auth: &HubSpotAuth,
+    ) -> Result<ContactVid, HubSpotError> {
+        let mut state = self.plan_call("contacts")?;
+        let created = !state.contacts.iter().any(|e| e == contact.email());
+        if created {
+            state.contacts.push(contact.email().to_owned());
+        }
+        Ok(ContactVid {
+            vid: contact_id(&state.contacts, contact.email()),
+            created: Some(created),
+        })
+    }
+
+    async fn search_company(
+        &self,
+        _api: HubSpotApi,
+        domain: &str,
+        _auth: &HubSpotAuth,
+    ) -> Result<Option<CompanyMatch>, HubSpotError> {
+        let state = self.plan_call("search")?;
+        Ok(state.companies.iter().position(|d| d == domain).map(|i| CompanyMatch {
+            id: 2001 + i as u64,
+            candidates: 1,
+        }))
+    }
+
+    async fn create_company(
+        &self,
+        _api: HubSpotApi,
+        domain: &str,
+        _properties: &[(String, String)],
+        _auth: &HubSpotAuth,
+    ) -> Result<u64, HubSpotError> {
+        let mut state = self.plan_call("create_company")?;
+        state.companies.push(domain.to_owned());
+        Ok(2000 + state.companies.len() as u64)
+    }
+
+    async fn associate(
+        &self,
+        _api: HubSpotApi,
+        from: (ObjectType, u64),
+        to: (ObjectType, u64),
+        _auth: &HubSpotAuth,
+    ) -> Result<(), HubSpotError> {
+        let mut state = self.plan_call("associate")?;
+        state.links.push((from, to));
+        Ok(())
+    }
+}
+
+/// A fake contact's id: 1000 + its position (1-based) among the contacts upserted so far.
+fn contact_id(contacts: &[String], email: &str) -> u64 {
+    1001 + contacts.iter().position(|e| e == email).unwrap_or(contacts.len()) as u64
 }
 
 #[cfg(test)]

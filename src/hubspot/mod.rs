@@ -27,7 +27,7 @@ pub use answer::DAILY_LIMIT_WAIT;
 pub use api::{HubSpotApi, HubSpotOptions, ObjectType};
 pub use memory::MemoryDeals;
 pub use oauth::OAuthTokens;
-pub use plan::{AuthSource, PlanError};
+pub use plan::{AssociationFailure, AuthSource, PlanError, PlanProgress, PlannedCall};
 pub use retry::RetryPolicy;
 pub use transport::{Answer, HubSpotClient, HubSpotClientConfig, HubSpotConfigError, USER_AGENT};
 
@@ -374,4 +374,46 @@ pub trait Deals: Send + Sync {
         draft: &DealDraft,
         auth: &HubSpotAuth,
     ) -> Result<CreatedDeal, HubSpotError>;
+
+    /// Upserts contacts by e-mail in one batch (v3/2026-03; see [`HubSpotClient::upsert_contacts`]):
+    /// every input's record or why it has none, matched by lower-cased e-mail. One attempt.
+    async fn upsert_contacts(
+        &self,
+        api: HubSpotApi,
+        contacts: &[crm::ContactInput],
+        auth: &HubSpotAuth,
+    ) -> Result<crm::BatchOutcome, HubSpotError>;
+
+    /// v1's createOrUpdate by e-mail for one contact: its `vid`. One attempt.
+    async fn create_or_update_contact_v1(
+        &self,
+        contact: &crm::ContactInput,
+        auth: &HubSpotAuth,
+    ) -> Result<v1::ContactVid, HubSpotError>;
+
+    /// Searches companies by (normalised) domain: the chosen one, or `None`. One attempt.
+    async fn search_company(
+        &self,
+        api: HubSpotApi,
+        domain: &str,
+        auth: &HubSpotAuth,
+    ) -> Result<Option<crm::CompanyMatch>, HubSpotError>;
+
+    /// Creates a company with `domain` and `properties`: its id. Not idempotent. One attempt.
+    async fn create_company(
+        &self,
+        api: HubSpotApi,
+        domain: &str,
+        properties: &[(String, String)],
+        auth: &HubSpotAuth,
+    ) -> Result<u64, HubSpotError>;
+
+    /// Links two existing records with the default association (a `PUT`; idempotent). One attempt.
+    async fn associate(
+        &self,
+        api: HubSpotApi,
+        from: (ObjectType, u64),
+        to: (ObjectType, u64),
+        auth: &HubSpotAuth,
+    ) -> Result<(), HubSpotError>;
 }

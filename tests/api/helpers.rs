@@ -70,6 +70,8 @@ pub struct Options {
     pub idempotency: bool,
     /// SDK config for the idempotency store (e.g. an unreachable endpoint); implies `idempotency`.
     pub idempotency_sdk: Option<SdkConfig>,
+    /// A mapping (YAML text) instead of the embedded one.
+    pub mapping: Option<String>,
 }
 
 impl Default for Options {
@@ -88,6 +90,7 @@ impl Default for Options {
             deadline: None,
             idempotency: false,
             idempotency_sdk: None,
+            mapping: None,
         }
     }
 }
@@ -128,7 +131,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
                 ..RetryPolicy::default()
             }),
         },
-        Arc::new(Mapping::embedded().expect("the embedded mapping compiles")),
+        Arc::new(match &options.mapping {
+            Some(text) => Mapping::from_yaml(text, "test mapping").expect("the test mapping compiles"),
+            None => Mapping::embedded().expect("the embedded mapping compiles"),
+        }),
         secrets.clone(),
         Arc::new(
             HubSpotClient::new(HubSpotClientConfig {

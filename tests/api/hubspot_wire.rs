@@ -143,7 +143,7 @@ fn close_objects(schema: &mut Value) {
 /// Validates `request` against its operation in the OpenAPI document: the path and method must
 /// exist; a body must match the operation's request body schema (`$ref`s resolved within the
 /// document), and an operation without one must get no body.
-fn assert_valid(request: &HubSpotRequest) {
+pub(crate) fn assert_valid(request: &HubSpotRequest) {
     let name = document_for(request);
     let mut doc = load(name);
     let method = request.method.to_ascii_lowercase();

@@ -9,6 +9,7 @@ mod helpers;
 mod hubspot_wire;
 mod idempotency;
 mod moto;
+mod plan;
 mod providers;
 #[allow(dead_code)] // shared with tests/emulator, which uses other parts of it
 #[path = "../common/sample_events.rs"]
