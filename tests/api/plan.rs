@@ -815,3 +815,97 @@ async fn a_repeat_with_idempotency_makes_no_call_of_the_plan() {
     assert_eq!(again.headers["x-dealhook-idempotent-replay"], "true");
     assert_eq!(received(s).await.len(), 3);
 }
+
+/// The issue's "done when": a signed Typeform submission carrying only an e-mail and a company name
+/// ends as a deal linked to the upserted contact and the company of the e-mail's domain, on v1 and
+/// on 2026-03 (fixture answers: `laura@example.com`, short text "Laura").
+#[tokio::test]
+async fn a_typeform_submission_with_only_an_e_mail_and_a_company_ends_as_a_linked_deal_on_v1_and_2026_03() {
+    use crate::sample_events::{PROVIDERS, event, now, sample_secret};
+    let typeform = PROVIDERS
+        .iter()
+        .find(|p| p.source == dealhook::inbound::Source::Typeform)
+        .unwrap();
+    for api in ["v1", "\"2026-03\""] {
+        let mapping = format!(
+            r#"version: 1
+hubspot: {{ api: {api} }}
+routes:
+  typeform:
+    source: typeform
+    signing_secret: typeform
+    deal:
+      dealstage: appointmentscheduled
+      properties:
+        dealname: "Lead: {{{{ fields.readable_ref_short_text }}}}"
+      associations:
+        contacts:
+          email: "{{{{ fields.readable_ref_email }}}}"
+        companies:
+          domain: "{{{{ fields.readable_ref_email }}}}"
+          create_missing: true
+          properties: {{ name: "{{{{ fields.readable_ref_short_text }}}}" }}
+"#
+        );
+        let app = spawn_app_with(Options {
+            secret: sample_secret().to_string(),
+            mapping: Some(mapping),
+            ..Options::default()
+        })
+        .await;
+        let s = &app.hubspot;
+        let v1 = api == "v1";
+        let (companies, deals) = if v1 {
+            ("/crm/v3/objects/companies", "/deals/v1/deal/")
+        } else {
+            ("/crm/objects/2026-03/companies", "/crm/objects/2026-03/deals")
+        };
+        if v1 {
+            let contact = ResponseTemplate::new(200).set_body_json(json!({"vid": 801, "isNew": true}));
+            mount(
+                s,
+                "POST",
+                "/contacts/v1/contact/createOrUpdate/email/laura%40example.com/",
+                contact,
+                1,
+            )
+            .await;
+            let deal = ResponseTemplate::new(200).set_body_json(json!({"dealId": 901, "portalId": 62515}));
+            mount(s, "POST", deals, deal, 1).await;
+        } else {
+            let contact = ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE", "results": [
+                {"id": "801", "new": true, "properties": {"email": "laura@example.com"}}]}));
+            mount(s, "POST", &format!("{CRM}/contacts/batch/upsert"), contact, 1).await;
+            mount(s, "POST", deals, created("901"), 1).await;
+        }
+        mount(s, "POST", &format!("{companies}/search"), search_result(&[]), 1).await;
+        mount(s, "POST", companies, created("851"), 1).await;
+
+        let response = app
+            .invoke(&event(typeform, now(), "", "req-typeform").to_string())
+            .await;
+
+        assert_eq!(response.status, 200, "{api}: {}", response.text);
+        assert_eq!(response.json["dealId"], 901, "{api}");
+        assert!(
+            response.json.get("associationCreateFailures").is_none(),
+            "{api}: {}",
+            response.text
+        );
+        let requests = received(s).await;
+        let deal = requests.iter().find(|r| r.path == deals).unwrap();
+        if v1 {
+            assert_eq!(deal.body["associations"]["associatedVids"], json!([801]), "{api}");
+            assert_eq!(deal.body["associations"]["associatedCompanyIds"], json!([851]), "{api}");
+        } else {
+            assert_eq!(
+                deal_links(&deal.body),
+                [("801".to_owned(), 3), ("851".to_owned(), 5)],
+                "{api}"
+            );
+        }
+        let company = requests.iter().find(|r| r.path == companies).unwrap();
+        assert_eq!(company.body["properties"]["domain"], "example.com", "{api}");
+        assert_eq!(company.body["properties"]["name"], "Laura", "{api}");
+    }
+}
