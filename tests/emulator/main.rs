@@ -44,8 +44,10 @@ const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What each committed event must get. Provider events (`PROVIDERS`) all create a deal. A file in
 /// `events/` with no expectation fails the test, so a new sample event cannot go untested.
-const EXPECTED: [(&str, u16, &str); 5] = [
+const EXPECTED: [(&str, u16, &str); 6] = [
     ("website-quote.json", 200, "created"),
+    // The plan of calls on the 2026-03 API: contact upsert, company search and create, the deal.
+    ("website-lead.json", 200, "created"),
     ("website-quote-invalid.json", 202, "dead_lettered"),
     ("website-quote-rest-v1.json", 200, "created"),
     ("contact-form.json", 200, "created"),
@@ -71,7 +73,41 @@ async fn the_shipped_bootstrap_answers_every_sample_event_through_the_lambda_run
     let table = moto::create_table(&sdk, &[pair("id", "S")], &[pair("id", "HASH")], "expires_at").await;
     let hubspot = MockServer::start().await;
     let invocations = plan(&dir.join("events"));
-    let creates = invocations.iter().filter(|i| i.status == 200).count() as u64;
+    // Deals through the v1 API; website-lead's goes through the 2026-03 plan, mocked below.
+    let creates = invocations
+        .iter()
+        .filter(|i| i.status == 200 && i.name != "website-lead.json")
+        .count() as u64;
+    let crm = "/crm/objects/2026-03";
+    let bearer = format!("Bearer {TOKEN}");
+    let answers = [
+        (
+            format!("{crm}/contacts/batch/upsert"),
+            ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE", "results": [
+                {"id": "501", "new": true, "properties": {"email": "ada.lovelace@acme-robotics.example"}}]})),
+        ),
+        (
+            format!("{crm}/companies/search"),
+            ResponseTemplate::new(200).set_body_json(json!({"total": 0, "results": []})),
+        ),
+        (
+            format!("{crm}/companies"),
+            ResponseTemplate::new(201).set_body_json(json!({"id": "601", "properties": {}})),
+        ),
+        (
+            format!("{crm}/deals"),
+            ResponseTemplate::new(201).set_body_json(json!({"id": DEAL_ID.to_string(), "properties": {}})),
+        ),
+    ];
+    for (at, answer) in answers {
+        Mock::given(method("POST"))
+            .and(path(at.as_str()))
+            .and(header("authorization", bearer.as_str()))
+            .respond_with(answer)
+            .expect(1)
+            .mount(&hubspot)
+            .await;
+    }
     Mock::given(method("POST"))
         .and(path("/deals/v1/deal/"))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
