@@ -243,6 +243,150 @@ impl App {
         }
     }
 
+    /// Everything up to the DealDraft, stage by stage: endpoint, verify, decode, select, map.
+    async fn prepare(&self, delivery: &Delivery) -> Result<Prepared<'_>, Halt> {
+        let endpoint = self.endpoint(delivery)?;
+        self.verify(endpoint, delivery).await?;
+        let submission = self.decode(endpoint, delivery).await?;
+        let route = self.select(endpoint, &submission)?;
+        let draft = route
+            .map(&submission)
+            .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))?;
+        Ok(Prepared {
+            endpoint: endpoint.name(),
+            route,
+            delivery_id: submission.id,
+            draft,
+        })
+    }
+
+    /// The configured endpoint at `/hooks/{endpoint}` (else 404), for a POST (else 405) of a body
+    /// within the size limit (else 413).
+    fn endpoint(&self, delivery: &Delivery) -> Result<&Endpoint, Halt> {
+        let Some(name) = inbound::route_name(&delivery.path) else {
+            let message = format!(
+                "no webhook at {:?}; deliveries go to POST /hooks/{{route}}",
+                delivery.path
+            );
+            return Err(Rejection::not_found("not_found", message).into());
+        };
+        let Some(endpoint) = self.mapping.endpoint(name) else {
+            let message = format!("no route named {name:?} is configured");
+            return Err(Rejection::not_found("unknown_route", message).into());
+        };
+        if delivery.method != http::Method::POST {
+            return Err(Rejection::method_not_allowed(&delivery.method).into());
+        }
+        if delivery.body.len() > self.settings.max_body_bytes {
+            return Err(Rejection::too_large(delivery.body.len(), self.settings.max_body_bytes).into());
+        }
+        Ok(endpoint)
+    }
+
+    /// Checks that the delivery is what the endpoint's sender sends: a content type the provider uses
+    /// (else 415: the type is not signed, and the same signed bytes read as another type would be
+    /// another submission), then the signature on the raw bytes. Unauthenticated requests are
+    /// answered 401 and never stored; if the signing key cannot be had, the sender is asked to retry.
+    ///
+    /// A signature that does not verify with the cached key, or a key the cached secret lacks, may
+    /// be a rotation: the secret is re-read (at most once per [`aws::REREAD_INTERVAL`] across
+    /// deliveries) and, if the key changed, the delivery is verified again with the new one.
+    async fn verify(&self, endpoint: &Endpoint, delivery: &Delivery) -> Result<(), Halt> {
+        if let Err(message) = endpoint.source().check_content_type(delivery.content_type()) {
+            return Err(Rejection::unsupported_media_type(message).into());
+        }
+        let (Some(scheme), Some(key_name)) = (endpoint.signature(), endpoint.signing_secret()) else {
+            return Ok(());
+        };
+        if self.settings.skip_signatures {
+            tracing::warn!(scheme = %scheme, "signature NOT verified: no signing keys configured (local run)");
+            return Ok(());
+        }
+        let credentials = self.secrets.credentials().await.map_err(|e| {
+            tracing::error!(error = %e, "signing keys could not be read");
+            Halt::Answer(Outcome::RetryLater {
+                code: "secret_unavailable",
+                message: "the signing key could not be read",
+            })
+        })?;
+        let request = verify::SignedRequest::from_delivery(delivery, endpoint.public_url());
+        let now = SystemTime::now();
+        let check = |credentials: &credentials::Credentials| {
+            let key = credentials.signing.get(key_name)?;
+            Some(verify::verify(scheme, key, &request, now))
+        };
+        let mut verdict = check(&credentials);
+        if matches!(
+            verdict,
+            None | Some(Err(
+                verify::VerifyError::Mismatch | verify::VerifyError::InvalidKey { .. }
+            ))
+        ) && let Ok(fresh) = self.secrets.reread_rate_limited().await
+        {
+            use secrecy::ExposeSecret as _;
+            let key = |c: &credentials::Credentials| c.signing.get(key_name).map(|k| k.expose_secret().to_owned());
+            if key(&fresh) != key(&credentials) {
+                tracing::info!(
+                    key = key_name,
+                    "the signing key changed in the secret; verifying with the new one"
+                );
+                verdict = check(&fresh);
+            }
+        }
+        match verdict {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => {
+                tracing::info!(scheme = %scheme, code = e.code(), error = %e, "signature rejected");
+                Err(Rejection::unauthorized(e.code(), format!("{scheme} signature check failed: {e}")).into())
+            }
+            None => {
+                tracing::error!(
+                    key = key_name,
+                    "the secret has no such signing key: fix the secret or the mapping"
+                );
+                Err(Halt::Answer(Outcome::RetryLater {
+                    code: "signing_key_missing",
+                    message: "the signing key for this endpoint is not configured",
+                }))
+            }
+        }
+    }
+
+    /// The body decoded (415 for a type that cannot be, 400 over a structure limit) and normalised by
+    /// the endpoint's source; a malformed body is dead-lettered (`decode_failed`).
+    async fn decode(&self, endpoint: &Endpoint, delivery: &Delivery) -> Result<Submission, Halt> {
+        let decoded = match inbound::decode(delivery.content_type(), &delivery.body).await {
+            Ok(value) => value,
+            Err(e) if e.is_unsupported() => return Err(Rejection::unsupported_media_type(e.to_string()).into()),
+            Err(inbound::DecodeError::LimitExceeded { code, message }) => {
+                return Err(Rejection::bad_request(code, message).into());
+            }
+            Err(e) => return Err(Halt::dead_letter(endpoint.name(), Reason::DecodeFailed, e.problems())),
+        };
+        inbound::source::normalise(endpoint.source(), decoded, delivery)
+            .map_err(|errors| Halt::dead_letter(endpoint.name(), Reason::DecodeFailed, errors))
+    }
+
+    /// The endpoint's first route whose `match` holds; none is `ignored`, a `match` that fails to
+    /// evaluate is dead-lettered (`match_failed`).
+    fn select<'a>(&'a self, endpoint: &'a Endpoint, submission: &Submission) -> Result<&'a Route, Halt> {
+        match endpoint.select(submission) {
+            Ok(Some(route)) => Ok(route),
+            Ok(None) => Err(Halt::Answer(Outcome::Ignored)),
+            Err(errors) => Err(Halt::dead_letter(endpoint.name(), Reason::MatchFailed, errors)),
+        }
+    }
+
+    /// The outcome of a delivery that stopped before HubSpot: the answer, or its dead letter written.
+    async fn halted(&self, delivery: &Delivery, halt: Halt) -> Outcome {
+        match halt {
+            Halt::Answer(outcome) => outcome,
+            Halt::DeadLetter { at, reason, errors } => {
+                self.dead_letter(DeadLetter::new(delivery, &at, reason, errors)).await
+            }
+        }
+    }
+
     /// [`Self::deliver`] under the delivery's idempotency key: a repeat of a completed delivery gets the
     /// stored response, a repeat while another attempt runs gets 409, and a store that cannot be used
     /// dead-letters the delivery (`idempotency_unavailable`) rather than risking a second deal.
@@ -354,150 +498,6 @@ impl App {
         letter.hubspot_requests = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft).unwrap_or_default();
         letter.deal_draft = Some(prepared.draft.clone());
         letter
-    }
-
-    /// Everything up to the DealDraft, stage by stage: endpoint, verify, decode, select, map.
-    async fn prepare(&self, delivery: &Delivery) -> Result<Prepared<'_>, Halt> {
-        let endpoint = self.endpoint(delivery)?;
-        self.verify(endpoint, delivery).await?;
-        let submission = self.decode(endpoint, delivery).await?;
-        let route = self.select(endpoint, &submission)?;
-        let draft = route
-            .map(&submission)
-            .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))?;
-        Ok(Prepared {
-            endpoint: endpoint.name(),
-            route,
-            delivery_id: submission.id,
-            draft,
-        })
-    }
-
-    /// The configured endpoint at `/hooks/{endpoint}` (else 404), for a POST (else 405) of a body
-    /// within the size limit (else 413).
-    fn endpoint(&self, delivery: &Delivery) -> Result<&Endpoint, Halt> {
-        let Some(name) = inbound::route_name(&delivery.path) else {
-            let message = format!(
-                "no webhook at {:?}; deliveries go to POST /hooks/{{route}}",
-                delivery.path
-            );
-            return Err(Rejection::not_found("not_found", message).into());
-        };
-        let Some(endpoint) = self.mapping.endpoint(name) else {
-            let message = format!("no route named {name:?} is configured");
-            return Err(Rejection::not_found("unknown_route", message).into());
-        };
-        if delivery.method != http::Method::POST {
-            return Err(Rejection::method_not_allowed(&delivery.method).into());
-        }
-        if delivery.body.len() > self.settings.max_body_bytes {
-            return Err(Rejection::too_large(delivery.body.len(), self.settings.max_body_bytes).into());
-        }
-        Ok(endpoint)
-    }
-
-    /// The body decoded (415 for a type that cannot be, 400 over a structure limit) and normalised by
-    /// the endpoint's source; a malformed body is dead-lettered (`decode_failed`).
-    async fn decode(&self, endpoint: &Endpoint, delivery: &Delivery) -> Result<Submission, Halt> {
-        let decoded = match inbound::decode(delivery.content_type(), &delivery.body).await {
-            Ok(value) => value,
-            Err(e) if e.is_unsupported() => return Err(Rejection::unsupported_media_type(e.to_string()).into()),
-            Err(inbound::DecodeError::LimitExceeded { code, message }) => {
-                return Err(Rejection::bad_request(code, message).into());
-            }
-            Err(e) => return Err(Halt::dead_letter(endpoint.name(), Reason::DecodeFailed, e.problems())),
-        };
-        inbound::source::normalise(endpoint.source(), decoded, delivery)
-            .map_err(|errors| Halt::dead_letter(endpoint.name(), Reason::DecodeFailed, errors))
-    }
-
-    /// The endpoint's first route whose `match` holds; none is `ignored`, a `match` that fails to
-    /// evaluate is dead-lettered (`match_failed`).
-    fn select<'a>(&'a self, endpoint: &'a Endpoint, submission: &Submission) -> Result<&'a Route, Halt> {
-        match endpoint.select(submission) {
-            Ok(Some(route)) => Ok(route),
-            Ok(None) => Err(Halt::Answer(Outcome::Ignored)),
-            Err(errors) => Err(Halt::dead_letter(endpoint.name(), Reason::MatchFailed, errors)),
-        }
-    }
-
-    /// Checks that the delivery is what the endpoint's sender sends: a content type the provider uses
-    /// (else 415: the type is not signed, and the same signed bytes read as another type would be
-    /// another submission), then the signature on the raw bytes. Unauthenticated requests are
-    /// answered 401 and never stored; if the signing key cannot be had, the sender is asked to retry.
-    ///
-    /// A signature that does not verify with the cached key, or a key the cached secret lacks, may
-    /// be a rotation: the secret is re-read (at most once per [`aws::REREAD_INTERVAL`] across
-    /// deliveries) and, if the key changed, the delivery is verified again with the new one.
-    async fn verify(&self, endpoint: &Endpoint, delivery: &Delivery) -> Result<(), Halt> {
-        if let Err(message) = endpoint.source().check_content_type(delivery.content_type()) {
-            return Err(Rejection::unsupported_media_type(message).into());
-        }
-        let (Some(scheme), Some(key_name)) = (endpoint.signature(), endpoint.signing_secret()) else {
-            return Ok(());
-        };
-        if self.settings.skip_signatures {
-            tracing::warn!(scheme = %scheme, "signature NOT verified: no signing keys configured (local run)");
-            return Ok(());
-        }
-        let credentials = self.secrets.credentials().await.map_err(|e| {
-            tracing::error!(error = %e, "signing keys could not be read");
-            Halt::Answer(Outcome::RetryLater {
-                code: "secret_unavailable",
-                message: "the signing key could not be read",
-            })
-        })?;
-        let request = verify::SignedRequest::from_delivery(delivery, endpoint.public_url());
-        let now = SystemTime::now();
-        let check = |credentials: &credentials::Credentials| {
-            let key = credentials.signing.get(key_name)?;
-            Some(verify::verify(scheme, key, &request, now))
-        };
-        let mut verdict = check(&credentials);
-        if matches!(
-            verdict,
-            None | Some(Err(
-                verify::VerifyError::Mismatch | verify::VerifyError::InvalidKey { .. }
-            ))
-        ) && let Ok(fresh) = self.secrets.reread_rate_limited().await
-        {
-            use secrecy::ExposeSecret as _;
-            let key = |c: &credentials::Credentials| c.signing.get(key_name).map(|k| k.expose_secret().to_owned());
-            if key(&fresh) != key(&credentials) {
-                tracing::info!(
-                    key = key_name,
-                    "the signing key changed in the secret; verifying with the new one"
-                );
-                verdict = check(&fresh);
-            }
-        }
-        match verdict {
-            Some(Ok(())) => Ok(()),
-            Some(Err(e)) => {
-                tracing::info!(scheme = %scheme, code = e.code(), error = %e, "signature rejected");
-                Err(Rejection::unauthorized(e.code(), format!("{scheme} signature check failed: {e}")).into())
-            }
-            None => {
-                tracing::error!(
-                    key = key_name,
-                    "the secret has no such signing key: fix the secret or the mapping"
-                );
-                Err(Halt::Answer(Outcome::RetryLater {
-                    code: "signing_key_missing",
-                    message: "the signing key for this endpoint is not configured",
-                }))
-            }
-        }
-    }
-
-    /// The outcome of a delivery that stopped before HubSpot: the answer, or its dead letter written.
-    async fn halted(&self, delivery: &Delivery, halt: Halt) -> Outcome {
-        match halt {
-            Halt::Answer(outcome) => outcome,
-            Halt::DeadLetter { at, reason, errors } => {
-                self.dead_letter(DeadLetter::new(delivery, &at, reason, errors)).await
-            }
-        }
     }
 
     /// Writes a dead letter, every known secret value scrubbed out of it; if even that fails,
