@@ -239,7 +239,7 @@ async fn transform(event: &Path) -> u8 {
     exit_code(&outcome)
 }
 
-/// The exit code for how a delivery ended (see [`EXIT_CODES`]); a replay as its first answer did.
+/// The exit code for how a delivery ended (listed in `dealhook --help`); a replay as its first answer did.
 pub fn exit_code(outcome: &Outcome) -> u8 {
     match outcome {
         Outcome::Created(_) | Outcome::DryRun(_) => EXIT_OK,

@@ -1,8 +1,10 @@
 //! dealhook: third-party webhooks in, HubSpot deals out.
 //!
 //! ```text
-//! Delivery ─route─▶ verify ─decode─▶ Submission ─select, map─▶ DealDraft ─(claim)─create─(settle)─▶ Outcome
+//! event ─▶ Delivery ─route─▶ verify ─decode─▶ Submission ─select, map─▶ DealDraft ─(claim)─plan─(settle)─▶ Outcome
 //! ```
+//! The plan ([`hubspot::plan`]) is the HubSpot calls a draft needs: contacts upserted by e-mail,
+//! companies found (or created) by domain, then the deal, created or upserted and linked.
 //! Every delivery ends in exactly one [`Outcome`]: a deal, a dead letter, a rejection that
 //! stores nothing, or a 503 asking the sender to retry when even the dead letter failed. With an
 //! idempotency store ([`idempotency`]), a repeat of a finished delivery gets its first answer again

@@ -9,7 +9,7 @@
 //!    `upsert_by`, batch-upserted and then linked with one `PUT …/associations/default/…` per record
 //!    (a batch upsert input has no associations).
 //!
-//! Every call is retried as [`RetryPolicy`] says ([`call`]), never past the invocation's deadline
+//! Every call is retried as [`RetryPolicy`] says (`Caller::call`), never past the invocation's deadline
 //! less the policy's margin (the time kept to write a dead letter); a refused credential is re-read
 //! once for the whole plan. Idempotent calls (upserts by e-mail or by `upsert_by`, searches, link
 //! `PUT`s) are also retried after a 500 or an unknown outcome

@@ -121,7 +121,7 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remo
 
 /// `POST /contacts/v1/contact/createOrUpdate/email/{email}/`: creates the contact with that e-mail or
 /// updates it, `{"properties":[{"property":"email","value":E},{"property":"firstname","value":…},…]}`.
-/// The e-mail is the normalised one, percent-encoded as one path segment ([`PATH_SEGMENT`]).
+/// The e-mail is the normalised one, percent-encoded as one path segment (`PATH_SEGMENT`).
 pub fn contact_request(contact: &ContactInput) -> HubSpotRequest {
     let property = |name: &str, value: &str| {
         let mut entry = Map::new();

@@ -81,7 +81,7 @@ const MAX_ECHOED_CONTENT_TYPE: usize = 200;
 
 impl Source {
     /// The media types this source's sender posts (`type/subtype`, lowercase), or `None` for `json`
-    /// and `form`, which take whatever [`crate::inbound::decode`] reads.
+    /// and `form`, which take whatever [`crate::inbound::decode()`] reads.
     ///
     /// - Typeform, Tally, Webflow, Stripe, Standard Webhooks, HubSpot: `application/json` only.
     /// - Jotform: `multipart/form-data` only.
