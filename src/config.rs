@@ -85,6 +85,9 @@ pub enum ConfigError {
     /// The mapping is invalid.
     #[error(transparent)]
     Mapping(#[from] MappingLoadError),
+    /// `HUBSPOT_ACCESS_TOKEN` is neither a token nor a secret of the documented shape.
+    #[error("HUBSPOT_ACCESS_TOKEN: {0}")]
+    AccessToken(crate::credentials::CredentialsError),
     /// The HubSpot client could not be built.
     #[error("HUBSPOT_BASE_URL: {0}")]
     HubSpot(#[from] crate::hubspot::HubSpotConfigError),
@@ -264,10 +267,13 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
             id.clone(),
             env.secret_ttl,
         )),
-        (_, Some(token), _) => Arc::new(StaticSecrets::new(Credentials {
-            hubspot: Some(crate::credentials::HubSpotAuth::AccessToken(token.clone())),
-            signing: Default::default(),
-        })),
+        // Read as the secret is (a plain token, or the secret's JSON with OAuth or signing keys), so
+        // that a JSON secret is never sent as a Bearer token.
+        (_, Some(token), _) => {
+            use secrecy::ExposeSecret as _;
+            let credentials = Credentials::parse(token.expose_secret()).map_err(ConfigError::AccessToken)?;
+            Arc::new(StaticSecrets::new(credentials))
+        }
         _ => Arc::new(StaticSecrets::new(Credentials::default())),
     };
 

@@ -196,6 +196,53 @@ fn invoke_rejects_an_event_file_that_is_not_json_with_exit_1() {
     assert!(stderr(&output).contains("is not JSON"), "{}", stderr(&output));
 }
 
+/// `HUBSPOT_ACCESS_TOKEN` stands in for the secret and is read like it: a secret's JSON with an
+/// OAuth grant is exchanged for a token, never sent as a Bearer value itself (review of Step 6).
+#[tokio::test(flavor = "multi_thread")]
+async fn invoke_reads_an_oauth_secret_in_hubspot_access_token_and_exchanges_it() {
+    let hubspot = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/2026-03/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "at-exchanged-0001", "refresh_token": "refresh-token-zyxwvuts",
+            "expires_in": 1800, "token_type": "bearer"})))
+        .expect(1)
+        .mount(&hubspot)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/deals/v1/deal/"))
+        .and(header("authorization", "Bearer at-exchanged-0001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"portalId": 1, "dealId": 4243})))
+        .expect(1)
+        .mount(&hubspot)
+        .await;
+    let uri = hubspot.uri();
+    let secret = r#"{"hubspot":{"oauth":{"clientId":"client-id-1234567","clientSecret":"client-secret-abcdefgh","refreshToken":"refresh-token-zyxwvuts"}}}"#;
+    let vars = [("HUBSPOT_BASE_URL", uri.as_str()), ("HUBSPOT_ACCESS_TOKEN", secret)];
+
+    let output = tokio::task::block_in_place(|| dealhook(&["invoke", "events/website-quote.json"], &vars));
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        lambda_response(&output),
+        (200, serde_json::json!({"status": "created", "dealId": 4243}))
+    );
+    let requests = hubspot.received_requests().await.unwrap_or_default();
+    for request in &requests {
+        let authorization = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(!authorization.contains("client-secret"), "{authorization}");
+        assert!(!authorization.contains("refresh-token"), "{authorization}");
+    }
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    for value in ["client-secret-abcdefgh", "refresh-token-zyxwvuts", "at-exchanged-0001"] {
+        assert!(!text.contains(value), "{value} leaked: {text}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn invoke_against_mock_hubspot_and_moto_creates_the_deal_and_dead_letters_failures() {
     let sdk = moto::sdk_config().await;
