@@ -514,6 +514,11 @@ impl App {
         match self.dead_letters.send(&letter).await {
             Ok(()) => Outcome::DeadLettered {
                 reason: letter.reason,
+                deal_id: letter
+                    .hubspot
+                    .as_ref()
+                    .and_then(|h| h.done.as_ref())
+                    .and_then(|d| d.deal_id),
                 dead_letter_id: letter.id,
                 errors: letter.errors,
             },
@@ -569,8 +574,11 @@ fn log_summary(delivery: &Delivery, route: &str, outcome: &Outcome, started: Ins
     let (deal_id, dead_letter_id, reason) = match outcome {
         Outcome::Created(deal) => (Some(deal.deal_id), None, None),
         Outcome::DeadLettered {
-            dead_letter_id, reason, ..
-        } => (None, Some(dead_letter_id.as_str()), Some(reason.as_str())),
+            dead_letter_id,
+            reason,
+            deal_id,
+            ..
+        } => (*deal_id, Some(dead_letter_id.as_str()), Some(reason.as_str())),
         Outcome::Rejected(r) => (None, None, Some(r.code)),
         Outcome::RetryLater { code, .. } => (None, None, Some(*code)),
         Outcome::Replayed(stored) => (

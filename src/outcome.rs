@@ -27,6 +27,9 @@ pub enum Outcome {
         dead_letter_id: String,
         /// Every error.
         errors: Vec<Problem>,
+        /// The deal, when it exists all the same (only an association failed, under
+        /// `on_association_failure: dead_letter`): answered as `dealId`.
+        deal_id: Option<u64>,
     },
     /// Authenticated, but no route on the endpoint matched it (`200`, `"status":"ignored"`); logged, not stored.
     Ignored,
@@ -182,13 +185,20 @@ impl Outcome {
                 reason,
                 dead_letter_id,
                 errors,
-            } => json!({
-                "status": "dead_lettered",
-                "reason": reason,
-                "message": reason.message(),
-                "deadLetterId": dead_letter_id,
-                "errors": errors_for_the_sender(*reason, errors),
-            }),
+                deal_id,
+            } => {
+                let mut body = json!({
+                    "status": "dead_lettered",
+                    "reason": reason,
+                    "message": reason.message(),
+                    "deadLetterId": dead_letter_id,
+                    "errors": errors_for_the_sender(*reason, errors),
+                });
+                if let Some(deal_id) = deal_id {
+                    body["dealId"] = json!(deal_id);
+                }
+                body
+            }
             Outcome::Rejected(r) => json!({
                 "status": "rejected",
                 "error": { "code": r.code, "message": r.message },
@@ -303,6 +313,7 @@ mod tests {
             reason: Reason::OutcomeUnknown,
             dead_letter_id: "dl".into(),
             errors: vec![Problem::general("x", "y")],
+            deal_id: None,
         };
         let kept = StoredResponse::of(&letter);
         assert_eq!(kept.status, 202);
@@ -342,6 +353,7 @@ mod tests {
                     reason: crate::domain::Reason::MappingFailed,
                     dead_letter_id: "dl-1".into(),
                     errors: vec![Problem::at("properties.amount", "invalid_number", "bad")],
+                    deal_id: None,
                 },
                 202,
                 json!({"status":"dead_lettered","reason":"mapping_failed",
@@ -358,6 +370,7 @@ mod tests {
                         "secret_unavailable",
                         "the secret arn:aws:secretsmanager:us-east-1:123456789012:secret:hubspot-AbCdEf could not be read",
                     )],
+                    deal_id: None,
                 },
                 202,
                 json!({"status":"dead_lettered","reason":"secret_unavailable",
@@ -373,6 +386,7 @@ mod tests {
                         Problem::at("dealtype", "INVALID_OPTION", "portal 62515 has no option foo"),
                         Problem::general("hubspot_rejected", "HubSpot said: correlationId 1234"),
                     ],
+                    deal_id: None,
                 },
                 202,
                 json!({"status":"dead_lettered","reason":"hubspot_rejected",

@@ -573,6 +573,10 @@ async fn a_link_failing_after_an_upserted_deal_dead_letters_with_the_deal_id() {
     let response = post(&app, "lead-upsert", &lead()).await;
     assert_eq!(response.status, 202, "{}", response.text);
     assert_eq!(response.json["reason"], "hubspot_rejected");
+    assert_eq!(
+        response.json["dealId"], 708,
+        "the deal exists: the sender is told its id"
+    );
     let letters = app.dead_letters().await;
     let hubspot = letters[0].hubspot.as_ref().unwrap();
     assert_eq!(hubspot.done.as_ref().unwrap().deal_id, Some(708));

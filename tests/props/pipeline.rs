@@ -88,7 +88,7 @@ proptest! {
                 prop_assert_eq!(&json["status"], "created");
                 prop_assert_eq!(&json["dealId"], &Value::from(deal.deal_id));
             }
-            Outcome::DeadLettered { reason, errors, dead_letter_id } => {
+            Outcome::DeadLettered { reason, errors, dead_letter_id, .. } => {
                 prop_assert_eq!(status, 202);
                 prop_assert_eq!((deals, letters), (0, 1));
                 prop_assert_eq!(&f.letters.sent()[0].id, dead_letter_id);
