@@ -480,7 +480,11 @@ impl App {
                     error.may_have_created(),
                 )
             }
-            PlanError::Associations { failures, done } => association_failure(failures, done),
+            PlanError::Associations {
+                failures,
+                done,
+                attempts,
+            } => association_failure(failures, done, attempts),
         };
         let mut letter = self.letter_with_draft(delivery, &prepared, reason, errors);
         letter.hubspot = hubspot;
@@ -540,6 +544,7 @@ impl App {
 fn association_failure(
     failures: Vec<hubspot::AssociationFailure>,
     done: hubspot::PlanProgress,
+    attempts: u32,
 ) -> (Reason, Vec<Problem>, Option<HubSpotFailure>, bool) {
     let first = failures.iter().find_map(|f| f.error.as_ref());
     let reason = first.map_or(Reason::HubSpotRejected, hubspot::HubSpotError::reason);
@@ -555,11 +560,13 @@ fn association_failure(
         })
         .collect();
     let mut hubspot = match first {
-        Some(error) => HubSpotFailure::of(error, 1),
+        Some(error) => HubSpotFailure::of(error, attempts),
         None => HubSpotFailure {
             status: None,
-            body: serde_json::Value::String("the associations could not be made".to_owned()),
-            attempts: 0,
+            body: serde_json::Value::String(
+                "HubSpot reported no error: a record to link was not found (see associationFailures)".to_owned(),
+            ),
+            attempts,
             done: None,
             association_failures: Vec::new(),
         },

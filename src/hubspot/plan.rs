@@ -66,7 +66,7 @@ pub enum PlanError {
     HubSpot {
         /// HubSpot's error.
         error: HubSpotError,
-        /// Requests sent for the failed call.
+        /// Requests the whole plan sent, the failed call's included.
         attempts: u32,
         /// What the plan wrote before it.
         done: PlanProgress,
@@ -78,6 +78,8 @@ pub enum PlanError {
     Associations {
         /// Every association failure, in call order (at least one).
         failures: Vec<AssociationFailure>,
+        /// Requests the whole plan sent.
+        attempts: u32,
         /// What the plan wrote.
         done: PlanProgress,
     },
@@ -318,10 +320,10 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
             match result {
                 Ok(vid) => done.contact_ids.push(vid.vid),
                 Err(Failed::Credential(message)) => return Err(PlanError::Credential(message)),
-                Err(Failed::HubSpot(error, attempts)) if is_terminal(&error) => {
-                    return Err(fatal(error, attempts, &done, &mut failures));
+                Err(Failed::HubSpot(error)) if is_terminal(&error) => {
+                    return Err(fatal(error, caller.sent, &done, &mut failures));
                 }
-                Err(Failed::HubSpot(error, _)) => {
+                Err(Failed::HubSpot(error)) => {
                     let message = error.to_string();
                     failures.push(AssociationFailure::new(
                         "contact_v1",
@@ -351,10 +353,10 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
                 }
             }
             Err(Failed::Credential(message)) => return Err(PlanError::Credential(message)),
-            Err(Failed::HubSpot(error, attempts)) if is_terminal(&error) => {
-                return Err(fatal(error, attempts, &done, &mut failures));
+            Err(Failed::HubSpot(error)) if is_terminal(&error) => {
+                return Err(fatal(error, caller.sent, &done, &mut failures));
             }
-            Err(Failed::HubSpot(error, _)) => {
+            Err(Failed::HubSpot(error)) => {
                 for input in 0..contacts.len() {
                     let message = error.to_string();
                     failures.push(AssociationFailure::new(
@@ -369,7 +371,11 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
         }
     }
     if stop_early && !failures.is_empty() {
-        return Err(PlanError::Associations { failures, done });
+        return Err(PlanError::Associations {
+            failures,
+            done,
+            attempts: caller.sent,
+        });
     }
 
     // 2. Companies.
@@ -388,10 +394,10 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
                 .with_domain(company.domain.as_str()),
             ),
             Err((_, Failed::Credential(message))) => return Err(PlanError::Credential(message)),
-            Err((_, Failed::HubSpot(error, attempts))) if is_terminal(&error) => {
-                return Err(fatal(error, attempts, &done, &mut failures));
+            Err((_, Failed::HubSpot(error))) if is_terminal(&error) => {
+                return Err(fatal(error, caller.sent, &done, &mut failures));
             }
-            Err((call, Failed::HubSpot(error, _))) => {
+            Err((call, Failed::HubSpot(error))) => {
                 let message = error.to_string();
                 failures.push(
                     AssociationFailure::new(call, ObjectType::Company, input, Some(error), message)
@@ -401,7 +407,11 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
         }
     }
     if stop_early && !failures.is_empty() {
-        return Err(PlanError::Associations { failures, done });
+        return Err(PlanError::Associations {
+            failures,
+            done,
+            attempts: caller.sent,
+        });
     }
 
     // 3. The deal, linked to the literal ids and the ones found.
@@ -420,7 +430,7 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
     let mut deal = match result {
         Ok(deal) => deal,
         Err(Failed::Credential(message)) => return Err(PlanError::Credential(message)),
-        Err(Failed::HubSpot(error, attempts)) => return Err(fatal(error, attempts, &done, &mut failures)),
+        Err(Failed::HubSpot(error)) => return Err(fatal(error, caller.sent, &done, &mut failures)),
     };
     done.deal_id = Some(deal.deal_id);
     // v1 reports the links it could not make in its own answer.
@@ -460,7 +470,7 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
             match result {
                 Ok(()) => {}
                 Err(Failed::Credential(message)) => return Err(PlanError::Credential(message)),
-                Err(Failed::HubSpot(error, _)) => {
+                Err(Failed::HubSpot(error)) => {
                     let message = error.to_string();
                     failures.push(AssociationFailure::new(
                         "association",
@@ -474,7 +484,11 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
         }
     }
     if stop_early && !failures.is_empty() {
-        return Err(PlanError::Associations { failures, done });
+        return Err(PlanError::Associations {
+            failures,
+            done,
+            attempts: caller.sent,
+        });
     }
     deal.association_create_failures = failures.into_iter().map(|f| f.entry).collect();
     Ok(deal)
@@ -553,7 +567,7 @@ async fn find_or_create_company<A: AuthSource + ?Sized>(
     match created {
         Ok(id) => Ok(Some(id)),
         // A portal that enforces unique domains answers 409 when another delivery created it first.
-        Err(Failed::HubSpot(HubSpotError::Rejected { status: 409, .. }, _)) => {
+        Err(Failed::HubSpot(HubSpotError::Rejected { status: 409, .. })) => {
             match caller
                 .call("company_search", true, search)
                 .await
@@ -562,13 +576,10 @@ async fn find_or_create_company<A: AuthSource + ?Sized>(
                 Some(found) => Ok(Some(found.id)),
                 None => Err((
                     "company_create",
-                    Failed::HubSpot(
-                        HubSpotError::OutcomeUnknown {
-                            status: Some(409),
-                            message: "HubSpot says the company exists, but the search does not find it yet".to_owned(),
-                        },
-                        1,
-                    ),
+                    Failed::HubSpot(HubSpotError::OutcomeUnknown {
+                        status: Some(409),
+                        message: "HubSpot says the company exists, but the search does not find it yet".to_owned(),
+                    }),
                 )),
             }
         }
@@ -590,8 +601,8 @@ fn dedup_keep_order(ids: &mut Vec<u64>) {
 enum Failed {
     /// The credential could not be had.
     Credential(String),
-    /// HubSpot's last error and the number of requests sent.
-    HubSpot(HubSpotError, u32),
+    /// HubSpot's last error (the plan counts the requests sent).
+    HubSpot(HubSpotError),
 }
 
 /// Makes the plan's calls: one credential (re-read once for the whole plan when refused), one
@@ -603,6 +614,8 @@ struct Caller<'a, A: ?Sized> {
     policy: RetryPolicy,
     deadline: Option<tokio::time::Instant>,
     cut: Option<tokio::time::Instant>,
+    /// Requests sent by the whole plan so far (the dead letter's `hubspot.attempts`).
+    sent: u32,
 }
 
 impl<'a, A: AuthSource + ?Sized> Caller<'a, A> {
@@ -628,6 +641,7 @@ impl<'a, A: AuthSource + ?Sized> Caller<'a, A> {
             policy,
             deadline,
             cut,
+            sent: 0,
         })
     }
 
@@ -643,9 +657,10 @@ impl<'a, A: AuthSource + ?Sized> Caller<'a, A> {
         loop {
             if self.cut.is_some_and(|cut| cut <= tokio::time::Instant::now()) {
                 // Not started, so nothing was sent: unlike a cut attempt, the outcome is known.
-                return Err(Failed::HubSpot(no_time_left(), attempts));
+                return Err(Failed::HubSpot(no_time_left()));
             }
             attempts += 1;
+            self.sent += 1;
             let sent = attempt(self.auth.clone());
             let result = match self.cut {
                 Some(cut) => tokio::time::timeout_at(cut, sent)
@@ -672,7 +687,7 @@ impl<'a, A: AuthSource + ?Sized> Caller<'a, A> {
                 error.is_retryable()
             };
             if !retryable {
-                return Err(Failed::HubSpot(error, attempts));
+                return Err(Failed::HubSpot(error));
             }
             let remaining = self
                 .deadline
@@ -688,7 +703,7 @@ impl<'a, A: AuthSource + ?Sized> Caller<'a, A> {
                     reason = %error.reason(),
                     "HubSpot failed; no retry left within the attempt budget and the invocation's time"
                 );
-                return Err(Failed::HubSpot(error, attempts));
+                return Err(Failed::HubSpot(error));
             };
             tracing::warn!(
                 call = name,
@@ -915,7 +930,7 @@ mod tests {
             .await
             .unwrap_err();
         match err {
-            PlanError::Associations { failures, done } => {
+            PlanError::Associations { failures, done, .. } => {
                 assert_eq!(failures.len(), 1);
                 assert_eq!((done.contact_ids.as_slice(), done.deal_id), (&[1001][..], None));
             }
@@ -940,7 +955,7 @@ mod tests {
             .await
             .unwrap_err();
         match err {
-            PlanError::Associations { failures, done } => {
+            PlanError::Associations { failures, done, .. } => {
                 assert_eq!(done.deal_id, Some(1));
                 assert_eq!(failures[0].entry["call"], "association");
                 assert_eq!(deals.links().len(), 2, "the other links are still made");

@@ -449,7 +449,12 @@ async fn a_deal_failing_after_the_contact_was_upserted_is_dead_lettered_with_wha
         letters[0].hubspot_request.as_ref().unwrap().path,
         "/crm/objects/2026-03/deals"
     );
-    received(s).await;
+    // `hubspot.attempts` counts every request the plan sent, not only the deal's.
+    assert_eq!(
+        letters[0].hubspot.as_ref().unwrap().attempts as usize,
+        received(s).await.len(),
+        "every request counts"
+    );
 }
 
 /// A 207 naming the one contact as failed (catalog item 19).
