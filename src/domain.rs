@@ -265,7 +265,9 @@ impl Reason {
             Reason::SecretUnavailable => {
                 "the HubSpot credential could not be read; the delivery was kept as a dead letter"
             }
-            Reason::HubSpotRejected => "HubSpot rejected the deal; the delivery was kept as a dead letter",
+            Reason::HubSpotRejected => {
+                "HubSpot rejected a request for this delivery (the deal, a contact, a company or a link); it was kept as a dead letter"
+            }
             Reason::HubSpotUnauthorized => {
                 "HubSpot refused dealhook's credential; the delivery was kept as a dead letter"
             }

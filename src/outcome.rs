@@ -390,7 +390,7 @@ mod tests {
                 },
                 202,
                 json!({"status":"dead_lettered","reason":"hubspot_rejected",
-                       "message":"HubSpot rejected the deal; the delivery was kept as a dead letter",
+                       "message":"HubSpot rejected a request for this delivery (the deal, a contact, a company or a link); it was kept as a dead letter",
                        "deadLetterId":"dl-3",
                        "errors":[{"field":"dealtype","code":"INVALID_OPTION",
                                   "message":"HubSpot rejected this property's value; the dead letter holds HubSpot's answer"}]}),

@@ -143,7 +143,7 @@ pub struct ValidationResult {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HubSpotError {
     /// HubSpot refused the request for good (4xx other than 401/403/429): retrying won't help.
-    #[error("HubSpot rejected the deal (HTTP {status}): {}", .body.message.as_deref().unwrap_or("no message"))]
+    #[error("HubSpot rejected the request (HTTP {status}): {}", .body.message.as_deref().unwrap_or("no message"))]
     Rejected {
         /// HTTP status.
         status: u16,
