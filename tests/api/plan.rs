@@ -110,6 +110,21 @@ async fn mount(server: &MockServer, verb: &str, at: &str, answer: ResponseTempla
         .await;
 }
 
+/// The contact upsert answering `contact` (its id, and whether it is new) and the company search
+/// finding `company`, each expected `times` times.
+async fn mount_contact_and_company(s: &MockServer, contact: (&str, bool), company: &str, times: u64) {
+    let upserted = contacts_upserted(contact.0, contact.1);
+    mount(s, "POST", &format!("{CRM}/contacts/batch/upsert"), upserted, times).await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/companies/search"),
+        search_result(&[company]),
+        times,
+    )
+    .await;
+}
+
 /// Every request the mock received, as (method, path, JSON body); CRM ones validated against the
 /// OpenAPI documents.
 async fn received(server: &MockServer) -> Vec<HubSpotRequest> {
@@ -337,22 +352,7 @@ async fn a_free_mail_domain_is_never_looked_up_and_the_contact_is_still_linked()
 async fn upsert_by_twice_makes_one_deal_and_links_it_each_time() {
     let app = app().await;
     let s = &app.hubspot;
-    mount(
-        s,
-        "POST",
-        &format!("{CRM}/contacts/batch/upsert"),
-        contacts_upserted("501", true),
-        2,
-    )
-    .await;
-    mount(
-        s,
-        "POST",
-        &format!("{CRM}/companies/search"),
-        search_result(&["601"]),
-        2,
-    )
-    .await;
+    mount_contact_and_company(s, ("501", true), "601", 2).await;
     mount(s, "POST", &format!("{CRM}/deals"), created("999"), 0).await;
     mount(
         s,
@@ -394,22 +394,7 @@ async fn upsert_by_twice_makes_one_deal_and_links_it_each_time() {
 async fn a_deal_failing_after_the_contact_was_upserted_is_dead_lettered_with_what_was_done() {
     let app = app().await;
     let s = &app.hubspot;
-    mount(
-        s,
-        "POST",
-        &format!("{CRM}/contacts/batch/upsert"),
-        contacts_upserted("501", true),
-        1,
-    )
-    .await;
-    mount(
-        s,
-        "POST",
-        &format!("{CRM}/companies/search"),
-        search_result(&["601"]),
-        1,
-    )
-    .await;
+    mount_contact_and_company(s, ("501", true), "601", 1).await;
     // A 500 after a create is not retried (the deal may exist).
     mount(
         s,
@@ -532,22 +517,7 @@ async fn a_207_with_the_contact_failing_dead_letters_before_the_deal_with_on_ass
 async fn a_link_failing_after_an_upserted_deal_dead_letters_with_the_deal_id() {
     let app = app().await;
     let s = &app.hubspot;
-    mount(
-        s,
-        "POST",
-        &format!("{CRM}/contacts/batch/upsert"),
-        contacts_upserted("501", true),
-        1,
-    )
-    .await;
-    mount(
-        s,
-        "POST",
-        &format!("{CRM}/companies/search"),
-        search_result(&["601"]),
-        1,
-    )
-    .await;
+    mount_contact_and_company(s, ("501", true), "601", 1).await;
     mount(
         s,
         "POST",
@@ -800,22 +770,7 @@ async fn a_repeat_with_idempotency_makes_no_call_of_the_plan() {
     })
     .await;
     let s = &app.hubspot;
-    mount(
-        s,
-        "POST",
-        &format!("{CRM}/contacts/batch/upsert"),
-        contacts_upserted("501", true),
-        1,
-    )
-    .await;
-    mount(
-        s,
-        "POST",
-        &format!("{CRM}/companies/search"),
-        search_result(&["601"]),
-        1,
-    )
-    .await;
+    mount_contact_and_company(s, ("501", true), "601", 1).await;
     mount(s, "POST", &format!("{CRM}/deals"), created("713"), 1).await;
     let first = post(&app, "lead", &lead()).await;
     let again = post(&app, "lead", &lead()).await;
