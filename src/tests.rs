@@ -534,19 +534,19 @@ impl Deals for SlowDeals {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_attempt_that_would_outlast_the_deadline_is_cut_at_the_deadline_less_the_margin() {
+/// An app whose HubSpot answers every call after `delay`, with a client that may wait longer than the
+/// invocation has left (request timeout 30 s); its fake HubSpot and dead letters, to read.
+fn slow_app(delay: Duration) -> (App, Arc<SlowDeals>, Arc<MemoryDeadLetters>) {
     let letters = Arc::new(MemoryDeadLetters::default());
     let slow = Arc::new(SlowDeals {
-        delay: Duration::from_secs(10),
+        delay,
         inner: MemoryDeals::default(),
     });
     let app = App::new(
         Settings {
-            max_body_bytes: 1024,
+            max_body_bytes: 4096,
             dry_run: false,
             skip_signatures: false,
-            // The client may wait longer than the invocation has left.
             retry: RetryPolicy {
                 request_timeout: Duration::from_secs(30),
                 ..retry_policy()
@@ -557,6 +557,12 @@ async fn an_attempt_that_would_outlast_the_deadline_is_cut_at_the_deadline_less_
         slow.clone(),
         letters.clone(),
     );
+    (app, slow, letters)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_would_outlast_the_deadline_is_cut_at_the_deadline_less_the_margin() {
+    let (app, slow, letters) = slow_app(Duration::from_secs(10));
 
     let mut d = quote();
     d.deadline = Some(SystemTime::now() + Duration::from_secs(2));
@@ -675,26 +681,7 @@ async fn the_whole_plan_shares_one_deadline_and_a_deal_with_no_time_left_is_dead
     // Each call takes 1 s; the invocation has 3.2 s, less the 500 ms margin: the contact upsert (1 s)
     // and the company search (1 s) finish, the company create is cut at 2.7 s, and no time is left
     // for the deal.
-    let letters = Arc::new(MemoryDeadLetters::default());
-    let slow = Arc::new(SlowDeals {
-        delay: Duration::from_secs(1),
-        inner: MemoryDeals::default(),
-    });
-    let app = App::new(
-        Settings {
-            max_body_bytes: 4096,
-            dry_run: false,
-            skip_signatures: false,
-            retry: RetryPolicy {
-                request_timeout: Duration::from_secs(30),
-                ..retry_policy()
-            },
-        },
-        Arc::new(Mapping::embedded().unwrap()),
-        Arc::new(MemorySecrets::new(Credentials::from_token("tok-1".into()))),
-        slow.clone(),
-        letters.clone(),
-    );
+    let (app, slow, letters) = slow_app(Duration::from_secs(1));
     let mut d = delivery(
         Method::POST,
         "/hooks/website-lead",
