@@ -146,11 +146,11 @@ impl Outcome {
         }
     }
 
-    /// A short label for logs and metrics: `created`, `dry_run`, `ignored`, `dead_lettered`, `rejected`,
+    /// A short label for logs and metrics: `created` (or `updated`, a deal upserted by `upsert_by`), `dry_run`, `ignored`, `dead_lettered`, `rejected`,
     /// `retry_later`, `replayed`, `in_progress`.
     pub fn label(&self) -> &'static str {
         match self {
-            Outcome::Created(_) => "created",
+            Outcome::Created(deal) => deal.write.as_str(),
             Outcome::DryRun(_) => "dry_run",
             Outcome::Ignored => "ignored",
             Outcome::DeadLettered { .. } => "dead_lettered",
@@ -165,7 +165,7 @@ impl Outcome {
     pub fn body(&self) -> Value {
         match self {
             Outcome::Created(deal) => {
-                let mut body = json!({ "status": "created", "dealId": deal.deal_id });
+                let mut body = json!({ "status": deal.write.as_str(), "dealId": deal.deal_id });
                 if !deal.association_create_failures.is_empty() {
                     body["associationCreateFailures"] = Value::Array(deal.association_create_failures.clone());
                 }
@@ -302,6 +302,7 @@ mod tests {
     #[test]
     fn a_stored_response_is_the_status_and_body_first_answered() {
         let created = Outcome::Created(CreatedDeal {
+            write: crate::hubspot::DealWrite::Created,
             deal_id: 7,
             portal_id: None,
             association_create_failures: vec![],
@@ -327,6 +328,7 @@ mod tests {
     #[test]
     fn every_outcome_has_the_contracted_status_and_body() {
         let deal = CreatedDeal {
+            write: crate::hubspot::DealWrite::Created,
             deal_id: 42,
             portal_id: Some(7),
             association_create_failures: vec![],
@@ -492,6 +494,7 @@ mod tests {
         );
         assert!(
             !Outcome::Created(CreatedDeal {
+                write: crate::hubspot::DealWrite::Created,
                 deal_id: 1,
                 portal_id: None,
                 association_create_failures: vec![],

@@ -103,6 +103,7 @@ fn unauthorized() -> HubSpotError {
 
 fn deal(id: u64) -> CreatedDeal {
     CreatedDeal {
+        write: crate::hubspot::DealWrite::Created,
         deal_id: id,
         portal_id: None,
         association_create_failures: vec![],

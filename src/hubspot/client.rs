@@ -338,6 +338,7 @@ mod tests {
         assert_eq!(
             created,
             CreatedDeal {
+                write: crate::hubspot::DealWrite::Created,
                 deal_id: 151_088,
                 portal_id: Some(62_515),
                 association_create_failures: vec![],

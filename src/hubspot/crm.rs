@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::answer::error_body;
 use super::api::association_type;
-use super::{CreatedDeal, HubSpotApi, HubSpotErrorBody, HubSpotOptions, HubSpotRequest, ObjectType, v1};
+use super::{CreatedDeal, DealWrite, HubSpotApi, HubSpotErrorBody, HubSpotOptions, HubSpotRequest, ObjectType, v1};
 use crate::domain::{Associations, DealDraft};
 
 /// Most search results asked for: a domain has a handful of companies at most (search pages cap at
@@ -147,6 +147,7 @@ pub fn parse_created_object(body: &[u8]) -> Result<u64, ResponseError> {
 /// failures: an invalid inline association fails the whole create with a 400; catalog item 23).
 pub fn parse_created_deal(body: &[u8]) -> Result<CreatedDeal, ResponseError> {
     Ok(CreatedDeal {
+        write: DealWrite::Created,
         deal_id: parse_created_object(body)?,
         portal_id: None,
         association_create_failures: Vec::new(),
@@ -302,8 +303,15 @@ pub fn parse_deal_upsert(
     let outcome = parse_batch_upsert(body, id_property, &[key.to_owned()], str::to_owned)
         .map_err(|e| unknown(format!("HTTP {status} but {e}; the deal may exist")))?;
     match outcome.get(key) {
+        // HubSpot's BatchResponseSimplePublicUpsertObject always has `new`; were it absent, the deal
+        // is reported as created (what dealhook answered before it read `new`).
         Some(Ok(upserted)) => Ok(CreatedDeal {
             deal_id: upserted.id,
+            write: if upserted.created == Some(false) {
+                DealWrite::Updated
+            } else {
+                DealWrite::Created
+            },
             portal_id: None,
             association_create_failures: Vec::new(),
         }),

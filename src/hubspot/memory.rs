@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::crm::{self, BatchOutcome, CompanyMatch, ContactInput, MissingUpsertKey, Upserted};
 use super::v1::ContactVid;
-use super::{CreatedDeal, Deals, HubSpotApi, HubSpotError, HubSpotOptions, HubSpotRequest, ObjectType};
+use super::{CreatedDeal, DealWrite, Deals, HubSpotApi, HubSpotError, HubSpotOptions, HubSpotRequest, ObjectType};
 use crate::credentials::HubSpotAuth;
 use crate::domain::DealDraft;
 
@@ -148,6 +148,7 @@ impl Deals for MemoryDeals {
                 None => {
                     state.last_id += 1;
                     Ok(CreatedDeal {
+                        write: DealWrite::Created,
                         deal_id: state.last_id,
                         portal_id: None,
                         association_create_failures: Vec::new(),
@@ -301,6 +302,7 @@ mod tests {
         let deals = MemoryDeals::new();
         deals.push_result(Err(rate_limited()));
         deals.push_result(Ok(CreatedDeal {
+            write: DealWrite::Created,
             deal_id: 151_088,
             portal_id: Some(62_515),
             association_create_failures: vec![],

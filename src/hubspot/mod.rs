@@ -46,17 +46,41 @@ pub struct HubSpotRequest {
     pub body: Value,
 }
 
-/// A deal HubSpot created.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A deal HubSpot holds after the plan: created, or (with `upsert_by`) updated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedDeal {
-    /// The new deal's id.
+    /// The deal's id.
     pub deal_id: u64,
+    /// What the call did to it: created (the default) or updated (a batch upsert whose result says
+    /// `"new": false`, i.e. a deal with the `upsert_by` value existed).
+    #[serde(skip)]
+    pub write: DealWrite,
     /// The portal (account) id, when HubSpot returned it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub portal_id: Option<u64>,
     /// Associations HubSpot could not create (the deal exists regardless), as HubSpot reported them.
     pub association_create_failures: Vec<Value>,
+}
+
+/// What writing a deal did: the `status` of the 200 answer (`created`, `updated`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DealWrite {
+    /// A new deal.
+    #[default]
+    Created,
+    /// An existing deal, found by the route's `upsert_by` property, got the mapped properties.
+    Updated,
+}
+
+impl DealWrite {
+    /// `created` or `updated`: the response's `status` and the log's `outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DealWrite::Created => "created",
+            DealWrite::Updated => "updated",
+        }
+    }
 }
 
 /// HubSpot's JSON error body, of any API version (v1's

@@ -4,10 +4,10 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
-use super::CreatedDeal;
 use super::HubSpotRequest;
 pub use super::answer::{is_daily_limit, parse_error_body};
 use super::crm::ContactInput;
+use super::{CreatedDeal, DealWrite};
 use crate::domain::{DealDraft, PropValue};
 
 /// Path of the create-deal endpoint, below the base URL (the trailing slash is HubSpot's own spelling).
@@ -109,6 +109,7 @@ pub fn parse_created(body: &[u8]) -> Result<CreatedDeal, CreateResponseError> {
         Some(other) => vec![other.clone()],
     };
     Ok(CreatedDeal {
+        write: DealWrite::Created,
         deal_id,
         portal_id,
         association_create_failures,
@@ -292,6 +293,7 @@ mod tests {
         assert_eq!(
             created,
             CreatedDeal {
+                write: DealWrite::Created,
                 deal_id: 151_088,
                 portal_id: Some(62_515),
                 association_create_failures: vec![],

@@ -354,16 +354,21 @@ async fn upsert_by_twice_makes_one_deal_and_links_it_each_time() {
     let s = &app.hubspot;
     mount_contact_and_company(s, ("501", true), "601", 2).await;
     mount(s, "POST", &format!("{CRM}/deals"), created("999"), 0).await;
-    mount(
-        s,
-        "POST",
-        &format!("{CRM}/deals/batch/upsert"),
+    // HubSpot says `new: true` the first time and `new: false` after: the answers say created, then updated.
+    let upserted = |new: bool| {
         ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE", "results": [
-            {"id": "706", "objectWriteTraceId": "sub_001", "new": false,
-             "properties": {"webhook_event_id": "sub_001"}}]})),
-        2,
-    )
-    .await;
+            {"id": "706", "objectWriteTraceId": "sub_001", "new": new,
+             "properties": {"webhook_event_id": "sub_001"}}]}))
+    };
+    Mock::given(method("POST"))
+        .and(path(format!("{CRM}/deals/batch/upsert")))
+        .respond_with(upserted(true))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(s)
+        .await;
+    mount(s, "POST", &format!("{CRM}/deals/batch/upsert"), upserted(false), 1).await;
     Mock::given(method("PUT"))
         .and(path_regex(
             r"^/crm/objects/2026-03/deals/706/associations/default/(contacts/501|companies/601)$",
@@ -373,10 +378,11 @@ async fn upsert_by_twice_makes_one_deal_and_links_it_each_time() {
         .mount(s)
         .await;
 
-    for _ in 0..2 {
+    for status in ["created", "updated"] {
         let response = post(&app, "lead-upsert", &lead()).await;
         assert_eq!(response.status, 200, "{}", response.text);
         assert_eq!(response.json["dealId"], 706);
+        assert_eq!(response.json["status"], status, "{}", response.text);
     }
     let requests = received(s).await;
     let upserts: Vec<&HubSpotRequest> = requests
