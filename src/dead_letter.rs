@@ -111,9 +111,14 @@ impl HubSpotFailure {
             HubSpotError::Rejected { raw, .. } => {
                 serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.clone()))
             }
-            HubSpotError::Unauthorized { body, .. } | HubSpotError::RateLimited { body, .. }
+            HubSpotError::Unauthorized { body, .. }
+            | HubSpotError::RateLimited { body, .. }
+            | HubSpotError::Locked { body, .. }
+            | HubSpotError::MissingScopes { body, .. }
                 if *body != HubSpotErrorBody::default() =>
             {
+                // HubSpot's own words (message, category, correlationId; the scopes it named are in
+                // `details.requiredScopes`); dealhook's sentence is in the letter's `errors`.
                 serde_json::to_value(body).unwrap_or_else(|_| serde_json::Value::String(error.to_string()))
             }
             other => serde_json::Value::String(other.to_string()),

@@ -208,6 +208,9 @@ pub enum Reason {
     /// HubSpot answered 5xx or could not be reached; nothing was created.
     #[serde(rename = "hubspot_unavailable")]
     HubSpotUnavailable,
+    /// `on_association_failure: dead_letter` and a record to link does not exist, with no HubSpot
+    /// error (no company has the domain and the route says `create_missing: false`).
+    AssociationNotFound,
     /// The request may have reached HubSpot but no answer came (timeout after sending): the deal may exist.
     OutcomeUnknown,
     /// The idempotency table could not be used, so the delivery was not sent unguarded.
@@ -216,7 +219,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in the order the README lists them.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::DecodeFailed,
         Reason::MatchFailed,
         Reason::MappingFailed,
@@ -225,6 +228,7 @@ impl Reason {
         Reason::HubSpotUnauthorized,
         Reason::HubSpotRateLimited,
         Reason::HubSpotUnavailable,
+        Reason::AssociationNotFound,
         Reason::OutcomeUnknown,
         Reason::IdempotencyUnavailable,
     ];
@@ -240,6 +244,7 @@ impl Reason {
             Reason::HubSpotUnauthorized => "hubspot_unauthorized",
             Reason::HubSpotRateLimited => "hubspot_rate_limited",
             Reason::HubSpotUnavailable => "hubspot_unavailable",
+            Reason::AssociationNotFound => "association_not_found",
             Reason::OutcomeUnknown => "outcome_unknown",
             Reason::IdempotencyUnavailable => "idempotency_unavailable",
         }
@@ -273,6 +278,9 @@ impl Reason {
             }
             Reason::HubSpotRateLimited => "HubSpot's rate limit was reached; the delivery was kept as a dead letter",
             Reason::HubSpotUnavailable => "HubSpot was unavailable; the delivery was kept as a dead letter",
+            Reason::AssociationNotFound => {
+                "a record to link to the deal was not found in HubSpot; the delivery was kept as a dead letter"
+            }
             Reason::OutcomeUnknown => {
                 "HubSpot did not answer in time and the deal may exist; the delivery was kept as a dead letter"
             }
@@ -341,6 +349,7 @@ mod reason_tests {
             "hubspot_unauthorized",
             "hubspot_rate_limited",
             "hubspot_unavailable",
+            "association_not_found",
             "outcome_unknown",
             "idempotency_unavailable",
         ];

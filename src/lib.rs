@@ -538,7 +538,7 @@ impl App {
 }
 
 /// The dead letter's parts for associations that failed under `on_association_failure: dead_letter`:
-/// the reason of the first failure HubSpot gave an error for (`hubspot_rejected` when none did, e.g.
+/// the reason of the first failure HubSpot gave an error for (`association_not_found` when none did:
 /// no company has the domain), one problem per failure, and what was written (the deal id, if the
 /// deal exists; then the deal may exist, so an idempotent repeat replays this answer).
 fn association_failure(
@@ -547,7 +547,7 @@ fn association_failure(
     attempts: u32,
 ) -> (Reason, Vec<Problem>, Option<HubSpotFailure>, bool) {
     let first = failures.iter().find_map(|f| f.error.as_ref());
-    let reason = first.map_or(Reason::HubSpotRejected, hubspot::HubSpotError::reason);
+    let reason = first.map_or(Reason::AssociationNotFound, hubspot::HubSpotError::reason);
     let errors = failures
         .iter()
         .map(|f| {

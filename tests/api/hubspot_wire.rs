@@ -731,6 +731,13 @@ async fn catalog_6_locked_is_retried_after_two_seconds() {
             .next_wait(1, err.retry_after(), None, 0.0)
             .unwrap();
         assert!(wait >= Duration::from_secs(2));
+        // A dead letter after the retries keeps HubSpot's body when it sent one.
+        let kept = dealhook::dead_letter::HubSpotFailure::of(&err, 4).body;
+        if kept.is_object() {
+            assert_eq!(kept["correlationId"], "c", "{kept}");
+        } else {
+            assert!(kept.as_str().unwrap().contains("423"), "{kept}");
+        }
     }
 }
 
@@ -794,6 +801,15 @@ async fn catalog_11_missing_scopes_keep_the_scope_list() {
     let kept = serde_json::to_value(body).unwrap();
     assert_eq!(
         kept["requiredScopes"],
+        json!(["crm.objects.deals.write", "crm.objects.contacts.write"])
+    );
+    // The dead letter keeps HubSpot's parsed body, not only dealhook's sentence.
+    let failure = dealhook::dead_letter::HubSpotFailure::of(&err, 1);
+    assert_eq!(failure.status, Some(403));
+    assert_eq!(failure.body["category"], "MISSING_SCOPES", "{}", failure.body);
+    assert_eq!(failure.body["correlationId"], "019e63ab-0000-7000-8000-000000000011");
+    assert_eq!(
+        failure.body["requiredScopes"],
         json!(["crm.objects.deals.write", "crm.objects.contacts.write"])
     );
     // The older shape (`requiredScopes`).

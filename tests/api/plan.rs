@@ -55,6 +55,11 @@ fn mapping() -> String {
     text += &route("lead-v1", "    hubspot: { api: v1 }", true);
     text += &route("lead-find-only", "    hubspot: { api: \"2026-03\" }", false);
     text += &route(
+        "lead-find-strict",
+        "    hubspot: { api: \"2026-03\" }\n    on_association_failure: dead_letter",
+        false,
+    );
+    text += &route(
         "lead-strict",
         "    hubspot: { api: \"2026-03\" }\n    on_association_failure: dead_letter",
         true,
@@ -322,6 +327,35 @@ async fn a_missing_company_is_not_created_without_create_missing_and_the_miss_is
         [("501".to_owned(), 3)],
         "the contact is still linked"
     );
+}
+
+#[tokio::test]
+async fn a_missing_company_under_on_association_failure_dead_letter_is_association_not_found() {
+    let app = app().await;
+    let s = &app.hubspot;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/contacts/batch/upsert"),
+        contacts_upserted("501", true),
+        1,
+    )
+    .await;
+    mount(s, "POST", &format!("{CRM}/companies/search"), search_result(&[]), 1).await;
+    mount(s, "POST", &format!("{CRM}/companies"), created("999"), 0).await;
+    mount(s, "POST", &format!("{CRM}/deals"), created("704"), 0).await;
+
+    let response = post(&app, "lead-find-strict", &lead()).await;
+    assert_eq!(response.status, 202, "{}", response.text);
+    // HubSpot refused nothing: the reason says a record was missing, not that HubSpot rejected a request.
+    assert_eq!(response.json["reason"], "association_not_found", "{}", response.text);
+    let letters = app.dead_letters().await;
+    assert_eq!(letters[0].reason.as_str(), "association_not_found");
+    let hubspot = letters[0].hubspot.as_ref().unwrap();
+    assert_eq!(hubspot.status, None);
+    assert_eq!(hubspot.association_failures[0]["domain"], "acme-robotics.example");
+    assert_eq!(hubspot.done.as_ref().unwrap().contact_ids, [501]);
+    received(s).await;
 }
 
 #[tokio::test]
