@@ -19,6 +19,13 @@ pub(crate) const RAW_LIMIT: usize = 16 * 1024;
 /// zone (unknown here), so "a day" — longer than any invocation, so that no retry is attempted.
 pub const DAILY_LIMIT_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// The wait after a 429 of the `TEN_SECONDLY_ROLLING` policy without `Retry-After` or rate-limit
+/// headers: the window's length (catalog item 1).
+pub const TEN_SECONDLY_WAIT: Duration = Duration::from_secs(10);
+
+/// The wait after a 429 of the search endpoints' `SECONDLY` policy without headers (catalog item 2).
+pub const SECONDLY_WAIT: Duration = Duration::from_secs(1);
+
 /// How long a `423 Locked` is waited for at least: "Locks will last for 2 seconds" (HubSpot's
 /// error-handling guide; catalog item 6).
 pub const LOCKED_WAIT: Duration = Duration::from_secs(2);
@@ -246,12 +253,26 @@ pub fn classify_failure(status: u16, wait: Option<Duration>, text: &str, truncat
     }
 }
 
+/// How long a rolling window lasts when a 429 names it but no header says how long to wait
+/// (catalog items 1 and 2): `TEN_SECONDLY_ROLLING` (the per-app burst budget) 10 s, `SECONDLY` (search
+/// endpoints, about 5 per second per account) 1 s. HubSpot's Node SDK waits the same.
+fn window_of(body: &HubSpotErrorBody) -> Option<Duration> {
+    let message = body.message.as_deref().unwrap_or_default().to_ascii_lowercase();
+    match body.details.policy_name.as_deref() {
+        Some("TEN_SECONDLY_ROLLING") => Some(TEN_SECONDLY_WAIT),
+        Some("SECONDLY") => Some(SECONDLY_WAIT),
+        _ if message.contains("ten_secondly_rolling") => Some(TEN_SECONDLY_WAIT),
+        _ if message.contains("secondly limit") => Some(SECONDLY_WAIT),
+        _ => None,
+    }
+}
+
 fn rate_limited(wait: Option<Duration>, body: HubSpotErrorBody) -> HubSpotError {
     // A body naming the daily policy is as final for today as the daily header.
     let retry_after = if body.details.policy_name.as_deref() == Some("DAILY") {
         Some(DAILY_LIMIT_WAIT)
     } else {
-        wait
+        wait.or_else(|| window_of(&body))
     };
     HubSpotError::RateLimited { retry_after, body }
 }
@@ -453,6 +474,37 @@ mod tests {
                 let got = format!("{err:?}");
                 assert!(got.starts_with(want), "{status} {text}: {got}");
             }
+        }
+
+        /// Catalog items 1 and 2: a rolling-window 429 with no header to say how long waits for its window.
+        #[test]
+        fn a_rolling_window_429_without_headers_waits_for_its_window() {
+            let cases = [
+                (
+                    r#"{"errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING","message":"You have reached your ten_secondly_rolling limit."}"#,
+                    Some(TEN_SECONDLY_WAIT),
+                ),
+                (
+                    r#"{"message":"You have reached your ten_secondly_rolling limit."}"#,
+                    Some(TEN_SECONDLY_WAIT),
+                ),
+                (
+                    r#"{"errorType":"RATE_LIMIT","policyName":"SECONDLY"}"#,
+                    Some(SECONDLY_WAIT),
+                ),
+                (
+                    r#"{"category":"RATE_LIMITS","message":"You have reached your secondly limit."}"#,
+                    Some(SECONDLY_WAIT),
+                ),
+                (r#"{"status":"error"}"#, None),
+                ("", None),
+            ];
+            for (text, want) in cases {
+                assert_eq!(classify_failure(429, None, text, false).retry_after(), want, "{text}");
+            }
+            // A header's hint wins over the policy's window.
+            let asked = Some(Duration::from_secs(3));
+            assert_eq!(classify_failure(429, asked, cases[0].0, false).retry_after(), asked);
         }
 
         #[test]

@@ -555,7 +555,11 @@ mod tests {
             );
         }
         let err = answer_with(ten_secondly, &token()).await.unwrap_err();
-        assert_eq!(err.retry_after(), None, "the rolling limit is retried as usual");
+        assert_eq!(
+            err.retry_after(),
+            Some(crate::hubspot::answer::TEN_SECONDLY_WAIT),
+            "the rolling limit is retried after its window"
+        );
     }
 
     #[test]
