@@ -176,6 +176,12 @@ fn check_warns_on_every_v1_or_v3_route_but_not_on_2026_03() {
         "{warnings:?}"
     );
     assert!(warnings[0].contains("September 2027"), "{warnings:?}");
+    let at = &default.legacy_api_warnings()[0];
+    assert_eq!(
+        (at.line, at.column),
+        (Some(3), Some(3)),
+        "the default is reported at the route's name"
+    );
     let v3 = load(&text("", "    hubspot: { api: v3 }\n", ""));
     let said = &v3.legacy_api_warnings()[0];
     assert_eq!((said.line, said.column), (Some(6), Some(21)));

@@ -287,7 +287,7 @@ impl Mapping {
     }
 
     /// `check`'s warnings about HubSpot APIs going away: one per route on v1 or v3 (v1 is the
-    /// default), at its `hubspot.api` when the file says it. HubSpot's changelog "Legacy APIs and
+    /// default), at its `hubspot.api` when the file says it, else at the route's name. HubSpot's changelog "Legacy APIs and
     /// Apps: What's Going Unsupported and When" ends support for those paths in September 2027.
     /// Not load warnings, so that a cold start does not repeat them on every route.
     pub fn legacy_api_warnings(&self) -> Vec<Diagnostic> {
@@ -297,14 +297,14 @@ impl Mapping {
             if !api.is_legacy() {
                 continue;
             }
-            let default = if route.hubspot_api_loc().is_none() {
-                " (the default)"
-            } else {
-                ""
+            // Said in the file: there; the default: at the route, which is what moving it changes.
+            let (loc, default) = match route.hubspot_api_loc() {
+                Some(loc) => (loc, ""),
+                None => (route.loc(), " (the default)"),
             };
             report.warning(
                 At::route(route.name()).field("hubspot.api"),
-                route.hubspot_api_loc().unwrap_or_default(),
+                loc,
                 format!(
                     "uses HubSpot's {api} API{default}, whose paths HubSpot stops supporting in September 2027 \
                      (changelog \"Legacy APIs and Apps: What's Going Unsupported and When\"); move to \

@@ -24,6 +24,8 @@ use crate::inbound::verify::{PublicUrl, Scheme};
 #[derive(Debug)]
 pub struct Route {
     name: String,
+    /// Where the route's name is in the file.
+    loc: Loc,
     source: Source,
     endpoint: String,
     scheme: Option<Scheme>,
@@ -82,6 +84,11 @@ impl Route {
     /// Where the route's `hubspot.api` is said (`None`: the default), for `check`'s warnings.
     pub(crate) fn hubspot_api_loc(&self) -> Option<Loc> {
         self.hubspot_api_loc
+    }
+
+    /// Where the route's name is in the file.
+    pub(crate) fn loc(&self) -> Loc {
+        self.loc
     }
 
     pub(crate) fn has_condition(&self) -> bool {
@@ -501,6 +508,7 @@ fn ids_or_problem(field: &str, raw: &Value) -> Result<Vec<u64>, Problem> {
 /// The compiled parts of a route, before the shared templates are attached.
 struct Parts {
     name: String,
+    loc: Loc,
     source: Source,
     endpoint: String,
     scheme: Option<Scheme>,
@@ -531,6 +539,7 @@ pub(crate) fn compile(specs: Vec<RouteSpec>, free_mail: &Arc<FreeMailDomains>, r
         .into_iter()
         .map(|p| Route {
             name: p.name,
+            loc: p.loc,
             source: p.source,
             endpoint: p.endpoint,
             scheme: p.scheme,
@@ -614,6 +623,7 @@ fn compile_route(
     };
     Some(Parts {
         name: spec.name,
+        loc: spec.loc,
         source,
         endpoint,
         scheme: auth.scheme,
