@@ -130,6 +130,8 @@ pub(crate) fn read_companies(node: &Node, at: At<'_>, report: &mut Report) -> Op
                 at,
                 report,
             );
+            // A wrong value is reported, and the record still read as `false` so that the rest of it
+            // is checked in the same run (the load fails on the error).
             let create_missing = match find(entries, "create_missing") {
                 None => Some(false),
                 Some((_, node)) => match node.kind {
@@ -151,7 +153,7 @@ pub(crate) fn read_companies(node: &Node, at: At<'_>, report: &mut Report) -> Op
             let properties = read_properties(entries, &field, "domain", "company", at, report);
             Some(CompanySpec {
                 domain: domain?,
-                create_missing: create_missing?,
+                create_missing: create_missing.unwrap_or(false),
                 properties: properties?,
                 field,
             })
@@ -160,7 +162,9 @@ pub(crate) fn read_companies(node: &Node, at: At<'_>, report: &mut Report) -> Op
 }
 
 /// A map is one record (`…[0]`); a list holds records (maps), id templates and literal ids; any
-/// other value is ids as before. `None` when something was wrong (reported).
+/// other value is ids as before. Items that are wrong are reported and left out, and the others
+/// kept, so that compiling them reports their own errors in the same run (the load fails on any).
+/// `None` only when nothing could be read.
 fn read_links<R>(
     node: &Node,
     at: At<'_>,
@@ -228,7 +232,7 @@ fn read_links<R>(
             None => ok = false,
         },
     }
-    ok.then_some(links)
+    (ok || !links.ids.is_empty() || !links.records.is_empty()).then_some(links)
 }
 
 /// `email:` / `domain:`: a required value spec of type text.
@@ -370,6 +374,7 @@ pub(super) fn compile_companies(
     let ids = compile_id_rules(spec.ids, at, templates, report, &mut ok);
     let mut companies = Vec::with_capacity(spec.records.len());
     for company in spec.records {
+        let domain_loc = company.domain.loc;
         let domain = compile_key(
             &company.field,
             "domain",
@@ -379,6 +384,22 @@ pub(super) fn compile_companies(
             report,
             |text| CompanyDomain::parse(text).map(|_| ()).map_err(|e| e.to_string()),
         );
+        if let Some(ValueRule {
+            input: Compiled::Constant(Some(literal)),
+            ..
+        }) = &domain
+            && let Ok(parsed) = CompanyDomain::parse(&literal.to_wire_string())
+            && free_mail.contains(&parsed)
+        {
+            report.warning(
+                at.field(&format!("{}.domain", company.field)),
+                domain_loc,
+                format!(
+                    "{parsed} is a free-mail domain: no company is ever looked up or created for it (remove \
+                     the block, or take it out of the list with `free_mail_domains: {{ remove: [{parsed}] }}`)"
+                ),
+            );
+        }
         let properties = compile_properties(&company.field, company.properties, at, templates, report);
         match (domain, properties) {
             (Some(domain), Some(properties)) => companies.push(CompanyRule {
@@ -946,6 +967,51 @@ mod tests {
         let got = associations(yaml, json!({}));
         assert_eq!(got.contacts_by_email[0].email, email("leads@acme.example"));
         assert_eq!(got.companies_by_domain[0].domain, domain("acme.example"));
+    }
+
+    /// One run of `check` names every wrong item of a list, of either kind (read and compile errors),
+    /// not only the first: an item that cannot be read is left out and the others still compiled.
+    #[test]
+    fn every_wrong_item_of_a_list_is_reported_in_one_run() {
+        let yaml = "contacts:\n  - email: not-an-email\n  - emial: x@acme.example\n  - email: also-not\n\
+                    companies:\n  - domain: acme..example\n    create_missing: maybe\n  - domain: \"a b\"\n";
+        let errors = load_errors(&mapping_text("", yaml));
+        let wanted = [
+            "associations.contacts[0].email: \"not-an-email\" is not an e-mail address",
+            "associations.contacts[1]: unknown key `emial`",
+            "associations.contacts[2].email: \"also-not\" is not an e-mail address",
+            "associations.companies[0].domain: \"acme..example\" is not a company domain",
+            "associations.companies[0].create_missing: `create_missing` must be true or false",
+            "associations.companies[1].domain: \"a b\" is not a company domain",
+        ];
+        for want in wanted {
+            assert!(errors.iter().any(|e| e.contains(want)), "{want}\n{errors:#?}");
+        }
+    }
+
+    /// A literal free-mail domain can never find a company: `check` says so (a warning, since the
+    /// contact is still linked), and says how to allow it.
+    #[test]
+    fn a_literal_free_mail_domain_is_a_warning() {
+        let mapping = load(&mapping_text("", "companies:\n  domain: Gmail.com\n"));
+        let warnings: Vec<String> = mapping.warnings().iter().map(ToString::to_string).collect();
+        let warning = warnings
+            .iter()
+            .find(|w| w.contains("associations.companies[0].domain"))
+            .unwrap_or_else(|| panic!("{warnings:#?}"));
+        assert!(warning.contains("gmail.com is a free-mail domain"), "{warning}");
+        assert!(
+            warning.contains("free_mail_domains: { remove: [gmail.com] }"),
+            "{warning}"
+        );
+        let allowed = load(&mapping_text(
+            "free_mail_domains:\n  remove: [gmail.com]\n",
+            "companies:\n  domain: gmail.com\n",
+        ));
+        assert!(allowed.warnings().iter().all(|w| !w.message.contains("free-mail")));
+        // A template is not judged at load: its value is only known per delivery.
+        let template = load(&mapping_text("", "companies:\n  domain: \"{{ fields.email }}\"\n"));
+        assert!(template.warnings().iter().all(|w| !w.message.contains("free-mail")));
     }
 
     fn load_errors(text: &str) -> Vec<String> {
