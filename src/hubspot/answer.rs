@@ -228,6 +228,7 @@ fn refusal(status: u16, body: HubSpotErrorBody) -> HubSpotError {
 /// - 423 → `Locked`, waited for at least [`LOCKED_WAIT`] (catalog item 6).
 /// - 429 → `RateLimited`; a body or header naming the daily limit waits [`DAILY_LIMIT_WAIT`], which
 ///   no retry policy waits for (catalog item 3).
+/// - 477 (Migration in Progress) → `Unavailable`, not retried: its `Retry-After` is hours (catalog item 7).
 /// - 5xx whose body names a rate limit → `RateLimited` (catalog item 4); other 5xx → `Unavailable`,
 ///   its message HubSpot's `message`, or an HTML page's `<title>` (catalog item 7), never the page.
 /// - any other status → `Rejected`, with the bounded raw text for the dead letter.
@@ -240,6 +241,21 @@ pub fn classify_failure(status: u16, wait: Option<Duration>, text: &str, truncat
             body,
         },
         429 => rate_limited(wait, body),
+        // 477 Migration in Progress: the account is being moved, typically for hours (catalog item
+        // 7). Nothing was written; not waited for within an invocation.
+        477 => HubSpotError::Unavailable {
+            status: Some(477),
+            message: match wait {
+                Some(wait) => format!(
+                    "HTTP 477 Migration in Progress: HubSpot is moving the account and asks to retry in {} s; \
+                     nothing was written, redrive the dead letter then",
+                    wait.as_secs()
+                ),
+                None => "HTTP 477 Migration in Progress: HubSpot is moving the account; nothing was written, \
+                         redrive the dead letter later"
+                    .to_owned(),
+            },
+        },
         500..=599 if names_rate_limit(&body) => rate_limited(wait, body),
         500..=599 => HubSpotError::Unavailable {
             status: Some(status),
@@ -505,6 +521,21 @@ mod tests {
             // A header's hint wins over the policy's window.
             let asked = Some(Duration::from_secs(3));
             assert_eq!(classify_failure(429, asked, cases[0].0, false).retry_after(), asked);
+        }
+
+        /// Catalog item 7: a 477 is a refusal for now (nothing written, not retried within the
+        /// invocation), and says when to redrive.
+        #[test]
+        fn a_477_migration_in_progress_is_unavailable_and_says_when_to_redrive() {
+            let err = classify_failure(477, Some(Duration::from_secs(3600)), "", false);
+            assert!(
+                matches!(&err, HubSpotError::Unavailable { status: Some(477), message } if message.contains("retry in 3600 s")),
+                "{err:?}"
+            );
+            assert!(!err.is_retryable() && !err.may_have_created() && !err.is_retryable_if_idempotent());
+            assert_eq!(err.reason(), crate::domain::Reason::HubSpotUnavailable);
+            let err = classify_failure(477, None, "<html></html>", false);
+            assert!(err.to_string().contains("Migration in Progress"), "{err}");
         }
 
         #[test]

@@ -317,14 +317,14 @@ impl HubSpotError {
     }
 
     /// Whether HubSpot may hold the deal despite the error: an unknown outcome, or a 5xx other than
-    /// the edge's 502/503/504 (HubSpot may fail after writing). A repeat of such a delivery must not
+    /// the edge's 502/503/504 (HubSpot may fail after writing); never a 477 (a migration refuses writes). A repeat of such a delivery must not
     /// create it again blindly (see [`crate::idempotency`]).
     pub fn may_have_created(&self) -> bool {
         match self {
             HubSpotError::OutcomeUnknown { .. } => true,
             HubSpotError::Unavailable {
                 status: Some(status), ..
-            } => !matches!(status, 502..=504 | 521 | 523),
+            } => !matches!(status, 477 | 502..=504 | 521 | 523),
             _ => false,
         }
     }
