@@ -33,8 +33,8 @@ pub const INVALID_OPTION: &str = "invalid_option";
 ///   looked up, and when a label is resolved the draft names that pipeline, so that HubSpot puts the
 ///   deal where its stage is; the id of another pipeline's stage passes untouched (HubSpot decides).
 ///   Else `unknown_stage` at `dealstage`, listing the pipeline's stages.
-/// - deal properties of the schema's type `number`, `date`, `datetime` or `bool` that the mapping
-///   gives no `type:` (text in the draft) are converted by the mapping's own rules (a `date` is
+/// - deal properties of the schema's type `number`, `date`, `datetime` or `bool` whose value the
+///   mapping left as text (no `type:`, or `type: text`; a typed value is never text) are converted by the mapping's own rules (a `date` is
 ///   midnight UTC, a `datetime` exact epoch ms); a value that does not convert is the error the
 ///   mapping gives with that `type:` (`invalid_number`, …).
 /// - enumeration properties: each value (each `;`-separated item of a multi-select, `fieldType:
@@ -43,13 +43,13 @@ pub const INVALID_OPTION: &str = "invalid_option";
 ///   Else `invalid_option` at `properties.{name}`, listing the options.
 /// - properties the schema does not know pass untouched (HubSpot answers for them; `check --online`
 ///   reports them before deployment).
-pub fn resolve(route: &Route, mut draft: DealDraft, schema: &PortalSchema) -> Result<DealDraft, Vec<Problem>> {
+pub fn resolve(mut draft: DealDraft, schema: &PortalSchema) -> Result<DealDraft, Vec<Problem>> {
     let mut problems = Vec::new();
     resolve_stage(&mut draft, schema, &mut problems);
     let properties = std::mem::take(&mut draft.properties);
     draft.properties = properties
         .into_iter()
-        .map(|property| resolve_property(route, property, schema, &mut problems))
+        .map(|property| resolve_property(property, schema, &mut problems))
         .collect();
     if problems.is_empty() { Ok(draft) } else { Err(problems) }
 }
@@ -70,11 +70,11 @@ pub async fn resolve_in_portal<A: AuthSource + ?Sized>(
     let Some(schema) = portal.schema(api, deals, auth, deadline).await else {
         return Ok(draft);
     };
-    match resolve(route, draft.clone(), &schema) {
+    match resolve(draft.clone(), &schema) {
         Err(problems) if problems.iter().any(is_unknown_name) => {
             let fresh: Option<Arc<PortalSchema>> = portal.reread(api, deals, auth, deadline, &schema).await;
             match fresh {
-                Some(fresh) => resolve(route, draft, &fresh),
+                Some(fresh) => resolve(draft, &fresh),
                 None => Err(problems),
             }
         }
@@ -88,6 +88,9 @@ fn is_unknown_name(problem: &Problem) -> bool {
 }
 
 fn resolve_stage(draft: &mut DealDraft, schema: &PortalSchema, problems: &mut Vec<Problem>) {
+    if schema.pipelines().is_empty() {
+        return; // a portal that lists no pipeline (an odd answer): HubSpot answers for both
+    }
     let pipeline = match draft.pipeline.as_deref() {
         Some(value) => match schema.pipeline(value) {
             Ok(pipeline) => {
@@ -102,7 +105,7 @@ fn resolve_stage(draft: &mut DealDraft, schema: &PortalSchema, problems: &mut Ve
         },
         None => match schema.default_pipeline() {
             Some(pipeline) => pipeline,
-            None => return, // a portal that lists no pipeline: HubSpot answers for the stage
+            None => return,
         },
     };
     match pipeline.stage(&draft.dealstage) {
@@ -118,7 +121,7 @@ fn resolve_stage(draft: &mut DealDraft, schema: &PortalSchema, problems: &mut Ve
     }
 }
 
-fn resolve_property(route: &Route, property: Property, schema: &PortalSchema, problems: &mut Vec<Problem>) -> Property {
+fn resolve_property(property: Property, schema: &PortalSchema, problems: &mut Vec<Problem>) -> Property {
     let Some(def) = schema.property(ObjectType::Deal, &property.name) else {
         return property;
     };
@@ -126,7 +129,6 @@ fn resolve_property(route: &Route, property: Property, schema: &PortalSchema, pr
     let mut value = property.value;
     if let PropValue::Text(text) = &value
         && !text.trim().is_empty()
-        && !route.declares_type(&property.name)
         && let Some(kind) = conversion_of(&def.kind)
     {
         match Conversion::plain(kind).convert(&Value::String(text.clone())) {

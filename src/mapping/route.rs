@@ -84,15 +84,6 @@ impl Route {
         self.hubspot_api_loc
     }
 
-    /// Whether the mapping gives deal property `name` a `type:` other than text (`number`, `date`,
-    /// `datetime`, `bool`). Where it does not, the portal's schema may pick the conversion (see
-    /// [`super::resolve`]). False for a property the route does not map.
-    pub fn declares_type(&self, name: &str) -> bool {
-        self.properties
-            .iter()
-            .any(|(property, rule)| property == name && rule.conversion.kind != ValueType::Text)
-    }
-
     pub(crate) fn has_condition(&self) -> bool {
         self.condition.is_some()
     }
