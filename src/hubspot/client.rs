@@ -11,7 +11,9 @@ use tracing::field::Empty;
 use super::crm::{self, BatchOutcome, CompanyMatch, ContactInput, MissingUpsertKey};
 use super::transport::SCHEMA_BODY_LIMIT;
 use super::v1::{self, ContactVid};
-use super::{portal, CreatedDeal, Deals, HubSpotApi, HubSpotClient, HubSpotError, HubSpotOptions, HubSpotRequest, ObjectType};
+use super::{
+    CreatedDeal, Deals, HubSpotApi, HubSpotClient, HubSpotError, HubSpotOptions, HubSpotRequest, ObjectType, portal,
+};
 use crate::credentials::HubSpotAuth;
 use crate::domain::DealDraft;
 

@@ -283,7 +283,10 @@ impl Deals for MemoryDeals {
         _auth: &HubSpotAuth,
     ) -> Result<Vec<PropertyDef>, HubSpotError> {
         let schema = self.schema_read("properties")?;
-        Ok(schema.properties(object).map(<[PropertyDef]>::to_vec).unwrap_or_default())
+        Ok(schema
+            .properties(object)
+            .map(<[PropertyDef]>::to_vec)
+            .unwrap_or_default())
     }
 }
 

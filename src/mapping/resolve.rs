@@ -195,7 +195,11 @@ fn option_values(def: &PropertyDef, value: PropValue, field: &str, problems: &mu
         Ok(resolved) if resolved == wire => value,
         Ok(resolved) => PropValue::Text(resolved),
         Err(unknown) => {
-            problems.extend(unknown.into_iter().map(|why| Problem::at(field, INVALID_OPTION, why.to_string())));
+            problems.extend(
+                unknown
+                    .into_iter()
+                    .map(|why| Problem::at(field, INVALID_OPTION, why.to_string())),
+            );
             value
         }
     }

@@ -221,7 +221,12 @@ pub(crate) fn assert_valid_answer(request: &HubSpotRequest, status: u16, body: &
         .iter_errors(body)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "answer to {} {} against {name} {template}: {errors:#?}", request.method, request.path);
+    assert!(
+        errors.is_empty(),
+        "answer to {} {} against {name} {template}: {errors:#?}",
+        request.method,
+        request.path
+    );
 }
 
 #[test]

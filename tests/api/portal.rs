@@ -133,7 +133,9 @@ async fn bodies(server: &MockServer, at: &str) -> Vec<Value> {
 fn schema_warnings(logs: &LogCapture, route: &str) -> usize {
     logs.text()
         .lines()
-        .filter(|l| l.contains("\"WARN\"") && l.contains("could not be read") && l.contains(&format!("\"route\":\"{route}\"")))
+        .filter(|l| {
+            l.contains("\"WARN\"") && l.contains("could not be read") && l.contains(&format!("\"route\":\"{route}\""))
+        })
         .count()
 }
 
@@ -155,7 +157,10 @@ fn the_schema_gets_and_the_served_documents_match_hubspot_s_openapi_documents() 
         body: Value::Null,
     };
     let refused = std::panic::catch_unwind(|| assert_valid_answer(&wrong, 200, &json!({"results": [{"id": "x"}]})));
-    assert!(refused.is_err(), "a pipeline without its required fields is not HubSpot's shape");
+    assert!(
+        refused.is_err(),
+        "a pipeline without its required fields is not HubSpot's shape"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +170,12 @@ async fn labels_become_ids_and_option_values_in_the_request_hubspot_receives() {
     mount_deal_create(&app.hubspot, 2).await;
 
     let first = post(&app, "portal-2026", &lead()).await;
-    let again = post(&app, "portal-2026", &json!({"stage": "Closed Won", "type": "existingbusiness"})).await;
+    let again = post(
+        &app,
+        "portal-2026",
+        &json!({"stage": "Closed Won", "type": "existingbusiness"}),
+    )
+    .await;
 
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(again.status, 200, "{}", again.text);
@@ -208,7 +218,12 @@ async fn a_v1_route_reads_the_v3_schema_and_sends_the_resolved_values() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["value"].as_str().unwrap().to_owned()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["value"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     for expected in [
         ("pipeline", "87250318"),
@@ -229,8 +244,18 @@ async fn unknown_labels_and_options_are_dead_lettered_with_what_the_portal_has()
     mount_schema(&app.hubspot, HubSpotApi::V2026_03, 1).await;
     mount_deal_create(&app.hubspot, 0).await;
 
-    let stage = post(&app, "portal-unknown", &json!({"pipeline": "Partner Deals", "stage": "Negotiation"})).await;
-    let option = post(&app, "portal-unknown", &json!({"stage": "closedwon", "type": "Upsell", "products": "CRM Suite;CMS"})).await;
+    let stage = post(
+        &app,
+        "portal-unknown",
+        &json!({"pipeline": "Partner Deals", "stage": "Negotiation"}),
+    )
+    .await;
+    let option = post(
+        &app,
+        "portal-unknown",
+        &json!({"stage": "closedwon", "type": "Upsell", "products": "CRM Suite;CMS"}),
+    )
+    .await;
 
     assert_eq!(stage.status, 202, "{}", stage.text);
     assert_eq!(stage.json["reason"], "mapping_failed");
@@ -252,9 +277,16 @@ async fn unknown_labels_and_options_are_dead_lettered_with_what_the_portal_has()
         .collect();
     assert_eq!(
         errors,
-        [("properties.dealtype", "invalid_option"), ("properties.products_of_interest", "invalid_option")]
+        [
+            ("properties.dealtype", "invalid_option"),
+            ("properties.products_of_interest", "invalid_option")
+        ]
     );
-    assert!(option.text.contains("\\\"CMS\\\" is neither") || option.text.contains("\"CMS\" is neither"), "{}", option.text);
+    assert!(
+        option.text.contains("\\\"CMS\\\" is neither") || option.text.contains("\"CMS\" is neither"),
+        "{}",
+        option.text
+    );
     let letters = app.dead_letters().await;
     assert_eq!(letters.len(), 2);
     assert!(letters.iter().all(|l| l.reason.as_str() == "mapping_failed"));
@@ -294,14 +326,21 @@ async fn an_unknown_label_makes_one_re_read_and_a_stage_added_since_is_found() {
         .mount(&app.hubspot)
         .await;
     Mock::given(method("GET"))
-        .and(path(properties_request(HubSpotApi::V2026_03, ObjectType::Deal).path.as_str()))
+        .and(path(
+            properties_request(HubSpotApi::V2026_03, ObjectType::Deal).path.as_str(),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(properties()))
         .expect(2)
         .mount(&app.hubspot)
         .await;
     mount_deal_create(&app.hubspot, 1).await;
 
-    let response = post(&app, "portal-reread", &json!({"pipeline": "Partner Deals", "stage": "negotiation"})).await;
+    let response = post(
+        &app,
+        "portal-reread",
+        &json!({"pipeline": "Partner Deals", "stage": "negotiation"}),
+    )
+    .await;
 
     assert_eq!(response.status, 200, "{}", response.text);
     let sent = bodies(&app.hubspot, "/crm/objects/2026-03/deals").await;
@@ -345,10 +384,18 @@ async fn concurrent_first_deliveries_wait_for_one_read() {
         pipelines_request(HubSpotApi::V2026_03),
         properties_request(HubSpotApi::V2026_03, ObjectType::Deal),
     ] {
-        let body = if request.path.contains("pipelines") { pipelines() } else { properties() };
+        let body = if request.path.contains("pipelines") {
+            pipelines()
+        } else {
+            properties()
+        };
         Mock::given(method("GET"))
             .and(path(request.path.as_str()))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body).set_delay(Duration::from_millis(300)))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(body)
+                    .set_delay(Duration::from_millis(300)),
+            )
             .expect(1)
             .mount(&app.hubspot)
             .await;
@@ -365,7 +412,10 @@ async fn concurrent_first_deliveries_wait_for_one_read() {
         assert_eq!(response.status, 200, "{}", response.text);
     }
     let sent = bodies(&app.hubspot, "/crm/objects/2026-03/deals").await;
-    assert!(sent.iter().all(|b| b["properties"]["dealstage"] == "161845224"), "{sent:?}");
+    assert!(
+        sent.iter().all(|b| b["properties"]["dealstage"] == "161845224"),
+        "{sent:?}"
+    );
 }
 
 /// The schema cannot be read: deliveries go on with the values as mapped, one warning in all.
@@ -383,7 +433,11 @@ mod schema_unavailable {
                 .mount(&app.hubspot)
                 .await;
         }
-        let at = if api == HubSpotApi::V3 { "/crm/v3/objects/deals" } else { "/crm/objects/2026-03/deals" };
+        let at = if api == HubSpotApi::V3 {
+            "/crm/v3/objects/deals"
+        } else {
+            "/crm/objects/2026-03/deals"
+        };
         Mock::given(method("POST"))
             .and(path(at))
             .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "40123456789", "properties": {}})))
@@ -429,7 +483,10 @@ mod schema_unavailable {
             .lines()
             .find(|l| l.contains("\"route\":\"portal-403\"") && l.contains("could not be read"))
             .unwrap();
-        assert!(warning.contains("crm.schemas.deals.read") && warning.contains("missing_scopes"), "{warning}");
+        assert!(
+            warning.contains("crm.schemas.deals.read") && warning.contains("missing_scopes"),
+            "{warning}"
+        );
         assert!(!logs.contains(crate::helpers::TOKEN));
     }
 }

@@ -16,7 +16,11 @@ use crate::hubspot::{AuthSource, Deals, HubSpotApi, HubSpotError, ObjectType};
 /// `security` alternatives of `GET /crm/pipelines/2026-03/{objectType}` and
 /// `GET /crm/properties/2026-03/{objectType}` in HubSpot's OpenAPI documents (the v3 ones list the
 /// same), narrowed to deals. `crm.objects.deals.write`, which creating deals needs, is among them.
-pub const SCHEMA_SCOPES: [&str; 3] = ["crm.objects.deals.read", "crm.objects.deals.write", "crm.schemas.deals.read"];
+pub const SCHEMA_SCOPES: [&str; 3] = [
+    "crm.objects.deals.read",
+    "crm.objects.deals.write",
+    "crm.schemas.deals.read",
+];
 
 /// A read with less time than this left is not tried: the deal needs the time more.
 const MIN_READ: Duration = Duration::from_millis(100);
@@ -136,7 +140,9 @@ impl Portal {
             return Some(current.clone());
         }
         let now = Instant::now();
-        let recent = slot.read_at.is_some_and(|at| now.duration_since(at) < self.config.reread_interval)
+        let recent = slot
+            .read_at
+            .is_some_and(|at| now.duration_since(at) < self.config.reread_interval)
             || slot
                 .failed_at
                 .is_some_and(|at| now.duration_since(at) < self.config.retry_after_failure);
@@ -200,7 +206,11 @@ impl Portal {
             let scopes = match &failure {
                 ReadFailure::HubSpot(HubSpotError::MissingScopes { scopes, .. }) => Some(format!(
                     "HubSpot names: {}; any one of {} lets dealhook read them",
-                    if scopes.is_empty() { "none".to_owned() } else { scopes.join(", ") },
+                    if scopes.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        scopes.join(", ")
+                    },
                     SCHEMA_SCOPES.join(", ")
                 )),
                 _ => None,
@@ -222,7 +232,10 @@ impl Portal {
 /// Reads the portal's deal pipelines and deal properties (two `GET`s, concurrently; see
 /// [`super::pipelines_request`] and [`super::properties_request`]). One attempt each.
 pub async fn read_schema(deals: &dyn Deals, api: HubSpotApi, auth: &HubSpotAuth) -> Result<PortalSchema, HubSpotError> {
-    let (pipelines, properties) = tokio::join!(deals.pipelines(api, auth), deals.properties(api, ObjectType::Deal, auth));
+    let (pipelines, properties) = tokio::join!(
+        deals.pipelines(api, auth),
+        deals.properties(api, ObjectType::Deal, auth)
+    );
     Ok(PortalSchema::new(pipelines?, properties?))
 }
 

@@ -154,7 +154,11 @@ impl PropertyDef {
         found.map(|o| o.value.as_str()).map_err(|ambiguous| UnknownOption {
             property: self.name.clone(),
             value: value.trim().to_owned(),
-            options: self.options.iter().map(|o| (o.label.clone(), o.value.clone())).collect(),
+            options: self
+                .options
+                .iter()
+                .map(|o| (o.label.clone(), o.value.clone()))
+                .collect(),
             ambiguous,
         })
     }
@@ -166,14 +170,12 @@ impl Pipeline {
     /// id. Stages of other pipelines are never found here (two pipelines may each have a "Qualified To
     /// Buy" stage, with different ids).
     pub fn stage(&self, value: &str) -> Result<&Stage, UnknownLabel> {
-        find(&self.stages, value, |s: &Stage| s.id.as_str(), |s| s.label.as_str()).map_err(|ambiguous| {
-            UnknownLabel {
-                what: LabelKind::Stage,
-                value: value.trim().to_owned(),
-                pipeline: Some(self.label.clone()),
-                known: self.stages.iter().map(|s| (s.label.clone(), s.id.clone())).collect(),
-                ambiguous,
-            }
+        find(&self.stages, value, |s: &Stage| s.id.as_str(), |s| s.label.as_str()).map_err(|ambiguous| UnknownLabel {
+            what: LabelKind::Stage,
+            value: value.trim().to_owned(),
+            pipeline: Some(self.label.clone()),
+            known: self.stages.iter().map(|s| (s.label.clone(), s.id.clone())).collect(),
+            ambiguous,
         })
     }
 }
@@ -210,23 +212,27 @@ impl PortalSchema {
     /// portal's first pipeline), else the first by `displayOrder` (ties by label, as HubSpot sorts).
     pub fn default_pipeline(&self) -> Option<&Pipeline> {
         self.pipelines.iter().find(|p| p.id == "default").or_else(|| {
-            self.pipelines
-                .iter()
-                .min_by(|a, b| (a.display_order.unwrap_or(i64::MAX), &a.label).cmp(&(b.display_order.unwrap_or(i64::MAX), &b.label)))
+            self.pipelines.iter().min_by(|a, b| {
+                (a.display_order.unwrap_or(i64::MAX), &a.label).cmp(&(b.display_order.unwrap_or(i64::MAX), &b.label))
+            })
         })
     }
 
     /// The pipeline `value` names: its id first (exactly, or trimmed), else its label
     /// (case-insensitive, trimmed). A value that is both an id and a label means the id.
     pub fn pipeline(&self, value: &str) -> Result<&Pipeline, UnknownLabel> {
-        find(&self.pipelines, value, |p: &Pipeline| p.id.as_str(), |p| p.label.as_str()).map_err(|ambiguous| {
-            UnknownLabel {
-                what: LabelKind::Pipeline,
-                value: value.trim().to_owned(),
-                pipeline: None,
-                known: self.pipelines.iter().map(|p| (p.label.clone(), p.id.clone())).collect(),
-                ambiguous,
-            }
+        find(
+            &self.pipelines,
+            value,
+            |p: &Pipeline| p.id.as_str(),
+            |p| p.label.as_str(),
+        )
+        .map_err(|ambiguous| UnknownLabel {
+            what: LabelKind::Pipeline,
+            value: value.trim().to_owned(),
+            pipeline: None,
+            known: self.pipelines.iter().map(|p| (p.label.clone(), p.id.clone())).collect(),
+            ambiguous,
         })
     }
 
@@ -349,9 +355,18 @@ fn list(entries: &[(String, String)]) -> String {
 
 /// The item `value` names: by id (exactly, then trimmed), else by label (case-insensitive, trimmed).
 /// `Err(false)`: none; `Err(true)`: the label of several items with different ids.
-fn find<'a, T>(items: &'a [T], value: &str, id: impl Fn(&T) -> &str, label: impl Fn(&T) -> &str) -> Result<&'a T, bool> {
+fn find<'a, T>(
+    items: &'a [T],
+    value: &str,
+    id: impl Fn(&T) -> &str,
+    label: impl Fn(&T) -> &str,
+) -> Result<&'a T, bool> {
     let trimmed = value.trim();
-    if let Some(item) = items.iter().find(|i| id(i) == value).or_else(|| items.iter().find(|i| id(i) == trimmed)) {
+    if let Some(item) = items
+        .iter()
+        .find(|i| id(i) == value)
+        .or_else(|| items.iter().find(|i| id(i) == trimmed))
+    {
         return Ok(item);
     }
     let wanted = trimmed.to_lowercase();
@@ -454,7 +469,8 @@ pub fn parse_properties(body: &[u8]) -> Result<Vec<PropertyDef>, ResponseError> 
         .filter(|p| !archived(p))
         .filter_map(|p| {
             let name = text(p, "name")?;
-            let flag = |object: &Map<String, Value>, key: &str| object.get(key).and_then(Value::as_bool).unwrap_or(false);
+            let flag =
+                |object: &Map<String, Value>, key: &str| object.get(key).and_then(Value::as_bool).unwrap_or(false);
             let options = match p.get("options") {
                 Some(Value::Array(options)) => options
                     .iter()

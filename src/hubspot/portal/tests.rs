@@ -39,7 +39,13 @@ fn pipelines_are_read_with_their_stages_and_archived_stages_left_out() {
     let stages: Vec<&str> = sales.stages.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(
         stages,
-        ["appointmentscheduled", "qualifiedtobuy", "contractsent", "closedwon", "closedlost"],
+        [
+            "appointmentscheduled",
+            "qualifiedtobuy",
+            "contractsent",
+            "closedwon",
+            "closedlost"
+        ],
         "the archived presentationscheduled is left out"
     );
     assert_eq!(
@@ -79,12 +85,25 @@ fn properties_are_read_with_kind_options_and_flags() {
     let closed = schema.property(ObjectType::Deal, "hs_is_closed").unwrap();
     assert_eq!(closed.kind, PropertyKind::Bool);
     assert!(closed.read_only_value && closed.calculated && closed.hubspot_defined);
-    assert_eq!(schema.property(ObjectType::Deal, "amount").unwrap().kind, PropertyKind::Number);
-    assert_eq!(schema.property(ObjectType::Deal, "closedate").unwrap().kind, PropertyKind::DateTime);
-    assert_eq!(schema.property(ObjectType::Deal, "contract_start").unwrap().kind, PropertyKind::Date);
+    assert_eq!(
+        schema.property(ObjectType::Deal, "amount").unwrap().kind,
+        PropertyKind::Number
+    );
+    assert_eq!(
+        schema.property(ObjectType::Deal, "closedate").unwrap().kind,
+        PropertyKind::DateTime
+    );
+    assert_eq!(
+        schema.property(ObjectType::Deal, "contract_start").unwrap().kind,
+        PropertyKind::Date
+    );
     assert_eq!(schema.property(ObjectType::Deal, "old_field"), None, "archived");
     assert_eq!(schema.property(ObjectType::Deal, "nope"), None);
-    assert_eq!(schema.property(ObjectType::Contact, "dealname"), None, "contacts were not read");
+    assert_eq!(
+        schema.property(ObjectType::Contact, "dealname"),
+        None,
+        "contacts were not read"
+    );
     assert_eq!(schema.properties(ObjectType::Contact), None);
 }
 
@@ -98,7 +117,10 @@ fn every_hubspot_type_has_a_kind_and_unknown_ones_keep_their_name() {
         ("enumeration", PropertyKind::Enumeration),
         ("bool", PropertyKind::Bool),
         ("phone_number", PropertyKind::PhoneNumber),
-        ("object_coordinates", PropertyKind::Other("object_coordinates".to_owned())),
+        (
+            "object_coordinates",
+            PropertyKind::Other("object_coordinates".to_owned()),
+        ),
         ("json", PropertyKind::Other("json".to_owned())),
     ] {
         assert_eq!(PropertyKind::parse(name), kind, "{name}");
@@ -193,7 +215,10 @@ mod odd_answers {
         assert_eq!(bare.field_type, "");
         assert!(!bare.read_only_value && !bare.calculated && !bare.has_unique_value && !bare.hubspot_defined);
         let odd = &properties[1];
-        assert!(!odd.has_unique_value && !odd.read_only_value, "flags are JSON booleans only");
+        assert!(
+            !odd.has_unique_value && !odd.read_only_value,
+            "flags are JSON booleans only"
+        );
         assert_eq!(
             odd.options,
             vec![
@@ -218,8 +243,18 @@ mod odd_answers {
 #[test]
 fn a_pipeline_is_found_by_id_or_by_label_ignoring_case_and_surrounding_spaces() {
     let schema = schema();
-    for value in ["87250318", " 87250318 ", "Partner Deals", "partner deals", "  PARTNER DEALS\t"] {
-        assert_eq!(schema.pipeline(value).map(|p| p.id.as_str()), Ok("87250318"), "{value:?}");
+    for value in [
+        "87250318",
+        " 87250318 ",
+        "Partner Deals",
+        "partner deals",
+        "  PARTNER DEALS\t",
+    ] {
+        assert_eq!(
+            schema.pipeline(value).map(|p| p.id.as_str()),
+            Ok("87250318"),
+            "{value:?}"
+        );
     }
     assert_eq!(schema.pipeline("Sales Pipeline").map(|p| p.id.as_str()), Ok("default"));
 }
@@ -229,10 +264,17 @@ fn a_value_that_is_an_id_and_a_label_means_the_id() {
     let schema = schema();
     // "default" is the Sales Pipeline's id and the label of pipeline 87250319.
     assert_eq!(schema.pipeline("default").map(|p| p.id.as_str()), Ok("default"));
-    assert_eq!(schema.pipeline("DEFAULT").map(|p| p.id.as_str()), Ok("87250319"), "not an id: a label");
+    assert_eq!(
+        schema.pipeline("DEFAULT").map(|p| p.id.as_str()),
+        Ok("87250319"),
+        "not an id: a label"
+    );
     // In Partner Deals, "161845226" is one stage's id and another's label.
     let partner = schema.pipeline("Partner Deals").unwrap();
-    assert_eq!(partner.stage("161845226").map(|s| s.label.as_str()), Ok("Contract Sent"));
+    assert_eq!(
+        partner.stage("161845226").map(|s| s.label.as_str()),
+        Ok("Contract Sent")
+    );
 }
 
 #[test]
@@ -240,8 +282,14 @@ fn a_stage_label_is_resolved_inside_its_pipeline() {
     let schema = schema();
     let sales = schema.pipeline("default").unwrap();
     let partner = schema.pipeline("Partner Deals").unwrap();
-    assert_eq!(schema.stage(sales, "Qualified To Buy").map(|s| s.id.as_str()), Ok("qualifiedtobuy"));
-    assert_eq!(schema.stage(partner, "qualified to buy ").map(|s| s.id.as_str()), Ok("161845224"));
+    assert_eq!(
+        schema.stage(sales, "Qualified To Buy").map(|s| s.id.as_str()),
+        Ok("qualifiedtobuy")
+    );
+    assert_eq!(
+        schema.stage(partner, "qualified to buy ").map(|s| s.id.as_str()),
+        Ok("161845224")
+    );
     assert_eq!(sales.stage("closedwon").map(|s| s.id.as_str()), Ok("closedwon"));
     // Another pipeline's stage id is not a stage of this one.
     let err = partner.stage("qualifiedtobuy").unwrap_err();
@@ -266,7 +314,10 @@ fn unknown_names_list_what_there_is() {
          \"Appointment Scheduled\" (appointmentscheduled), \"Qualified To Buy\" (qualifiedtobuy), \"Contract Sent\" \
          (contractsent), \"Closed Won\" (closedwon), \"Closed Lost\" (closedlost))"
     );
-    assert!(sales.stage("Presentation Scheduled").is_err(), "archived stages are not offered");
+    assert!(
+        sales.stage("Presentation Scheduled").is_err(),
+        "archived stages are not offered"
+    );
 }
 
 #[test]
@@ -285,7 +336,11 @@ fn a_label_several_share_is_ambiguous_and_asks_for_the_id() {
     };
     let err = pipeline.stage("Won").unwrap_err();
     assert!(err.ambiguous);
-    assert!(err.to_string().starts_with("the label \"Won\" names several of the stages of \"P\"; use the id"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("the label \"Won\" names several of the stages of \"P\"; use the id"),
+        "{err}"
+    );
     assert_eq!(pipeline.stage("2").map(|s| s.id.as_str()), Ok("2"));
 }
 
@@ -307,7 +362,11 @@ fn the_default_pipeline_is_default_else_the_first_by_display_order() {
         ],
         vec![],
     );
-    assert_eq!(others.default_pipeline().map(|p| p.id.as_str()), Some("2"), "ties by label");
+    assert_eq!(
+        others.default_pipeline().map(|p| p.id.as_str()),
+        Some("2"),
+        "ties by label"
+    );
     assert_eq!(PortalSchema::default().default_pipeline(), None);
 }
 
@@ -323,7 +382,11 @@ fn an_option_value_passes_and_a_label_becomes_its_value() {
     ] {
         assert_eq!(dealtype.option_value(given), Ok(value), "{given:?}");
     }
-    assert_eq!(property("products_of_interest").option_value("Service Hub"), Ok("service_hub"), "hidden");
+    assert_eq!(
+        property("products_of_interest").option_value("Service Hub"),
+        Ok("service_hub"),
+        "hidden"
+    );
 }
 
 #[test]
@@ -363,12 +426,20 @@ fn a_label_of_several_options_is_ambiguous_but_one_option_listed_twice_is_not() 
         hidden: false,
     };
     let def = PropertyDef {
-        options: vec![option("Web", "web"), option("web", "website"), option("Mail", "mail"), option("MAIL", "mail")],
+        options: vec![
+            option("Web", "web"),
+            option("web", "website"),
+            option("Mail", "mail"),
+            option("MAIL", "mail"),
+        ],
         ..property("dealtype")
     };
     let err = def.option_value("WEB").unwrap_err();
     assert!(err.ambiguous);
-    assert!(err.to_string().contains("is the label of several options of dealtype"), "{err}");
+    assert!(
+        err.to_string().contains("is the label of several options of dealtype"),
+        "{err}"
+    );
     assert_eq!(def.option_value("mail"), Ok("mail"));
     assert_eq!(def.option_value("Mail "), Ok("mail"));
 }
@@ -378,14 +449,25 @@ fn requests_go_to_the_route_api_s_paths_without_a_body() {
     for (api, pipelines, properties) in [
         (HubSpotApi::V1, "/crm/v3/pipelines/deals", "/crm/v3/properties/contacts"),
         (HubSpotApi::V3, "/crm/v3/pipelines/deals", "/crm/v3/properties/contacts"),
-        (HubSpotApi::V2026_03, "/crm/pipelines/2026-03/deals", "/crm/properties/2026-03/contacts"),
+        (
+            HubSpotApi::V2026_03,
+            "/crm/pipelines/2026-03/deals",
+            "/crm/properties/2026-03/contacts",
+        ),
     ] {
         let request = pipelines_request(api);
-        assert_eq!((request.method.as_str(), request.path.as_str()), ("GET", pipelines), "{api}");
+        assert_eq!(
+            (request.method.as_str(), request.path.as_str()),
+            ("GET", pipelines),
+            "{api}"
+        );
         assert_eq!(request.body, Value::Null);
         assert_eq!(properties_request(api, ObjectType::Contact).path, properties, "{api}");
     }
-    assert_eq!(properties_request(HubSpotApi::V3, ObjectType::Deal).path, "/crm/v3/properties/deals");
+    assert_eq!(
+        properties_request(HubSpotApi::V3, ObjectType::Deal).path,
+        "/crm/v3/properties/deals"
+    );
 }
 
 // ---- the cache --------------------------------------------------------------------------------
@@ -395,7 +477,9 @@ struct Token;
 #[async_trait]
 impl AuthSource for Token {
     async fn hubspot_auth(&self, _refresh: bool) -> Result<HubSpotAuth, String> {
-        Ok(HubSpotAuth::AccessToken(SecretString::from("portal-test-token".to_owned())))
+        Ok(HubSpotAuth::AccessToken(SecretString::from(
+            "portal-test-token".to_owned(),
+        )))
     }
 }
 
@@ -448,7 +532,10 @@ async fn the_schema_is_read_once_and_kept_for_the_ttl() {
     assert_eq!(first.pipelines().len(), 3);
     for _ in 0..5 {
         let again = portal.schema(HubSpotApi::V1, &deals, &Token, None).await.unwrap();
-        assert!(Arc::ptr_eq(&first, &again), "v1 and v3 share the schema read from the v3 paths");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "v1 and v3 share the schema read from the v3 paths"
+        );
     }
     assert_eq!(deals.schema_reads(), 2);
     portal.schema(HubSpotApi::V2026_03, &deals, &Token, None).await.unwrap();
@@ -487,7 +574,10 @@ async fn a_failed_read_gives_no_schema_warns_once_and_is_tried_again_after_the_b
     assert_eq!(warnings(&logs, marker), 1, "{}", logs.text());
     assert!(matches!(portal.status(HubSpotApi::V3).await, SchemaStatus::Unavailable(why) if why.contains(marker)));
     tokio::time::advance(Duration::from_secs(61)).await;
-    assert!(portal.schema(HubSpotApi::V3, &deals, &Token, None).await.is_some(), "the failure was queued once");
+    assert!(
+        portal.schema(HubSpotApi::V3, &deals, &Token, None).await.is_some(),
+        "the failure was queued once"
+    );
     assert_eq!(deals.schema_reads(), 4);
 }
 
@@ -526,10 +616,21 @@ async fn missing_scopes_are_named_in_the_one_warning() {
         },
     );
     let portal = Portal::new(config());
-    assert!(portal.schema(HubSpotApi::V2026_03, &deals, &Token, None).await.is_none());
+    assert!(
+        portal
+            .schema(HubSpotApi::V2026_03, &deals, &Token, None)
+            .await
+            .is_none()
+    );
     let text = logs.text();
-    let line = text.lines().find(|l| l.contains(scope)).unwrap_or_else(|| panic!("{text}"));
-    assert!(line.contains("missing_scopes") && line.contains("crm.objects.deals.write"), "{line}");
+    let line = text
+        .lines()
+        .find(|l| l.contains(scope))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("missing_scopes") && line.contains("crm.objects.deals.write"),
+        "{line}"
+    );
     assert_eq!(warnings(&logs, scope), 1);
 }
 
@@ -537,7 +638,12 @@ async fn missing_scopes_are_named_in_the_one_warning() {
 async fn without_a_credential_there_is_no_schema_and_the_status_says_why() {
     let deals = deals_with_schema();
     let portal = Portal::new(config());
-    assert!(portal.schema(HubSpotApi::V1, &deals, &NoCredential, None).await.is_none());
+    assert!(
+        portal
+            .schema(HubSpotApi::V1, &deals, &NoCredential, None)
+            .await
+            .is_none()
+    );
     assert_eq!(deals.schema_reads(), 0, "nothing was asked of HubSpot");
     match portal.status(HubSpotApi::V3).await {
         SchemaStatus::Unavailable(why) => assert!(why.contains("no HubSpot credential"), "{why}"),
@@ -561,11 +667,25 @@ async fn no_read_is_tried_when_the_deadline_leaves_too_little_time() {
     let deals = deals_with_schema();
     let portal = Portal::new(config());
     let deadline = SystemTime::now() + Duration::from_millis(300); // a quarter is 75 ms
-    assert!(portal.schema(HubSpotApi::V3, &deals, &Token, Some(deadline)).await.is_none());
+    assert!(
+        portal
+            .schema(HubSpotApi::V3, &deals, &Token, Some(deadline))
+            .await
+            .is_none()
+    );
     assert_eq!(deals.schema_reads(), 0);
-    assert_eq!(portal.status(HubSpotApi::V3).await, SchemaStatus::NotRead, "not a failure: tried later");
+    assert_eq!(
+        portal.status(HubSpotApi::V3).await,
+        SchemaStatus::NotRead,
+        "not a failure: tried later"
+    );
     let deadline = SystemTime::now() + Duration::from_secs(3);
-    assert!(portal.schema(HubSpotApi::V3, &deals, &Token, Some(deadline)).await.is_some());
+    assert!(
+        portal
+            .schema(HubSpotApi::V3, &deals, &Token, Some(deadline))
+            .await
+            .is_some()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -573,14 +693,31 @@ async fn a_re_read_happens_at_most_once_per_interval() {
     let deals = deals_with_schema();
     let portal = Portal::new(config());
     let first = portal.schema(HubSpotApi::V3, &deals, &Token, None).await.unwrap();
-    assert!(portal.reread(HubSpotApi::V3, &deals, &Token, None, &first).await.is_none(), "just read");
+    assert!(
+        portal
+            .reread(HubSpotApi::V3, &deals, &Token, None, &first)
+            .await
+            .is_none(),
+        "just read"
+    );
     assert_eq!(deals.schema_reads(), 2);
     tokio::time::advance(Duration::from_secs(31)).await;
-    let second = portal.reread(HubSpotApi::V3, &deals, &Token, None, &first).await.unwrap();
+    let second = portal
+        .reread(HubSpotApi::V3, &deals, &Token, None, &first)
+        .await
+        .unwrap();
     assert_eq!(deals.schema_reads(), 4);
     // Another delivery that still holds the first schema gets the second without a read.
-    let again = portal.reread(HubSpotApi::V3, &deals, &Token, None, &first).await.unwrap();
+    let again = portal
+        .reread(HubSpotApi::V3, &deals, &Token, None, &first)
+        .await
+        .unwrap();
     assert!(Arc::ptr_eq(&second, &again));
-    assert!(portal.reread(HubSpotApi::V3, &deals, &Token, None, &second).await.is_none());
+    assert!(
+        portal
+            .reread(HubSpotApi::V3, &deals, &Token, None, &second)
+            .await
+            .is_none()
+    );
     assert_eq!(deals.schema_reads(), 4);
 }

@@ -60,7 +60,9 @@ fn resolved(fields: Value) -> Result<DealDraft, Vec<Problem>> {
         fields: fields.as_object().cloned().unwrap_or_default(),
         raw: fields,
     };
-    let draft = route.map(&submission).unwrap_or_else(|p| panic!("the test fields must map: {p:?}"));
+    let draft = route
+        .map(&submission)
+        .unwrap_or_else(|p| panic!("the test fields must map: {p:?}"));
     resolve(draft, &schema())
 }
 
@@ -136,9 +138,15 @@ mod stages {
     #[test]
     fn an_unknown_stage_lists_the_stages_of_the_deal_s_pipeline() {
         for (fields, pipeline) in [
-            (json!({"pipeline": "Partner Deals", "stage": "Negotiation"}), "Partner Deals"),
+            (
+                json!({"pipeline": "Partner Deals", "stage": "Negotiation"}),
+                "Partner Deals",
+            ),
             // Another pipeline's stage id, with a pipeline named: not a stage of it.
-            (json!({"pipeline": "Partner Deals", "stage": "qualifiedtobuy"}), "Partner Deals"),
+            (
+                json!({"pipeline": "Partner Deals", "stage": "qualifiedtobuy"}),
+                "Partner Deals",
+            ),
             (json!({"stage": "Negotiation"}), "Sales Pipeline"),
         ] {
             let found = problems(fields.clone());
@@ -165,7 +173,11 @@ mod options {
             ("  existing business ", "existingbusiness"),
             ("newbusiness", "newbusiness"),
         ] {
-            assert_eq!(value_of(json!({"stage": "closedwon", "type": given}), "dealtype"), text(sent), "{given:?}");
+            assert_eq!(
+                value_of(json!({"stage": "closedwon", "type": given}), "dealtype"),
+                text(sent),
+                "{given:?}"
+            );
         }
     }
 
@@ -192,10 +204,22 @@ mod options {
         let messages: Vec<&str> = found.iter().map(|p| p.message.as_str()).collect();
         assert_eq!(found.len(), 2, "{messages:?}");
         assert!(found.iter().all(|p| p.code == INVALID_OPTION));
-        assert!(found.iter().all(|p| p.field.as_deref() == Some("properties.products_of_interest")));
-        assert!(messages[0].starts_with("\"Marketing Hub\" is neither"), "{}", messages[0]);
+        assert!(
+            found
+                .iter()
+                .all(|p| p.field.as_deref() == Some("properties.products_of_interest"))
+        );
+        assert!(
+            messages[0].starts_with("\"Marketing Hub\" is neither"),
+            "{}",
+            messages[0]
+        );
         assert!(messages[1].starts_with("\"CMS\" is neither"), "{}", messages[1]);
-        assert!(messages[0].contains("\"CRM Suite\" (crm), \"Sales Hub\" (sales_hub)"), "{}", messages[0]);
+        assert!(
+            messages[0].contains("\"CRM Suite\" (crm), \"Sales Hub\" (sales_hub)"),
+            "{}",
+            messages[0]
+        );
     }
 
     #[test]
@@ -214,7 +238,13 @@ mod options {
 
     #[test]
     fn a_boolean_checkbox_takes_its_labels_and_the_mapping_s_boolean_words() {
-        for (given, sent) in [("Yes", "true"), ("no", "false"), ("on", "true"), ("0", "false"), ("true", "true")] {
+        for (given, sent) in [
+            ("Yes", "true"),
+            ("no", "false"),
+            ("on", "true"),
+            ("0", "false"),
+            ("true", "true"),
+        ] {
             assert_eq!(
                 value_of(json!({"stage": "closedwon", "priority": given}), "is_priority"),
                 text(sent),
@@ -225,7 +255,10 @@ mod options {
         assert_eq!(found[0].code, INVALID_OPTION);
         // A `type: bool` value is an option value already: left as the mapping made it.
         assert_eq!(
-            value_of(json!({"stage": "closedwon", "priority_typed": "yes"}), "is_priority_typed"),
+            value_of(
+                json!({"stage": "closedwon", "priority_typed": "yes"}),
+                "is_priority_typed"
+            ),
             Some(PropValue::Bool(true))
         );
     }
@@ -246,12 +279,22 @@ mod conversions {
             "seats": "7"
         });
         let draft = resolved(fields).unwrap();
-        let value = |name: &str| draft.properties.iter().find(|p| p.name == name).map(|p| p.value.clone());
+        let value = |name: &str| {
+            draft
+                .properties
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.value.clone())
+        };
         assert_eq!(value("amount"), Some(PropValue::Number("12500.5".to_owned())));
         assert_eq!(value("closedate"), Some(PropValue::DateTime(1_796_117_400_000)));
         assert_eq!(value("contract_start"), Some(PropValue::Date(1_796_083_200_000)));
         assert_eq!(value("dealname"), text("12"), "a string property stays text");
-        assert_eq!(value("seats"), Some(PropValue::Number("7".to_owned())), "typed by the mapping");
+        assert_eq!(
+            value("seats"),
+            Some(PropValue::Number("7".to_owned())),
+            "typed by the mapping"
+        );
     }
 
     #[test]
@@ -263,16 +306,26 @@ mod conversions {
             .collect();
         assert_eq!(
             codes,
-            [("properties.amount", "invalid_number"), ("properties.contract_start", "invalid_date")]
+            [
+                ("properties.amount", "invalid_number"),
+                ("properties.contract_start", "invalid_date")
+            ]
         );
-        assert!(found[0].message.contains("amount is a number property in HubSpot"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("amount is a number property in HubSpot"),
+            "{}",
+            found[0].message
+        );
     }
 }
 
 #[test]
 fn properties_the_portal_does_not_know_pass_untouched() {
     assert_eq!(
-        value_of(json!({"stage": "closedwon", "other": "New Business"}), "not_in_the_portal"),
+        value_of(
+            json!({"stage": "closedwon", "other": "New Business"}),
+            "not_in_the_portal"
+        ),
         text("New Business")
     );
 }
