@@ -507,3 +507,15 @@ async fn a_dry_run_shows_the_resolved_values() {
                "dealtype": "newbusiness", "products_of_interest": "crm;sales_hub", "amount": "12500.5"})
     );
 }
+
+#[test]
+fn transform_without_a_credential_says_once_that_labels_were_not_resolved() {
+    let output = crate::cli::dealhook(
+        &["transform", "events/website-quote.json"],
+        &[("HUBSPOT_BASE_URL", "http://127.0.0.1:9")],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", crate::cli::stderr(&output));
+    let stderr = crate::cli::stderr(&output);
+    assert_eq!(stderr.matches("labels were NOT resolved").count(), 1, "{stderr}");
+    assert!(stderr.contains("no HubSpot credential"), "{stderr}");
+}
