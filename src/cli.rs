@@ -187,6 +187,7 @@ async fn transform(event: &Path) -> u8 {
         Err(e) => return fail(&e),
     };
     let outcome = app.handle(&delivery).await;
+    note_unresolved_labels(&app).await;
     match &outcome {
         Outcome::DryRun(calls) => {
             let base = env.hubspot_base_url.trim_end_matches('/');
@@ -239,6 +240,23 @@ async fn transform(event: &Path) -> u8 {
     exit_code(&outcome)
 }
 
+/// Says (once) when the portal's schema could not be read, so that labels went out as mapped: without
+/// a credential locally, or when HubSpot refused or failed the read.
+async fn note_unresolved_labels(app: &crate::App) {
+    let Some(portal) = app.portal() else {
+        return;
+    };
+    for api in crate::hubspot::HubSpotApi::ALL {
+        if let crate::hubspot::portal::SchemaStatus::Unavailable(why) = portal.status(api).await {
+            eprintln!(
+                "dealhook: pipeline, stage and option labels were NOT resolved to ids and values ({why}); \
+                 the request shows the values as mapped"
+            );
+            return;
+        }
+    }
+}
+
 /// The exit code for how a delivery ended (listed in `dealhook --help`); a replay as its first answer did.
 pub fn exit_code(outcome: &Outcome) -> u8 {
     match outcome {
@@ -282,6 +300,7 @@ async fn invoke(event: &Path) -> u8 {
     }
     // The Lambda function's own entry point, so that every event gets the answer it would get there.
     let (outcome, lambda_response) = app.answer_event_text(&event, &Invocation::local()).await;
+    note_unresolved_labels(&app).await;
     println!("{}", serde_json::to_string_pretty(&lambda_response).unwrap_or_default());
     if let Some(letters) = memory_letters {
         for letter in letters.sent() {

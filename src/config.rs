@@ -12,6 +12,7 @@ use crate::aws::{
     StaticSecrets,
 };
 use crate::credentials::Credentials;
+use crate::hubspot::portal::{Portal, PortalConfig};
 use crate::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use crate::idempotency::Idempotency;
 use crate::mapping::{Mapping, MappingLoadError};
@@ -313,7 +314,9 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
         dead_letters_in_memory: memory_letters.is_some(),
         skip_signatures,
     };
-    let mut app = App::new(settings, mapping, secrets, deals, dead_letters);
+    // Labels are resolved everywhere (Lambda, `invoke`, `transform`); the schema is read on first use.
+    let mut app =
+        App::new(settings, mapping, secrets, deals, dead_letters).with_portal(Portal::new(PortalConfig::default()));
     if let (Some(table), Some(sdk)) = (&env.idempotency_table, &sdk) {
         let store = DynamoDbIdempotency::new(aws_sdk_dynamodb::Client::new(sdk), table.clone());
         app = app.with_idempotency(Idempotency {

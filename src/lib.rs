@@ -33,6 +33,7 @@ use tracing::Instrument;
 use crate::aws::{DeadLetters, SecretSource};
 use crate::dead_letter::{DeadLetter, HubSpotFailure};
 use crate::domain::{DealDraft, Problem, Reason, Submission};
+use crate::hubspot::portal::Portal;
 use crate::hubspot::{Deals, PlanError, RetryPolicy};
 use crate::idempotency::{Claim, Idempotency, IdempotencyKey};
 use crate::inbound::verify;
@@ -62,6 +63,7 @@ pub struct App {
     deals: Arc<dyn Deals>,
     dead_letters: Arc<dyn DeadLetters>,
     idempotency: Option<Idempotency>,
+    portal: Option<Portal>,
 }
 
 /// A delivery ready for HubSpot: where it goes and what it becomes.
@@ -122,7 +124,20 @@ impl App {
             deals,
             dead_letters,
             idempotency: None,
+            portal: None,
         }
+    }
+
+    /// Resolves pipeline, stage and option labels against the portal's schema, read through `deals`
+    /// and cached in `portal` (see [`mapping::resolve`]). Without it, drafts go out as mapped.
+    pub fn with_portal(mut self, portal: Portal) -> App {
+        self.portal = Some(portal);
+        self
+    }
+
+    /// The portal's schema cache, when labels are resolved (see [`App::with_portal`]).
+    pub fn portal(&self) -> Option<&Portal> {
+        self.portal.as_ref()
     }
 
     /// Records deliveries in `idempotency`'s store so that a repeat creates no second deal (see
@@ -254,12 +269,25 @@ impl App {
         let draft = route
             .map(&submission)
             .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))?;
+        let draft = self.resolve(route, draft, delivery.deadline).await?;
         Ok(Prepared {
             endpoint: endpoint.name(),
             route,
             delivery_id: submission.id,
             draft,
         })
+    }
+
+    /// The draft in the portal's terms: labels → ids, option labels → values, schema-driven conversions
+    /// ([`mapping::resolve::resolve_in_portal`]); what the portal does not know is dead-lettered
+    /// (`mapping_failed`) as map errors are. Without a portal, or a schema, the draft as mapped.
+    async fn resolve(&self, route: &Route, draft: DealDraft, deadline: Option<SystemTime>) -> Result<DealDraft, Halt> {
+        let Some(portal) = &self.portal else {
+            return Ok(draft);
+        };
+        mapping::resolve::resolve_in_portal(portal, &*self.deals, &*self.secrets, route, draft, deadline)
+            .await
+            .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))
     }
 
     /// The configured endpoint at `/hooks/{endpoint}` (else 404), for a POST (else 405) of a body

@@ -9,8 +9,11 @@ use async_trait::async_trait;
 use tracing::field::Empty;
 
 use super::crm::{self, BatchOutcome, CompanyMatch, ContactInput, MissingUpsertKey};
+use super::transport::SCHEMA_BODY_LIMIT;
 use super::v1::{self, ContactVid};
-use super::{CreatedDeal, Deals, HubSpotApi, HubSpotClient, HubSpotError, HubSpotOptions, HubSpotRequest, ObjectType};
+use super::{
+    CreatedDeal, Deals, HubSpotApi, HubSpotClient, HubSpotError, HubSpotOptions, HubSpotRequest, ObjectType, portal,
+};
 use crate::credentials::HubSpotAuth;
 use crate::domain::DealDraft;
 
@@ -91,6 +94,19 @@ impl Deals for HubSpotClient {
         auth: &HubSpotAuth,
     ) -> Result<(), HubSpotError> {
         HubSpotClient::associate(self, api, from, to, auth).await
+    }
+
+    async fn pipelines(&self, api: HubSpotApi, auth: &HubSpotAuth) -> Result<Vec<portal::Pipeline>, HubSpotError> {
+        HubSpotClient::pipelines(self, api, auth).await
+    }
+
+    async fn properties(
+        &self,
+        api: HubSpotApi,
+        object: ObjectType,
+        auth: &HubSpotAuth,
+    ) -> Result<Vec<portal::PropertyDef>, HubSpotError> {
+        HubSpotClient::properties(self, api, object, auth).await
     }
 }
 
@@ -210,6 +226,42 @@ impl HubSpotClient {
             raw: serde_json::to_string(&body).unwrap_or_default(),
             body,
         })
+    }
+}
+
+impl HubSpotClient {
+    /// The portal's deal pipelines ([`portal::pipelines_request`], [`portal::parse_pipelines`]). A read:
+    /// an unreadable 2xx answer is `OutcomeUnknown` only in name (nothing was written).
+    #[tracing::instrument(name = "hubspot_pipelines", skip_all, fields(api = %api, status = Empty))]
+    pub async fn pipelines(&self, api: HubSpotApi, auth: &HubSpotAuth) -> Result<Vec<portal::Pipeline>, HubSpotError> {
+        let request = portal::pipelines_request(api);
+        let answer = self
+            .send_limited(&request, auth, "nothing (a read)", SCHEMA_BODY_LIMIT)
+            .await?;
+        portal::parse_pipelines(&answer.body).map_err(|e| unreadable_read(answer.status, &e))
+    }
+
+    /// The properties of `object` ([`portal::properties_request`], [`portal::parse_properties`]). A read,
+    /// as [`Self::pipelines`].
+    #[tracing::instrument(name = "hubspot_properties", skip_all, fields(api = %api, object = object.path_name(), status = Empty))]
+    pub async fn properties(
+        &self,
+        api: HubSpotApi,
+        object: ObjectType,
+        auth: &HubSpotAuth,
+    ) -> Result<Vec<portal::PropertyDef>, HubSpotError> {
+        let request = portal::properties_request(api, object);
+        let answer = self
+            .send_limited(&request, auth, "nothing (a read)", SCHEMA_BODY_LIMIT)
+            .await?;
+        portal::parse_properties(&answer.body).map_err(|e| unreadable_read(answer.status, &e))
+    }
+}
+
+fn unreadable_read(status: u16, error: &crm::ResponseError) -> HubSpotError {
+    HubSpotError::OutcomeUnknown {
+        status: Some(status),
+        message: format!("HTTP {status} but {error}; nothing was written (a read)"),
     }
 }
 

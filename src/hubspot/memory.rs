@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::crm::{self, BatchOutcome, CompanyMatch, ContactInput, MissingUpsertKey, Upserted};
+use super::portal::{Pipeline, PortalSchema, PropertyDef};
 use super::v1::ContactVid;
 use super::{CreatedDeal, DealWrite, Deals, HubSpotApi, HubSpotError, HubSpotOptions, HubSpotRequest, ObjectType};
 use crate::credentials::HubSpotAuth;
@@ -37,6 +38,10 @@ struct State {
     /// Failures queued per plan call (`contacts`, `search`, `create_company`, `associate`).
     call_failures: BTreeMap<&'static str, VecDeque<HubSpotError>>,
     plan_calls: Vec<&'static str>,
+    /// The portal's schema ([`MemoryDeals::set_schema`]); `None` answers schema reads with a 404.
+    schema: Option<PortalSchema>,
+    /// Schema reads (`pipelines` and `properties` calls), in call order.
+    schema_reads: Vec<&'static str>,
 }
 
 impl MemoryDeals {
@@ -77,7 +82,8 @@ impl MemoryDeals {
     }
 
     /// Queues a failure for the next plan call named `call`: `contacts` (upsert, v1 or batch),
-    /// `search`, `create_company` or `associate`.
+    /// `search`, `create_company` or `associate`; or for the next schema read, `pipelines` or
+    /// `properties`.
     pub fn fail_next(&self, call: &'static str, err: HubSpotError) {
         self.lock().call_failures.entry(call).or_default().push_back(err);
     }
@@ -102,6 +108,28 @@ impl MemoryDeals {
     /// Links made with `associate`, in call order.
     pub fn links(&self) -> Vec<((ObjectType, u64), (ObjectType, u64))> {
         self.lock().links.clone()
+    }
+
+    /// Makes schema reads answer with `schema` (pipelines, and the properties of the object types it
+    /// holds; other object types have none). Without it they answer 404, so values pass through.
+    pub fn set_schema(&self, schema: PortalSchema) {
+        self.lock().schema = Some(schema);
+    }
+
+    /// How many schema reads (`pipelines` or `properties`) were made; a failure queued with
+    /// [`Self::fail_next`] under `pipelines` or `properties` answers the next one.
+    pub fn schema_reads(&self) -> usize {
+        self.lock().schema_reads.len()
+    }
+
+    /// Records a schema read and answers with its queued failure, if any, else the schema (or a 404).
+    fn schema_read(&self, call: &'static str) -> Result<PortalSchema, HubSpotError> {
+        let mut state = self.lock();
+        state.schema_reads.push(call);
+        if let Some(err) = state.call_failures.get_mut(call).and_then(VecDeque::pop_front) {
+            return Err(err);
+        }
+        state.schema.clone().ok_or_else(super::no_schema)
     }
 
     /// Records a plan call and answers with its queued failure, if any.
@@ -243,6 +271,23 @@ impl Deals for MemoryDeals {
         let mut state = self.plan_call("associate")?;
         state.links.push((from, to));
         Ok(())
+    }
+
+    async fn pipelines(&self, _api: HubSpotApi, _auth: &HubSpotAuth) -> Result<Vec<Pipeline>, HubSpotError> {
+        Ok(self.schema_read("pipelines")?.pipelines().to_vec())
+    }
+
+    async fn properties(
+        &self,
+        _api: HubSpotApi,
+        object: ObjectType,
+        _auth: &HubSpotAuth,
+    ) -> Result<Vec<PropertyDef>, HubSpotError> {
+        let schema = self.schema_read("properties")?;
+        Ok(schema
+            .properties(object)
+            .map(<[PropertyDef]>::to_vec)
+            .unwrap_or_default())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod crm;
 mod memory;
 pub mod oauth;
 pub mod plan;
+pub mod portal;
 mod redact;
 pub mod retry;
 mod transport;
@@ -440,4 +441,36 @@ pub trait Deals: Send + Sync {
         to: (ObjectType, u64),
         auth: &HubSpotAuth,
     ) -> Result<(), HubSpotError>;
+
+    /// The portal's deal pipelines with their stages ([`portal::pipelines_request`]). One attempt.
+    /// The default answers as a portal without that API would (a 404): implementations without a
+    /// schema (test doubles) make the pipeline send values as mapped.
+    async fn pipelines(&self, api: HubSpotApi, auth: &HubSpotAuth) -> Result<Vec<portal::Pipeline>, HubSpotError> {
+        let _ = (api, auth);
+        Err(no_schema())
+    }
+
+    /// The properties of `object` ([`portal::properties_request`]). One attempt. The default answers a
+    /// 404, as [`Deals::pipelines`]'s does.
+    async fn properties(
+        &self,
+        api: HubSpotApi,
+        object: ObjectType,
+        auth: &HubSpotAuth,
+    ) -> Result<Vec<portal::PropertyDef>, HubSpotError> {
+        let _ = (api, object, auth);
+        Err(no_schema())
+    }
+}
+
+/// What a [`Deals`] without a portal schema answers to its reads: a 404.
+pub(crate) fn no_schema() -> HubSpotError {
+    HubSpotError::Rejected {
+        status: 404,
+        body: HubSpotErrorBody {
+            message: Some("no portal schema is configured".to_owned()),
+            ..HubSpotErrorBody::default()
+        },
+        raw: String::new(),
+    }
 }

@@ -22,6 +22,9 @@ pub const USER_AGENT: &str = concat!("dealhook/", env!("CARGO_PKG_VERSION"));
 /// Most bytes read from a 2xx body. Larger than the error cap because HubSpot echoes every property
 /// (with its history) and a long text property can push a genuine answer past 64 KiB.
 pub(crate) const SUCCESS_BODY_LIMIT: usize = 1024 * 1024;
+/// Most bytes read from a 2xx answer to a schema read (pipelines, properties): a portal with many
+/// custom properties and options lists more than a record answer ever holds.
+pub(crate) const SCHEMA_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Most bytes read from any other body.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// Pooled connections idle longer than this are not reused: after a Lambda freeze the peer has
@@ -151,6 +154,17 @@ impl HubSpotClient {
         auth: &HubSpotAuth,
         subject: &str,
     ) -> Result<Answer, HubSpotError> {
+        self.send_limited(request, auth, subject, SUCCESS_BODY_LIMIT).await
+    }
+
+    /// [`Self::send_about`] reading at most `success_limit` bytes of a 2xx body.
+    pub(crate) async fn send_limited(
+        &self,
+        request: &HubSpotRequest,
+        auth: &HubSpotAuth,
+        subject: &str,
+        success_limit: usize,
+    ) -> Result<Answer, HubSpotError> {
         let not_sent = |why: String| HubSpotError::Unavailable {
             status: None,
             message: format!("the request was not sent: {why}"),
@@ -183,7 +197,7 @@ impl HubSpotClient {
         }
         let wait = answer::wait_hint(response.headers(), SystemTime::now());
         let limit = if status.is_success() {
-            SUCCESS_BODY_LIMIT
+            success_limit
         } else {
             ERROR_BODY_LIMIT
         };
@@ -198,7 +212,7 @@ impl HubSpotClient {
                 return Err(unknown(format!("the body could not be read ({e})")));
             }
             if read.truncated {
-                return Err(unknown(format!("the body is over {SUCCESS_BODY_LIMIT} bytes")));
+                return Err(unknown(format!("the body is over {success_limit} bytes")));
             }
             return Ok(Answer {
                 status: code,

@@ -144,6 +144,7 @@ mod convert;
 mod diagnostic;
 mod endpoint;
 mod free_mail;
+pub mod resolve;
 mod route;
 mod spec;
 mod template;

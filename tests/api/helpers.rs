@@ -10,6 +10,7 @@ use aws_config::SdkConfig;
 use dealhook::aws::{DynamoDbIdempotency, SecretError, SecretSource, SecretsManagerSource, SqsDeadLetters};
 use dealhook::credentials::Credentials;
 use dealhook::dead_letter::DeadLetter;
+use dealhook::hubspot::portal::{Portal, PortalConfig};
 use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use dealhook::idempotency::Idempotency;
 use dealhook::inbound::Invocation;
@@ -72,6 +73,8 @@ pub struct Options {
     pub idempotency_sdk: Option<SdkConfig>,
     /// A mapping (YAML text) instead of the embedded one.
     pub mapping: Option<String>,
+    /// Resolve labels against the portal's schema, cached as this says (`None`: drafts go out as mapped).
+    pub portal: Option<PortalConfig>,
 }
 
 impl Default for Options {
@@ -91,6 +94,7 @@ impl Default for Options {
             idempotency: false,
             idempotency_sdk: None,
             mapping: None,
+            portal: None,
         }
     }
 }
@@ -149,6 +153,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             queue_url.clone(),
         )),
     );
+    if let Some(config) = options.portal {
+        app = app.with_portal(Portal::new(config));
+    }
     if options.idempotency || options.idempotency_sdk.is_some() {
         let table = crate::idempotency::create_table(&sdk).await;
         let store_sdk = options.idempotency_sdk.unwrap_or_else(|| sdk.clone());

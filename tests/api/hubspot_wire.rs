@@ -96,6 +96,10 @@ fn document_for(request: &HubSpotRequest) -> &'static str {
         _ if p.starts_with("/crm/objects/2026-03/deals") => "2026-03/deals.json",
         _ if p.starts_with("/crm/objects/2026-03/contacts") => "2026-03/contacts.json",
         _ if p.starts_with("/crm/objects/2026-03/companies") => "2026-03/companies.json",
+        _ if p.starts_with("/crm/pipelines/2026-03/") => "2026-03/pipelines.json",
+        _ if p.starts_with("/crm/properties/2026-03/") => "2026-03/properties.json",
+        _ if p.starts_with("/crm/v3/pipelines/") => "pipelines.json",
+        _ if p.starts_with("/crm/v3/properties/") => "properties.json",
         _ if p.starts_with("/crm/v4/") => "associations.json",
         _ if p.starts_with("/crm/v3/objects/deals") => "deals.json",
         _ if p.starts_with("/crm/v3/objects/contacts") => "contacts.json",
@@ -182,6 +186,46 @@ pub(crate) fn assert_valid(request: &HubSpotRequest) {
         request.method,
         request.path,
         request.body
+    );
+}
+
+/// Validates an answer HubSpot would give to `request` (method and path as [`assert_valid`] finds
+/// them) against the operation's response schema for `status`, so that what a mock HubSpot serves is
+/// shaped as HubSpot documents it. Unknown keys are allowed here (HubSpot adds fields).
+pub(crate) fn assert_valid_answer(request: &HubSpotRequest, status: u16, body: &Value) {
+    let name = document_for(request);
+    let doc = load(name);
+    let method = request.method.to_ascii_lowercase();
+    let (template, operation) = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(template, ops)| path_matches(template, &request.path) && ops.get(&method).is_some())
+        .map(|(t, ops)| (t.clone(), ops[&method].clone()))
+        .unwrap_or_else(|| panic!("{name} has no {} {}", request.method, request.path));
+    let pointer = format!("/responses/{status}/content/application~1json/schema");
+    let schema = operation
+        .pointer(&pointer)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} {template} documents no {status} answer"));
+    let mut root = doc;
+    root.as_object_mut().unwrap().remove("paths");
+    for (key, value) in schema.as_object().unwrap() {
+        root[key] = value.clone();
+    }
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(&root)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "answer to {} {} against {name} {template}: {errors:#?}",
+        request.method,
+        request.path
     );
 }
 

@@ -10,6 +10,7 @@ mod hubspot_wire;
 mod idempotency;
 mod moto;
 mod plan;
+mod portal;
 mod providers;
 #[allow(dead_code)] // shared with tests/emulator, which uses other parts of it
 #[path = "../common/sample_events.rs"]

@@ -374,7 +374,7 @@ pub fn parse_association(body: &[u8]) -> Result<(), HubSpotErrorBody> {
     }
 }
 
-fn json_object(body: &[u8]) -> Result<Map<String, Value>, ResponseError> {
+pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, ResponseError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => Ok(object),
         Ok(_) => Err(ResponseError::NotAnObject),
