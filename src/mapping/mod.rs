@@ -153,13 +153,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 #[cfg(test)]
+mod for_each_tests;
+#[cfg(test)]
 mod hubspot_tests;
 
 pub use associations::OnAssociationFailure;
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
 pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
-pub use route::Route;
+pub use route::{ForEachError, Items, MAX_RECORDS, Route};
 
 use diagnostic::{At, Report};
 
