@@ -65,11 +65,19 @@ fn each_item_is_mapped_with_item_and_item_index_beside_the_delivery() {
     assert!(route.has_for_each());
     let fields = json!({"customer": "Acme", "orders": [
         {"id": "A-1", "total": "1,200"}, {"id": "A-2", "total": 80}, {"id": "A-3", "total": "0.5"}]});
-    let drafts: Vec<DealDraft> = records(route, fields).unwrap().into_iter().map(Result::unwrap).collect();
+    let drafts: Vec<DealDraft> = records(route, fields)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     let names: Vec<String> = drafts.iter().map(dealname).collect();
     assert_eq!(
         names,
-        ["Order A-1 (0) for Acme", "Order A-2 (1) for Acme", "Order A-3 (2) for Acme"]
+        [
+            "Order A-1 (0) for Acme",
+            "Order A-2 (1) for Acme",
+            "Order A-3 (2) for Acme"
+        ]
     );
     let amounts: Vec<PropValue> = drafts.iter().map(|d| d.properties[1].value.clone()).collect();
     assert_eq!(
@@ -196,7 +204,11 @@ fn item_outside_a_for_each_route_is_an_unknown_variable() {
     );
     let errors = errors(&two);
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert!(errors[0].contains("route s, dealstage: invalid template: unknown variable item"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("route s, dealstage: invalid template: unknown variable item"),
+        "{}",
+        errors[0]
+    );
 }
 
 #[test]
@@ -207,7 +219,10 @@ fn item_in_associations_of_a_for_each_route_is_known() {
     );
     let mapping = load(&text);
     let drafts = records(mapping.route("r").unwrap(), json!({"orders": [{"vid": 5}, {"vid": 6}]})).unwrap();
-    let vids: Vec<Vec<u64>> = drafts.into_iter().map(|d| d.unwrap().associations.contact_ids).collect();
+    let vids: Vec<Vec<u64>> = drafts
+        .into_iter()
+        .map(|d| d.unwrap().associations.contact_ids)
+        .collect();
     assert_eq!(vids, [vec![5], vec![6]]);
 }
 
@@ -257,7 +272,10 @@ fn a_for_each_that_fails_to_evaluate_is_a_problem_at_for_each() {
     else {
         panic!("must be a problem");
     };
-    assert_eq!((problem.field.as_deref(), problem.code.as_str()), (Some("for_each"), "for_each_error"));
+    assert_eq!(
+        (problem.field.as_deref(), problem.code.as_str()),
+        (Some("for_each"), "for_each_error")
+    );
     assert!(problem.message.contains("unknown filter"), "{}", problem.message);
 }
 
@@ -283,7 +301,10 @@ fn more_items_than_the_limit_is_too_many() {
         }
     );
     // A list built by the expression (no length known up front) is cut as well.
-    let built = load(&text("    for_each: range(1000)\n", "        dealname: \"{{ item }}\"\n"));
+    let built = load(&text(
+        "    for_each: range(1000)\n",
+        "        dealname: \"{{ item }}\"\n",
+    ));
     let got = built.route("r").unwrap().items(&submission(json!({})));
     assert!(
         matches!(got, Err(ForEachError::TooMany { limit: MAX_RECORDS, .. })),
@@ -310,7 +331,10 @@ fn one_items_mapping_failure_leaves_the_others_mapped() {
 fn an_index_past_the_items_is_a_problem_not_a_panic() {
     let mapping = load(&text("    for_each: fields.orders\n", ORDER));
     let route = mapping.route("r").unwrap();
-    let items = route.items(&submission(json!({"orders": [{"id": 1}]}))).unwrap().unwrap();
+    let items = route
+        .items(&submission(json!({"orders": [{"id": 1}]})))
+        .unwrap()
+        .unwrap();
     let problems = route.map_item(&items, 1).unwrap_err();
     assert_eq!(problems[0].code, "no_such_item");
 }

@@ -117,9 +117,8 @@ impl Templates {
             .map_err(|e| describe_error(&e, source))?;
         let template = self.env.get_template(&name).map_err(|e| describe_error(&e, source))?;
         let globals: Vec<String> = self.env.globals().map(|(n, _)| n.to_owned()).collect();
-        let known = |v: &str| {
-            CONTEXT_VARIABLES.contains(&v) || (self.record_variables && RECORD_VARIABLES.contains(&v))
-        };
+        let known =
+            |v: &str| CONTEXT_VARIABLES.contains(&v) || (self.record_variables && RECORD_VARIABLES.contains(&v));
         let mut unknown: Vec<String> = template
             .undeclared_variables(false)
             .into_iter()
@@ -129,7 +128,9 @@ impl Templates {
             unknown.sort();
             let plural = if unknown.len() == 1 { "" } else { "s" };
             let seen = match self.record_variables {
-                true => [CONTEXT_VARIABLES.as_slice(), RECORD_VARIABLES.as_slice()].concat().join(", "),
+                true => [CONTEXT_VARIABLES.as_slice(), RECORD_VARIABLES.as_slice()]
+                    .concat()
+                    .join(", "),
                 false => CONTEXT_VARIABLES.join(", "),
             };
             let hint = if !self.record_variables && unknown.iter().any(|v| RECORD_VARIABLES.contains(&v.as_str())) {

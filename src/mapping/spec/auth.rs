@@ -218,14 +218,21 @@ pub(crate) fn read_for_each(node: &Node, at: At<'_>, report: &mut Report) -> Opt
     };
     let trimmed = expr.trim();
     if trimmed.is_empty() {
-        report.error(at, node.loc, "empty `for_each:`; leave the key out for one deal per delivery");
+        report.error(
+            at,
+            node.loc,
+            "empty `for_each:`; leave the key out for one deal per delivery",
+        );
         return None;
     }
     if let Some(inner) = trimmed.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
         report.error(
             at,
             node.loc,
-            format!("`for_each` is an expression without `{{{{ }}}}`: write `{}`", inner.trim()),
+            format!(
+                "`for_each` is an expression without `{{{{ }}}}`: write `{}`",
+                inner.trim()
+            ),
         );
         return None;
     }
