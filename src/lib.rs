@@ -339,15 +339,23 @@ impl App {
         if count == 0 {
             tracing::info!("for_each gave no items; nothing to create");
         }
-        let left = |at: SystemTime| at.duration_since(SystemTime::now()).unwrap_or_default();
-        let margin = delivery.deadline.map(|at| self.settings.retry.margin.min(left(at) / 4));
+        // On tokio's clock from here on, as the plan is (so that tests can pause it).
+        let deadline = delivery.deadline.map(|at| {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            (
+                tokio::time::Instant::now() + left,
+                self.settings.retry.margin.min(left / 4),
+            )
+        });
         let mut records = Vec::with_capacity(count);
         for index in 0..count {
             let record = ForEachRecord { index, count };
             let outcome = match self.prepare(accepted, Some((items, index))).await {
                 Err(halt) => self.halted_record(delivery, halt, record).await,
                 Ok(prepared) => {
-                    let out_of_time = delivery.deadline.zip(margin).is_some_and(|(at, m)| left(at) <= m);
+                    let out_of_time = deadline.is_some_and(|(at, margin)| {
+                        at.saturating_duration_since(tokio::time::Instant::now()) <= margin
+                    });
                     if out_of_time && !self.settings.dry_run {
                         let reason = Reason::HubSpotUnavailable;
                         let problem = Problem::general(
