@@ -116,6 +116,21 @@ fn hubspots_batched_events_make_one_record_each() {
 }
 
 #[test]
+fn item_index_is_a_number_templates_can_count_with() {
+    let mapping = load(&text(
+        "    for_each: fields.orders
+",
+        "        dealname: \"{{ item_index + 1 }} of {{ fields.orders | length }}\"\n",
+    ));
+    let names: Vec<String> = records(mapping.route("r").unwrap(), json!({"orders": ["a", "b"]}))
+        .unwrap()
+        .iter()
+        .map(|d| dealname(d.as_ref().unwrap()))
+        .collect();
+    assert_eq!(names, ["1 of 2", "2 of 2"]);
+}
+
+#[test]
 fn for_each_errors_are_reported_at_their_line_and_column() {
     let dealname = "        dealname: n\n";
     let cases = [

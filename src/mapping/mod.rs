@@ -53,6 +53,10 @@
 //!   "ignored"; a `match` that fails to evaluate is the problem `match_error`. Comparisons
 //!   with a missing field follow minijinja's ordering rather than failing (`-1 > fields.x` is
 //!   true without `x`): guard with `fields.x is defined and …` where it matters.
+//! - `for_each: <expression>` (same syntax and context as `match`) makes one deal per item of
+//!   the list it gives ([`Route::items`], [`Route::map_item`]): the deal's templates also see
+//!   `item` and `item_index`, which are unknown variables on any other route and in `match` and
+//!   `for_each`. At most [`MAX_RECORDS`] items.
 //!
 //! One Typeform webhook URL serving two forms (`signing` in the secret has a `typeform` key):
 //!

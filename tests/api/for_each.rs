@@ -356,3 +356,53 @@ async fn each_record_runs_the_whole_plan_on_the_2026_03_api() {
         .collect();
     assert_eq!(ids, [json!(901), json!(902)], "each deal linked to its own contact");
 }
+
+/// `dealhook transform` on a delivery to a `for_each` route: each record's calls, or why it would be
+/// dead-lettered, and the exit code of the whole (3: one record would be dead-lettered).
+#[test]
+fn transform_shows_each_records_calls() {
+    let dir = std::env::temp_dir().join(format!("dealhook-for-each-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mapping = dir.join("mapping.yaml");
+    std::fs::write(&mapping, MAPPING).unwrap();
+    let event = |name: &str, body: &[u8]| {
+        let file = dir.join(name);
+        let text = crate::helpers::v2_event("POST", "/hooks/orders", Some("application/json"), body);
+        std::fs::write(&file, text).unwrap();
+        file.to_string_lossy().into_owned()
+    };
+    let vars = [
+        ("DEALHOOK_MAPPING", mapping.to_str().unwrap()),
+        ("HUBSPOT_BASE_URL", "http://127.0.0.1:9"),
+    ];
+
+    let good = event("three.json", &three());
+    let output = crate::cli::dealhook(&["transform", &good], &vars);
+    assert_eq!(output.status.code(), Some(0), "{}", crate::cli::stderr(&output));
+    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let records = shown["records"].as_array().expect("a list of records");
+    assert_eq!(records.len(), 3);
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(record["index"], i);
+        assert_eq!(record["url"], "http://127.0.0.1:9/deals/v1/deal/");
+        assert_eq!(record["calls"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            property(&record["body"], "dealname"),
+            format!("Order A-{} (#{i}) for Acme", i + 1)
+        );
+    }
+
+    let bad = event("bad.json", &orders(&[("A-1", json!(1)), ("A-2", json!("lots"))]));
+    let output = crate::cli::dealhook(&["transform", &bad], &vars);
+    assert_eq!(output.status.code(), Some(3), "{}", crate::cli::stderr(&output));
+    let stderr = crate::cli::stderr(&output);
+    assert!(
+        stderr.contains("route orders, record 1: this record would be dead-lettered (mapping_failed)")
+            && stderr.contains("properties.amount"),
+        "{stderr}"
+    );
+
+    let none = event("none.json", br#"{"orders": []}"#);
+    let output = crate::cli::dealhook(&["transform", &none], &vars);
+    assert_eq!(output.status.code(), Some(6), "{}", crate::cli::stderr(&output));
+}
