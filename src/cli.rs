@@ -190,29 +190,39 @@ async fn transform(event: &Path) -> u8 {
     note_unresolved_labels(&app).await;
     match &outcome {
         Outcome::DryRun(calls) => {
-            let base = env.hubspot_base_url.trim_end_matches('/');
-            let show = |request: &crate::hubspot::HubSpotRequest| {
-                serde_json::json!({
-                    "method": request.method,
-                    "url": format!("{base}{}", request.path),
-                    "path": request.path,
-                    "body": request.body,
-                })
-            };
-            // The deal's request at the top (as before the plan existed), then every call in order.
-            let mut out = crate::hubspot::plan::deal_request_of(calls)
-                .map(show)
+            let out = planned(calls, &env.hubspot_base_url);
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        Outcome::Records(records) if records.is_empty() => {
+            eprintln!("the route's `for_each` gives no items for this delivery; it would be ignored (200)");
+        }
+        Outcome::Records(records) => {
+            // Each record as a delivery of its own is shown: its calls, or why it would be dead-lettered.
+            let route = letters
+                .as_ref()
+                .and_then(|letters| letters.sent().last().map(|letter| letter.delivery.route.clone()))
                 .unwrap_or_default();
-            out["calls"] = calls
-                .iter()
-                .map(|call| {
-                    let mut shown = show(&call.request);
-                    if let Some(when) = &call.when {
-                        shown["when"] = serde_json::Value::String(when.clone());
+            let mut shown = Vec::with_capacity(records.len());
+            for record in records {
+                let mut entry = match &record.outcome {
+                    Outcome::DryRun(calls) => planned(calls, &env.hubspot_base_url),
+                    other => {
+                        if let Outcome::DeadLettered { reason, errors, .. } = other {
+                            eprintln!(
+                                "route {route}, record {}: this record would be dead-lettered ({reason}):",
+                                record.index
+                            );
+                            for problem in errors {
+                                eprintln!("  {problem}");
+                            }
+                        }
+                        other.body()
                     }
-                    shown
-                })
-                .collect();
+                };
+                entry["index"] = serde_json::json!(record.index);
+                shown.push(entry);
+            }
+            let out = serde_json::json!({ "records": shown });
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         Outcome::Rejected(rejection) => eprintln!(
@@ -257,9 +267,46 @@ async fn note_unresolved_labels(app: &crate::App) {
     }
 }
 
+/// The calls of a dry run as `transform` prints them: the deal's request at the top (`method`, `url`,
+/// `path`, `body`, as before the plan existed), then every call in order under `calls`.
+fn planned(calls: &[crate::hubspot::PlannedCall], base_url: &str) -> serde_json::Value {
+    let base = base_url.trim_end_matches('/');
+    let show = |request: &crate::hubspot::HubSpotRequest| {
+        serde_json::json!({
+            "method": request.method,
+            "url": format!("{base}{}", request.path),
+            "path": request.path,
+            "body": request.body,
+        })
+    };
+    let mut out = crate::hubspot::plan::deal_request_of(calls)
+        .map(show)
+        .unwrap_or_default();
+    out["calls"] = calls
+        .iter()
+        .map(|call| {
+            let mut shown = show(&call.request);
+            if let Some(when) = &call.when {
+                shown["when"] = serde_json::Value::String(when.clone());
+            }
+            shown
+        })
+        .collect();
+    out
+}
+
 /// The exit code for how a delivery ended (listed in `dealhook --help`); a replay as its first answer did.
+/// A delivery of several records ([`Outcome::Records`]) exits as its status says: 0 when every record
+/// was created (or planned), 3 when any was dead-lettered, 5 when the sender would retry, 6 with no items.
 pub fn exit_code(outcome: &Outcome) -> u8 {
     match outcome {
+        Outcome::Records(records) if records.is_empty() => EXIT_IGNORED,
+        Outcome::Records(_) => match outcome.status().as_u16() {
+            200..=201 => EXIT_OK,
+            202 => EXIT_DEAD_LETTERED,
+            409 | 503 => EXIT_RETRY_LATER,
+            _ => EXIT_REJECTED,
+        },
         Outcome::Created(_) | Outcome::DryRun(_) => EXIT_OK,
         Outcome::Ignored => EXIT_IGNORED,
         Outcome::DeadLettered { .. } => EXIT_DEAD_LETTERED,

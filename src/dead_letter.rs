@@ -51,6 +51,24 @@ pub struct DeadLetter {
     /// the plan existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hubspot_requests: Vec<PlannedCall>,
+    /// On a route with `for_each`: which record (item) of the delivery this letter is about. Every
+    /// other part of the letter (reason, errors, HubSpot's answer, draft, requests) is that record's
+    /// alone; the delivery is the whole one. A replay re-runs only this record. Absent for a
+    /// delivery that is one deal, and for a `for_each` that failed as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<ForEachRecord>,
+}
+
+/// One record of a delivery on a route with `for_each`: the item at `index` of the `count` items the
+/// route's `for_each` gave when the delivery was received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForEachRecord {
+    /// The item's 0-based index in the list (`item_index` in templates; `#item:{index}` in the
+    /// idempotency key).
+    pub index: usize,
+    /// How many items the list had.
+    pub count: usize,
 }
 
 /// The delivery as received, minus secrets.
@@ -147,6 +165,7 @@ impl DeadLetter {
             deal_draft: None,
             hubspot_request: None,
             hubspot_requests: Vec::new(),
+            record: None,
         }
     }
 

@@ -54,6 +54,13 @@ impl IdempotencyKey {
         IdempotencyKey(key)
     }
 
+    /// The key of one record of a delivery on a route with `for_each`: this (the delivery's) key and
+    /// `#item:{index}`. Each record is claimed and settled on its own, so that a repeat of the whole
+    /// delivery makes no second deal for any record, and a record that failed can still be retried.
+    pub fn for_record(&self, index: usize) -> IdempotencyKey {
+        IdempotencyKey(format!("{}#item:{index}", self.0))
+    }
+
     /// The key as stored.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -195,6 +202,21 @@ mod tests {
         assert!(key.as_str().starts_with("r#id-sha256:"), "{key}");
         assert!(key.as_str().len() < 100);
         assert_ne!(key, IdempotencyKey::for_delivery("r", Some(&"y".repeat(5000)), b""));
+    }
+
+    #[test]
+    fn each_record_of_a_delivery_has_its_own_key_under_the_deliverys() {
+        let delivery = IdempotencyKey::for_delivery("orders", Some("batch-7"), b"");
+        let first = delivery.for_record(0);
+        assert_eq!(first.as_str(), "orders#id:batch-7#item:0");
+        assert_eq!(delivery.for_record(12).as_str(), "orders#id:batch-7#item:12");
+        assert_ne!(first, delivery.for_record(1));
+        assert_ne!(first, delivery, "a record is not the delivery");
+        let hashed = IdempotencyKey::for_delivery("orders", None, b"{}").for_record(3);
+        assert!(
+            hashed.as_str().starts_with("orders#sha256:") && hashed.as_str().ends_with("#item:3"),
+            "{hashed}"
+        );
     }
 
     #[test]

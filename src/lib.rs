@@ -31,15 +31,15 @@ use std::time::{Instant, SystemTime};
 use tracing::Instrument;
 
 use crate::aws::{DeadLetters, SecretSource};
-use crate::dead_letter::{DeadLetter, HubSpotFailure};
+use crate::dead_letter::{DeadLetter, ForEachRecord, HubSpotFailure};
 use crate::domain::{DealDraft, Problem, Reason, Submission};
 use crate::hubspot::portal::Portal;
 use crate::hubspot::{Deals, PlanError, RetryPolicy};
 use crate::idempotency::{Claim, Idempotency, IdempotencyKey};
 use crate::inbound::verify;
 use crate::inbound::{Delivery, Invocation, LambdaEvent, ResponseFormat};
-use crate::mapping::{Endpoint, Mapping, Route};
-pub use crate::outcome::{Outcome, Rejection, StoredResponse};
+use crate::mapping::{Endpoint, ForEachError, Items, Mapping, Route};
+pub use crate::outcome::{Outcome, RecordOutcome, Rejection, StoredResponse};
 
 /// Per-deployment settings the pipeline needs (read once; see [`config::Env`]).
 #[derive(Debug, Clone)]
@@ -74,8 +74,17 @@ pub(crate) struct Prepared<'a> {
     route: &'a Route,
     /// The provider's delivery id, if it sent one.
     delivery_id: Option<String>,
+    /// Which record of the delivery this is, on a route with `for_each`.
+    record: Option<ForEachRecord>,
     /// The deal to create.
     pub(crate) draft: DealDraft,
+}
+
+/// A delivery its endpoint took: verified, decoded and given to a route.
+struct Accepted<'a> {
+    endpoint: &'a Endpoint,
+    route: &'a Route,
+    submission: Submission,
 }
 
 /// Where a delivery stopped before a deal could be attempted: each stage of [`App::prepare`] returns it.
@@ -242,12 +251,87 @@ impl App {
         outcome
     }
 
-    /// The pipeline: endpoint → verify → decode → select route → map → (claim) → create → (settle).
+    /// The pipeline: endpoint → verify → decode → select route → (for_each) → map → (claim) → create → (settle).
     async fn run(&self, delivery: &Delivery) -> Outcome {
-        let prepared = match self.prepare(delivery).await {
-            Ok(prepared) => prepared,
+        let accepted = match self.accept(delivery).await {
+            Ok(accepted) => accepted,
             Err(halt) => return self.halted(delivery, halt).await,
         };
+        match self.items(&accepted) {
+            Ok(None) => match self.prepare(&accepted, None, delivery.deadline).await {
+                Ok(prepared) => self.create(delivery, prepared).await,
+                Err(halt) => self.halted(delivery, halt).await,
+            },
+            Ok(Some(items)) => self.run_records(delivery, &accepted, &items).await,
+            Err(halt) => self.halted(delivery, halt).await,
+        }
+    }
+
+    /// The stages that accept a delivery for a route: endpoint, verify, decode, select.
+    async fn accept(&self, delivery: &Delivery) -> Result<Accepted<'_>, Halt> {
+        let endpoint = self.endpoint(delivery)?;
+        self.verify(endpoint, delivery).await?;
+        let submission = self.decode(endpoint, delivery).await?;
+        let route = self.select(endpoint, &submission)?;
+        Ok(Accepted {
+            endpoint,
+            route,
+            submission,
+        })
+    }
+
+    /// The items of a route with `for_each` (`None` for a route without): more than
+    /// [`mapping::MAX_RECORDS`] is answered `400 too_many_records` and nothing is created; a `for_each`
+    /// that fails or gives no list dead-letters the whole delivery (`mapping_failed`).
+    fn items(&self, accepted: &Accepted<'_>) -> Result<Option<Items>, Halt> {
+        let route = accepted.route;
+        route.items(&accepted.submission).map_err(|error| match error {
+            ForEachError::TooMany { count, limit } => {
+                tracing::info!(
+                    count,
+                    limit,
+                    "for_each gave more items than the limit; nothing was created"
+                );
+                let message = format!(
+                    "the route's `for_each` gave {count} items; at most {limit} are taken per delivery, so nothing \
+                     was created: send smaller batches"
+                );
+                Halt::Answer(Outcome::Rejected(Rejection::bad_request("too_many_records", message)))
+            }
+            ForEachError::Invalid(problem) => Halt::dead_letter(route.name(), Reason::MappingFailed, vec![problem]),
+        })
+    }
+
+    /// The DealDraft of the delivery, or (`record`) of the item at an index of the route's `for_each`,
+    /// mapped and then resolved in the portal's terms.
+    async fn prepare<'a>(
+        &self,
+        accepted: &Accepted<'a>,
+        record: Option<(&Items, usize)>,
+        deadline: Option<SystemTime>,
+    ) -> Result<Prepared<'a>, Halt> {
+        let route = accepted.route;
+        let draft = match record {
+            None => route.map(&accepted.submission),
+            Some((items, index)) => route.map_item(items, index),
+        }
+        .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))?;
+        let draft = self.resolve(route, draft, deadline).await?;
+        Ok(Prepared {
+            endpoint: accepted.endpoint.name(),
+            route,
+            delivery_id: accepted.submission.id.clone(),
+            record: record.map(|(items, index)| ForEachRecord {
+                index,
+                count: items.len(),
+            }),
+            draft,
+        })
+    }
+
+    /// One deal: its plan of calls in a dry run, else created under its idempotency key (if there is a
+    /// store) or dead-lettered.
+    async fn create(&self, delivery: &Delivery, prepared: Prepared<'_>) -> Outcome {
         if self.settings.dry_run {
             // Unbuildable (no `upsert_by` value) goes on to `deliver`, which dead-letters it unsent.
             if let Ok(calls) = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft) {
@@ -260,22 +344,66 @@ impl App {
         }
     }
 
-    /// Everything up to the DealDraft, stage by stage: endpoint, verify, decode, select, map.
-    async fn prepare(&self, delivery: &Delivery) -> Result<Prepared<'_>, Halt> {
-        let endpoint = self.endpoint(delivery)?;
-        self.verify(endpoint, delivery).await?;
-        let submission = self.decode(endpoint, delivery).await?;
-        let route = self.select(endpoint, &submission)?;
-        let draft = route
-            .map(&submission)
-            .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))?;
-        let draft = self.resolve(route, draft, delivery.deadline).await?;
-        Ok(Prepared {
-            endpoint: endpoint.name(),
-            route,
-            delivery_id: submission.id,
-            draft,
-        })
+    /// A delivery on a route with `for_each`: each item is a record, mapped, planned and created (or
+    /// dead-lettered, one dead letter per record) on its own and in list order, so that one record's
+    /// failure stops no other. No items is `200 ignored`.
+    ///
+    /// All records share the invocation's deadline. A record is started only while more time is left
+    /// than the margin kept to write dead letters and answer (the retry policy's margin, at most a
+    /// quarter of the time left when the first record starts); after that each remaining record is
+    /// dead-lettered unsent (`hubspot_unavailable`, problem `no_time_left`), for a redrive.
+    async fn run_records(&self, delivery: &Delivery, accepted: &Accepted<'_>, items: &Items) -> Outcome {
+        let count = items.len();
+        if count == 0 {
+            tracing::info!("for_each gave no items; nothing to create");
+        }
+        // On tokio's clock from here on, as the plan is (so that tests can pause it).
+        let deadline = delivery.deadline.map(|at| {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            (
+                tokio::time::Instant::now() + left,
+                self.settings.retry.margin.min(left / 4),
+            )
+        });
+        let mut records = Vec::with_capacity(count);
+        for index in 0..count {
+            let record = ForEachRecord { index, count };
+            let outcome = match self.prepare(accepted, Some((items, index)), delivery.deadline).await {
+                Err(halt) => self.halted_record(delivery, halt, record).await,
+                Ok(prepared) => {
+                    let out_of_time = deadline.is_some_and(|(at, margin)| {
+                        at.saturating_duration_since(tokio::time::Instant::now()) <= margin
+                    });
+                    if out_of_time && !self.settings.dry_run {
+                        let reason = Reason::HubSpotUnavailable;
+                        let problem = Problem::general(
+                            "no_time_left",
+                            "the invocation's time ran out before this record was started: nothing was sent to \
+                             HubSpot for it",
+                        );
+                        let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
+                        self.dead_letter(letter).await
+                    } else {
+                        self.create(delivery, prepared).await
+                    }
+                }
+            };
+            log_record(index, &outcome);
+            records.push(RecordOutcome { index, outcome });
+        }
+        Outcome::Records(records)
+    }
+
+    /// [`Self::halted`] for one record of a delivery: its dead letter names the record.
+    async fn halted_record(&self, delivery: &Delivery, halt: Halt, record: ForEachRecord) -> Outcome {
+        match halt {
+            Halt::Answer(outcome) => outcome,
+            Halt::DeadLetter { at, reason, errors } => {
+                let mut letter = DeadLetter::new(delivery, &at, reason, errors);
+                letter.record = Some(record);
+                self.dead_letter(letter).await
+            }
+        }
     }
 
     /// The draft in the portal's terms: labels → ids, option labels → values, schema-driven conversions
@@ -421,7 +549,10 @@ impl App {
     /// stored response, a repeat while another attempt runs gets 409, and a store that cannot be used
     /// dead-letters the delivery (`idempotency_unavailable`) rather than risking a second deal.
     async fn deliver_once(&self, idempotency: &Idempotency, delivery: &Delivery, prepared: Prepared<'_>) -> Outcome {
-        let key = IdempotencyKey::for_delivery(prepared.endpoint, prepared.delivery_id.as_deref(), &delivery.body);
+        let mut key = IdempotencyKey::for_delivery(prepared.endpoint, prepared.delivery_id.as_deref(), &delivery.body);
+        if let Some(record) = prepared.record {
+            key = key.for_record(record.index);
+        }
         let owner = uuid::Uuid::new_v4().to_string();
         let now = SystemTime::now();
         let lock_until = delivery.deadline.unwrap_or(now + idempotency::DEFAULT_LOCK);
@@ -531,6 +662,7 @@ impl App {
         letter.hubspot_request = self.deals.preview(prepared.route.hubspot(), &prepared.draft).ok();
         letter.hubspot_requests = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft).unwrap_or_default();
         letter.deal_draft = Some(prepared.draft.clone());
+        letter.record = prepared.record;
         letter
     }
 
@@ -622,7 +754,20 @@ fn log_summary(delivery: &Delivery, route: &str, outcome: &Outcome, started: Ins
             None,
         ),
         Outcome::InProgress { .. } => (None, None, Some("delivery_in_progress")),
-        Outcome::DryRun(_) | Outcome::Ignored => (None, None, None),
+        Outcome::DryRun(_) | Outcome::Ignored | Outcome::Records(_) => (None, None, None),
+    };
+    // A delivery of several records: how many, and how many became deals and dead letters (each
+    // record has its own line, [`log_record`]).
+    let (records, records_created, records_dead_lettered) = match outcome {
+        Outcome::Records(records) => {
+            let count = |label: &str| records.iter().filter(|r| record_label(&r.outcome) == label).count();
+            (
+                Some(records.len()),
+                Some(count("created")),
+                Some(count("dead_lettered")),
+            )
+        }
+        _ => (None, None, None),
     };
     tracing::info!(
         request_id = %delivery.request_id,
@@ -632,8 +777,53 @@ fn log_summary(delivery: &Delivery, route: &str, outcome: &Outcome, started: Ins
         deal_id,
         dead_letter_id,
         reason,
+        records,
+        records_created,
+        records_dead_lettered,
         duration_ms = started.elapsed().as_millis() as u64,
         "delivery"
+    );
+}
+
+/// How a record ended, for counting: a replayed record as its first answer did (`created`,
+/// `dead_lettered`).
+fn record_label(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Replayed(stored) => stored
+            .body
+            .get("status")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("replayed"),
+        other => other.label(),
+    }
+}
+
+/// One line per record of a delivery on a route with `for_each`: its index, outcome, and deal or dead letter.
+fn log_record(index: usize, outcome: &Outcome) {
+    let (deal_id, dead_letter_id, reason) = match outcome {
+        Outcome::Created(deal) => (Some(deal.deal_id), None, None),
+        Outcome::DeadLettered {
+            dead_letter_id,
+            reason,
+            deal_id,
+            ..
+        } => (*deal_id, Some(dead_letter_id.as_str()), Some(reason.as_str())),
+        Outcome::Replayed(stored) => (
+            stored.body.get("dealId").and_then(serde_json::Value::as_u64),
+            stored.body.get("deadLetterId").and_then(serde_json::Value::as_str),
+            None,
+        ),
+        Outcome::RetryLater { code, .. } => (None, None, Some(*code)),
+        _ => (None, None, None),
+    };
+    tracing::info!(
+        record = index,
+        outcome = record_label(outcome),
+        status = outcome.status().as_u16(),
+        deal_id,
+        dead_letter_id,
+        reason,
+        "record"
     );
 }
 

@@ -52,6 +52,71 @@ pub enum Outcome {
         /// A fixed sentence for the sender (never a cause: those go to the log).
         message: &'static str,
     },
+    /// A delivery on a route with `for_each`: one outcome per item, in list order. Its status is the
+    /// most pressing of theirs (`503` over `409` over `202` over `200`), so `200` means every record
+    /// made its deal (or, in a dry run, its plan) and `202` that some were dead-lettered; with no
+    /// items, `200 ignored`. The body lists every record (see [`Outcome::body`]).
+    Records(Vec<RecordOutcome>),
+}
+
+/// How one record (one `for_each` item) of a delivery ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordOutcome {
+    /// The item's 0-based index in the `for_each` list (`item_index` in templates).
+    pub index: usize,
+    /// The record's own outcome: [`Outcome::Created`], [`Outcome::DryRun`], [`Outcome::DeadLettered`]
+    /// (one dead letter per record), [`Outcome::Replayed`], [`Outcome::InProgress`] or
+    /// [`Outcome::RetryLater`]. Never [`Outcome::Records`].
+    pub outcome: Outcome,
+}
+
+impl RecordOutcome {
+    /// The record's entry in the response's `records`: `index`, then the body its outcome alone
+    /// would have (`status`, `dealId`, `deadLetterId`, `errors`, …), and `"replayed": true` for a
+    /// record answered from the idempotency store.
+    pub fn body(&self) -> Value {
+        let mut entry = serde_json::Map::new();
+        entry.insert("index".into(), json!(self.index));
+        if let Value::Object(fields) = self.outcome.body() {
+            entry.extend(fields);
+        }
+        if matches!(self.outcome, Outcome::Replayed(_)) {
+            entry.insert("replayed".into(), Value::Bool(true));
+        }
+        Value::Object(entry)
+    }
+
+    /// The record's status word, as its entry says it (`created`, `dead_lettered`, …).
+    fn status_word(&self) -> String {
+        match &self.outcome {
+            Outcome::Replayed(stored) => stored
+                .body
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("replayed")
+                .to_owned(),
+            other => other.label().to_owned(),
+        }
+    }
+}
+
+/// How pressing a status is for the sender: a retry (5xx), then a refusal (4xx, a 409), then a dead
+/// letter (202), then success.
+fn urgency(status: StatusCode) -> u8 {
+    match status.as_u16() {
+        500.. => 4,
+        400..=499 => 3,
+        202 => 2,
+        _ => 1,
+    }
+}
+
+/// The record that decides a delivery's status ([`Outcome::Records`]): the first with the most pressing one.
+fn deciding(records: &[RecordOutcome]) -> Option<&RecordOutcome> {
+    records
+        .iter()
+        .rev()
+        .max_by_key(|record| urgency(record.outcome.status()))
 }
 
 /// A request answered with a 4xx and never stored.
@@ -143,6 +208,7 @@ impl Outcome {
             Outcome::RetryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Outcome::Replayed(stored) => StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
             Outcome::InProgress { .. } => StatusCode::CONFLICT,
+            Outcome::Records(records) => deciding(records).map_or(StatusCode::OK, |r| r.outcome.status()),
         }
     }
 
@@ -158,6 +224,14 @@ impl Outcome {
             Outcome::RetryLater { .. } => "retry_later",
             Outcome::Replayed(_) => "replayed",
             Outcome::InProgress { .. } => "in_progress",
+            Outcome::Records(records) => match self.status().as_u16() {
+                _ if records.is_empty() => "ignored",
+                500.. => "retry_later",
+                409 => "in_progress",
+                202 => "dead_lettered",
+                _ if records.iter().all(|r| matches!(r.outcome, Outcome::DryRun(_))) => "dry_run",
+                _ => "created",
+            },
         }
     }
 
@@ -217,7 +291,55 @@ impl Outcome {
                     ),
                 },
             }),
+            Outcome::Records(records) => self.records_body(records),
         }
+    }
+
+    /// The body of [`Outcome::Records`]: `status` (as [`Outcome::label`]), a `message` (or, for a retry,
+    /// the deciding record's `error`), `records` (each [`RecordOutcome::body`], in list order) and
+    /// `counts` (how many records ended in each status).
+    fn records_body(&self, records: &[RecordOutcome]) -> Value {
+        let status = self.label();
+        let mut counts = serde_json::Map::new();
+        for record in records {
+            let entry = counts.entry(record.status_word()).or_insert(json!(0));
+            *entry = json!(entry.as_u64().unwrap_or_default() + 1);
+        }
+        let total = records.len();
+        let mut body = json!({
+            "status": status,
+            "records": records.iter().map(RecordOutcome::body).collect::<Vec<_>>(),
+            "counts": counts,
+        });
+        let dead_lettered = records
+            .iter()
+            .filter(|r| r.outcome.status() == StatusCode::ACCEPTED)
+            .count();
+        let message = match status {
+            "ignored" => Some("the route's `for_each` gave no items; nothing was created or stored".to_owned()),
+            "dry_run" => Some(
+                "dry run: nothing was sent to HubSpot; each record lists the calls dealhook would make, in order"
+                    .to_owned(),
+            ),
+            "created" => Some(format!(
+                "all {total} records of this delivery (one per `for_each` item) were created"
+            )),
+            "dead_lettered" => Some(format!(
+                "{dead_lettered} of {total} records could not become deals and were kept as dead letters \
+                 (see each record); the others were not affected"
+            )),
+            _ => None,
+        };
+        match (message, deciding(records).map(|r| r.outcome.body())) {
+            (Some(message), _) => body["message"] = Value::String(message),
+            (None, Some(deciding)) => {
+                if let Some(error) = deciding.get("error") {
+                    body["error"] = error.clone();
+                }
+            }
+            (None, None) => {}
+        }
+        body
     }
 
     /// The HTTP response: status, JSON body, `Content-Type`, and `Allow` / `Retry-After` where they apply.
@@ -242,6 +364,25 @@ impl Outcome {
             }
             Outcome::InProgress { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Outcome::Records(records) => {
+                let retry_after = match self.status() {
+                    StatusCode::SERVICE_UNAVAILABLE => Some(30),
+                    StatusCode::CONFLICT => records
+                        .iter()
+                        .filter_map(|r| match r.outcome {
+                            Outcome::InProgress { retry_after_secs } => Some(retry_after_secs),
+                            _ => None,
+                        })
+                        .max(),
+                    _ => None,
+                };
+                if let Some(secs) = retry_after {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                if !records.is_empty() && records.iter().all(|r| matches!(r.outcome, Outcome::Replayed(_))) {
+                    headers.insert(REPLAY_HEADER, HeaderValue::from_static("true"));
+                }
             }
             _ => {}
         }
@@ -519,6 +660,173 @@ mod tests {
             "{body}"
         );
         assert_eq!(outcome.label(), "in_progress");
+    }
+
+    fn record(index: usize, outcome: Outcome) -> RecordOutcome {
+        RecordOutcome { index, outcome }
+    }
+
+    fn created(deal_id: u64) -> Outcome {
+        Outcome::Created(CreatedDeal {
+            write: crate::hubspot::DealWrite::Created,
+            deal_id,
+            portal_id: None,
+            association_create_failures: vec![],
+        })
+    }
+
+    fn mapping_failed(id: &str) -> Outcome {
+        Outcome::DeadLettered {
+            reason: Reason::MappingFailed,
+            dead_letter_id: id.into(),
+            errors: vec![Problem::at(
+                "properties.amount",
+                "invalid_number",
+                "\"lots\" is not a number",
+            )],
+            deal_id: None,
+        }
+    }
+
+    /// Every mix of record outcomes a `for_each` delivery can end in: the status is the most pressing
+    /// record's, the body lists every record with its index, and `counts` adds them up.
+    #[test]
+    fn a_delivery_of_records_answers_for_every_record() {
+        let all_created = Outcome::Records(vec![record(0, created(11)), record(1, created(12))]);
+        let response = all_created.to_response("r");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            body_of(&response),
+            json!({"status": "created",
+                   "message": "all 2 records of this delivery (one per `for_each` item) were created",
+                   "records": [{"index": 0, "status": "created", "dealId": 11},
+                               {"index": 1, "status": "created", "dealId": 12}],
+                   "counts": {"created": 2}})
+        );
+        assert!(!response.headers().contains_key(REPLAY_HEADER));
+        assert_eq!(all_created.label(), "created");
+
+        let one_failed = Outcome::Records(vec![
+            record(0, created(11)),
+            record(1, mapping_failed("dl-1")),
+            record(2, created(13)),
+        ]);
+        let body = one_failed.body();
+        assert_eq!(one_failed.status(), StatusCode::ACCEPTED);
+        assert_eq!(one_failed.label(), "dead_lettered");
+        assert_eq!(body["status"], "dead_lettered");
+        assert_eq!(body["counts"], json!({"created": 2, "dead_lettered": 1}));
+        assert!(
+            body["message"].as_str().unwrap().starts_with("1 of 3 records"),
+            "{body}"
+        );
+        assert_eq!(
+            body["records"][1],
+            json!({"index": 1, "status": "dead_lettered", "reason": "mapping_failed",
+                   "message": "the delivery could not be mapped to a deal; it was kept as a dead letter",
+                   "deadLetterId": "dl-1",
+                   "errors": [{"field": "properties.amount", "code": "invalid_number",
+                               "message": "\"lots\" is not a number"}]})
+        );
+        assert_eq!(body["records"][2]["dealId"], 13);
+
+        let none = Outcome::Records(vec![]);
+        assert_eq!(none.status(), StatusCode::OK);
+        assert_eq!(none.label(), "ignored");
+        assert_eq!(
+            none.body(),
+            json!({"status": "ignored", "message": "the route's `for_each` gave no items; nothing was created or stored",
+                   "records": [], "counts": {}})
+        );
+    }
+
+    #[test]
+    fn a_record_the_sender_must_retry_decides_the_status_and_its_header() {
+        let in_progress = Outcome::Records(vec![
+            record(0, created(11)),
+            record(1, Outcome::InProgress { retry_after_secs: 4 }),
+            record(2, mapping_failed("dl-2")),
+            record(3, Outcome::InProgress { retry_after_secs: 9 }),
+        ]);
+        let response = in_progress.to_response("r");
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "9", "the longest wait");
+        let body = body_of(&response);
+        assert_eq!(body["status"], "in_progress");
+        assert_eq!(body["error"]["code"], "delivery_in_progress");
+        assert_eq!(body["records"].as_array().unwrap().len(), 4);
+
+        let unstored = Outcome::Records(vec![
+            record(0, Outcome::InProgress { retry_after_secs: 4 }),
+            record(
+                1,
+                Outcome::RetryLater {
+                    code: "dead_letter_unavailable",
+                    message: "the delivery could not be processed or stored; please retry later",
+                },
+            ),
+        ]);
+        let response = unstored.to_response("r");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "30");
+        let body = body_of(&response);
+        assert_eq!(body["status"], "retry_later");
+        assert_eq!(body["error"]["code"], "dead_letter_unavailable");
+        assert_eq!(unstored.label(), "retry_later");
+    }
+
+    #[test]
+    fn records_answered_from_the_idempotency_store_say_so() {
+        let stored = |status: u16, body: Value| Outcome::Replayed(StoredResponse { status, body });
+        let repeat = Outcome::Records(vec![
+            record(0, stored(200, json!({"status": "created", "dealId": 11}))),
+            record(
+                1,
+                stored(202, json!({"status": "dead_lettered", "deadLetterId": "dl-1"})),
+            ),
+        ]);
+        let response = repeat.to_response("r");
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        assert_eq!(response.headers()[REPLAY_HEADER], "true");
+        let body = body_of(&response);
+        assert_eq!(
+            body["records"][0],
+            json!({"index": 0, "status": "created", "dealId": 11, "replayed": true})
+        );
+        assert_eq!(body["counts"], json!({"created": 1, "dead_lettered": 1}));
+        assert_eq!(repeat.label(), "dead_lettered");
+        // Partly replayed: the response is not a replay as a whole.
+        let mixed = Outcome::Records(vec![
+            record(0, stored(200, json!({"status": "created", "dealId": 11}))),
+            record(1, created(12)),
+        ]);
+        let response = mixed.to_response("r");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(!response.headers().contains_key(REPLAY_HEADER));
+        assert_eq!(mixed.label(), "created");
+    }
+
+    #[test]
+    fn a_dry_run_of_records_lists_each_records_calls() {
+        let call = PlannedCall {
+            request: HubSpotRequest {
+                method: "POST".into(),
+                path: "/deals/v1/deal/".into(),
+                body: json!({"a": 1}),
+            },
+            when: None,
+        };
+        let planned = Outcome::Records(vec![
+            record(0, Outcome::DryRun(vec![call.clone()])),
+            record(1, Outcome::DryRun(vec![call])),
+        ]);
+        assert_eq!(planned.status(), StatusCode::OK);
+        assert_eq!(planned.label(), "dry_run");
+        let body = planned.body();
+        assert_eq!(body["status"], "dry_run");
+        assert_eq!(body["records"][1]["index"], 1);
+        assert_eq!(body["records"][1]["requests"][0]["path"], "/deals/v1/deal/");
+        assert_eq!(body["counts"], json!({"dry_run": 2}));
     }
 
     #[test]

@@ -538,6 +538,11 @@ impl Deals for SlowDeals {
 /// An app whose HubSpot answers every call after `delay`, with a client that may wait longer than the
 /// invocation has left (request timeout 30 s); its fake HubSpot and dead letters, to read.
 fn slow_app(delay: Duration) -> (App, Arc<SlowDeals>, Arc<MemoryDeadLetters>) {
+    slow_app_with(delay, Mapping::embedded().unwrap())
+}
+
+/// [`slow_app`] with `mapping`.
+fn slow_app_with(delay: Duration, mapping: Mapping) -> (App, Arc<SlowDeals>, Arc<MemoryDeadLetters>) {
     let letters = Arc::new(MemoryDeadLetters::default());
     let slow = Arc::new(SlowDeals {
         delay,
@@ -553,7 +558,7 @@ fn slow_app(delay: Duration) -> (App, Arc<SlowDeals>, Arc<MemoryDeadLetters>) {
                 ..retry_policy()
             },
         },
-        Arc::new(Mapping::embedded().unwrap()),
+        Arc::new(mapping),
         Arc::new(MemorySecrets::new(Credentials::from_token("tok-1".into()))),
         slow.clone(),
         letters.clone(),
@@ -625,6 +630,7 @@ async fn with_no_time_left_nothing_is_sent_and_the_letter_says_so() {
     assert!(letters[0].deal_draft.is_some());
 }
 
+mod for_each;
 mod idempotency;
 mod signing;
 

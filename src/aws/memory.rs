@@ -334,6 +334,7 @@ mod tests {
             deal_draft: None,
             hubspot_request: None,
             hubspot_requests: Vec::new(),
+            record: None,
         }
     }
 

@@ -53,6 +53,10 @@
 //!   "ignored"; a `match` that fails to evaluate is the problem `match_error`. Comparisons
 //!   with a missing field follow minijinja's ordering rather than failing (`-1 > fields.x` is
 //!   true without `x`): guard with `fields.x is defined and …` where it matters.
+//! - `for_each: <expression>` (same syntax and context as `match`) makes one deal per item of
+//!   the list it gives ([`Route::items`], [`Route::map_item`]): the deal's templates also see
+//!   `item` and `item_index`, which are unknown variables on any other route and in `match` and
+//!   `for_each`. At most [`MAX_RECORDS`] items.
 //!
 //! One Typeform webhook URL serving two forms (`signing` in the secret has a `typeform` key):
 //!
@@ -154,13 +158,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 #[cfg(test)]
+mod for_each_tests;
+#[cfg(test)]
 mod hubspot_tests;
 
 pub use associations::OnAssociationFailure;
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
 pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
-pub use route::Route;
+pub use route::{ForEachError, Items, MAX_RECORDS, Route};
 
 use diagnostic::{At, Report};
 

@@ -34,6 +34,8 @@ pub struct Route {
     /// `public_url:` (hubspot-v3 routes only).
     public_url: Option<PublicUrl>,
     condition: Option<TemplateRef>,
+    /// `for_each:`: the expression whose items each make a deal.
+    for_each: Option<TemplateRef>,
     /// `hubspot:` (the route's, over the top-level default).
     hubspot: HubSpotOptions,
     hubspot_api_loc: Option<Loc>,
@@ -95,6 +97,11 @@ impl Route {
         self.condition.is_some()
     }
 
+    /// Whether the route makes one deal per item of a list (`for_each:`) rather than one per delivery.
+    pub fn has_for_each(&self) -> bool {
+        self.for_each.is_some()
+    }
+
     /// What a failed association (a contact upsert, a company search or create, a link) makes of
     /// the delivery: `on_association_failure:`, default [`OnAssociationFailure::Report`].
     pub fn on_association_failure(&self) -> OnAssociationFailure {
@@ -127,10 +134,86 @@ impl Route {
     /// companies, `associations.contacts[0].email` with `invalid_email` and
     /// `associations.companies[0].domain` with `invalid_domain`).
     pub fn map(&self, submission: &Submission) -> Result<DealDraft, Vec<Problem>> {
-        let ctx = context(&self.name, submission);
+        self.map_in(&context(&self.name, submission))
+    }
+
+    /// The items of a route with `for_each` (`Ok(None)` for a route without): the expression's
+    /// value, which must be a list (`none`, undefined or `[]` is no items). A value that is not a
+    /// list, or an expression that fails to evaluate, is a problem at `for_each` (`not_a_list`,
+    /// `for_each_error`); more than [`MAX_RECORDS`] items is [`ForEachError::TooMany`].
+    pub fn items(&self, submission: &Submission) -> Result<Option<Items>, ForEachError> {
+        let Some(for_each) = &self.for_each else {
+            return Ok(None);
+        };
+        let scope = Scope::new(submission);
+        let value = self
+            .templates
+            .evaluate(for_each, &scope.context(&self.name))
+            .map_err(|message| {
+                ForEachError::Invalid(Problem::at(
+                    "for_each",
+                    "for_each_error",
+                    format!("route {}: `for_each` could not be evaluated: {message}", self.name),
+                ))
+            })?;
+        let items: Vec<minijinja::Value> = match value.kind() {
+            minijinja::value::ValueKind::Undefined | minijinja::value::ValueKind::None => Vec::new(),
+            minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable => {
+                let iter = value.try_iter().map_err(|e| {
+                    ForEachError::Invalid(Problem::at(
+                        "for_each",
+                        "for_each_error",
+                        format!("route {}: the items of `for_each` could not be read: {e}", self.name),
+                    ))
+                })?;
+                // One past the limit is enough to know it is over (the template's own size check
+                // already bounds the list).
+                let items: Vec<minijinja::Value> = iter.take(MAX_RECORDS + 1).collect();
+                if items.len() > MAX_RECORDS {
+                    let count = value.len().unwrap_or(items.len());
+                    return Err(ForEachError::TooMany {
+                        count,
+                        limit: MAX_RECORDS,
+                    });
+                }
+                items
+            }
+            kind => {
+                let shown = show(&serde_json::to_value(&value).unwrap_or_else(|_| Value::String(value.to_string())));
+                let got = match kind {
+                    minijinja::value::ValueKind::Map => "an object".to_owned(),
+                    minijinja::value::ValueKind::String => format!("the text {shown}"),
+                    other => format!("{other} {shown}"),
+                };
+                return Err(ForEachError::Invalid(Problem::at(
+                    "for_each",
+                    "not_a_list",
+                    format!(
+                        "route {}: `for_each` must give a list of items (one deal each), got {got}",
+                        self.name
+                    ),
+                )));
+            }
+        };
+        Ok(Some(Items { scope, items }))
+    }
+
+    /// Maps the record of item `index` of `items` (see [`Route::items`]): as [`Route::map`], with
+    /// `item` and `item_index` in the templates' context. An index past the items is the problem
+    /// `no_such_item` at `for_each`.
+    pub fn map_item(&self, items: &Items, index: usize) -> Result<DealDraft, Vec<Problem>> {
+        let Some(item) = items.items.get(index) else {
+            let message = format!("there is no item {index}: `for_each` gave {} items", items.len());
+            return Err(vec![Problem::at("for_each", "no_such_item", message)]);
+        };
+        self.map_in(&items.scope.record_context(&self.name, item, index))
+    }
+
+    /// Maps one template context (a delivery's, or one of its records').
+    fn map_in(&self, ctx: &minijinja::Value) -> Result<DealDraft, Vec<Problem>> {
         let eval = Eval {
             templates: &self.templates,
-            ctx: &ctx,
+            ctx,
         };
         let mut problems = Vec::new();
 
@@ -177,6 +260,53 @@ impl Route {
             }
         }
     }
+}
+
+/// The most items one delivery's `for_each` may give: more is answered `400 too_many_records`, with
+/// nothing created, rather than running out of the invocation's time halfway through the list.
+pub const MAX_RECORDS: usize = 100;
+
+/// The items of one delivery on a route with `for_each` ([`Route::items`]), each the record of one deal
+/// ([`Route::map_item`]), with what templates see of the delivery (converted once for all items).
+pub struct Items {
+    scope: Scope,
+    items: Vec<minijinja::Value>,
+}
+
+impl Items {
+    /// How many items (records) there are; at most [`MAX_RECORDS`].
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when `for_each` gave no items (`none`, undefined or `[]`).
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Items {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The items are delivery data: their count only.
+        f.debug_struct("Items").field("len", &self.items.len()).finish()
+    }
+}
+
+/// Why a route's `for_each` gave no usable list of items.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ForEachError {
+    /// The expression failed, or its value is not a list: a mapping problem at `for_each` (the
+    /// delivery is dead-lettered, `mapping_failed`).
+    #[error("{0}")]
+    Invalid(Problem),
+    /// More items than [`MAX_RECORDS`] (`count` is how many, or at least `limit + 1`): answered 400.
+    #[error("`for_each` gave {count} items; the limit is {limit} per delivery")]
+    TooMany {
+        /// How many items the list has.
+        count: usize,
+        /// [`MAX_RECORDS`].
+        limit: usize,
+    },
 }
 
 /// Keeps the value of a result and moves its problem to `problems`.
@@ -515,6 +645,7 @@ struct Parts {
     signing_secret: Option<(String, Loc)>,
     public_url: Option<PublicUrl>,
     condition: Option<TemplateRef>,
+    for_each: Option<TemplateRef>,
     hubspot: HubSpotOptions,
     hubspot_api_loc: Option<Loc>,
     pipeline: Option<ValueRule>,
@@ -546,6 +677,7 @@ pub(crate) fn compile(specs: Vec<RouteSpec>, free_mail: &Arc<FreeMailDomains>, r
             signing_secret: p.signing_secret,
             public_url: p.public_url,
             condition: p.condition,
+            for_each: p.for_each,
             hubspot: p.hubspot,
             hubspot_api_loc: p.hubspot_api_loc,
             pipeline: p.pipeline,
@@ -569,9 +701,13 @@ fn compile_route(
     let at = At::route(&spec.name);
     // `match` first, so that its errors are reported even when the route has no `deal`.
     let condition = spec.condition.map(|c| compile_match(c, at, templates, report));
+    let for_each = spec.for_each.map(|f| compile_for_each(f, at, templates, report));
     // Whatever is missing here was already reported by `spec::read`.
     let deal = spec.deal?;
-    let mut sound = condition.as_ref().is_none_or(Option::is_some);
+    let mut sound = condition.as_ref().is_none_or(Option::is_some) && for_each.as_ref().is_none_or(Option::is_some);
+    // The deal's templates see `item` and `item_index` on a route with `for_each` (even a wrong one,
+    // so that its templates are not reported as well).
+    templates.set_record_variables(for_each.is_some());
     let mut check = |compiled: Option<ValueRule>| {
         sound &= compiled.is_some();
         compiled
@@ -605,6 +741,7 @@ fn compile_route(
         contacts = compile_contacts(spec, at, templates, report);
         sound &= contacts.is_some();
     }
+    templates.set_record_variables(false);
     if let Some((_, loc)) = spec.on_association_failure
         && companies.is_none()
         && contacts.is_none()
@@ -630,6 +767,7 @@ fn compile_route(
         signing_secret: auth.signing_secret,
         public_url: auth.public_url,
         condition: condition.flatten(),
+        for_each: for_each.flatten(),
         hubspot: HubSpotOptions {
             api: spec.hubspot.api.as_ref().map(|(api, _)| *api).unwrap_or_default(),
             upsert_by: spec.hubspot.upsert_by.map(|(name, _)| name),
@@ -774,6 +912,24 @@ fn compile_match(spec: MatchSpec, at: At<'_>, templates: &mut Templates, report:
         Ok(template) => Some(template),
         Err(message) => {
             report.error(at, spec.loc, format!("invalid `match` expression: {message}"));
+            None
+        }
+    }
+}
+
+/// `for_each:`; `None` when it was wrong (reported). It sees what `match` sees (not `item`).
+fn compile_for_each(
+    spec: MatchSpec,
+    at: At<'_>,
+    templates: &mut Templates,
+    report: &mut Report,
+) -> Option<TemplateRef> {
+    let expr = spec.expr?;
+    let at = at.field("for_each");
+    match templates.add_expression(template_name(at, "for_each"), &expr) {
+        Ok(template) => Some(template),
+        Err(message) => {
+            report.error(at, spec.loc, format!("invalid `for_each` expression: {message}"));
             None
         }
     }

@@ -44,10 +44,16 @@ pub(crate) const MAX_JSON_INDENT: usize = 16;
 /// see [`Templates::new`]).
 pub(crate) const CONTEXT_VARIABLES: [&str; 4] = ["fields", "raw", "submission", "route"];
 
+/// The variables a template of a route with `for_each` also sees: the item of its record, and the
+/// item's 0-based index in the list.
+pub(crate) const RECORD_VARIABLES: [&str; 2] = ["item", "item_index"];
+
 /// The compiled templates of one mapping.
 #[derive(Debug)]
 pub(crate) struct Templates {
     env: Environment<'static>,
+    /// Whether templates compiled now may use [`RECORD_VARIABLES`] (see [`Templates::set_record_variables`]).
+    record_variables: bool,
 }
 
 /// A compiled template, by name, and how its result is read.
@@ -89,7 +95,17 @@ impl Templates {
         // overflows the stack and aborts the process) or to double it per turn. Mappings read
         // one submission and need neither; a template that names it fails to load.
         env.remove_global("namespace");
-        Templates { env }
+        Templates {
+            env,
+            record_variables: false,
+        }
+    }
+
+    /// Lets the templates compiled from now on use [`RECORD_VARIABLES`] (`on`: the deal's templates of
+    /// a route with `for_each`), or makes them unknown variables again. A route's `match` and
+    /// `for_each` are compiled with it off: they are evaluated once per delivery, before any item.
+    pub fn set_record_variables(&mut self, on: bool) {
+        self.record_variables = on;
     }
 
     /// Compiles `source` under `name` (unique per mapping, e.g. `website-quote/properties.amount`).
@@ -101,18 +117,30 @@ impl Templates {
             .map_err(|e| describe_error(&e, source))?;
         let template = self.env.get_template(&name).map_err(|e| describe_error(&e, source))?;
         let globals: Vec<String> = self.env.globals().map(|(n, _)| n.to_owned()).collect();
+        let known =
+            |v: &str| CONTEXT_VARIABLES.contains(&v) || (self.record_variables && RECORD_VARIABLES.contains(&v));
         let mut unknown: Vec<String> = template
             .undeclared_variables(false)
             .into_iter()
-            .filter(|v| !CONTEXT_VARIABLES.contains(&v.as_str()) && !globals.contains(v))
+            .filter(|v| !known(v) && !globals.contains(v))
             .collect();
         if !unknown.is_empty() {
             unknown.sort();
             let plural = if unknown.len() == 1 { "" } else { "s" };
+            let seen = match self.record_variables {
+                true => [CONTEXT_VARIABLES.as_slice(), RECORD_VARIABLES.as_slice()]
+                    .concat()
+                    .join(", "),
+                false => CONTEXT_VARIABLES.join(", "),
+            };
+            let hint = if !self.record_variables && unknown.iter().any(|v| RECORD_VARIABLES.contains(&v.as_str())) {
+                "; `item` and `item_index` exist only in the `deal` of a route with `for_each`"
+            } else {
+                ""
+            };
             return Err(format!(
-                "unknown variable{plural} {} (templates see {})",
+                "unknown variable{plural} {} (templates see {seen}{hint})",
                 unknown.join(", "),
-                CONTEXT_VARIABLES.join(", ")
             ));
         }
         Ok(TemplateRef {
@@ -224,6 +252,19 @@ impl Scope {
             raw => self.raw.clone(),
             submission => self.submission.clone(),
             route => route,
+        }
+    }
+
+    /// The template context for one record of a route with `for_each`: [`Scope::context`] with
+    /// `item` (the item's value) and `item_index` (its 0-based index in the list).
+    pub fn record_context(&self, route: &str, item: &Value, index: usize) -> Value {
+        minijinja::context! {
+            fields => self.fields.clone(),
+            raw => self.raw.clone(),
+            submission => self.submission.clone(),
+            route => route,
+            item => item.clone(),
+            item_index => index,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod aws;
 mod cli;
 mod faults;
+mod for_each;
 mod handler;
 mod helpers;
 mod hubspot_wire;

@@ -19,8 +19,8 @@ const INVALID_EVENT: &str = "invalid_event";
 /// One delivery maps to ONE deal: the whole batch is one Submission. `fields` are the FIRST
 /// event's keys as sent (`{{ fields.objectId }}`, `{{ fields.propertyValue }}`), plus `events`
 /// (the whole array, for templates that loop or count) and `event_count`; those two names are
-/// reserved. Every event is also in `raw`. To get one deal per event, subscribe with a batch
-/// size of one or fan the batch out before dealhook.
+/// reserved. Every event is also in `raw`. To get one deal per event, give the route
+/// `for_each: fields.events` (each event is then `item`).
 ///
 /// `id` is `{portalId}:{subscriptionId}:{eventId}` of the first event: HubSpot documents
 /// `eventId` as "not guaranteed to be unique", so the account and subscription qualify it (an

@@ -203,3 +203,38 @@ pub(crate) fn read_match(node: &Node, at: At<'_>, report: &mut Report) -> Option
     }
     Some(expr.clone())
 }
+
+/// `for_each:`: a Jinja expression without braces whose value is the list of items, one deal each
+/// (`fields.orders`). Compiled later, in `route.rs`.
+pub(crate) fn read_for_each(node: &Node, at: At<'_>, report: &mut Report) -> Option<String> {
+    let NodeKind::Str(expr) = &node.kind else {
+        let found = node.kind.describe();
+        report.error(
+            at,
+            node.loc,
+            format!("expected an expression giving a list, such as `fields.orders`, found {found}"),
+        );
+        return None;
+    };
+    let trimmed = expr.trim();
+    if trimmed.is_empty() {
+        report.error(
+            at,
+            node.loc,
+            "empty `for_each:`; leave the key out for one deal per delivery",
+        );
+        return None;
+    }
+    if let Some(inner) = trimmed.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
+        report.error(
+            at,
+            node.loc,
+            format!(
+                "`for_each` is an expression without `{{{{ }}}}`: write `{}`",
+                inner.trim()
+            ),
+        );
+        return None;
+    }
+    Some(expr.clone())
+}

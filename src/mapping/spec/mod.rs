@@ -34,6 +34,7 @@ const ROUTE_KEYS: &[&str] = &[
     "signing_secret",
     "public_url",
     "match",
+    "for_each",
     "hubspot",
     "on_association_failure",
     "deal",
@@ -68,6 +69,8 @@ pub(crate) struct RouteSpec {
     pub auth: Option<AuthSpec>,
     /// `match:`, when the route has the key (even if its value was wrong).
     pub condition: Option<MatchSpec>,
+    /// `for_each:`, when the route has the key (even if its value was wrong): one deal per item.
+    pub for_each: Option<MatchSpec>,
     /// `hubspot:` of the route, with the top-level `hubspot:` filled in where the route is silent.
     pub hubspot: HubSpotSpec,
     /// `on_association_failure:`, and where it is said; `None` when absent or wrong (reported).
@@ -104,7 +107,7 @@ pub(crate) struct AuthSpec {
     pub public_url: Option<PublicUrl>,
 }
 
-/// `match:` of a route.
+/// `match:` or `for_each:` of a route: an expression without braces.
 #[derive(Debug)]
 pub(crate) struct MatchSpec {
     /// The expression; `None` where the value was wrong (already reported).
@@ -283,6 +286,7 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
         endpoint: Some((name.to_owned(), key.loc)),
         auth: None,
         condition: None,
+        for_each: None,
         hubspot: HubSpotSpec::default(),
         on_association_failure: None,
         deal: None,
@@ -314,6 +318,10 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
     route.auth = read_auth(entries, key, route.source, at, report);
     route.condition = find(entries, "match").map(|(_, node)| MatchSpec {
         expr: read_match(node, at.field("match"), report),
+        loc: node.loc,
+    });
+    route.for_each = find(entries, "for_each").map(|(_, node)| MatchSpec {
+        expr: read_for_each(node, at.field("for_each"), report),
         loc: node.loc,
     });
 
