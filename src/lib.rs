@@ -9,6 +9,10 @@
 //! stores nothing, or a 503 asking the sender to retry when even the dead letter failed. With an
 //! idempotency store ([`idempotency`]), a repeat of a finished delivery gets its first answer again
 //! and a repeat of one in progress a 409, so that one delivery never makes two deals.
+//!
+//! This file holds the stages in the order they run; the end of the pipeline (the deal written once,
+//! or the dead letter) is in `settle.rs`, a route's `for_each` (one deal per record) in `records.rs`,
+//! and the summary log lines in `summary.rs`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -25,21 +29,26 @@ pub mod mapping;
 pub mod outcome;
 pub mod telemetry;
 
+mod records;
+mod settle;
+mod summary;
+
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tracing::Instrument;
 
 use crate::aws::{DeadLetters, SecretSource};
-use crate::dead_letter::{DeadLetter, ForEachRecord, HubSpotFailure};
+use crate::dead_letter::{DeadLetter, ForEachRecord};
 use crate::domain::{DealDraft, Problem, Reason, Submission};
 use crate::hubspot::portal::Portal;
-use crate::hubspot::{Deals, PlanError, RetryPolicy};
-use crate::idempotency::{Claim, Idempotency, IdempotencyKey};
+use crate::hubspot::{Deals, RetryPolicy};
+use crate::idempotency::Idempotency;
 use crate::inbound::verify;
 use crate::inbound::{Delivery, Invocation, LambdaEvent, ResponseFormat};
 use crate::mapping::{Endpoint, ForEachError, Items, Mapping, Route};
 pub use crate::outcome::{Outcome, RecordOutcome, Rejection, StoredResponse};
+use crate::summary::log_summary;
 
 /// Per-deployment settings the pipeline needs (read once; see [`config::Env`]).
 #[derive(Debug, Clone)]
@@ -344,68 +353,6 @@ impl App {
         }
     }
 
-    /// A delivery on a route with `for_each`: each item is a record, mapped, planned and created (or
-    /// dead-lettered, one dead letter per record) on its own and in list order, so that one record's
-    /// failure stops no other. No items is `200 ignored`.
-    ///
-    /// All records share the invocation's deadline. A record is started only while more time is left
-    /// than the margin kept to write dead letters and answer (the retry policy's margin, at most a
-    /// quarter of the time left when the first record starts); after that each remaining record is
-    /// dead-lettered unsent (`hubspot_unavailable`, problem `no_time_left`), for a redrive.
-    async fn run_records(&self, delivery: &Delivery, accepted: &Accepted<'_>, items: &Items) -> Outcome {
-        let count = items.len();
-        if count == 0 {
-            tracing::info!("for_each gave no items; nothing to create");
-        }
-        // On tokio's clock from here on, as the plan is (so that tests can pause it).
-        let deadline = delivery.deadline.map(|at| {
-            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
-            (
-                tokio::time::Instant::now() + left,
-                self.settings.retry.margin.min(left / 4),
-            )
-        });
-        let mut records = Vec::with_capacity(count);
-        for index in 0..count {
-            let record = ForEachRecord { index, count };
-            let outcome = match self.prepare(accepted, Some((items, index)), delivery.deadline).await {
-                Err(halt) => self.halted_record(delivery, halt, record).await,
-                Ok(prepared) => {
-                    let out_of_time = deadline.is_some_and(|(at, margin)| {
-                        at.saturating_duration_since(tokio::time::Instant::now()) <= margin
-                    });
-                    if out_of_time && !self.settings.dry_run {
-                        let reason = Reason::HubSpotUnavailable;
-                        let problem = Problem::general(
-                            "no_time_left",
-                            "the invocation's time ran out before this record was started: nothing was sent to \
-                             HubSpot for it",
-                        );
-                        let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
-                        self.dead_letter(letter).await
-                    } else {
-                        self.create(delivery, prepared).await
-                    }
-                }
-            };
-            log_record(index, &outcome);
-            records.push(RecordOutcome { index, outcome });
-        }
-        Outcome::Records(records)
-    }
-
-    /// [`Self::halted`] for one record of a delivery: its dead letter names the record.
-    async fn halted_record(&self, delivery: &Delivery, halt: Halt, record: ForEachRecord) -> Outcome {
-        match halt {
-            Halt::Answer(outcome) => outcome,
-            Halt::DeadLetter { at, reason, errors } => {
-                let mut letter = DeadLetter::new(delivery, &at, reason, errors);
-                letter.record = Some(record);
-                self.dead_letter(letter).await
-            }
-        }
-    }
-
     /// The draft in the portal's terms: labels → ids, option labels → values, schema-driven conversions
     /// ([`mapping::resolve::resolve_in_portal`]); what the portal does not know is dead-lettered
     /// (`mapping_failed`) as map errors are. Without a portal, or a schema, the draft as mapped.
@@ -544,287 +491,6 @@ impl App {
             }
         }
     }
-
-    /// [`Self::deliver`] under the delivery's idempotency key: a repeat of a completed delivery gets the
-    /// stored response, a repeat while another attempt runs gets 409, and a store that cannot be used
-    /// dead-letters the delivery (`idempotency_unavailable`) rather than risking a second deal.
-    async fn deliver_once(&self, idempotency: &Idempotency, delivery: &Delivery, prepared: Prepared<'_>) -> Outcome {
-        let mut key = IdempotencyKey::for_delivery(prepared.endpoint, prepared.delivery_id.as_deref(), &delivery.body);
-        if let Some(record) = prepared.record {
-            key = key.for_record(record.index);
-        }
-        let owner = uuid::Uuid::new_v4().to_string();
-        let now = SystemTime::now();
-        let lock_until = delivery.deadline.unwrap_or(now + idempotency::DEFAULT_LOCK);
-        let expires_at = now + idempotency.ttl;
-        match idempotency.store.claim(&key, &owner, lock_until, expires_at).await {
-            Ok(Claim::Acquired) => {}
-            Ok(Claim::Completed(stored)) => {
-                tracing::info!(key = %key, status = stored.status, "a repeat of a completed delivery: answering as before");
-                return Outcome::Replayed(stored);
-            }
-            Ok(Claim::InProgress { until }) => {
-                let left = until.duration_since(SystemTime::now()).unwrap_or_default();
-                tracing::info!(key = %key, "a repeat of a delivery still in progress: asking the sender to retry");
-                return Outcome::InProgress {
-                    retry_after_secs: left.as_secs_f64().ceil().max(1.0) as u64,
-                };
-            }
-            Err(error) => {
-                tracing::error!(key = %key, error = %error, "idempotency store unavailable; dead-lettering the delivery");
-                let reason = Reason::IdempotencyUnavailable;
-                let problem = Problem::general(reason.as_str(), error.to_string());
-                let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
-                return self.dead_letter(letter).await;
-            }
-        }
-        let (outcome, deal_may_exist) = self.deliver(delivery, prepared).await;
-        // Kept for repeats: a deal, or a dead letter after which HubSpot may hold one. Anything else is
-        // released, so that a resend (or a redrive) after a fix can still create the deal.
-        let keep = match &outcome {
-            Outcome::Created(_) => true,
-            Outcome::DeadLettered { .. } => deal_may_exist,
-            _ => false,
-        };
-        let settled = if keep {
-            let stored = StoredResponse::of(&outcome);
-            idempotency.store.complete(&key, &owner, &stored, expires_at).await
-        } else {
-            idempotency.store.release(&key, &owner).await
-        };
-        if let Err(error) = settled {
-            // The outcome stands; the lock lapses at the deadline, after which a repeat is processed again.
-            tracing::error!(key = %key, error = %error, "the idempotency record could not be settled");
-        }
-        outcome
-    }
-
-    /// Runs the plan of calls ([`hubspot::plan`]: contacts, companies, the deal, links) or
-    /// dead-letters the delivery. Also says whether HubSpot may hold the deal despite a failure (see
-    /// [`HubSpotError::may_have_created`]; a deal made before an association failed does).
-    async fn deliver(&self, delivery: &Delivery, prepared: Prepared<'_>) -> (Outcome, bool) {
-        let plan = hubspot::plan::create_deal(
-            &*self.deals,
-            &*self.secrets,
-            prepared.route.hubspot(),
-            &prepared.draft,
-            prepared.route.on_association_failure(),
-            self.settings.retry,
-            delivery.deadline,
-        );
-        let failure = match plan.await {
-            Ok(deal) => return (Outcome::Created(deal), false),
-            Err(failure) => failure,
-        };
-        let (reason, errors, hubspot, may_exist) = match failure {
-            PlanError::Credential(message) => (
-                Reason::SecretUnavailable,
-                vec![Problem::general(Reason::SecretUnavailable.as_str(), message)],
-                None,
-                false,
-            ),
-            PlanError::HubSpot {
-                error,
-                attempts,
-                done,
-                failures,
-            } => {
-                let mut hubspot = HubSpotFailure::of(&error, attempts);
-                hubspot.done = (!done.is_empty()).then_some(done);
-                hubspot.association_failures = failures.into_iter().map(|f| f.entry).collect();
-                (
-                    error.reason(),
-                    error.problems(),
-                    Some(hubspot),
-                    error.may_have_created(),
-                )
-            }
-            PlanError::Associations {
-                failures,
-                done,
-                attempts,
-            } => association_failure(failures, done, attempts),
-        };
-        let mut letter = self.letter_with_draft(delivery, &prepared, reason, errors);
-        letter.hubspot = hubspot;
-        (self.dead_letter(letter).await, may_exist)
-    }
-
-    /// A dead letter for a delivery that was mapped: it carries the draft and the request it makes.
-    fn letter_with_draft(
-        &self,
-        delivery: &Delivery,
-        prepared: &Prepared<'_>,
-        reason: Reason,
-        errors: Vec<Problem>,
-    ) -> DeadLetter {
-        let mut letter = DeadLetter::new(delivery, prepared.route.name(), reason, errors);
-        letter.hubspot_request = self.deals.preview(prepared.route.hubspot(), &prepared.draft).ok();
-        letter.hubspot_requests = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft).unwrap_or_default();
-        letter.deal_draft = Some(prepared.draft.clone());
-        letter.record = prepared.record;
-        letter
-    }
-
-    /// Writes a dead letter, every known secret value scrubbed out of it; if even that fails,
-    /// asks the sender to retry.
-    async fn dead_letter(&self, letter: DeadLetter) -> Outcome {
-        // The values to scrub are those of the secret as read: an unsigned route may dead-letter a
-        // delivery before anything has read it, so read it (from the cache, usually) first.
-        if let Err(error) = self.secrets.credentials().await {
-            tracing::warn!(error = %error, "the secret could not be read: this dead letter is scrubbed of the values known so far");
-        }
-        let letter = letter.redacted(&credentials::scrub::known_secrets());
-        match self.dead_letters.send(&letter).await {
-            Ok(()) => Outcome::DeadLettered {
-                reason: letter.reason,
-                deal_id: letter
-                    .hubspot
-                    .as_ref()
-                    .and_then(|h| h.done.as_ref())
-                    .and_then(|d| d.deal_id),
-                dead_letter_id: letter.id,
-                errors: letter.errors,
-            },
-            Err(error) => {
-                tracing::error!(reason = %letter.reason, error = %error, "dead letter could not be written");
-                Outcome::RetryLater {
-                    code: "dead_letter_unavailable",
-                    message: "the delivery could not be processed or stored; please retry later",
-                }
-            }
-        }
-    }
-}
-
-/// The dead letter's parts for associations that failed under `on_association_failure: dead_letter`:
-/// the reason of the first failure HubSpot gave an error for (`association_not_found` when none did:
-/// no company has the domain), one problem per failure, and what was written (the deal id, if the
-/// deal exists; then the deal may exist, so an idempotent repeat replays this answer).
-fn association_failure(
-    failures: Vec<hubspot::AssociationFailure>,
-    done: hubspot::PlanProgress,
-    attempts: u32,
-) -> (Reason, Vec<Problem>, Option<HubSpotFailure>, bool) {
-    let first = failures.iter().find_map(|f| f.error.as_ref());
-    let reason = first.map_or(Reason::AssociationNotFound, hubspot::HubSpotError::reason);
-    let errors = failures
-        .iter()
-        .map(|f| {
-            let text = |key: &str| f.entry.get(key).and_then(serde_json::Value::as_str).unwrap_or_default();
-            Problem::at(
-                format!("associations.{}", text("object")),
-                "association_failed",
-                format!("{} failed: {}", text("call"), text("message")),
-            )
-        })
-        .collect();
-    let mut hubspot = match first {
-        Some(error) => HubSpotFailure::of(error, attempts),
-        None => HubSpotFailure {
-            status: None,
-            body: serde_json::Value::String(
-                "HubSpot reported no error: a record to link was not found (see associationFailures)".to_owned(),
-            ),
-            attempts,
-            done: None,
-            association_failures: Vec::new(),
-        },
-    };
-    let deal_exists = done.deal_id.is_some();
-    hubspot.association_failures = failures.into_iter().map(|f| f.entry).collect();
-    hubspot.done = Some(done);
-    (reason, errors, Some(hubspot), deal_exists)
-}
-
-fn log_summary(delivery: &Delivery, route: &str, outcome: &Outcome, started: Instant) {
-    let (deal_id, dead_letter_id, reason) = match outcome {
-        Outcome::Created(deal) => (Some(deal.deal_id), None, None),
-        Outcome::DeadLettered {
-            dead_letter_id,
-            reason,
-            deal_id,
-            ..
-        } => (*deal_id, Some(dead_letter_id.as_str()), Some(reason.as_str())),
-        Outcome::Rejected(r) => (None, None, Some(r.code)),
-        Outcome::RetryLater { code, .. } => (None, None, Some(*code)),
-        Outcome::Replayed(stored) => (
-            stored.body.get("dealId").and_then(serde_json::Value::as_u64),
-            stored.body.get("deadLetterId").and_then(serde_json::Value::as_str),
-            None,
-        ),
-        Outcome::InProgress { .. } => (None, None, Some("delivery_in_progress")),
-        Outcome::DryRun(_) | Outcome::Ignored | Outcome::Records(_) => (None, None, None),
-    };
-    // A delivery of several records: how many, and how many became deals and dead letters (each
-    // record has its own line, [`log_record`]).
-    let (records, records_created, records_dead_lettered) = match outcome {
-        Outcome::Records(records) => {
-            let count = |label: &str| records.iter().filter(|r| record_label(&r.outcome) == label).count();
-            (
-                Some(records.len()),
-                Some(count("created")),
-                Some(count("dead_lettered")),
-            )
-        }
-        _ => (None, None, None),
-    };
-    tracing::info!(
-        request_id = %delivery.request_id,
-        route,
-        outcome = outcome.label(),
-        status = outcome.status().as_u16(),
-        deal_id,
-        dead_letter_id,
-        reason,
-        records,
-        records_created,
-        records_dead_lettered,
-        duration_ms = started.elapsed().as_millis() as u64,
-        "delivery"
-    );
-}
-
-/// How a record ended, for counting: a replayed record as its first answer did (`created`,
-/// `dead_lettered`).
-fn record_label(outcome: &Outcome) -> &str {
-    match outcome {
-        Outcome::Replayed(stored) => stored
-            .body
-            .get("status")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("replayed"),
-        other => other.label(),
-    }
-}
-
-/// One line per record of a delivery on a route with `for_each`: its index, outcome, and deal or dead letter.
-fn log_record(index: usize, outcome: &Outcome) {
-    let (deal_id, dead_letter_id, reason) = match outcome {
-        Outcome::Created(deal) => (Some(deal.deal_id), None, None),
-        Outcome::DeadLettered {
-            dead_letter_id,
-            reason,
-            deal_id,
-            ..
-        } => (*deal_id, Some(dead_letter_id.as_str()), Some(reason.as_str())),
-        Outcome::Replayed(stored) => (
-            stored.body.get("dealId").and_then(serde_json::Value::as_u64),
-            stored.body.get("deadLetterId").and_then(serde_json::Value::as_str),
-            None,
-        ),
-        Outcome::RetryLater { code, .. } => (None, None, Some(*code)),
-        _ => (None, None, None),
-    };
-    tracing::info!(
-        record = index,
-        outcome = record_label(outcome),
-        status = outcome.status().as_u16(),
-        deal_id,
-        dead_letter_id,
-        reason,
-        "record"
-    );
 }
 
 #[cfg(test)]

@@ -1,0 +1,74 @@
+//! A delivery on a route with `for_each`: one deal per record, each on its own.
+
+use std::time::SystemTime;
+
+use crate::dead_letter::{DeadLetter, ForEachRecord};
+use crate::domain::{Problem, Reason};
+use crate::inbound::Delivery;
+use crate::mapping::Items;
+use crate::summary::log_record;
+use crate::{Accepted, App, Halt, Outcome, RecordOutcome};
+
+impl App {
+    /// A delivery on a route with `for_each`: each item is a record, mapped, planned and created (or
+    /// dead-lettered, one dead letter per record) on its own and in list order, so that one record's
+    /// failure stops no other. No items is `200 ignored`.
+    ///
+    /// All records share the invocation's deadline. A record is started only while more time is left
+    /// than the margin kept to write dead letters and answer (the retry policy's margin, at most a
+    /// quarter of the time left when the first record starts); after that each remaining record is
+    /// dead-lettered unsent (`hubspot_unavailable`, problem `no_time_left`), for a redrive.
+    pub(crate) async fn run_records(&self, delivery: &Delivery, accepted: &Accepted<'_>, items: &Items) -> Outcome {
+        let count = items.len();
+        if count == 0 {
+            tracing::info!("for_each gave no items; nothing to create");
+        }
+        // On tokio's clock from here on, as the plan is (so that tests can pause it).
+        let deadline = delivery.deadline.map(|at| {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            (
+                tokio::time::Instant::now() + left,
+                self.settings.retry.margin.min(left / 4),
+            )
+        });
+        let mut records = Vec::with_capacity(count);
+        for index in 0..count {
+            let record = ForEachRecord { index, count };
+            let outcome = match self.prepare(accepted, Some((items, index)), delivery.deadline).await {
+                Err(halt) => self.halted_record(delivery, halt, record).await,
+                Ok(prepared) => {
+                    let out_of_time = deadline.is_some_and(|(at, margin)| {
+                        at.saturating_duration_since(tokio::time::Instant::now()) <= margin
+                    });
+                    if out_of_time && !self.settings.dry_run {
+                        let reason = Reason::HubSpotUnavailable;
+                        let problem = Problem::general(
+                            "no_time_left",
+                            "the invocation's time ran out before this record was started: nothing was sent to \
+                             HubSpot for it",
+                        );
+                        let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
+                        self.dead_letter(letter).await
+                    } else {
+                        self.create(delivery, prepared).await
+                    }
+                }
+            };
+            log_record(index, &outcome);
+            records.push(RecordOutcome { index, outcome });
+        }
+        Outcome::Records(records)
+    }
+
+    /// [`Self::halted`] for one record of a delivery: its dead letter names the record.
+    pub(crate) async fn halted_record(&self, delivery: &Delivery, halt: Halt, record: ForEachRecord) -> Outcome {
+        match halt {
+            Halt::Answer(outcome) => outcome,
+            Halt::DeadLetter { at, reason, errors } => {
+                let mut letter = DeadLetter::new(delivery, &at, reason, errors);
+                letter.record = Some(record);
+                self.dead_letter(letter).await
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The end of a delivery's pipeline: the deal written (once, under the idempotency key, when there is
+//! a store) through the plan of calls, or the delivery kept as a dead letter with what was done.
+
+use std::time::SystemTime;
+
+use crate::dead_letter::{DeadLetter, HubSpotFailure};
+use crate::domain::{Problem, Reason};
+use crate::hubspot::{self, PlanError};
+use crate::idempotency::{self, Claim, Idempotency, IdempotencyKey};
+use crate::inbound::Delivery;
+use crate::{App, Outcome, Prepared, StoredResponse, credentials};
+
+impl App {
+    /// [`Self::deliver`] under the delivery's idempotency key: a repeat of a completed delivery gets the
+    /// stored response, a repeat while another attempt runs gets 409, and a store that cannot be used
+    /// dead-letters the delivery (`idempotency_unavailable`) rather than risking a second deal.
+    pub(crate) async fn deliver_once(
+        &self,
+        idempotency: &Idempotency,
+        delivery: &Delivery,
+        prepared: Prepared<'_>,
+    ) -> Outcome {
+        let mut key = IdempotencyKey::for_delivery(prepared.endpoint, prepared.delivery_id.as_deref(), &delivery.body);
+        if let Some(record) = prepared.record {
+            key = key.for_record(record.index);
+        }
+        let owner = uuid::Uuid::new_v4().to_string();
+        let now = SystemTime::now();
+        let lock_until = delivery.deadline.unwrap_or(now + idempotency::DEFAULT_LOCK);
+        let expires_at = now + idempotency.ttl;
+        match idempotency.store.claim(&key, &owner, lock_until, expires_at).await {
+            Ok(Claim::Acquired) => {}
+            Ok(Claim::Completed(stored)) => {
+                tracing::info!(key = %key, status = stored.status, "a repeat of a completed delivery: answering as before");
+                return Outcome::Replayed(stored);
+            }
+            Ok(Claim::InProgress { until }) => {
+                let left = until.duration_since(SystemTime::now()).unwrap_or_default();
+                tracing::info!(key = %key, "a repeat of a delivery still in progress: asking the sender to retry");
+                return Outcome::InProgress {
+                    retry_after_secs: left.as_secs_f64().ceil().max(1.0) as u64,
+                };
+            }
+            Err(error) => {
+                tracing::error!(key = %key, error = %error, "idempotency store unavailable; dead-lettering the delivery");
+                let reason = Reason::IdempotencyUnavailable;
+                let problem = Problem::general(reason.as_str(), error.to_string());
+                let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
+                return self.dead_letter(letter).await;
+            }
+        }
+        let (outcome, deal_may_exist) = self.deliver(delivery, prepared).await;
+        // Kept for repeats: a deal, or a dead letter after which HubSpot may hold one. Anything else is
+        // released, so that a resend (or a redrive) after a fix can still create the deal.
+        let keep = match &outcome {
+            Outcome::Created(_) => true,
+            Outcome::DeadLettered { .. } => deal_may_exist,
+            _ => false,
+        };
+        let settled = if keep {
+            let stored = StoredResponse::of(&outcome);
+            idempotency.store.complete(&key, &owner, &stored, expires_at).await
+        } else {
+            idempotency.store.release(&key, &owner).await
+        };
+        if let Err(error) = settled {
+            // The outcome stands; the lock lapses at the deadline, after which a repeat is processed again.
+            tracing::error!(key = %key, error = %error, "the idempotency record could not be settled");
+        }
+        outcome
+    }
+
+    /// Runs the plan of calls ([`hubspot::plan`]: contacts, companies, the deal, links) or
+    /// dead-letters the delivery. Also says whether HubSpot may hold the deal despite a failure (see
+    /// [`HubSpotError::may_have_created`]; a deal made before an association failed does).
+    pub(crate) async fn deliver(&self, delivery: &Delivery, prepared: Prepared<'_>) -> (Outcome, bool) {
+        let plan = hubspot::plan::create_deal(
+            &*self.deals,
+            &*self.secrets,
+            prepared.route.hubspot(),
+            &prepared.draft,
+            prepared.route.on_association_failure(),
+            self.settings.retry,
+            delivery.deadline,
+        );
+        let failure = match plan.await {
+            Ok(deal) => return (Outcome::Created(deal), false),
+            Err(failure) => failure,
+        };
+        let (reason, errors, hubspot, may_exist) = match failure {
+            PlanError::Credential(message) => (
+                Reason::SecretUnavailable,
+                vec![Problem::general(Reason::SecretUnavailable.as_str(), message)],
+                None,
+                false,
+            ),
+            PlanError::HubSpot {
+                error,
+                attempts,
+                done,
+                failures,
+            } => {
+                let mut hubspot = HubSpotFailure::of(&error, attempts);
+                hubspot.done = (!done.is_empty()).then_some(done);
+                hubspot.association_failures = failures.into_iter().map(|f| f.entry).collect();
+                (
+                    error.reason(),
+                    error.problems(),
+                    Some(hubspot),
+                    error.may_have_created(),
+                )
+            }
+            PlanError::Associations {
+                failures,
+                done,
+                attempts,
+            } => association_failure(failures, done, attempts),
+        };
+        let mut letter = self.letter_with_draft(delivery, &prepared, reason, errors);
+        letter.hubspot = hubspot;
+        (self.dead_letter(letter).await, may_exist)
+    }
+
+    /// A dead letter for a delivery that was mapped: it carries the draft and the request it makes.
+    pub(crate) fn letter_with_draft(
+        &self,
+        delivery: &Delivery,
+        prepared: &Prepared<'_>,
+        reason: Reason,
+        errors: Vec<Problem>,
+    ) -> DeadLetter {
+        let mut letter = DeadLetter::new(delivery, prepared.route.name(), reason, errors);
+        letter.hubspot_request = self.deals.preview(prepared.route.hubspot(), &prepared.draft).ok();
+        letter.hubspot_requests = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft).unwrap_or_default();
+        letter.deal_draft = Some(prepared.draft.clone());
+        letter.record = prepared.record;
+        letter
+    }
+
+    /// Writes a dead letter, every known secret value scrubbed out of it; if even that fails,
+    /// asks the sender to retry.
+    pub(crate) async fn dead_letter(&self, letter: DeadLetter) -> Outcome {
+        // The values to scrub are those of the secret as read: an unsigned route may dead-letter a
+        // delivery before anything has read it, so read it (from the cache, usually) first.
+        if let Err(error) = self.secrets.credentials().await {
+            tracing::warn!(error = %error, "the secret could not be read: this dead letter is scrubbed of the values known so far");
+        }
+        let letter = letter.redacted(&credentials::scrub::known_secrets());
+        match self.dead_letters.send(&letter).await {
+            Ok(()) => Outcome::DeadLettered {
+                reason: letter.reason,
+                deal_id: letter
+                    .hubspot
+                    .as_ref()
+                    .and_then(|h| h.done.as_ref())
+                    .and_then(|d| d.deal_id),
+                dead_letter_id: letter.id,
+                errors: letter.errors,
+            },
+            Err(error) => {
+                tracing::error!(reason = %letter.reason, error = %error, "dead letter could not be written");
+                Outcome::RetryLater {
+                    code: "dead_letter_unavailable",
+                    message: "the delivery could not be processed or stored; please retry later",
+                }
+            }
+        }
+    }
+}
+
+/// The dead letter's parts for associations that failed under `on_association_failure: dead_letter`:
+/// the reason of the first failure HubSpot gave an error for (`association_not_found` when none did:
+/// no company has the domain), one problem per failure, and what was written (the deal id, if the
+/// deal exists; then the deal may exist, so an idempotent repeat replays this answer).
+fn association_failure(
+    failures: Vec<hubspot::AssociationFailure>,
+    done: hubspot::PlanProgress,
+    attempts: u32,
+) -> (Reason, Vec<Problem>, Option<HubSpotFailure>, bool) {
+    let first = failures.iter().find_map(|f| f.error.as_ref());
+    let reason = first.map_or(Reason::AssociationNotFound, hubspot::HubSpotError::reason);
+    let errors = failures
+        .iter()
+        .map(|f| {
+            let text = |key: &str| f.entry.get(key).and_then(serde_json::Value::as_str).unwrap_or_default();
+            Problem::at(
+                format!("associations.{}", text("object")),
+                "association_failed",
+                format!("{} failed: {}", text("call"), text("message")),
+            )
+        })
+        .collect();
+    let mut hubspot = match first {
+        Some(error) => HubSpotFailure::of(error, attempts),
+        None => HubSpotFailure {
+            status: None,
+            body: serde_json::Value::String(
+                "HubSpot reported no error: a record to link was not found (see associationFailures)".to_owned(),
+            ),
+            attempts,
+            done: None,
+            association_failures: Vec::new(),
+        },
+    };
+    let deal_exists = done.deal_id.is_some();
+    hubspot.association_failures = failures.into_iter().map(|f| f.entry).collect();
+    hubspot.done = Some(done);
+    (reason, errors, Some(hubspot), deal_exists)
+}
