@@ -9,12 +9,12 @@ use serde_json::Value;
 use super::convert::ValueType;
 use super::diagnostic::{At, Report};
 use super::free_mail::FreeMailDomains;
-use super::route::{Compiled, Eval, IdsRule, ValueRule, compile_ids, compile_value, keep};
 use super::spec::{
     IdsSpec, Input, PropertySpec, ValueSpec, check_keys, check_property_name, expect_map, find, read_ids, read_value,
     scalar, show_node,
 };
 use super::template::{Templates, looks_like_template};
+use super::value_rule::{Compiled, Eval, IdsRule, ValueRule, compile_ids, compile_value, keep};
 use super::yaml::{Node, NodeKind};
 use crate::domain::{Associations, CompanyDomain, CompanyLookup, ContactUpsert, Email, Problem, Property};
 

@@ -152,6 +152,7 @@ pub mod resolve;
 mod route;
 mod spec;
 mod template;
+mod value_rule;
 mod yaml;
 
 use std::collections::BTreeSet;
