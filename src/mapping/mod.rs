@@ -148,6 +148,7 @@ mod convert;
 mod diagnostic;
 mod endpoint;
 mod free_mail;
+pub mod online;
 pub mod resolve;
 mod route;
 mod spec;
