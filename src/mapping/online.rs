@@ -420,7 +420,7 @@ fn check_type(def: &PropertyDef, declared: ValueType, loc: Loc, at: At<'_>, repo
                 at,
                 loc,
                 format!(
-                    "`type: {declared}` contradicts the property: {} is a {} property in the portal{hint}",
+                    "`type: {declared}` contradicts the property: {} has type {} in the portal{hint}",
                     def.name, def.kind
                 ),
             );
