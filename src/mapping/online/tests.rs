@@ -150,7 +150,7 @@ mod options {
             (
                 "a default that is not an option, at the default",
                 &format!("{STAGE}properties:\n  lead_source: {{ from: \"{{{{ fields.src }}}}\", default: cold_call }}"),
-                Some("10:56: error: route r, properties.lead_source: \"cold_call\" is neither"),
+                Some("10:59: error: route r, properties.lead_source: \"cold_call\" is neither"),
             ),
             (
                 "a template alone is not checked",
