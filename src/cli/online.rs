@@ -91,7 +91,9 @@ fn report(origin: &str, findings: &[Diagnostic], json_output: bool, portal: Opti
             eprintln!("{}", finding.in_file(origin));
         }
         match portal {
-            Some(portal) => println!("{origin}: {errors} error(s), {warnings} warning(s) against the portal ({portal})"),
+            Some(portal) => {
+                println!("{origin}: {errors} error(s), {warnings} warning(s) against the portal ({portal})")
+            }
             None => eprintln!("{origin}: {errors} error(s)"),
         }
     }
@@ -104,13 +106,18 @@ async fn read_portal(env: &Env, needs: &SchemaNeeds) -> Result<HashMap<HubSpotAp
     let (secrets, client) = match config::hubspot_access(env).await {
         Ok(Some(access)) => access,
         Ok(None) => {
-            return Err("no HubSpot credential: set HUBSPOT_ACCESS_TOKEN (a private app or Service Key token) or \
+            return Err(
+                "no HubSpot credential: set HUBSPOT_ACCESS_TOKEN (a private app or Service Key token) or \
                         HUBSPOT_SECRET_ID (the secret `invoke` and the Lambda function read)"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         Err(e) => return Err(e.to_string()),
     };
-    let auth = secrets.hubspot_auth(false).await.map_err(|why| format!("no HubSpot credential: {why}"))?;
+    let auth = secrets
+        .hubspot_auth(false)
+        .await
+        .map_err(|why| format!("no HubSpot credential: {why}"))?;
     let mut schemas = HashMap::new();
     for &api in &needs.apis {
         let mut schema = read_schema(&client, api, &auth)
@@ -141,7 +148,10 @@ async fn read_properties(
         ObjectType::Company => "company properties",
         ObjectType::Deal => "deal properties",
     };
-    deals.properties(api, object, auth).await.map_err(|e| explain(e, what, scopes))
+    deals
+        .properties(api, object, auth)
+        .await
+        .map_err(|e| explain(e, what, scopes))
 }
 
 /// HubSpot's refusal in words that say what to do.

@@ -85,7 +85,9 @@ pub fn schema_needs(text: &str) -> SchemaNeeds {
                 .is_some_and(|c| c.records.iter().any(|r| !r.properties.is_empty()));
         }
     }
-    needs.apis.sort_by_key(|api| HubSpotApi::ALL.iter().position(|a| a == api));
+    needs
+        .apis
+        .sort_by_key(|api| HubSpotApi::ALL.iter().position(|a| a == api));
     needs
 }
 
@@ -221,7 +223,9 @@ fn check_pipeline_and_stage(deal: &DealSpec, schema: &PortalSchema, at: At<'_>, 
                 Ok(_) => {}
                 // As at runtime: without `pipeline:`, another pipeline's stage id passes (HubSpot decides).
                 Err(_) if deal.pipeline.is_none() && schema.pipeline_of_stage_id(value.trim()).is_some() => {
-                    let other = schema.pipeline_of_stage_id(value.trim()).map_or("", |p| p.label.as_str());
+                    let other = schema
+                        .pipeline_of_stage_id(value.trim())
+                        .map_or("", |p| p.label.as_str());
                     report.warning(
                         at,
                         loc,
@@ -377,7 +381,8 @@ fn check_options(def: &PropertyDef, object: ObjectType, constant: &str, loc: Loc
 
 fn check_type(def: &PropertyDef, declared: ValueType, loc: Loc, at: At<'_>, report: &mut Report) {
     let numeric_options = !def.options.is_empty() && def.options.iter().all(|o| o.value.trim().parse::<f64>().is_ok());
-    let boolean_options = def.options.iter().any(|o| o.value == "true") && def.options.iter().any(|o| o.value == "false");
+    let boolean_options =
+        def.options.iter().any(|o| o.value == "true") && def.options.iter().any(|o| o.value == "false");
     let fits = match (&def.kind, declared) {
         (_, ValueType::Text) => Some(true),
         (PropertyKind::String | PropertyKind::PhoneNumber, _) => None,
@@ -409,7 +414,11 @@ fn check_type(def: &PropertyDef, declared: ValueType, loc: Loc, at: At<'_>, repo
                 }
                 (PropertyKind::Enumeration, _) => format!(
                     "; remove `type:` (the value must be one of its options: {})",
-                    def.options.iter().map(|o| o.value.as_str()).collect::<Vec<_>>().join(", ")
+                    def.options
+                        .iter()
+                        .map(|o| o.value.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 (kind, _) => match conversion_of(kind) {
                     Some(fitting) => format!("; use `type: {}` or none", fitting.as_str()),

@@ -17,7 +17,8 @@ fn schema() -> PortalSchema {
 
 /// A mapping of one 2026-03 route `r` whose `deal:` block is `deal` (indented under `deal:`, from line 7).
 fn mapping(deal: &str) -> String {
-    let mut text = "version: 1\nroutes:\n  r:\n    source: json\n    hubspot: { api: \"2026-03\" }\n    deal:\n".to_owned();
+    let mut text =
+        "version: 1\nroutes:\n  r:\n    source: json\n    hubspot: { api: \"2026-03\" }\n    deal:\n".to_owned();
     for line in deal.lines() {
         text.push_str("      ");
         text.push_str(line);
@@ -52,7 +53,9 @@ mod properties {
 
     #[test]
     fn unknown_properties_are_errors_at_their_key_with_a_near_name() {
-        let text = mapping(&format!("{STAGE}properties:\n  dealname: Acme\n  amout: \"{{{{ fields.a }}}}\"\n"));
+        let text = mapping(&format!(
+            "{STAGE}properties:\n  dealname: Acme\n  amout: \"{{{{ fields.a }}}}\"\n"
+        ));
         assert_eq!(
             findings(&text),
             [
@@ -65,7 +68,11 @@ mod properties {
     #[test]
     fn variants() {
         assert_cases(&[
-            ("a known property", &format!("{STAGE}properties: {{ dealname: Acme }}"), None),
+            (
+                "a known property",
+                &format!("{STAGE}properties: {{ dealname: Acme }}"),
+                None,
+            ),
             (
                 "a name nothing is near says sensitive properties are not listed",
                 &format!("{STAGE}properties: {{ xyzzy_plugh_count: 1 }}"),
@@ -83,12 +90,16 @@ mod properties {
             ),
             (
                 "a contact property that is read-only (not calculated)",
-                &format!("{STAGE}associations:\n  contacts: {{ email: a@example.com, properties: {{ hs_object_id: 5 }} }}"),
+                &format!(
+                    "{STAGE}associations:\n  contacts: {{ email: a@example.com, properties: {{ hs_object_id: 5 }} }}"
+                ),
                 Some("associations.contacts[0].properties.hs_object_id: contact property hs_object_id is read-only"),
             ),
             (
                 "an unknown contact property",
-                &format!("{STAGE}associations:\n  contacts: {{ email: a@example.com, properties: {{ frstname: Ada }} }}"),
+                &format!(
+                    "{STAGE}associations:\n  contacts: {{ email: a@example.com, properties: {{ frstname: Ada }} }}"
+                ),
                 Some("the portal has no contact property frstname (did you mean firstname"),
             ),
             (
@@ -116,7 +127,11 @@ mod options {
     #[test]
     fn variants() {
         assert_cases(&[
-            ("an option value", &format!("{STAGE}properties: {{ dealtype: newbusiness }}"), None),
+            (
+                "an option value",
+                &format!("{STAGE}properties: {{ dealtype: newbusiness }}"),
+                None,
+            ),
             (
                 "an option label on a deal property is resolved at runtime",
                 &format!("{STAGE}properties: {{ dealtype: new business }}"),
@@ -279,7 +294,11 @@ mod types {
                 &format!("{STAGE}properties: {{ amount: soon }}"),
                 Some("amount is a number property in the portal and the mapping gives no `type:`"),
             ),
-            ("an untyped constant it can take", &format!("{STAGE}properties: {{ amount: \"12,500.50\" }}"), None),
+            (
+                "an untyped constant it can take",
+                &format!("{STAGE}properties: {{ amount: \"12,500.50\" }}"),
+                None,
+            ),
         ]);
     }
 }
@@ -299,9 +318,11 @@ mod upsert_by {
         assert!(findings(&with_upsert("webhook_event_id")).is_empty());
         assert_eq!(
             findings(&with_upsert("dealname")),
-            ["5:43: error: route r, hubspot.upsert_by: deal property dealname does not have unique values in the \
+            [
+                "5:43: error: route r, hubspot.upsert_by: deal property dealname does not have unique values in the \
               portal (hasUniqueValue is false), so HubSpot cannot upsert by it; create a property with unique \
-              values (e.g. an event id)"]
+              values (e.g. an event id)"
+            ]
         );
         let unknown = findings(&with_upsert("webhook_event"));
         assert!(unknown[0].contains("did you mean webhook_event_id"), "{unknown:?}");
