@@ -11,6 +11,8 @@ use crate::inbound::{Delivery, Invocation};
 use crate::mapping::{Mapping, Severity};
 use crate::outcome::Outcome;
 
+mod online;
+
 /// Exit code: success (mapping valid, request built, deal created or dry run).
 pub const EXIT_OK: u8 = 0;
 /// Exit code: could not run (invalid mapping, unreadable or invalid event, bad configuration).
@@ -23,6 +25,9 @@ pub const EXIT_REJECTED: u8 = 4;
 pub const EXIT_RETRY_LATER: u8 = 5;
 /// Exit code: authenticated, but no route on the endpoint matched (HTTP 200 `ignored`).
 pub const EXIT_IGNORED: u8 = 6;
+/// Exit code: `check --online` could not read the portal (no credential, credential refused, scopes
+/// missing, HubSpot unavailable), so nothing was checked.
+pub const EXIT_PORTAL_UNREADABLE: u8 = 7;
 
 /// dealhook: turn webhooks into HubSpot deals.
 #[derive(Debug, Parser)]
@@ -33,17 +38,35 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok · 1 could not run (bad mapping, event or configuration) · 2 usage · \
-3 dead-lettered (202) · 4 rejected (4xx) · 5 retry later (503, 409) · 6 ignored (no route matched)";
+3 dead-lettered (202) · 4 rejected (4xx) · 5 retry later (503, 409) · 6 ignored (no route matched) · \
+7 the portal could not be read (check --online)";
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Validate a mapping offline: every error with its line, route and property.
+    ///
+    /// With --online, compare it with the HubSpot portal instead (credential as for `invoke`:
+    /// HUBSPOT_ACCESS_TOKEN, or the secret HUBSPOT_SECRET_ID names): properties the portal lacks (with
+    /// a near name), read-only and calculated properties, constants (literals, `map:` targets,
+    /// `default:`) that are not options of an enumeration or that its type cannot take, pipelines and
+    /// stages that are neither ids nor labels or lie outside their pipeline, `type:` contradicting the
+    /// property's type, `upsert_by` without unique values; contact and company properties of the
+    /// association blocks likewise. Templates are not checked. Reads pipelines and deal properties
+    /// (scope crm.objects.deals.read, or crm.schemas.deals.read), and contact or company properties
+    /// when association blocks set some (crm.objects.contacts.read / crm.objects.companies.read, or
+    /// the crm.schemas.* read scopes). Exit 1 on any error, 7 when the portal cannot be read.
     Check {
         /// Mapping file (default: $DEALHOOK_MAPPING, else the embedded mapping.yaml).
         mapping: Option<PathBuf>,
         /// A file holding the secret's JSON: also check that every signing key the routes name is there.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "online")]
         secret: Option<PathBuf>,
+        /// Compare the mapping with the HubSpot portal (reads its pipelines and properties).
+        #[arg(long)]
+        online: bool,
+        /// With --online: print the findings as one JSON document on stdout (for CI).
+        #[arg(long, requires = "online")]
+        json: bool,
     },
     /// Print the HubSpot request a Lambda event would produce, without sending anything.
     Transform {
@@ -65,7 +88,13 @@ pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init();
     let code = match cli.command {
-        Command::Check { mapping, secret } => check(mapping.as_deref(), secret.as_deref()),
+        Command::Check {
+            mapping,
+            online: true,
+            json,
+            ..
+        } => online::check_online(mapping.as_deref(), json).await,
+        Command::Check { mapping, secret, .. } => check(mapping.as_deref(), secret.as_deref()),
         Command::Transform { event } => transform(&event).await,
         Command::Invoke { event } => invoke(&event).await,
     };

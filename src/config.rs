@@ -262,21 +262,7 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
         None
     };
 
-    let secrets: Arc<dyn SecretSource> = match (&env.hubspot_secret_id, &env.hubspot_access_token, &sdk) {
-        (Some(id), _, Some(sdk)) => Arc::new(SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(sdk),
-            id.clone(),
-            env.secret_ttl,
-        )),
-        // Read as the secret is (a plain token, or the secret's JSON with OAuth or signing keys), so
-        // that a JSON secret is never sent as a Bearer token.
-        (_, Some(token), _) => {
-            use secrecy::ExposeSecret as _;
-            let credentials = Credentials::parse(token.expose_secret()).map_err(ConfigError::AccessToken)?;
-            Arc::new(StaticSecrets::new(credentials))
-        }
-        _ => Arc::new(StaticSecrets::new(Credentials::default())),
-    };
+    let secrets = secret_source(env, sdk.as_ref())?;
 
     let mut memory_letters = None;
     let dead_letters: Arc<dyn DeadLetters> = match (&env.dlq_url, &sdk) {
@@ -288,11 +274,7 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
         }
     };
 
-    let deals = Arc::new(HubSpotClient::new(HubSpotClientConfig {
-        base_url: env.hubspot_base_url.clone(),
-        request_timeout: env.hubspot_timeout,
-        ..HubSpotClientConfig::default()
-    })?);
+    let deals = Arc::new(hubspot_client(env)?);
 
     if mode == Mode::Lambda {
         check_signing_keys(&mapping, secrets.as_ref()).await;
@@ -325,6 +307,48 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
         });
     }
     Ok((app, wiring, memory_letters))
+}
+
+/// Where the HubSpot credential comes from: the Secrets Manager secret `HUBSPOT_SECRET_ID` names, else
+/// `HUBSPOT_ACCESS_TOKEN` (read as the secret is), else nothing (an empty source).
+fn secret_source(env: &Env, sdk: Option<&aws_config::SdkConfig>) -> Result<Arc<dyn SecretSource>, ConfigError> {
+    Ok(match (&env.hubspot_secret_id, &env.hubspot_access_token, sdk) {
+        (Some(id), _, Some(sdk)) => Arc::new(SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            id.clone(),
+            env.secret_ttl,
+        )),
+        // Read as the secret is (a plain token, or the secret's JSON with OAuth or signing keys), so
+        // that a JSON secret is never sent as a Bearer token.
+        (_, Some(token), _) => {
+            use secrecy::ExposeSecret as _;
+            let credentials = Credentials::parse(token.expose_secret()).map_err(ConfigError::AccessToken)?;
+            Arc::new(StaticSecrets::new(credentials))
+        }
+        _ => Arc::new(StaticSecrets::new(Credentials::default())),
+    })
+}
+
+fn hubspot_client(env: &Env) -> Result<HubSpotClient, ConfigError> {
+    Ok(HubSpotClient::new(HubSpotClientConfig {
+        base_url: env.hubspot_base_url.clone(),
+        request_timeout: env.hubspot_timeout,
+        ..HubSpotClientConfig::default()
+    })?)
+}
+
+/// The HubSpot client and the credential's source, as `invoke` has them (`HUBSPOT_SECRET_ID`, else
+/// `HUBSPOT_ACCESS_TOKEN`; `HUBSPOT_BASE_URL`), for commands that only read from HubSpot
+/// (`check --online`). `Ok(None)` when neither credential variable is set.
+pub async fn hubspot_access(env: &Env) -> Result<Option<(Arc<dyn SecretSource>, HubSpotClient)>, ConfigError> {
+    if env.hubspot_secret_id.is_none() && env.hubspot_access_token.is_none() {
+        return Ok(None);
+    }
+    let sdk = match env.hubspot_secret_id {
+        Some(_) => Some(crate::aws::load_sdk_config().await),
+        None => None,
+    };
+    Ok(Some((secret_source(env, sdk.as_ref())?, hubspot_client(env)?)))
 }
 
 #[cfg(test)]

@@ -303,6 +303,7 @@ fn read_properties(
         match read_value(value, at, report) {
             Some(value) => properties.push(PropertySpec {
                 name: key.name.clone(),
+                key_loc: key.loc,
                 value,
             }),
             None => ok = false,

@@ -148,6 +148,7 @@ mod convert;
 mod diagnostic;
 mod endpoint;
 mod free_mail;
+pub mod online;
 pub mod resolve;
 mod route;
 mod spec;
@@ -176,6 +177,12 @@ pub const EMBEDDED_ORIGIN: &str = "mapping.yaml (embedded)";
 
 /// The default mapping, embedded at build time.
 const EMBEDDED: &str = include_str!("../../mapping.yaml");
+
+/// The text of the embedded default mapping (`mapping.yaml` at the repository root), named
+/// [`EMBEDDED_ORIGIN`] in messages.
+pub fn embedded_text() -> &'static str {
+    EMBEDDED
+}
 
 /// A compiled mapping: every route, ready to map submissions. Built once per cold start and
 /// shared (`Arc<Mapping>`) by all invocations; it is immutable, `Send` and `Sync`.

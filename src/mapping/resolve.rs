@@ -206,7 +206,7 @@ fn option_values(def: &PropertyDef, value: PropValue, field: &str, problems: &mu
 }
 
 /// [`PropertyDef::option_value`], and for a `booleancheckbox` the boolean words the mapping reads.
-fn option_value<'a>(def: &'a PropertyDef, item: &str) -> Result<&'a str, UnknownOption> {
+pub(crate) fn option_value<'a>(def: &'a PropertyDef, item: &str) -> Result<&'a str, UnknownOption> {
     def.option_value(item).or_else(|unknown| {
         if def.field_type != "booleancheckbox" {
             return Err(unknown);

@@ -2,6 +2,7 @@
 //! (mock HubSpot over real HTTP, Secrets Manager and SQS on a local moto server).
 
 mod aws;
+mod check_online;
 mod cli;
 mod faults;
 mod for_each;

@@ -129,6 +129,8 @@ pub(crate) struct DealSpec {
 #[derive(Debug)]
 pub(crate) struct PropertySpec {
     pub name: String,
+    /// Where the property's name is (its key under `properties:`).
+    pub key_loc: Loc,
     pub value: ValueSpec,
 }
 
@@ -404,6 +406,7 @@ fn read_deal(deal_key: &Key, node: &Node, at: At<'_>, report: &mut Report) -> Op
             if let Some(value) = read_value(value, at, report) {
                 deal.properties.push(PropertySpec {
                     name: key.name.clone(),
+                    key_loc: key.loc,
                     value,
                 });
             }
