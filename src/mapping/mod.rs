@@ -141,6 +141,7 @@
 
 mod associations;
 mod convert;
+mod dedupe;
 mod diagnostic;
 mod endpoint;
 mod free_mail;
@@ -156,6 +157,7 @@ use std::sync::Arc;
 mod hubspot_tests;
 
 pub use associations::OnAssociationFailure;
+pub use dedupe::{DEFAULT_WITHIN_DAYS, Dedupe, DedupeContact, DedupeThen, MAX_WITHIN_DAYS};
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
 pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
