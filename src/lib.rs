@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod dead_letter;
+mod dedupe;
 pub mod domain;
 pub mod hubspot;
 pub mod idempotency;
@@ -235,7 +236,9 @@ impl App {
         };
         if self.settings.dry_run {
             // Unbuildable (no `upsert_by` value) goes on to `deliver`, which dead-letters it unsent.
-            if let Ok(calls) = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft) {
+            if let Ok(calls) =
+                hubspot::plan::preview_deduped(prepared.route.hubspot(), &prepared.draft, prepared.route.dedupe())
+            {
                 return Outcome::DryRun(calls);
             }
         }
@@ -444,18 +447,29 @@ impl App {
     /// dead-letters the delivery. Also says whether HubSpot may hold the deal despite a failure (see
     /// [`HubSpotError::may_have_created`]; a deal made before an association failed does).
     async fn deliver(&self, delivery: &Delivery, prepared: Prepared<'_>) -> (Outcome, bool) {
-        let plan = hubspot::plan::create_deal(
+        // With `dedupe:`, under the route-and-contact lock (see `dedupe.rs`).
+        let plan = dedupe::write_deal(
             &*self.deals,
             &*self.secrets,
-            prepared.route.hubspot(),
+            self.idempotency.as_ref(),
+            prepared.route,
             &prepared.draft,
-            prepared.route.on_association_failure(),
             self.settings.retry,
             delivery.deadline,
         );
         let failure = match plan.await {
-            Ok(deal) => return (Outcome::Created(deal), false),
-            Err(failure) => failure,
+            dedupe::Guarded::Plan(Ok(deal)) => return (Outcome::Created(deal), false),
+            dedupe::Guarded::Plan(Err(failure)) => failure,
+            dedupe::Guarded::InProgress { retry_after_secs } => {
+                return (Outcome::InProgress { retry_after_secs }, false);
+            }
+            dedupe::Guarded::StoreUnavailable(error) => {
+                tracing::error!(error = %error, "idempotency store unavailable for dedupe; dead-lettering the delivery");
+                let reason = Reason::IdempotencyUnavailable;
+                let problem = Problem::general(reason.as_str(), error.to_string());
+                let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
+                return (self.dead_letter(letter).await, false);
+            }
         };
         let (reason, errors, hubspot, may_exist) = match failure {
             PlanError::Credential(message) => (
@@ -501,7 +515,9 @@ impl App {
     ) -> DeadLetter {
         let mut letter = DeadLetter::new(delivery, prepared.route.name(), reason, errors);
         letter.hubspot_request = self.deals.preview(prepared.route.hubspot(), &prepared.draft).ok();
-        letter.hubspot_requests = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft).unwrap_or_default();
+        letter.hubspot_requests =
+            hubspot::plan::preview_deduped(prepared.route.hubspot(), &prepared.draft, prepared.route.dedupe())
+                .unwrap_or_default();
         letter.deal_draft = Some(prepared.draft.clone());
         letter
     }

@@ -293,6 +293,32 @@ impl IdempotencyStore for MemoryIdempotency {
         }
         Ok(())
     }
+
+    async fn remember(
+        &self,
+        key: &IdempotencyKey,
+        value: &StoredResponse,
+        expires_at: SystemTime,
+    ) -> Result<(), IdempotencyError> {
+        Self::check(&self.failing_settles)?;
+        let record = MemoryRecord {
+            owner: String::new(),
+            lock_until: SystemTime::UNIX_EPOCH,
+            expires_at,
+            response: Some(value.clone()),
+        };
+        lock(&self.records).insert(key.as_str().to_owned(), record);
+        Ok(())
+    }
+
+    async fn recall(&self, key: &IdempotencyKey) -> Result<Option<StoredResponse>, IdempotencyError> {
+        Self::check(&self.failing_claims)?;
+        let now = SystemTime::now();
+        Ok(lock(&self.records)
+            .get(key.as_str())
+            .filter(|r| r.expires_at > now)
+            .and_then(|r| r.response.clone()))
+    }
 }
 
 #[cfg(test)]
