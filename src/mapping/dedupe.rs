@@ -281,4 +281,55 @@ mod tests {
             assert!(problems[0].contains(words), "{name}: {}", problems[0]);
         }
     }
+
+    fn load(route_extra: &str, associations: &str) -> Result<crate::mapping::Mapping, Vec<String>> {
+        let text = format!(
+            "version: 1\nroutes:\n  lead:\n    source: json\n{route_extra}    deal:\n      pipeline: default\n      dealstage: s\n{associations}"
+        );
+        crate::mapping::Mapping::from_yaml(&text, "m.yaml")
+            .map_err(|e| e.errors().map(|d| d.in_file("m.yaml").to_string()).collect())
+    }
+
+    #[test]
+    fn a_route_with_dedupe_and_a_contact_loads_and_says_its_rule() {
+        let contacts = "      associations:\n        contacts: { email: \"{{ fields.email }}\" }\n";
+        let mapping = load("    dedupe: { then: skip, within_days: 7 }\n", contacts).unwrap();
+        let route = mapping.routes().next().unwrap();
+        assert_eq!(
+            route.dedupe(),
+            Some(&Dedupe {
+                within_days: 7,
+                then: DedupeThen::Skip,
+                ..Dedupe::default()
+            })
+        );
+        let by_id = "      associations:\n        contacts: \"{{ fields.contact_id }}\"\n";
+        assert!(load("    dedupe: {}\n", by_id).is_ok(), "a contact id template is a contact");
+        assert!(load("", contacts).unwrap().routes().next().unwrap().dedupe().is_none());
+    }
+
+    /// Routes `dedupe` cannot work on, each an error at `dedupe` (line 5, column 13).
+    #[test]
+    fn dedupe_without_a_contact_or_with_upsert_by_is_a_load_error() {
+        let companies = "      associations:\n        companies: { domain: acme.example }\n";
+        let contacts = "      associations:\n        contacts: { email: \"{{ fields.email }}\" }\n";
+        let cases = [
+            ("no associations", "    dedupe: {}\n", "", "needs a contact"),
+            ("companies only", "    dedupe: {}\n", companies, "needs a contact"),
+            (
+                "with upsert_by",
+                "    dedupe: {}\n    hubspot: { api: v3, upsert_by: webhook_event_id }\n",
+                contacts,
+                "use one of them",
+            ),
+        ];
+        for (name, extra, associations, words) in cases {
+            let errors = load(extra, associations).err().unwrap_or_else(|| panic!("{name}: loaded"));
+            let hit = errors
+                .iter()
+                .find(|e| e.contains(words))
+                .unwrap_or_else(|| panic!("{name}: {errors:?}"));
+            assert!(hit.starts_with("m.yaml:5:13: error: route lead, dedupe:"), "{name}: {hit}");
+        }
+    }
 }

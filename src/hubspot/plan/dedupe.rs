@@ -215,3 +215,207 @@ pub(super) fn add_to_preview(calls: &mut Vec<PlannedCall>, api: HubSpotApi, draf
     }
     calls.splice(create..create, update);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    use super::*;
+    use crate::credentials::HubSpotAuth;
+    use crate::domain::{Associations, ContactUpsert, Email, PropValue, Property};
+    use crate::hubspot::plan::write_deal;
+    use crate::hubspot::{CreatedDeal, DealWrite, HubSpotError, HubSpotOptions, MemoryDeals, RetryPolicy};
+    use crate::mapping::OnAssociationFailure;
+
+    struct Auth;
+
+    #[async_trait]
+    impl AuthSource for Auth {
+        async fn hubspot_auth(&self, _refresh: bool) -> Result<HubSpotAuth, String> {
+            Ok(HubSpotAuth::AccessToken(SecretString::from("tok".to_owned())))
+        }
+    }
+
+    const V3: HubSpotOptions = HubSpotOptions {
+        api: HubSpotApi::V3,
+        upsert_by: None,
+    };
+
+    fn lead(pipeline: Option<&str>) -> DealDraft {
+        DealDraft {
+            pipeline: pipeline.map(str::to_owned),
+            dealstage: "appointmentscheduled".to_owned(),
+            properties: vec![Property {
+                name: "amount".to_owned(),
+                value: PropValue::Number("12".to_owned()),
+            }],
+            associations: Associations {
+                company_ids: vec![9],
+                contacts_by_email: vec![ContactUpsert {
+                    email: Email::parse("ada@acme.example").unwrap(),
+                    properties: vec![],
+                }],
+                ..Associations::default()
+            },
+        }
+    }
+
+    async fn write(deals: &MemoryDeals, draft: &DealDraft, rule: &Dedupe, remembered: Option<u64>) -> Result<CreatedDeal, PlanError> {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+            ..RetryPolicy::default()
+        };
+        let run = DedupeRun {
+            rule,
+            remembered,
+            now: SystemTime::now(),
+        };
+        let on_failure = OnAssociationFailure::Report;
+        write_deal(deals, &Auth, &V3, draft, on_failure, policy, None, Some(run)).await
+    }
+
+    fn skip() -> Dedupe {
+        Dedupe {
+            then: DedupeThen::Skip,
+            ..Dedupe::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_deal_the_contact_gets_one_and_the_second_form_updates_it() {
+        let deals = MemoryDeals::new();
+        let first = write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap();
+        assert_eq!((first.deal_id, first.write), (1, DealWrite::Created));
+        let second = write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap();
+        assert_eq!((second.deal_id, second.write), (1, DealWrite::Updated));
+        assert_eq!(deals.calls(), 1, "one create");
+        let updates = deals.updates();
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].0, 1);
+        assert_eq!(serde_json::Value::Object(updates[0].1.clone()), json!({"amount": "12"}), "no stage or pipeline");
+        // The contact (1001) and the company (9), linked to the updated deal.
+        assert_eq!(
+            deals.links(),
+            [
+                ((ObjectType::Deal, 1), (ObjectType::Contact, 1001)),
+                ((ObjectType::Deal, 1), (ObjectType::Company, 9))
+            ]
+        );
+        assert_eq!(
+            deals.plan_calls(),
+            ["contacts", "search_deals", "contacts", "search_deals", "update_deal", "associate", "associate"]
+        );
+    }
+
+    #[tokio::test]
+    async fn skip_writes_nothing_to_the_deal_found() {
+        let deals = MemoryDeals::new();
+        write(&deals, &lead(None), &skip(), None).await.unwrap();
+        let second = write(&deals, &lead(None), &skip(), None).await.unwrap();
+        assert_eq!((second.deal_id, second.write), (1, DealWrite::Skipped));
+        assert_eq!((deals.calls(), deals.updates().len(), deals.links().len()), (1, 0, 0));
+    }
+
+    /// Deals that do not count, each making the next delivery create another.
+    #[tokio::test]
+    async fn a_closed_deal_or_one_in_another_pipeline_does_not_count() {
+        let deals = MemoryDeals::new();
+        write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap();
+        deals.close_deal(1);
+        let after_close = write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap();
+        assert_eq!((after_close.deal_id, after_close.write), (2, DealWrite::Created), "closed");
+        let other_pipeline = write(&deals, &lead(Some("renewals")), &Dedupe::default(), None).await.unwrap();
+        assert_eq!((other_pipeline.deal_id, other_pipeline.write), (3, DealWrite::Created), "pipeline");
+        let any_pipeline = Dedupe {
+            pipeline_only: false,
+            ..Dedupe::default()
+        };
+        let found = write(&deals, &lead(None), &any_pipeline, None).await.unwrap();
+        assert_eq!((found.deal_id, found.write), (3, DealWrite::Updated), "the newest, any pipeline");
+        let closed_too = Dedupe {
+            open_only: false,
+            ..Dedupe::default()
+        };
+        deals.close_deal(2);
+        let found = write(&deals, &lead(None), &closed_too, None).await.unwrap();
+        assert_eq!((found.deal_id, found.write), (2, DealWrite::Updated), "closed ones count");
+    }
+
+    #[tokio::test]
+    async fn a_remembered_deal_is_used_while_the_search_lags_and_only_while_it_qualifies() {
+        let deals = MemoryDeals::new();
+        write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap();
+        deals.set_search_lag(true);
+        let found = write(&deals, &lead(None), &Dedupe::default(), Some(1)).await.unwrap();
+        assert_eq!((found.deal_id, found.write), (1, DealWrite::Updated));
+        assert!(!deals.plan_calls().ends_with(&["search_deals"]));
+        deals.close_deal(1);
+        let created = write(&deals, &lead(None), &Dedupe::default(), Some(1)).await.unwrap();
+        assert_eq!((created.deal_id, created.write), (2, DealWrite::Created));
+        let gone = write(&deals, &lead(None), &Dedupe::default(), Some(99)).await.unwrap();
+        assert_eq!(gone.write, DealWrite::Created, "a remembered deal that no longer exists");
+    }
+
+    /// Failures before the decision: nothing is created.
+    #[tokio::test]
+    async fn without_the_contact_or_the_search_no_deal_is_written() {
+        let unavailable = || HubSpotError::Unavailable {
+            status: Some(500),
+            message: "boom".to_owned(),
+        };
+        let deals = MemoryDeals::new();
+        deals.fail_next("contacts", HubSpotError::Rejected {
+            status: 400,
+            body: Default::default(),
+            raw: String::new(),
+        });
+        let error = write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap_err();
+        assert!(matches!(error, PlanError::Associations { ref failures, .. } if failures.len() == 1), "{error:?}");
+        for _ in 0..10 {
+            deals.fail_next("search_deals", unavailable());
+        }
+        let error = write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap_err();
+        let PlanError::HubSpot { error, done, .. } = error else { panic!("{error:?}") };
+        assert_eq!(error.status(), Some(500));
+        assert_eq!((done.contact_ids, done.deal_id), (vec![1001], None));
+        assert_eq!(deals.calls(), 0, "no create");
+    }
+
+    #[test]
+    fn the_preview_lists_the_search_the_update_and_the_conditional_create() {
+        let calls = crate::hubspot::plan::preview_deduped(&V3, &lead(None), Some(&Dedupe::default())).unwrap();
+        let shown: Vec<(String, String, Option<&str>)> = calls
+            .iter()
+            .map(|c| (c.request.method.clone(), c.request.path.clone(), c.when.as_deref()))
+            .collect();
+        let paths: Vec<&str> = shown.iter().map(|(_, p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/crm/v3/objects/contacts/batch/upsert",
+                "/crm/v3/objects/deals/batch/read",
+                "/crm/v3/objects/deals/search",
+                "/crm/v3/objects/deals/{dealId}",
+                "/crm/v4/objects/deals/{dealId}/associations/default/contacts/{contactId}",
+                "/crm/v4/objects/deals/{dealId}/associations/default/companies/{companyId}",
+                "/crm/v3/objects/deals",
+            ]
+        );
+        assert_eq!(calls[2].request.body["filterGroups"][0]["filters"][0]["value"], "{contactId}");
+        assert_eq!(calls[2].when, None);
+        assert!(calls[3].when.as_deref().unwrap().contains("if a deal is found"));
+        assert_eq!(calls[3].request.body, json!({"properties": {"amount": "12"}}));
+        assert!(calls[6].when.as_deref().unwrap().starts_with("if no deal is found"));
+        let skipped = crate::hubspot::plan::preview_deduped(&V3, &lead(None), Some(&skip())).unwrap();
+        assert_eq!(skipped.len(), 4, "contacts, read, search, create: {skipped:#?}");
+        assert_eq!(
+            crate::hubspot::plan::deal_request_of(&calls).map(|r| r.path.as_str()),
+            Some("/crm/v3/objects/deals")
+        );
+    }
+}
