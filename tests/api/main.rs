@@ -3,6 +3,7 @@
 
 mod aws;
 mod cli;
+mod dedupe;
 mod faults;
 mod handler;
 mod helpers;
