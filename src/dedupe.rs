@@ -35,6 +35,7 @@ use crate::mapping::{DedupeContact, Route};
 
 /// How a deal write under `dedupe` ended.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per delivery, matched at once: boxing would buy nothing
 pub(crate) enum Guarded {
     /// The plan ran (or, for a route without `dedupe`, ran as always): its result.
     Plan(Result<CreatedDeal, PlanError>),
@@ -72,7 +73,9 @@ pub(crate) async fn write_deal<A: AuthSource + ?Sized>(
     let options = route.hubspot();
     let on_failure = route.on_association_failure();
     let Some(rule) = route.dedupe() else {
-        return Guarded::Plan(plan::create_deal(deals, auth_source, options, draft, on_failure, policy, deadline).await);
+        return Guarded::Plan(
+            plan::create_deal(deals, auth_source, options, draft, on_failure, policy, deadline).await,
+        );
     };
     let run = |remembered| {
         Some(DedupeRun {
@@ -84,7 +87,16 @@ pub(crate) async fn write_deal<A: AuthSource + ?Sized>(
     // A draft of a dedupe route always has a contact (the mapping requires it), so without one only
     // the table is missing.
     let (Some(idempotency), Some(contact)) = (idempotency, DedupeContact::of(&draft.associations)) else {
-        let result = plan::write_deal(deals, auth_source, options, draft, on_failure, policy, deadline, run(None));
+        let result = plan::write_deal(
+            deals,
+            auth_source,
+            options,
+            draft,
+            on_failure,
+            policy,
+            deadline,
+            run(None),
+        );
         return Guarded::Plan(result.await);
     };
     let (lock, memory) = keys(route.name(), &contact);
@@ -115,7 +127,17 @@ pub(crate) async fn write_deal<A: AuthSource + ?Sized>(
             return Guarded::StoreUnavailable(error);
         }
     };
-    let result = plan::write_deal(deals, auth_source, options, draft, on_failure, policy, deadline, run(remembered)).await;
+    let result = plan::write_deal(
+        deals,
+        auth_source,
+        options,
+        draft,
+        on_failure,
+        policy,
+        deadline,
+        run(remembered),
+    )
+    .await;
     if let Ok(deal) = &result
         && deal.write == DealWrite::Created
     {
@@ -151,7 +173,13 @@ mod tests {
         assert!(lock.as_str().starts_with("dedupe:lock#sha256:"), "{lock}");
         assert!(!lock.as_str().contains("ada"), "{lock}");
         assert_ne!(keys("other", &ada).0, lock);
-        assert_ne!(keys("lead", &DedupeContact::Email("bob@example.com".to_owned())).0, lock);
-        assert_ne!(keys("lead", &DedupeContact::Id(5)).0, keys("lead", &DedupeContact::Email("5".to_owned())).0);
+        assert_ne!(
+            keys("lead", &DedupeContact::Email("bob@example.com".to_owned())).0,
+            lock
+        );
+        assert_ne!(
+            keys("lead", &DedupeContact::Id(5)).0,
+            keys("lead", &DedupeContact::Email("5".to_owned())).0
+        );
     }
 }

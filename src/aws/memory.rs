@@ -407,6 +407,23 @@ mod tests {
         assert_eq!(token(&secrets.credentials().await.unwrap()), "tok");
     }
 
+    #[tokio::test]
+    async fn a_remembered_value_is_recalled_until_it_expires_and_overwrites_what_was_there() {
+        let store = MemoryIdempotency::new();
+        let key = IdempotencyKey::hashed("dedupe:deal", "lead\0email:ada@example.com");
+        let value = |id: u64| StoredResponse {
+            status: 200,
+            body: serde_json::json!({ "dealId": id }),
+        };
+        assert_eq!(store.recall(&key).await.unwrap(), None);
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        store.remember(&key, &value(1), later).await.unwrap();
+        store.remember(&key, &value(2), later).await.unwrap();
+        assert_eq!(store.recall(&key).await.unwrap(), Some(value(2)));
+        store.remember(&key, &value(3), SystemTime::now()).await.unwrap();
+        assert_eq!(store.recall(&key).await.unwrap(), None, "expired");
+    }
+
     #[test]
     fn a_poisoned_lock_is_recovered() {
         let queue = Arc::new(MemoryDeadLetters::new());

@@ -285,7 +285,10 @@ impl Deals for MemoryDeals {
             .map(|(id, draft)| found(&state, *id, draft))
             .find(|(deal, draft)| {
                 draft.associations.contact_ids.contains(&search.contact_id)
-                    && search.pipeline.as_ref().is_none_or(|p| Some(p) == deal.pipeline.as_ref())
+                    && search
+                        .pipeline
+                        .as_ref()
+                        .is_none_or(|p| Some(p) == deal.pipeline.as_ref())
                     && (!search.open_only || deal.closed == Some(false))
             })
             .map(|(deal, _)| deal))
@@ -323,7 +326,12 @@ fn found<'a>(state: &State, id: u64, draft: &'a DealDraft) -> (crm::FoundDeal, &
     let deal = crm::FoundDeal {
         id,
         createdate: None,
-        pipeline: Some(draft.pipeline.clone().unwrap_or_else(|| crm::DEFAULT_PIPELINE.to_owned())),
+        pipeline: Some(
+            draft
+                .pipeline
+                .clone()
+                .unwrap_or_else(|| crm::DEFAULT_PIPELINE.to_owned()),
+        ),
         closed: Some(state.closed.contains(&id)),
     };
     (deal, draft)

@@ -88,7 +88,10 @@ pub(crate) fn read_dedupe(node: &Node, at: At<'_>, report: &mut Report) -> Optio
         report.error(
             at.field("dedupe.by"),
             node.loc,
-            format!("expected `contact` (the only key deals are deduplicated by), found {}", show_node(node)),
+            format!(
+                "expected `contact` (the only key deals are deduplicated by), found {}",
+                show_node(node)
+            ),
         );
     }
     let flag = |name: &str, field: &str, report: &mut Report| match find(entries, name) {
@@ -226,7 +229,10 @@ mod tests {
         let mut report = Report::default();
         let node = parse(yaml).unwrap();
         let read = read_dedupe(&node, At::route("r"), &mut report);
-        (read.map(|(d, _)| d), report.items.iter().map(ToString::to_string).collect())
+        (
+            read.map(|(d, _)| d),
+            report.items.iter().map(ToString::to_string).collect(),
+        )
     }
 
     #[test]
@@ -260,17 +266,42 @@ mod tests {
     #[test]
     fn each_wrong_value_is_an_error_at_its_node() {
         let cases = [
-            ("unknown key", "{by: contact, within: 3}", "1:15", "unknown key `within` in `dedupe`"),
+            (
+                "unknown key",
+                "{by: contact, within: 3}",
+                "1:15",
+                "unknown key `within` in `dedupe`",
+            ),
             ("by company", "{by: company}", "1:6", "expected `contact`"),
             ("by a number", "{by: 1}", "1:6", "expected `contact`"),
             ("zero days", "{within_days: 0}", "1:15", "from 1 to 3650, found 0"),
             ("negative days", "{within_days: -5}", "1:15", "from 1 to 3650, found -5"),
-            ("too many days", "{within_days: 3651}", "1:15", "from 1 to 3650, found 3651"),
+            (
+                "too many days",
+                "{within_days: 3651}",
+                "1:15",
+                "from 1 to 3650, found 3651",
+            ),
             ("fractional days", "{within_days: 1.5}", "1:15", "found 1.5"),
             ("days as text", "{within_days: \"30\"}", "1:15", "found \"30\""),
-            ("then create", "{then: create}", "1:8", "expected update or skip, found \"create\""),
-            ("open_only text", "{open_only: yes please}", "1:13", "expected true or false"),
-            ("pipeline_only number", "{pipeline_only: 1}", "1:17", "expected true or false, found 1"),
+            (
+                "then create",
+                "{then: create}",
+                "1:8",
+                "expected update or skip, found \"create\"",
+            ),
+            (
+                "open_only text",
+                "{open_only: yes please}",
+                "1:13",
+                "expected true or false",
+            ),
+            (
+                "pipeline_only number",
+                "{pipeline_only: 1}",
+                "1:17",
+                "expected true or false, found 1",
+            ),
             ("not a map", "contact", "1:1", "`dedupe`"),
         ];
         for (name, yaml, loc, words) in cases {
@@ -304,7 +335,10 @@ mod tests {
             })
         );
         let by_id = "      associations:\n        contacts: \"{{ fields.contact_id }}\"\n";
-        assert!(load("    dedupe: {}\n", by_id).is_ok(), "a contact id template is a contact");
+        assert!(
+            load("    dedupe: {}\n", by_id).is_ok(),
+            "a contact id template is a contact"
+        );
         assert!(load("", contacts).unwrap().routes().next().unwrap().dedupe().is_none());
     }
 
@@ -324,12 +358,46 @@ mod tests {
             ),
         ];
         for (name, extra, associations, words) in cases {
-            let errors = load(extra, associations).err().unwrap_or_else(|| panic!("{name}: loaded"));
+            let errors = load(extra, associations)
+                .err()
+                .unwrap_or_else(|| panic!("{name}: loaded"));
             let hit = errors
                 .iter()
                 .find(|e| e.contains(words))
                 .unwrap_or_else(|| panic!("{name}: {errors:?}"));
-            assert!(hit.starts_with("m.yaml:5:13: error: route lead, dedupe:"), "{name}: {hit}");
+            assert!(
+                hit.starts_with("m.yaml:5:13: error: route lead, dedupe:"),
+                "{name}: {hit}"
+            );
         }
+    }
+
+    #[test]
+    fn a_delivery_whose_contact_renders_empty_is_a_required_problem_at_dedupe() {
+        let contacts = "      associations:\n        contacts: { email: \"{{ fields.email }}\" }\n";
+        let mapping = load("    dedupe: {}\n", contacts).unwrap();
+        let route = mapping.routes().next().unwrap();
+        let submission = |fields: serde_json::Value| crate::domain::Submission {
+            source: "json".into(),
+            id: Some("evt-1".into()),
+            submitted_at: None,
+            event_type: None,
+            received_at: "2026-11-29T10:00:00.000Z".into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            raw: fields,
+        };
+        let problems = route.map(&submission(serde_json::json!({"email": ""}))).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            (problems[0].field.as_deref(), problems[0].code.as_str()),
+            (Some("dedupe"), "required")
+        );
+        let draft = route
+            .map(&submission(serde_json::json!({"email": "Ada@Example.com"})))
+            .unwrap();
+        assert_eq!(
+            DedupeContact::of(&draft.associations),
+            Some(DedupeContact::Email("ada@example.com".to_owned()))
+        );
     }
 }

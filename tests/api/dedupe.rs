@@ -7,11 +7,15 @@
 //! (`then: skip`); a closed deal, one in another pipeline and one older than the window → the search
 //! filters exclude each (so HubSpot answers none) → created; the filters a looser rule sends; the
 //! search failing → dead letter, no deal; two concurrent deliveries for one contact → one create, the
-//! other 409 or an update of the same deal, and the retry an update found by id while search lags.
+//! other 409 or an update of the same deal, and the retry an update found by id while search lags
+//! (in-memory store); the created deal remembered on DynamoDB for the next delivery.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use dealhook::aws::MemoryIdempotency;
 use dealhook::hubspot::HubSpotRequest;
+use dealhook::idempotency::Idempotency;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -88,8 +92,10 @@ fn contact_upserted() -> ResponseTemplate {
 fn deals_found(ids: &[&str]) -> ResponseTemplate {
     let results: Vec<Value> = ids
         .iter()
-        .map(|id| json!({"id": id, "properties": {"pipeline": "default", "hs_is_closed": "false",
-                          "createdate": "2026-03-02T10:00:00.000Z"}}))
+        .map(|id| {
+            json!({"id": id, "properties": {"pipeline": "default", "hs_is_closed": "false",
+                          "createdate": "2026-03-02T10:00:00.000Z"}})
+        })
         .collect();
     ResponseTemplate::new(200).set_body_json(json!({"total": ids.len(), "results": results}))
 }
@@ -99,8 +105,10 @@ fn created(id: &str) -> ResponseTemplate {
 }
 
 fn updated(id: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({"id": id, "properties": {}, "createdAt": "2026-03-02T10:00:00.000Z",
-                                                    "updatedAt": "2026-03-02T10:00:00.000Z", "archived": false}))
+    ResponseTemplate::new(200).set_body_json(
+        json!({"id": id, "properties": {}, "createdAt": "2026-03-02T10:00:00.000Z",
+                                                    "updatedAt": "2026-03-02T10:00:00.000Z", "archived": false}),
+    )
 }
 
 /// Every request the mock received; CRM ones validated against the OpenAPI documents. HubSpot's
@@ -157,7 +165,13 @@ fn filters(search: &HubSpotRequest) -> Vec<(String, String, String)> {
 }
 
 fn now_ms() -> u64 {
-    u64::try_from(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
 }
 
 /// The `createdate GTE` value is `days` before now (within the test's run time).
@@ -178,13 +192,23 @@ fn assert_window(search: &HubSpotRequest, days: u64, started_ms: u64) {
 async fn a_contact_without_a_deal_gets_a_new_one() {
     let app = app(false).await;
     let s = &app.hubspot;
-    mount(s, "POST", &format!("{CRM}/contacts/batch/upsert"), contact_upserted(), 1).await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/contacts/batch/upsert"),
+        contact_upserted(),
+        1,
+    )
+    .await;
     mount(s, "POST", &format!("{CRM}/deals/search"), deals_found(&[]), 1).await;
     mount(s, "POST", &format!("{CRM}/deals"), created("701"), 1).await;
 
     let response = post(&app, "lead", &lead("sub_1")).await;
     assert_eq!(response.status, 200, "{}", response.text);
-    assert_eq!((response.json["status"].as_str(), response.json["dealId"].as_u64()), (Some("created"), Some(701)));
+    assert_eq!(
+        (response.json["status"].as_str(), response.json["dealId"].as_u64()),
+        (Some("created"), Some(701))
+    );
     let requests = received(s).await;
     assert_eq!(
         calls(&requests),
@@ -202,11 +226,32 @@ async fn a_contact_without_a_deal_gets_a_new_one() {
 async fn an_open_deal_of_the_contact_is_updated_without_its_stage_and_linked() {
     let app = app(false).await;
     let s = &app.hubspot;
-    mount(s, "POST", &format!("{CRM}/contacts/batch/upsert"), contact_upserted(), 1).await;
-    mount(s, "POST", &format!("{CRM}/deals/search"), deals_found(&["801", "799"]), 1).await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/contacts/batch/upsert"),
+        contact_upserted(),
+        1,
+    )
+    .await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/deals/search"),
+        deals_found(&["801", "799"]),
+        1,
+    )
+    .await;
     mount(s, "PATCH", &format!("{CRM}/deals/801"), updated("801"), 1).await;
     let link = format!("{CRM}/deals/801/associations/default/contacts/501");
-    mount(s, "PUT", &link, ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE", "results": []})), 1).await;
+    mount(
+        s,
+        "PUT",
+        &link,
+        ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE", "results": []})),
+        1,
+    )
+    .await;
     mount(s, "POST", &format!("{CRM}/deals"), created("999"), 0).await;
 
     let response = post(&app, "lead", &lead("sub_2")).await;
@@ -225,7 +270,14 @@ async fn an_open_deal_of_the_contact_is_updated_without_its_stage_and_linked() {
 async fn skip_answers_the_existing_deal_and_writes_nothing_to_it() {
     let app = app(false).await;
     let s = &app.hubspot;
-    mount(s, "POST", &format!("{CRM}/contacts/batch/upsert"), contact_upserted(), 1).await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/contacts/batch/upsert"),
+        contact_upserted(),
+        1,
+    )
+    .await;
     mount(s, "POST", &format!("{CRM}/deals/search"), deals_found(&["801"]), 1).await;
     mount(s, "PATCH", &format!("{CRM}/deals/801"), updated("801"), 0).await;
     mount(s, "POST", &format!("{CRM}/deals"), created("999"), 0).await;
@@ -233,7 +285,10 @@ async fn skip_answers_the_existing_deal_and_writes_nothing_to_it() {
     let logs = crate::helpers::LogCapture::start();
     let response = post(&app, "lead-skip", &lead("sub_3")).await;
     assert_eq!(response.status, 200, "{}", response.text);
-    assert_eq!((response.json["status"].as_str(), response.json["dealId"].as_u64()), (Some("skipped"), Some(801)));
+    assert_eq!(
+        (response.json["status"].as_str(), response.json["dealId"].as_u64()),
+        (Some("skipped"), Some(801))
+    );
     assert_eq!(calls(&received(s).await).len(), 2, "the contact and the search only");
     assert!(logs.text().contains(r#""outcome":"skipped""#), "{}", logs.text());
 }
@@ -244,20 +299,45 @@ async fn skip_answers_the_existing_deal_and_writes_nothing_to_it() {
 async fn closed_other_pipeline_and_old_deals_are_filtered_out_and_a_deal_is_created() {
     let app = app(false).await;
     let s = &app.hubspot;
-    mount(s, "POST", &format!("{CRM}/contacts/batch/upsert"), contact_upserted(), 1).await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/contacts/batch/upsert"),
+        contact_upserted(),
+        1,
+    )
+    .await;
     mount(s, "POST", &format!("{CRM}/deals/search"), deals_found(&[]), 1).await;
     mount(s, "POST", &format!("{CRM}/deals"), created("702"), 1).await;
 
     let started = now_ms();
     let response = post(&app, "lead", &lead("sub_4")).await;
-    assert_eq!((response.status, response.json["status"].as_str()), (200, Some("created")), "{}", response.text);
+    assert_eq!(
+        (response.status, response.json["status"].as_str()),
+        (200, Some("created")),
+        "{}",
+        response.text
+    );
     let requests = received(s).await;
     let search = searches(&requests)[0];
     let filters = filters(search);
-    let has = |p: &str, o: &str, v: &str| filters.iter().any(|f| (f.0.as_str(), f.1.as_str(), f.2.as_str()) == (p, o, v));
-    assert!(has("associations.contact", "EQ", "501"), "the contact's deals: {filters:?}");
-    assert!(has("hs_is_closed", "EQ", "false"), "a closed deal is excluded: {filters:?}");
-    assert!(has("pipeline", "EQ", "default"), "a deal in another pipeline is excluded: {filters:?}");
+    let has = |p: &str, o: &str, v: &str| {
+        filters
+            .iter()
+            .any(|f| (f.0.as_str(), f.1.as_str(), f.2.as_str()) == (p, o, v))
+    };
+    assert!(
+        has("associations.contact", "EQ", "501"),
+        "the contact's deals: {filters:?}"
+    );
+    assert!(
+        has("hs_is_closed", "EQ", "false"),
+        "a closed deal is excluded: {filters:?}"
+    );
+    assert!(
+        has("pipeline", "EQ", "default"),
+        "a deal in another pipeline is excluded: {filters:?}"
+    );
     assert_window(search, 30, started); // a deal older than 30 days is excluded
 }
 
@@ -265,7 +345,14 @@ async fn closed_other_pipeline_and_old_deals_are_filtered_out_and_a_deal_is_crea
 async fn a_looser_rule_drops_the_pipeline_and_open_filters_and_narrows_the_window() {
     let app = app(false).await;
     let s = &app.hubspot;
-    mount(s, "POST", &format!("{CRM}/contacts/batch/upsert"), contact_upserted(), 1).await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/contacts/batch/upsert"),
+        contact_upserted(),
+        1,
+    )
+    .await;
     mount(s, "POST", &format!("{CRM}/deals/search"), deals_found(&[]), 1).await;
     mount(s, "POST", &format!("{CRM}/deals"), created("703"), 1).await;
 
@@ -283,7 +370,14 @@ async fn a_looser_rule_drops_the_pipeline_and_open_filters_and_narrows_the_windo
 async fn a_search_that_fails_dead_letters_the_delivery_and_creates_nothing() {
     let app = app(false).await;
     let s = &app.hubspot;
-    mount(s, "POST", &format!("{CRM}/contacts/batch/upsert"), contact_upserted(), 1).await;
+    mount(
+        s,
+        "POST",
+        &format!("{CRM}/contacts/batch/upsert"),
+        contact_upserted(),
+        1,
+    )
+    .await;
     let refused = ResponseTemplate::new(403).set_body_json(json!({"status": "error", "category": "MISSING_SCOPES",
         "message": "This app hasn't been granted all required scopes to make this call.",
         "errors": [{"message": "missing", "context": {"requiredGranularScopes": ["crm.objects.deals.read"]}}]}));
@@ -295,19 +389,22 @@ async fn a_search_that_fails_dead_letters_the_delivery_and_creates_nothing() {
     assert_eq!(response.json["reason"], "hubspot_unauthorized", "{}", response.text);
     let texts = app.dead_letter_texts().await;
     assert_eq!(texts.len(), 1);
-    assert!(texts[0].contains("crm.objects.deals.read"), "the scope to grant: {}", texts[0]);
+    assert!(
+        texts[0].contains("crm.objects.deals.read"),
+        "the scope to grant: {}",
+        texts[0]
+    );
     let letter: Value = serde_json::from_str(&texts[0]).unwrap();
-    assert_eq!(letter["hubspot"]["done"], json!({"contactIds": [501], "companyIds": []}), "{letter:#}");
+    assert_eq!(
+        letter["hubspot"]["done"],
+        json!({"contactIds": [501], "companyIds": []}),
+        "{letter:#}"
+    );
 }
 
-/// Two deliveries for one contact at once (two forms, so two idempotency keys): one creates, the
-/// other waits on the contact's lock (409) or, if it came second, updates the same deal. The retry of
-/// a 409 finds the new deal by id although HubSpot's search still finds nothing.
-#[tokio::test]
-async fn two_concurrent_deliveries_for_one_contact_make_one_deal() {
-    let app = app(true).await;
-    let s = &app.hubspot;
-    // Search lags: it never finds the new deal.
+/// HubSpot whose search lags (never finds the new deal) and whose deal create is slow, so that a
+/// second delivery arrives while the first holds the contact's lock. The deal is `704`.
+async fn mount_lagging_hubspot(s: &MockServer) {
     Mock::given(method("POST"))
         .and(path(format!("{CRM}/contacts/batch/upsert")))
         .respond_with(contact_upserted())
@@ -318,9 +415,14 @@ async fn two_concurrent_deliveries_for_one_contact_make_one_deal() {
         .respond_with(deals_found(&[]))
         .mount(s)
         .await;
-    // The create is slow, so the second delivery arrives while the first holds the lock.
-    mount(s, "POST", &format!("{CRM}/deals"), created("704").set_delay(Duration::from_millis(400)), 1).await;
-    let read = ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE", "startedAt": "2026-03-02T10:00:00Z",
+    let slow = created("704").set_delay(Duration::from_millis(400));
+    Mock::given(method("POST"))
+        .and(path(format!("{CRM}/deals")))
+        .respond_with(slow)
+        .mount(s)
+        .await;
+    let read =
+        ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE", "startedAt": "2026-03-02T10:00:00Z",
         "completedAt": "2026-03-02T10:00:00Z",
         "results": [{"id": "704", "properties": {"pipeline": "default", "hs_is_closed": "false"}}]}));
     Mock::given(method("POST"))
@@ -338,6 +440,30 @@ async fn two_concurrent_deliveries_for_one_contact_make_one_deal() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE", "results": []})))
         .mount(s)
         .await;
+}
+
+/// How many deals were created, every CRM request validated on the way.
+async fn creates(s: &MockServer) -> usize {
+    let requests = received(s).await;
+    calls(&requests)
+        .iter()
+        .filter(|c| *c == &format!("POST {CRM}/deals"))
+        .count()
+}
+
+/// Two deliveries for one contact at once (two forms, so two idempotency keys): one creates, the
+/// other waits on the contact's lock (409) or, if it came second, updates the same deal. The retry of
+/// a 409 finds the new deal by id although HubSpot's search still finds nothing. The in-memory store:
+/// its claims are atomic, as DynamoDB's conditional puts are (moto's are not always under load).
+#[tokio::test]
+async fn two_concurrent_deliveries_for_one_contact_make_one_deal() {
+    let mut app = app(false).await;
+    app.app = app.app.with_idempotency(Idempotency {
+        store: Arc::new(MemoryIdempotency::new()),
+        ttl: Duration::from_secs(3600),
+    });
+    let s = &app.hubspot;
+    mount_lagging_hubspot(s).await;
 
     let (a, b) = (lead("form_a"), lead("form_b"));
     let (first, second) = tokio::join!(post(&app, "lead", &a), post(&app, "lead", &b));
@@ -360,11 +486,36 @@ async fn two_concurrent_deliveries_for_one_contact_make_one_deal() {
     // The sender retries the form that waited (or sends a third): the deal is found by id.
     let again = post(&app, "lead", &lead("form_c")).await;
     assert_eq!(again.status, 200, "{}", again.text);
-    assert_eq!((again.json["status"].as_str(), again.json["dealId"].as_u64()), (Some("updated"), Some(704)));
-    let requests = received(s).await;
-    let creates = calls(&requests).iter().filter(|c| *c == &format!("POST {CRM}/deals")).count();
-    assert_eq!(creates, 1, "never a second create: {:#?}", calls(&requests));
-    assert!(calls(&requests).contains(&format!("POST {CRM}/deals/batch/read")));
+    assert_eq!(
+        (again.json["status"].as_str(), again.json["dealId"].as_u64()),
+        (Some("updated"), Some(704))
+    );
+    assert_eq!(creates(s).await, 1, "never a second create");
+}
+
+/// On DynamoDB (moto): the deal a delivery created is remembered in the table, so the next delivery
+/// for the contact, while HubSpot's search still lags, reads it by id and updates it; the lock is
+/// released after each delivery.
+#[tokio::test]
+async fn on_dynamodb_the_created_deal_is_remembered_for_the_next_delivery() {
+    let app = app(true).await;
+    let s = &app.hubspot;
+    mount_lagging_hubspot(s).await;
+
+    let first = post(&app, "lead", &lead("form_a")).await;
+    assert_eq!(
+        (first.status, first.json["status"].as_str()),
+        (200, Some("created")),
+        "{}",
+        first.text
+    );
+    let second = post(&app, "lead", &lead("form_b")).await;
+    assert_eq!(second.status, 200, "the lock was released: {}", second.text);
+    assert_eq!(
+        (second.json["status"].as_str(), second.json["dealId"].as_u64()),
+        (Some("updated"), Some(704))
+    );
+    assert_eq!(creates(s).await, 1);
 }
 
 #[tokio::test]
@@ -394,7 +545,17 @@ async fn a_dry_run_lists_the_search_and_the_conditional_update_and_create() {
             format!("POST {CRM}/deals"),
         ]
     );
-    assert_eq!(requests[3]["when"].as_str().map(|w| w.contains("if a deal is found")), Some(true), "{text}");
-    assert_eq!(requests[5]["when"].as_str().map(|w| w.starts_with("if no deal is found")), Some(true), "{text}");
+    assert_eq!(
+        requests[3]["when"].as_str().map(|w| w.contains("if a deal is found")),
+        Some(true),
+        "{text}"
+    );
+    assert_eq!(
+        requests[5]["when"]
+            .as_str()
+            .map(|w| w.starts_with("if no deal is found")),
+        Some(true),
+        "{text}"
+    );
     assert_eq!(app.hubspot.received_requests().await.unwrap().len(), 0, "nothing sent");
 }

@@ -117,4 +117,3 @@ pub fn company_create_request(api: HubSpotApi, domain: &str, properties: &[(Stri
         body: json!({"properties": map, "associations": []}),
     }
 }
-

@@ -118,4 +118,3 @@ pub fn parse_contacts_upsert(body: &[u8], contacts: &[ContactInput]) -> Result<B
     }
     parse_batch_upsert(body, "email", &keys, normalise_email)
 }
-

@@ -48,9 +48,7 @@ pub fn deal_search_request(api: HubSpotApi, search: &DealSearch) -> HubSpotReque
 /// [`deal_search_request`] with the contact given as text (`{contactId}` in a preview, where the id
 /// is known only after the contact upsert).
 pub fn deal_search_request_for(api: HubSpotApi, contact: &str, search: &DealSearch) -> HubSpotRequest {
-    let filter = |property: &str, operator: &str, value: &str| {
-        json!({"propertyName": property, "operator": operator, "value": value})
-    };
+    let filter = |property: &str, operator: &str, value: &str| json!({"propertyName": property, "operator": operator, "value": value});
     let mut filters = vec![filter("associations.contact", "EQ", contact)];
     if let Some(pipeline) = &search.pipeline {
         filters.push(filter("pipeline", "EQ", pipeline));
@@ -262,8 +260,16 @@ mod tests {
     fn an_unreadable_search_answer_is_an_error_naming_what_is_wrong() {
         let cases: [(&str, &[u8], ResponseError); 4] = [
             ("no results", br#"{"total": 0}"#, ResponseError::Missing("results list")),
-            ("an id that is not one", br#"{"results": [{"id": "12a"}]}"#, ResponseError::InvalidId("results[].id")),
-            ("no id", br#"{"results": [{"properties": {}}]}"#, ResponseError::Missing("results[].id")),
+            (
+                "an id that is not one",
+                br#"{"results": [{"id": "12a"}]}"#,
+                ResponseError::InvalidId("results[].id"),
+            ),
+            (
+                "no id",
+                br#"{"results": [{"properties": {}}]}"#,
+                ResponseError::Missing("results[].id"),
+            ),
             ("not an object", b"[]", ResponseError::NotAnObject),
         ];
         for (name, body, expected) in cases {

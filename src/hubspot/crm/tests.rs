@@ -65,8 +65,7 @@ mod batch_matching {
             {"id": "1", "properties": {"k": "v"}}, {"id": "3", "objectWriteTraceId": "v"},
             {"id": "5", "properties": {"k": "w"}}
         ], "errors": [{"message": "late", "context": {"objectWriteTraceId": ["w"]}}]});
-        let outcome =
-            parse_batch_upsert(body.to_string().as_bytes(), "k", &keys(&["v", "w"]), str::to_owned).unwrap();
+        let outcome = parse_batch_upsert(body.to_string().as_bytes(), "k", &keys(&["v", "w"]), str::to_owned).unwrap();
         assert_eq!(outcome.get("v"), Some(&Err(InputFailure::Conflicting(vec![1, 3]))));
         assert_eq!(outcome.get("w"), Some(&Ok(Upserted { id: 5, created: None })));
     }

@@ -31,7 +31,11 @@ pub(super) struct Caller<'a, A: ?Sized> {
 }
 
 impl<'a, A: AuthSource + ?Sized> Caller<'a, A> {
-    pub(super) async fn new(auth_source: &'a A, mut policy: RetryPolicy, deadline: Option<SystemTime>) -> Result<Self, PlanError> {
+    pub(super) async fn new(
+        auth_source: &'a A,
+        mut policy: RetryPolicy,
+        deadline: Option<SystemTime>,
+    ) -> Result<Self, PlanError> {
         let left = deadline.map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
         if let Some(left) = left {
             // The margin kept for the dead letter is at most a quarter of the time left: with a short
@@ -60,7 +64,12 @@ impl<'a, A: AuthSource + ?Sized> Caller<'a, A> {
     /// One call of the plan (`name`, for the log), retried: what [`HubSpotError::is_retryable`] allows,
     /// or for an `idempotent` call what [`HubSpotError::is_retryable_if_idempotent`] allows, as the
     /// policy says and within the cut.
-    pub(super) async fn call<T, F, Fut>(&mut self, name: &'static str, idempotent: bool, attempt: F) -> Result<T, Failed>
+    pub(super) async fn call<T, F, Fut>(
+        &mut self,
+        name: &'static str,
+        idempotent: bool,
+        attempt: F,
+    ) -> Result<T, Failed>
     where
         F: Fn(HubSpotAuth) -> Fut,
         Fut: Future<Output = Result<T, HubSpotError>>,
@@ -149,4 +158,3 @@ fn no_time_left() -> HubSpotError {
             .to_owned(),
     }
 }
-

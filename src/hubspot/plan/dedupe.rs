@@ -41,7 +41,11 @@ impl DedupeRun<'_> {
             contact_id,
             pipeline: self.rule.pipeline_only.then(|| pipeline_of(draft)),
             open_only: self.rule.open_only,
-            created_since_ms: epoch_millis(self.now.checked_sub(self.rule.window()).unwrap_or(SystemTime::UNIX_EPOCH)),
+            created_since_ms: epoch_millis(
+                self.now
+                    .checked_sub(self.rule.window())
+                    .unwrap_or(SystemTime::UNIX_EPOCH),
+            ),
         }
     }
 
@@ -103,7 +107,10 @@ pub(super) async fn find_existing<A: AuthSource + ?Sized>(
             .await;
         match read {
             Ok(Some(deal)) if run.admits(&deal, draft) => {
-                tracing::info!(deal_id = remembered, "dedupe: the deal made for this contact still qualifies");
+                tracing::info!(
+                    deal_id = remembered,
+                    "dedupe: the deal made for this contact still qualifies"
+                );
                 return Ok(Some(remembered));
             }
             Ok(_) => tracing::info!(
@@ -140,7 +147,13 @@ fn is_first_contact(failure: &AssociationFailure) -> bool {
 /// Adds `dedupe`'s calls to a preview ([`super::preview`]'s calls, without `upsert_by`): the read of a
 /// remembered deal and the search after the contacts, the update and its links before the create, and
 /// the condition on the create.
-pub(super) fn add_to_preview(calls: &mut Vec<PlannedCall>, api: HubSpotApi, draft: &DealDraft, rule: &Dedupe, now: SystemTime) {
+pub(super) fn add_to_preview(
+    calls: &mut Vec<PlannedCall>,
+    api: HubSpotApi,
+    draft: &DealDraft,
+    rule: &Dedupe,
+    now: SystemTime,
+) {
     let contacts = contact_inputs(draft).len();
     let after_contacts = match (api, contacts) {
         (_, 0) => 0,
@@ -264,7 +277,12 @@ mod tests {
         }
     }
 
-    async fn write(deals: &MemoryDeals, draft: &DealDraft, rule: &Dedupe, remembered: Option<u64>) -> Result<CreatedDeal, PlanError> {
+    async fn write(
+        deals: &MemoryDeals,
+        draft: &DealDraft,
+        rule: &Dedupe,
+        remembered: Option<u64>,
+    ) -> Result<CreatedDeal, PlanError> {
         let policy = RetryPolicy {
             base: Duration::from_millis(1),
             cap: Duration::from_millis(2),
@@ -297,7 +315,11 @@ mod tests {
         let updates = deals.updates();
         assert_eq!(updates.len(), 1);
         assert_eq!(updates[0].0, 1);
-        assert_eq!(serde_json::Value::Object(updates[0].1.clone()), json!({"amount": "12"}), "no stage or pipeline");
+        assert_eq!(
+            serde_json::Value::Object(updates[0].1.clone()),
+            json!({"amount": "12"}),
+            "no stage or pipeline"
+        );
         // The contact (1001) and the company (9), linked to the updated deal.
         assert_eq!(
             deals.links(),
@@ -308,7 +330,15 @@ mod tests {
         );
         assert_eq!(
             deals.plan_calls(),
-            ["contacts", "search_deals", "contacts", "search_deals", "update_deal", "associate", "associate"]
+            [
+                "contacts",
+                "search_deals",
+                "contacts",
+                "search_deals",
+                "update_deal",
+                "associate",
+                "associate"
+            ]
         );
     }
 
@@ -328,22 +358,40 @@ mod tests {
         write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap();
         deals.close_deal(1);
         let after_close = write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap();
-        assert_eq!((after_close.deal_id, after_close.write), (2, DealWrite::Created), "closed");
-        let other_pipeline = write(&deals, &lead(Some("renewals")), &Dedupe::default(), None).await.unwrap();
-        assert_eq!((other_pipeline.deal_id, other_pipeline.write), (3, DealWrite::Created), "pipeline");
+        assert_eq!(
+            (after_close.deal_id, after_close.write),
+            (2, DealWrite::Created),
+            "closed"
+        );
+        let other_pipeline = write(&deals, &lead(Some("renewals")), &Dedupe::default(), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (other_pipeline.deal_id, other_pipeline.write),
+            (3, DealWrite::Created),
+            "pipeline"
+        );
         let any_pipeline = Dedupe {
             pipeline_only: false,
             ..Dedupe::default()
         };
         let found = write(&deals, &lead(None), &any_pipeline, None).await.unwrap();
-        assert_eq!((found.deal_id, found.write), (3, DealWrite::Updated), "the newest, any pipeline");
+        assert_eq!(
+            (found.deal_id, found.write),
+            (3, DealWrite::Updated),
+            "the newest, any pipeline"
+        );
         let closed_too = Dedupe {
             open_only: false,
             ..Dedupe::default()
         };
         deals.close_deal(2);
         let found = write(&deals, &lead(None), &closed_too, None).await.unwrap();
-        assert_eq!((found.deal_id, found.write), (2, DealWrite::Updated), "closed ones count");
+        assert_eq!(
+            (found.deal_id, found.write),
+            (2, DealWrite::Updated),
+            "closed ones count"
+        );
     }
 
     #[tokio::test]
@@ -358,7 +406,11 @@ mod tests {
         let created = write(&deals, &lead(None), &Dedupe::default(), Some(1)).await.unwrap();
         assert_eq!((created.deal_id, created.write), (2, DealWrite::Created));
         let gone = write(&deals, &lead(None), &Dedupe::default(), Some(99)).await.unwrap();
-        assert_eq!(gone.write, DealWrite::Created, "a remembered deal that no longer exists");
+        assert_eq!(
+            gone.write,
+            DealWrite::Created,
+            "a remembered deal that no longer exists"
+        );
     }
 
     /// Failures before the decision: nothing is created.
@@ -369,18 +421,26 @@ mod tests {
             message: "boom".to_owned(),
         };
         let deals = MemoryDeals::new();
-        deals.fail_next("contacts", HubSpotError::Rejected {
-            status: 400,
-            body: Default::default(),
-            raw: String::new(),
-        });
+        deals.fail_next(
+            "contacts",
+            HubSpotError::Rejected {
+                status: 400,
+                body: Default::default(),
+                raw: String::new(),
+            },
+        );
         let error = write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap_err();
-        assert!(matches!(error, PlanError::Associations { ref failures, .. } if failures.len() == 1), "{error:?}");
+        assert!(
+            matches!(error, PlanError::Associations { ref failures, .. } if failures.len() == 1),
+            "{error:?}"
+        );
         for _ in 0..10 {
             deals.fail_next("search_deals", unavailable());
         }
         let error = write(&deals, &lead(None), &Dedupe::default(), None).await.unwrap_err();
-        let PlanError::HubSpot { error, done, .. } = error else { panic!("{error:?}") };
+        let PlanError::HubSpot { error, done, .. } = error else {
+            panic!("{error:?}")
+        };
         assert_eq!(error.status(), Some(500));
         assert_eq!((done.contact_ids, done.deal_id), (vec![1001], None));
         assert_eq!(deals.calls(), 0, "no create");
@@ -406,7 +466,10 @@ mod tests {
                 "/crm/v3/objects/deals",
             ]
         );
-        assert_eq!(calls[2].request.body["filterGroups"][0]["filters"][0]["value"], "{contactId}");
+        assert_eq!(
+            calls[2].request.body["filterGroups"][0]["filters"][0]["value"],
+            "{contactId}"
+        );
         assert_eq!(calls[2].when, None);
         assert!(calls[3].when.as_deref().unwrap().contains("if a deal is found"));
         assert_eq!(calls[3].request.body, json!({"properties": {"amount": "12"}}));
