@@ -61,6 +61,13 @@ impl IdempotencyKey {
         IdempotencyKey(format!("{}#item:{index}", self.0))
     }
 
+    /// `{scope}#sha256:{hex of value}`: a key for a record that is not a delivery's (e.g. `dedupe`'s
+    /// per-contact lock). The value is hashed, so no personal data (an e-mail) is stored in the key.
+    /// `scope` must not be an endpoint name (endpoint names have no `:`; give the scope one).
+    pub fn hashed(scope: &str, value: &str) -> IdempotencyKey {
+        IdempotencyKey(format!("{scope}#sha256:{}", sha256_hex(value.as_bytes())))
+    }
+
     /// The key as stored.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -128,6 +135,18 @@ pub trait IdempotencyStore: Send + Sync {
     /// Drops `owner`'s lock on `key` (the attempt failed; a repeat may try again). A lock that is
     /// no longer `owner`'s is left alone.
     async fn release(&self, key: &IdempotencyKey, owner: &str) -> Result<(), IdempotencyError>;
+
+    /// Keeps `value` under `key` until `expires_at`, whatever the key held (a completed record with no
+    /// lock). Callers serialise writers themselves (e.g. under a [`Self::claim`]ed lock on another key).
+    async fn remember(
+        &self,
+        key: &IdempotencyKey,
+        value: &StoredResponse,
+        expires_at: SystemTime,
+    ) -> Result<(), IdempotencyError>;
+
+    /// The value [`Self::remember`]ed (or completed) under `key`, unless it expired; strongly consistent.
+    async fn recall(&self, key: &IdempotencyKey) -> Result<Option<StoredResponse>, IdempotencyError>;
 }
 
 /// Idempotency as configured: the store and how long records live.

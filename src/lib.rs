@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod dead_letter;
+mod dedupe;
 pub mod domain;
 pub mod hubspot;
 pub mod idempotency;
@@ -343,7 +344,9 @@ impl App {
     async fn create(&self, delivery: &Delivery, prepared: Prepared<'_>) -> Outcome {
         if self.settings.dry_run {
             // Unbuildable (no `upsert_by` value) goes on to `deliver`, which dead-letters it unsent.
-            if let Ok(calls) = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft) {
+            if let Ok(calls) =
+                hubspot::plan::preview_deduped(prepared.route.hubspot(), &prepared.draft, prepared.route.dedupe())
+            {
                 return Outcome::DryRun(calls);
             }
         }

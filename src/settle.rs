@@ -8,7 +8,7 @@ use crate::domain::{Problem, Reason};
 use crate::hubspot::{self, PlanError};
 use crate::idempotency::{self, Claim, Idempotency, IdempotencyKey};
 use crate::inbound::Delivery;
-use crate::{App, Outcome, Prepared, StoredResponse, credentials};
+use crate::{App, Outcome, Prepared, StoredResponse, credentials, dedupe};
 
 impl App {
     /// [`Self::deliver`] under the delivery's idempotency key: a repeat of a completed delivery gets the
@@ -74,18 +74,29 @@ impl App {
     /// dead-letters the delivery. Also says whether HubSpot may hold the deal despite a failure (see
     /// [`HubSpotError::may_have_created`]; a deal made before an association failed does).
     pub(crate) async fn deliver(&self, delivery: &Delivery, prepared: Prepared<'_>) -> (Outcome, bool) {
-        let plan = hubspot::plan::create_deal(
+        // With `dedupe:`, under the route-and-contact lock (see `dedupe.rs`).
+        let plan = dedupe::write_deal(
             &*self.deals,
             &*self.secrets,
-            prepared.route.hubspot(),
+            self.idempotency.as_ref(),
+            prepared.route,
             &prepared.draft,
-            prepared.route.on_association_failure(),
             self.settings.retry,
             delivery.deadline,
         );
         let failure = match plan.await {
-            Ok(deal) => return (Outcome::Created(deal), false),
-            Err(failure) => failure,
+            dedupe::Guarded::Plan(Ok(deal)) => return (Outcome::Created(deal), false),
+            dedupe::Guarded::Plan(Err(failure)) => failure,
+            dedupe::Guarded::InProgress { retry_after_secs } => {
+                return (Outcome::InProgress { retry_after_secs }, false);
+            }
+            dedupe::Guarded::StoreUnavailable(error) => {
+                tracing::error!(error = %error, "idempotency store unavailable for dedupe; dead-lettering the delivery");
+                let reason = Reason::IdempotencyUnavailable;
+                let problem = Problem::general(reason.as_str(), error.to_string());
+                let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
+                return (self.dead_letter(letter).await, false);
+            }
         };
         let (reason, errors, hubspot, may_exist) = match failure {
             PlanError::Credential(message) => (
@@ -131,7 +142,9 @@ impl App {
     ) -> DeadLetter {
         let mut letter = DeadLetter::new(delivery, prepared.route.name(), reason, errors);
         letter.hubspot_request = self.deals.preview(prepared.route.hubspot(), &prepared.draft).ok();
-        letter.hubspot_requests = hubspot::plan::preview(prepared.route.hubspot(), &prepared.draft).unwrap_or_default();
+        letter.hubspot_requests =
+            hubspot::plan::preview_deduped(prepared.route.hubspot(), &prepared.draft, prepared.route.dedupe())
+                .unwrap_or_default();
         letter.deal_draft = Some(prepared.draft.clone());
         letter.record = prepared.record;
         letter

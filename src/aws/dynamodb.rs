@@ -229,6 +229,41 @@ impl IdempotencyStore for DynamoDbIdempotency {
             Err(e) => Err(self.error("DeleteItem", describe_sdk_error(&e))),
         }
     }
+
+    /// One unconditional `PutItem` of a completed record (no owner, no lock).
+    async fn remember(
+        &self,
+        key: &IdempotencyKey,
+        value: &StoredResponse,
+        expires_at: SystemTime,
+    ) -> Result<(), IdempotencyError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY_ATTRIBUTE, s(key.as_str()))
+            .item("state", s(COMPLETED))
+            .item("owner", s(""))
+            .item("lock_until", n(0))
+            .item(TTL_ATTRIBUTE, n(epoch_seconds(expires_at)))
+            .item("response_status", n(u64::from(value.status)))
+            .item("response_body", s(&value.body.to_string()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error("PutItem", describe_sdk_error(&e)))
+    }
+
+    /// One strongly consistent `GetItem`: a completed, unexpired record's response.
+    async fn recall(&self, key: &IdempotencyKey) -> Result<Option<StoredResponse>, IdempotencyError> {
+        let Some(item) = self.current(key).await? else {
+            return Ok(None);
+        };
+        match reading(&item, SystemTime::now()) {
+            Ok(Some(Claim::Completed(stored))) => Ok(Some(stored)),
+            Ok(_) => Ok(None),
+            Err(why) => Err(self.error("reading the record", why)),
+        }
+    }
 }
 
 #[cfg(test)]

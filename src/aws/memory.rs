@@ -293,6 +293,32 @@ impl IdempotencyStore for MemoryIdempotency {
         }
         Ok(())
     }
+
+    async fn remember(
+        &self,
+        key: &IdempotencyKey,
+        value: &StoredResponse,
+        expires_at: SystemTime,
+    ) -> Result<(), IdempotencyError> {
+        Self::check(&self.failing_settles)?;
+        let record = MemoryRecord {
+            owner: String::new(),
+            lock_until: SystemTime::UNIX_EPOCH,
+            expires_at,
+            response: Some(value.clone()),
+        };
+        lock(&self.records).insert(key.as_str().to_owned(), record);
+        Ok(())
+    }
+
+    async fn recall(&self, key: &IdempotencyKey) -> Result<Option<StoredResponse>, IdempotencyError> {
+        Self::check(&self.failing_claims)?;
+        let now = SystemTime::now();
+        Ok(lock(&self.records)
+            .get(key.as_str())
+            .filter(|r| r.expires_at > now)
+            .and_then(|r| r.response.clone()))
+    }
 }
 
 #[cfg(test)]
@@ -380,6 +406,23 @@ mod tests {
         assert_eq!((secrets.reads(), secrets.refreshes()), (1, 1));
         secrets.set_failing(false);
         assert_eq!(token(&secrets.credentials().await.unwrap()), "tok");
+    }
+
+    #[tokio::test]
+    async fn a_remembered_value_is_recalled_until_it_expires_and_overwrites_what_was_there() {
+        let store = MemoryIdempotency::new();
+        let key = IdempotencyKey::hashed("dedupe:deal", "lead\0email:ada@example.com");
+        let value = |id: u64| StoredResponse {
+            status: 200,
+            body: serde_json::json!({ "dealId": id }),
+        };
+        assert_eq!(store.recall(&key).await.unwrap(), None);
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        store.remember(&key, &value(1), later).await.unwrap();
+        store.remember(&key, &value(2), later).await.unwrap();
+        assert_eq!(store.recall(&key).await.unwrap(), Some(value(2)));
+        store.remember(&key, &value(3), SystemTime::now()).await.unwrap();
+        assert_eq!(store.recall(&key).await.unwrap(), None, "expired");
     }
 
     #[test]

@@ -108,6 +108,34 @@ impl Deals for HubSpotClient {
     ) -> Result<Vec<portal::PropertyDef>, HubSpotError> {
         HubSpotClient::properties(self, api, object, auth).await
     }
+
+    async fn search_deals(
+        &self,
+        api: HubSpotApi,
+        search: &crm::DealSearch,
+        auth: &HubSpotAuth,
+    ) -> Result<Option<crm::FoundDeal>, HubSpotError> {
+        HubSpotClient::search_deals(self, api, search, auth).await
+    }
+
+    async fn read_deal(
+        &self,
+        api: HubSpotApi,
+        deal_id: u64,
+        auth: &HubSpotAuth,
+    ) -> Result<Option<crm::FoundDeal>, HubSpotError> {
+        HubSpotClient::read_deal(self, api, deal_id, auth).await
+    }
+
+    async fn update_deal(
+        &self,
+        api: HubSpotApi,
+        deal_id: u64,
+        properties: &serde_json::Map<String, serde_json::Value>,
+        auth: &HubSpotAuth,
+    ) -> Result<(), HubSpotError> {
+        HubSpotClient::update_deal(self, api, deal_id, properties, auth).await
+    }
 }
 
 impl HubSpotClient {
@@ -230,6 +258,54 @@ impl HubSpotClient {
 }
 
 impl HubSpotClient {
+    /// Searches a contact's deals ([`crm::deal_search_request`]): the newest admitted, or `None`. A
+    /// read: an unreadable answer is `OutcomeUnknown` only in name (nothing was written), and may be
+    /// retried.
+    #[tracing::instrument(name = "hubspot_search_deals", skip_all, fields(api = %api, status = Empty))]
+    pub async fn search_deals(
+        &self,
+        api: HubSpotApi,
+        search: &crm::DealSearch,
+        auth: &HubSpotAuth,
+    ) -> Result<Option<crm::FoundDeal>, HubSpotError> {
+        let request = crm::deal_search_request(api, search);
+        let answer = self.send_about(&request, auth, "nothing (a search)").await?;
+        crm::parse_deal_search(&answer.body).map_err(|e| HubSpotError::OutcomeUnknown {
+            status: Some(answer.status),
+            message: format!("HTTP {} but {e}; nothing was written (a search)", answer.status),
+        })
+    }
+
+    /// Reads one deal ([`crm::deal_read_request`]): `None` when HubSpot has no such deal. A read.
+    #[tracing::instrument(name = "hubspot_read_deal", skip_all, fields(api = %api, status = Empty))]
+    pub async fn read_deal(
+        &self,
+        api: HubSpotApi,
+        deal_id: u64,
+        auth: &HubSpotAuth,
+    ) -> Result<Option<crm::FoundDeal>, HubSpotError> {
+        let request = crm::deal_read_request(api, deal_id);
+        let answer = self.send_about(&request, auth, "nothing (a read)").await?;
+        crm::parse_deal_read(&answer.body, deal_id).map_err(|e| HubSpotError::OutcomeUnknown {
+            status: Some(answer.status),
+            message: format!("HTTP {} but {e}; nothing was written (a read)", answer.status),
+        })
+    }
+
+    /// Updates a deal's properties ([`crm::deal_update_request`]). Any 2xx is success (the body is
+    /// not needed). Idempotent: the same values may be sent again.
+    #[tracing::instrument(name = "hubspot_update_deal", skip_all, fields(api = %api, status = Empty))]
+    pub async fn update_deal(
+        &self,
+        api: HubSpotApi,
+        deal_id: u64,
+        properties: &serde_json::Map<String, serde_json::Value>,
+        auth: &HubSpotAuth,
+    ) -> Result<(), HubSpotError> {
+        let request = crm::deal_update_request(api, &deal_id.to_string(), properties.clone());
+        self.send_about(&request, auth, "the deal's update").await.map(|_| ())
+    }
+
     /// The portal's deal pipelines ([`portal::pipelines_request`], [`portal::parse_pipelines`]). A read:
     /// an unreadable 2xx answer is `OutcomeUnknown` only in name (nothing was written).
     #[tracing::instrument(name = "hubspot_pipelines", skip_all, fields(api = %api, status = Empty))]

@@ -42,6 +42,11 @@ struct State {
     schema: Option<PortalSchema>,
     /// Schema reads (`pipelines` and `properties` calls), in call order.
     schema_reads: Vec<&'static str>,
+    /// `dedupe`: deals closed with [`MemoryDeals::close_deal`], whether searches see nothing
+    /// (HubSpot's indexing lag), and every update made, in call order.
+    closed: Vec<u64>,
+    search_lags: bool,
+    updates: Vec<(u64, serde_json::Map<String, serde_json::Value>)>,
 }
 
 impl MemoryDeals {
@@ -82,8 +87,8 @@ impl MemoryDeals {
     }
 
     /// Queues a failure for the next plan call named `call`: `contacts` (upsert, v1 or batch),
-    /// `search`, `create_company` or `associate`; or for the next schema read, `pipelines` or
-    /// `properties`.
+    /// `search`, `create_company`, `associate`, (`dedupe`) `search_deals`, `read_deal`, `update_deal`; or
+    /// for the next schema read, `pipelines` or `properties`.
     pub fn fail_next(&self, call: &'static str, err: HubSpotError) {
         self.lock().call_failures.entry(call).or_default().push_back(err);
     }
@@ -103,6 +108,22 @@ impl MemoryDeals {
         let mut state = self.lock();
         state.companies.push(domain.to_owned());
         2000 + state.companies.len() as u64
+    }
+
+    /// Marks a deal closed (`hs_is_closed: true`) for later searches and reads.
+    pub fn close_deal(&self, deal_id: u64) {
+        self.lock().closed.push(deal_id);
+    }
+
+    /// `true`: searches find nothing, as HubSpot's search does for seconds after a write (reads
+    /// still see every deal).
+    pub fn set_search_lag(&self, lags: bool) {
+        self.lock().search_lags = lags;
+    }
+
+    /// Updates made with `update_deal`: `(deal id, properties)`, in call order.
+    pub fn updates(&self) -> Vec<(u64, serde_json::Map<String, serde_json::Value>)> {
+        self.lock().updates.clone()
     }
 
     /// Links made with `associate`, in call order.
@@ -289,6 +310,75 @@ impl Deals for MemoryDeals {
             .map(<[PropertyDef]>::to_vec)
             .unwrap_or_default())
     }
+    /// The newest deal (highest id) linked to the contact, in the pipeline and open as asked;
+    /// every deal counts as created now. Nothing while [`MemoryDeals::set_search_lag`] is on.
+    async fn search_deals(
+        &self,
+        _api: HubSpotApi,
+        search: &crm::DealSearch,
+        _auth: &HubSpotAuth,
+    ) -> Result<Option<crm::FoundDeal>, HubSpotError> {
+        let state = self.plan_call("search_deals")?;
+        if state.search_lags {
+            return Ok(None);
+        }
+        Ok(state
+            .deals
+            .iter()
+            .rev()
+            .map(|(id, draft)| found(&state, *id, draft))
+            .find(|(deal, draft)| {
+                draft.associations.contact_ids.contains(&search.contact_id)
+                    && search
+                        .pipeline
+                        .as_ref()
+                        .is_none_or(|p| Some(p) == deal.pipeline.as_ref())
+                    && (!search.open_only || deal.closed == Some(false))
+            })
+            .map(|(deal, _)| deal))
+    }
+
+    async fn read_deal(
+        &self,
+        _api: HubSpotApi,
+        deal_id: u64,
+        _auth: &HubSpotAuth,
+    ) -> Result<Option<crm::FoundDeal>, HubSpotError> {
+        let state = self.plan_call("read_deal")?;
+        Ok(state
+            .deals
+            .iter()
+            .find(|(id, _)| *id == deal_id)
+            .map(|(id, draft)| found(&state, *id, draft).0))
+    }
+
+    async fn update_deal(
+        &self,
+        _api: HubSpotApi,
+        deal_id: u64,
+        properties: &serde_json::Map<String, serde_json::Value>,
+        _auth: &HubSpotAuth,
+    ) -> Result<(), HubSpotError> {
+        let mut state = self.plan_call("update_deal")?;
+        state.updates.push((deal_id, properties.clone()));
+        Ok(())
+    }
+}
+
+/// A fake deal as a search or read shows it (with its draft, for the contact filter).
+fn found<'a>(state: &State, id: u64, draft: &'a DealDraft) -> (crm::FoundDeal, &'a DealDraft) {
+    let deal = crm::FoundDeal {
+        id,
+        createdate: None,
+        pipeline: Some(
+            draft
+                .pipeline
+                .clone()
+                .unwrap_or_else(|| crm::DEFAULT_PIPELINE.to_owned()),
+        ),
+        closed: Some(state.closed.contains(&id)),
+    };
+    (deal, draft)
 }
 
 /// A fake contact's id: 1000 + its position (1-based) among the contacts upserted so far.

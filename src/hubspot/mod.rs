@@ -70,8 +70,11 @@ pub enum DealWrite {
     /// A new deal.
     #[default]
     Created,
-    /// An existing deal, found by the route's `upsert_by` property, got the mapped properties.
+    /// An existing deal, found by the route's `upsert_by` property or by `dedupe`, got the mapped
+    /// properties.
     Updated,
+    /// `dedupe: { then: skip }` found the contact's deal: nothing was written to it.
+    Skipped,
 }
 
 impl DealWrite {
@@ -80,6 +83,7 @@ impl DealWrite {
         match self {
             DealWrite::Created => "created",
             DealWrite::Updated => "updated",
+            DealWrite::Skipped => "skipped",
         }
     }
 }
@@ -442,6 +446,40 @@ pub trait Deals: Send + Sync {
         auth: &HubSpotAuth,
     ) -> Result<(), HubSpotError>;
 
+    /// `dedupe`: the newest of a contact's deals that [`crm::DealSearch`] admits, or `None`
+    /// ([`crm::deal_search_request`]; a read, so idempotent). One attempt. Adapters that cannot
+    /// search answer `Unavailable` (nothing sent).
+    async fn search_deals(
+        &self,
+        _api: HubSpotApi,
+        _search: &crm::DealSearch,
+        _auth: &HubSpotAuth,
+    ) -> Result<Option<crm::FoundDeal>, HubSpotError> {
+        Err(not_supported("search deals"))
+    }
+
+    /// `dedupe`: one deal by id ([`crm::deal_read_request`]), `None` when it no longer exists. One attempt.
+    async fn read_deal(
+        &self,
+        _api: HubSpotApi,
+        _deal_id: u64,
+        _auth: &HubSpotAuth,
+    ) -> Result<Option<crm::FoundDeal>, HubSpotError> {
+        Err(not_supported("read a deal"))
+    }
+
+    /// `dedupe: { then: update }`: sets `properties` on an existing deal ([`crm::deal_update_request`];
+    /// idempotent: the same values again). One attempt.
+    async fn update_deal(
+        &self,
+        _api: HubSpotApi,
+        _deal_id: u64,
+        _properties: &serde_json::Map<String, Value>,
+        _auth: &HubSpotAuth,
+    ) -> Result<(), HubSpotError> {
+        Err(not_supported("update a deal"))
+    }
+
     /// The portal's deal pipelines with their stages ([`portal::pipelines_request`]). One attempt.
     /// The default answers as a portal without that API would (a 404): implementations without a
     /// schema (test doubles) make the pipeline send values as mapped.
@@ -472,5 +510,13 @@ pub(crate) fn no_schema() -> HubSpotError {
             ..HubSpotErrorBody::default()
         },
         raw: String::new(),
+    }
+}
+
+/// What an adapter without a `dedupe` call answers: nothing was sent, so nothing was written.
+fn not_supported(what: &str) -> HubSpotError {
+    HubSpotError::Unavailable {
+        status: None,
+        message: format!("this HubSpot adapter cannot {what}; nothing was sent"),
     }
 }

@@ -138,6 +138,11 @@
 //! `on_association_failure: report | dead_letter` (default `report`) says whether a failed
 //! association fails the delivery ([`OnAssociationFailure`]).
 //!
+//! `dedupe: { by: contact, pipeline_only, open_only, within_days, then: update | skip }` (every key
+//! optional; see [`Dedupe`] for the defaults) makes a second delivery for the same contact update (or
+//! leave) that contact's open deal instead of creating one; it needs a contact in
+//! `associations.contacts` and does not go with `hubspot.upsert_by` (`dedupe.rs`).
+//!
 //! Render failures (fuel exhausted, unknown filter, a value too large to print, …) are the
 //! problem `template_error`. Templates are bounded by fuel, a recursion limit and a size check
 //! on what they print or serialise (100 000 items, 4 MiB, 128 levels); `namespace` is not
@@ -145,6 +150,7 @@
 
 mod associations;
 mod convert;
+mod dedupe;
 mod diagnostic;
 mod endpoint;
 mod free_mail;
@@ -165,6 +171,7 @@ mod for_each_tests;
 mod hubspot_tests;
 
 pub use associations::OnAssociationFailure;
+pub use dedupe::{DEFAULT_WITHIN_DAYS, Dedupe, DedupeContact, DedupeThen, MAX_WITHIN_DAYS};
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
 pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};

@@ -45,6 +45,8 @@ pub struct Route {
     companies: Option<CompaniesRule>,
     contacts: Option<ContactsRule>,
     on_association_failure: OnAssociationFailure,
+    /// `dedupe:`: one open deal per contact.
+    dedupe: Option<super::Dedupe>,
     templates: Arc<Templates>,
 }
 
@@ -106,6 +108,12 @@ impl Route {
     /// the delivery: `on_association_failure:`, default [`OnAssociationFailure::Report`].
     pub fn on_association_failure(&self) -> OnAssociationFailure {
         self.on_association_failure
+    }
+
+    /// `dedupe:`: which of the contact's deals a delivery updates (or skips) instead of creating one;
+    /// `None` when the route always creates.
+    pub fn dedupe(&self) -> Option<&super::Dedupe> {
+        self.dedupe.as_ref()
     }
 
     /// Whether this route takes the delivery: no `match`, or a truthy one (Jinja truthiness:
@@ -242,6 +250,9 @@ impl Route {
             rule.map(&eval, &mut associations, &mut problems);
         }
 
+        if self.dedupe.is_some() {
+            super::dedupe::check_contact(&associations, &mut problems);
+        }
         match dealstage {
             Some(dealstage) if problems.is_empty() => Ok(DealDraft {
                 pipeline,
@@ -328,6 +339,7 @@ struct Parts {
     companies: Option<CompaniesRule>,
     contacts: Option<ContactsRule>,
     on_association_failure: OnAssociationFailure,
+    dedupe: Option<super::Dedupe>,
 }
 
 /// Compiles every route; reports template and constant errors. Routes with any error are
@@ -360,6 +372,7 @@ pub(crate) fn compile(specs: Vec<RouteSpec>, free_mail: &Arc<FreeMailDomains>, r
             companies: p.companies,
             contacts: p.contacts,
             on_association_failure: p.on_association_failure,
+            dedupe: p.dedupe,
             templates: Arc::clone(&templates),
         })
         .collect()
@@ -405,6 +418,7 @@ fn compile_route(
         }
     }
     sound &= check_upsert_by(&spec.hubspot, &mut properties, at, report);
+    sound &= super::dedupe::check_route(spec.dedupe, &spec.hubspot, deal.contacts.as_ref(), at, report);
     let mut companies = None;
     if let Some(spec) = deal.companies {
         companies = compile_companies(spec, free_mail, at, templates, report);
@@ -453,6 +467,7 @@ fn compile_route(
         companies,
         contacts,
         on_association_failure: spec.on_association_failure.map(|(v, _)| v).unwrap_or_default(),
+        dedupe: spec.dedupe.map(|(dedupe, _)| dedupe),
     })
 }
 

@@ -4,6 +4,7 @@
 mod aws;
 mod check_online;
 mod cli;
+mod dedupe;
 mod faults;
 mod for_each;
 mod handler;

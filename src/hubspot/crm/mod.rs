@@ -19,9 +19,11 @@ use crate::domain::{Associations, DealDraft};
 
 mod companies;
 mod contacts;
+mod deals_search;
 
 pub use companies::*;
 pub use contacts::*;
+pub use deals_search::*;
 
 /// Most search results asked for: a domain has a handful of companies at most (search pages cap at
 /// 200; catalog item 15).

@@ -32,6 +32,7 @@
 //! leads from one new domain, which HubSpot's "merge companies" resolves. README "Companies".
 
 mod caller;
+mod dedupe;
 
 use std::time::SystemTime;
 
@@ -47,6 +48,7 @@ use crate::credentials::HubSpotAuth;
 use crate::domain::{CompanyLookup, DealDraft};
 use crate::mapping::OnAssociationFailure;
 use caller::{Caller, Failed};
+pub use dedupe::DedupeRun;
 
 /// Where the HubSpot credential comes from (the secret, in production): the cached one, or
 /// (`refresh`) one read anew after HubSpot refused the cached one.
@@ -242,6 +244,20 @@ pub fn preview(options: &HubSpotOptions, draft: &DealDraft) -> Result<Vec<Planne
     Ok(calls)
 }
 
+/// [`preview`] for a route with `dedupe:` (see `dedupe.rs`): also the read of a remembered deal and
+/// the search after the contacts, the update (`then: update`) and its links, each with its `when`.
+pub fn preview_deduped(
+    options: &HubSpotOptions,
+    draft: &DealDraft,
+    dedupe: Option<&crate::mapping::Dedupe>,
+) -> Result<Vec<PlannedCall>, MissingUpsertKey> {
+    let mut calls = preview(options, draft)?;
+    if let Some(rule) = dedupe {
+        dedupe::add_to_preview(&mut calls, options.api, draft, rule, SystemTime::now());
+    }
+    Ok(calls)
+}
+
 /// The deal's call among a plan's calls ([`preview`]'s order: contacts, companies, the deal, then
 /// only `PUT` links): the last one that is not a `PUT`.
 pub fn deal_request_of(calls: &[PlannedCall]) -> Option<&HubSpotRequest> {
@@ -287,6 +303,23 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
     on_failure: OnAssociationFailure,
     policy: RetryPolicy,
     deadline: Option<SystemTime>,
+) -> Result<CreatedDeal, PlanError> {
+    write_deal(deals, auth_source, options, draft, on_failure, policy, deadline, None).await
+}
+
+/// [`create_deal`], with `dedupe` (a route's `dedupe:`; see `dedupe.rs`): after the contacts, the
+/// contact's deal is looked for, and when found updated (`write: Updated`) or left (`write: Skipped`)
+/// instead of a new one created.
+#[allow(clippy::too_many_arguments)] // create_deal's arguments and the one dedupe adds
+pub async fn write_deal<A: AuthSource + ?Sized>(
+    deals: &dyn Deals,
+    auth_source: &A,
+    options: &HubSpotOptions,
+    draft: &DealDraft,
+    on_failure: OnAssociationFailure,
+    policy: RetryPolicy,
+    deadline: Option<SystemTime>,
+    dedupe: Option<DedupeRun<'_>>,
 ) -> Result<CreatedDeal, PlanError> {
     // A draft the deal cannot be built from (no `upsert_by` value) is a mapping error: nothing is
     // sent, not even the contacts.
@@ -380,6 +413,22 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
         });
     }
 
+    // 1b. Dedupe: the contact's deal, if it has one; `then: skip` stops here.
+    let existing = match &dedupe {
+        Some(run) => dedupe::find_existing(&mut caller, deals, api, draft, run, &done, &mut failures).await?,
+        None => None,
+    };
+    if let (Some(deal_id), Some(DedupeRun { rule, .. })) = (existing, &dedupe)
+        && rule.then == crate::mapping::DedupeThen::Skip
+    {
+        return Ok(CreatedDeal {
+            deal_id,
+            write: super::DealWrite::Skipped,
+            portal_id: None,
+            association_create_failures: failures.into_iter().map(|f| f.entry).collect(),
+        });
+    }
+
     // 2. Companies.
     for (input, company) in draft.associations.companies_by_domain.iter().enumerate() {
         match find_or_create_company(&mut caller, deals, api, company).await {
@@ -423,12 +472,36 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
     dedup_keep_order(&mut resolved.associations.contact_ids);
     dedup_keep_order(&mut resolved.associations.company_ids);
     let upsert = api != HubSpotApi::V1 && options.upsert_by.is_some();
-    let result = caller
-        .call("deal", upsert, |auth| {
-            let resolved = &resolved;
-            async move { deals.create(options, resolved, &auth).await }
-        })
-        .await;
+    let result = match existing {
+        // Dedupe found it: an update (idempotent), linked below like an upserted deal.
+        Some(deal_id) => {
+            let properties = crm::deal_update_properties(crm::deal_properties(&resolved));
+            let updated = if properties.is_empty() {
+                Ok(())
+            } else {
+                caller
+                    .call("deal_update", true, |auth| {
+                        let properties = &properties;
+                        async move { deals.update_deal(api, deal_id, properties, &auth).await }
+                    })
+                    .await
+            };
+            updated.map(|()| CreatedDeal {
+                deal_id,
+                write: super::DealWrite::Updated,
+                portal_id: None,
+                association_create_failures: Vec::new(),
+            })
+        }
+        None => {
+            caller
+                .call("deal", upsert, |auth| {
+                    let resolved = &resolved;
+                    async move { deals.create(options, resolved, &auth).await }
+                })
+                .await
+        }
+    };
     let mut deal = match result {
         Ok(deal) => deal,
         Err(Failed::Credential(message)) => return Err(PlanError::Credential(message)),
@@ -441,8 +514,8 @@ pub async fn create_deal<A: AuthSource + ?Sized>(
         failures.push(AssociationFailure { entry, error: None });
     }
 
-    // 4. Links, for an upserted deal (its batch input has no associations).
-    if upsert {
+    // 4. Links, for an upserted deal (its batch input has no associations) or an updated one.
+    if upsert || existing.is_some() {
         let links = resolved
             .associations
             .contact_ids

@@ -38,6 +38,7 @@ const ROUTE_KEYS: &[&str] = &[
     "hubspot",
     "on_association_failure",
     "deal",
+    "dedupe",
 ];
 const DEAL_KEYS: &[&str] = &["pipeline", "dealstage", "properties", "associations"];
 const VALUE_KEYS: &[&str] = &[
@@ -76,6 +77,8 @@ pub(crate) struct RouteSpec {
     /// `on_association_failure:`, and where it is said; `None` when absent or wrong (reported).
     pub on_association_failure: Option<(OnAssociationFailure, Loc)>,
     pub deal: Option<DealSpec>,
+    /// `dedupe:` and where it is; `None` when absent or wrong (reported).
+    pub dedupe: Option<(super::dedupe::Dedupe, Loc)>,
 }
 
 /// `hubspot:` (top level or route): which API, and the property to upsert deals by, each with
@@ -292,6 +295,7 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
         hubspot: HubSpotSpec::default(),
         on_association_failure: None,
         deal: None,
+        dedupe: None,
     };
     let Some(entries) = expect_map(node, at, "a route", report) else {
         return route;
@@ -334,6 +338,9 @@ fn read_route(key: &Key, node: &Node, report: &mut Report) -> RouteSpec {
         route.on_association_failure = read_on_association_failure(node, at, report).map(|v| (v, node.loc));
     }
 
+    if let Some((_, node)) = find(entries, "dedupe") {
+        route.dedupe = super::dedupe::read_dedupe(node, at, report);
+    }
     match find(entries, "deal") {
         None => report.error(at, key.loc, "missing `deal:` (with at least `dealstage:`)"),
         Some((deal_key, node)) => route.deal = read_deal(deal_key, node, at, report),
