@@ -4,7 +4,10 @@
 //! secret and send only to the queues its environment names; and the queue `DEALHOOK_DLQ_URL`
 //! names is the one that is encrypted, kept 14 days, allowed by the policy and alarmed on; and
 //! idempotency is opt-in, its table keyed as the code expects (`id`, TTL on `expires_at`) and
-//! only readable and writable item by item (`template_schema.rs` gives that key to other tests).
+//! only readable and writable item by item (`template_schema.rs` gives that key to other tests); and
+//! the bucket `DEALHOOK_PAYLOAD_BUCKET` names (dead letters too big for a message) is encrypted,
+//! private, TLS-only, expires objects no sooner than the queue drops messages, and may be written
+//! only under the envelopes' prefix.
 //! CloudFormation's own rules are cfn-lint's and `sam validate`'s job (`scripts/check-template`).
 //!
 //! Reading CloudFormation YAML: the template uses short-form tags (`!Ref`, `!GetAtt`, `!Sub`,
