@@ -9,8 +9,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 use super::{
-    DeadLetterError, DeadLetters, PayloadError, PayloadPointer, PayloadStore, REREAD_INTERVAL, RereadLimit, SecretError,
-    SecretSource,
+    DeadLetterError, DeadLetters, PayloadError, PayloadPointer, PayloadStore, REREAD_INTERVAL, RereadLimit,
+    SecretError, SecretSource,
 };
 use crate::credentials::Credentials;
 use crate::dead_letter::DeadLetter;

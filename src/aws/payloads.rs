@@ -142,7 +142,13 @@ pub fn envelope_key(created_at: &str, id: &str) -> String {
     let mut id: String = id
         .chars()
         .take(128)
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if id.is_empty() {
         id = uuid::Uuid::new_v4().to_string();
@@ -439,7 +445,10 @@ mod tests {
         assert_eq!(odd, "dealhook/envelopes/2026/03/09/______etc_passwd.json");
         let today = chrono::Utc::now().format("%Y/%m/%d").to_string();
         let undated = envelope_key("yesterday", "id");
-        assert!(undated.starts_with(&format!("dealhook/envelopes/{today}/")), "{undated}");
+        assert!(
+            undated.starts_with(&format!("dealhook/envelopes/{today}/")),
+            "{undated}"
+        );
         let empty = envelope_key("2026-03-09T00:00:00Z", "");
         assert!(
             empty.starts_with("dealhook/envelopes/2026/03/09/") && empty.len() > 40,
@@ -453,7 +462,9 @@ mod tests {
         let body = r#"{"version":1,"id":"x"}"#;
         assert_eq!(resolve(body, [], &store).await.unwrap(), body);
         assert_eq!(
-            resolve(body, [("dealhook-reason", "mapping_failed")], &store).await.unwrap(),
+            resolve(body, [("dealhook-reason", "mapping_failed")], &store)
+                .await
+                .unwrap(),
             body
         );
     }
@@ -479,7 +490,9 @@ mod tests {
         #[tokio::test]
         async fn a_missing_object_is_not_found() {
             let store = MemoryPayloads::new();
-            let err = resolve(&pointer("gone").to_message_body(), [], &store).await.unwrap_err();
+            let err = resolve(&pointer("gone").to_message_body(), [], &store)
+                .await
+                .unwrap_err();
             assert!(matches!(err, ResolveError::Store(PayloadError::NotFound(_))), "{err:?}");
             assert!(err.to_string().contains("s3://memory-payloads/gone"), "{err}");
         }
@@ -492,7 +505,14 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(
-                matches!(err, ResolveError::SizeMismatch { declared: 3, actual: 2, .. }),
+                matches!(
+                    err,
+                    ResolveError::SizeMismatch {
+                        declared: 3,
+                        actual: 2,
+                        ..
+                    }
+                ),
                 "{err:?}"
             );
         }
@@ -522,7 +542,10 @@ mod tests {
                 key: "k".into(),
             };
             let err = resolve(&other.to_message_body(), [], &store).await.unwrap_err();
-            assert!(matches!(err, ResolveError::Store(PayloadError::ForeignBucket { .. })), "{err:?}");
+            assert!(
+                matches!(err, ResolveError::Store(PayloadError::ForeignBucket { .. })),
+                "{err:?}"
+            );
         }
 
         #[tokio::test]

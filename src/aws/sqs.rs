@@ -320,9 +320,9 @@ mod tests {
         #[test]
         fn each_attribute_counts_its_name_type_and_value() {
             let route = Attribute::string("dealhook-route", "r\u{e9}".to_owned());
-            assert_eq!(message_size("{}", &[route.clone()]), 2 + 14 + 6 + 3);
+            assert_eq!(message_size("{}", std::slice::from_ref(&route)), 2 + 14 + 6 + 3);
             let size = Attribute::number(ATTR_PAYLOAD_SIZE, 1_048_577);
-            assert_eq!(message_size("", &[size.clone()]), 19 + 6 + 7);
+            assert_eq!(message_size("", std::slice::from_ref(&size)), 19 + 6 + 7);
             assert_eq!(message_size("{}", &[route, size]), 2 + 23 + 32);
         }
     }

@@ -7,9 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use dealhook::aws::{
-    DynamoDbIdempotency, S3Payloads, SecretError, SecretSource, SecretsManagerSource, SqsDeadLetters,
-};
+use dealhook::aws::{DynamoDbIdempotency, S3Payloads, SecretError, SecretSource, SecretsManagerSource, SqsDeadLetters};
 use dealhook::credentials::Credentials;
 use dealhook::dead_letter::DeadLetter;
 use dealhook::hubspot::portal::{Portal, PortalConfig};

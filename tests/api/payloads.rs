@@ -7,15 +7,14 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::Message;
 use dealhook::aws::{
-    ATTR_PAYLOAD_SIZE, DeadLetters, PayloadError, PayloadPointer, ResolveError, S3Payloads, SqsDeadLetters,
-    resolve,
+    ATTR_PAYLOAD_SIZE, DeadLetters, PayloadError, PayloadPointer, ResolveError, S3Payloads, SqsDeadLetters, resolve,
 };
 use dealhook::dead_letter::DeadLetter;
 use dealhook::domain::{Problem, Reason};
 use dealhook::inbound::Delivery;
 use wiremock::Mock;
-use wiremock::matchers::method;
 use wiremock::ResponseTemplate;
+use wiremock::matchers::method;
 
 use crate::helpers::{LogCapture, Options, TOKEN, TestApp, spawn_app_with};
 use crate::moto;
@@ -87,7 +86,12 @@ async fn an_800_kb_delivery_is_dead_lettered_through_s3_and_resolves_byte_for_by
 
     let response = t.post("website-quote", "application/json", &body).await;
 
-    assert_eq!(response.status, 202, "{}", &response.text[..response.text.len().min(500)]);
+    assert_eq!(
+        response.status,
+        202,
+        "{}",
+        &response.text[..response.text.len().min(500)]
+    );
     assert_eq!(response.json["status"], "dead_lettered");
     assert_eq!(response.json["reason"], "mapping_failed");
     let id = response.json["deadLetterId"].as_str().unwrap();
@@ -102,7 +106,10 @@ async fn an_800_kb_delivery_is_dead_lettered_through_s3_and_resolves_byte_for_by
     let today = chrono::Utc::now().format("%Y/%m/%d");
     assert_eq!(pointer.key, format!("dealhook/envelopes/{today}/{id}.json"));
     assert_eq!(attribute(message, "dealhook-version"), Some(("String", "1")));
-    assert_eq!(attribute(message, "dealhook-reason"), Some(("String", "mapping_failed")));
+    assert_eq!(
+        attribute(message, "dealhook-reason"),
+        Some(("String", "mapping_failed"))
+    );
     assert_eq!(attribute(message, "dealhook-route"), Some(("String", "website-quote")));
 
     let stored = object(&t.sdk, &bucket, &pointer.key).await;
@@ -140,7 +147,12 @@ async fn the_stored_envelope_holds_no_secret() {
 
     let response = t.post("website-quote", "application/json", &body).await;
 
-    assert_eq!(response.status, 202, "{}", &response.text[..response.text.len().min(500)]);
+    assert_eq!(
+        response.status,
+        202,
+        "{}",
+        &response.text[..response.text.len().min(500)]
+    );
     let messages = moto::receive_all(&t.sdk, &t.queue_url).await;
     let pointer = PayloadPointer::from_message_body(messages[0].body().unwrap())
         .unwrap()
@@ -148,7 +160,10 @@ async fn the_stored_envelope_holds_no_secret() {
     let stored = String::from_utf8(object(&t.sdk, &bucket, &pointer.key).await).unwrap();
     assert!(!stored.contains(TOKEN), "the token is not in the object's text");
     let letter: DeadLetter = serde_json::from_str(&stored).unwrap();
-    assert_eq!(letter.delivery.headers["authorization"], dealhook::dead_letter::REDACTED);
+    assert_eq!(
+        letter.delivery.headers["authorization"],
+        dealhook::dead_letter::REDACTED
+    );
     let kept = letter.body().unwrap();
     assert!(letter.delivery.body_redacted, "the body was redacted");
     assert!(
@@ -165,7 +180,9 @@ async fn an_unwritable_bucket_answers_503_and_nothing_reaches_the_queue() {
     // A bucket that does not exist: S3 refuses the put (NoSuchBucket).
     let t = app_with_bucket(Some(moto::unique_name("missing"))).await;
 
-    let response = t.post("website-quote", "application/json", &big_invalid_quote("x")).await;
+    let response = t
+        .post("website-quote", "application/json", &big_invalid_quote("x"))
+        .await;
 
     assert_eq!(response.status, 503, "{}", response.text);
     assert_eq!(response.json["status"], "retry_later");
@@ -180,11 +197,16 @@ async fn without_a_bucket_a_big_letter_answers_503_and_the_log_says_to_configure
     let t = app_with_bucket(None).await;
     let logs = LogCapture::start();
 
-    let response = t.post("website-quote", "application/json", &big_invalid_quote("x")).await;
+    let response = t
+        .post("website-quote", "application/json", &big_invalid_quote("x"))
+        .await;
 
     assert_eq!(response.status, 503, "{}", response.text);
     assert!(moto::receive_all(&t.sdk, &t.queue_url).await.is_empty());
-    assert!(logs.text().contains("set DEALHOOK_PAYLOAD_BUCKET"), "the log says what to do");
+    assert!(
+        logs.text().contains("set DEALHOOK_PAYLOAD_BUCKET"),
+        "the log says what to do"
+    );
 }
 
 // ---- The adapter at the limit --------------------------------------------------------------------
@@ -199,7 +221,10 @@ fn small_letter() -> DeadLetter {
         query: None,
         headers: http::HeaderMap::new(),
         // Big enough that a pointer message is smaller than the letter.
-        body: bytes::Bytes::from(format!(r#"{{"email":"ada@example.com","notes":"{}"}}"#, "n".repeat(400))),
+        body: bytes::Bytes::from(format!(
+            r#"{{"email":"ada@example.com","notes":"{}"}}"#,
+            "n".repeat(400)
+        )),
     };
     DeadLetter::new(
         &delivery,
@@ -297,7 +322,11 @@ async fn an_unreachable_s3_endpoint_fails_the_letter_within_seconds_and_sends_no
     let started = Instant::now();
     let err = queue.send(&small_letter()).await.unwrap_err();
 
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(err.message.contains("could not reach"), "{err}");
     assert!(moto::receive_all(&cfg, &url).await.is_empty());
 }

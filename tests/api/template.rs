@@ -1275,7 +1275,9 @@ fn check_payload_bucket(t: &Template, _: &Project) -> Vec<String> {
         .unwrap_or_default()
         .iter()
         .any(|rule| {
-            let algorithm = rule.at(&["ServerSideEncryptionByDefault", "SSEAlgorithm"]).and_then(Node::text);
+            let algorithm = rule
+                .at(&["ServerSideEncryptionByDefault", "SSEAlgorithm"])
+                .and_then(Node::text);
             matches!(algorithm, Some("AES256" | "aws:kms" | "aws:kms:dsse"))
         });
     if !encrypted {
@@ -1339,7 +1341,10 @@ fn check_payload_bucket(t: &Template, _: &Project) -> Vec<String> {
         }
         on_bucket
             && statements.iter().any(|s| {
-                let insecure = s.node.at(&["Condition", "Bool", "aws:SecureTransport"]).and_then(Node::text);
+                let insecure = s
+                    .node
+                    .at(&["Condition", "Bool", "aws:SecureTransport"])
+                    .and_then(Node::text);
                 let objects = format!("${{{bucket}.Arn}}/*");
                 s.node.get("Effect").and_then(Node::text) == Some("Deny")
                     && insecure == Some("false")
@@ -1780,7 +1785,11 @@ mod payload_bucket_breaks {
     #[test]
     fn objects_expiring_before_their_messages_or_never_are_reported() {
         let broken = broken_by("ExpirationInDays: 15", "ExpirationInDays: 7");
-        assert_reports(&broken, "[payload-bucket]", "after 7 days, before the dead-letter queue's 14-day");
+        assert_reports(
+            &broken,
+            "[payload-bucket]",
+            "after 7 days, before the dead-letter queue's 14-day",
+        );
         let broken = broken_by("Prefix: dealhook/", "Prefix: elsewhere/");
         assert_reports(&broken, "[payload-bucket]", "no enabled lifecycle rule");
     }
