@@ -8,8 +8,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::aws::{
-    DeadLetters, DynamoDbIdempotency, MemoryDeadLetters, SecretSource, SecretsManagerSource, SqsDeadLetters,
-    StaticSecrets,
+    DeadLetters, DynamoDbIdempotency, MemoryDeadLetters, S3Payloads, SecretSource, SecretsManagerSource,
+    SqsDeadLetters, StaticSecrets,
 };
 use crate::credentials::Credentials;
 use crate::hubspot::portal::{Portal, PortalConfig};
@@ -54,6 +54,9 @@ pub struct Env {
     pub idempotency_table: Option<String>,
     /// `DEALHOOK_IDEMPOTENCY_TTL_SECONDS`: how long a record lives (at least a minute).
     pub idempotency_ttl: Duration,
+    /// `DEALHOOK_PAYLOAD_BUCKET`: the S3 bucket holding envelopes too big for a queue message; unset,
+    /// such an envelope cannot be kept (the delivery is answered 503).
+    pub payload_bucket: Option<String>,
 }
 
 /// A configuration problem found at cold start (or by the CLI).
@@ -133,6 +136,7 @@ impl Env {
                 .unwrap_or(Duration::from_secs(10)),
             idempotency_table: get("DEALHOOK_IDEMPOTENCY_TABLE"),
             idempotency_ttl: parse_idempotency_ttl(get("DEALHOOK_IDEMPOTENCY_TTL_SECONDS"))?,
+            payload_bucket: get("DEALHOOK_PAYLOAD_BUCKET"),
         })
     }
 
@@ -255,7 +259,10 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
             why: "without a dead-letter queue, deliveries that cannot become deals would be lost",
         });
     }
-    let needs_aws = env.hubspot_secret_id.is_some() || env.dlq_url.is_some() || env.idempotency_table.is_some();
+    let needs_aws = env.hubspot_secret_id.is_some()
+        || env.dlq_url.is_some()
+        || env.idempotency_table.is_some()
+        || env.payload_bucket.is_some();
     let sdk = if needs_aws {
         Some(crate::aws::load_sdk_config().await)
     } else {
@@ -266,7 +273,14 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
 
     let mut memory_letters = None;
     let dead_letters: Arc<dyn DeadLetters> = match (&env.dlq_url, &sdk) {
-        (Some(url), Some(sdk)) => Arc::new(SqsDeadLetters::new(aws_sdk_sqs::Client::new(sdk), url.clone())),
+        (Some(url), Some(sdk)) => {
+            let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(sdk), url.clone());
+            // The S3 client is built only when a bucket is named.
+            Arc::new(match &env.payload_bucket {
+                Some(bucket) => queue.with_payloads(Arc::new(S3Payloads::new(S3Payloads::client(sdk), bucket.clone()))),
+                None => queue,
+            })
+        }
         _ => {
             let memory = Arc::new(MemoryDeadLetters::default());
             memory_letters = Some(memory.clone());
@@ -417,6 +431,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("whole number"), "{err}");
+    }
+
+    #[test]
+    fn the_payload_bucket_is_optional_and_trimmed() {
+        assert_eq!(env(&[]).unwrap().payload_bucket, None);
+        assert_eq!(env(&[("DEALHOOK_PAYLOAD_BUCKET", "  ")]).unwrap().payload_bucket, None);
+        let e = env(&[("DEALHOOK_PAYLOAD_BUCKET", " dealhook-payloads ")]).unwrap();
+        assert_eq!(e.payload_bucket.as_deref(), Some("dealhook-payloads"));
     }
 
     #[test]

@@ -8,7 +8,10 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::{DeadLetterError, DeadLetters, REREAD_INTERVAL, RereadLimit, SecretError, SecretSource};
+use super::{
+    DeadLetterError, DeadLetters, PayloadError, PayloadPointer, PayloadStore, REREAD_INTERVAL, RereadLimit,
+    SecretError, SecretSource,
+};
 use crate::credentials::Credentials;
 use crate::dead_letter::DeadLetter;
 use crate::idempotency::{Claim, IdempotencyError, IdempotencyKey, IdempotencyStore, StoredResponse};
@@ -55,6 +58,77 @@ impl DeadLetters for MemoryDeadLetters {
         }
         lock(&self.sent).push(letter.clone());
         Ok(())
+    }
+}
+
+/// A payload bucket in memory ([`MemoryPayloads::BUCKET`]): objects by key, as stored.
+///
+/// After `set_failing(true)`, `put` and `get` fail (nothing stored). `get` of a key never stored is
+/// [`PayloadError::NotFound`]; of another bucket, [`PayloadError::ForeignBucket`], as with S3.
+#[derive(Debug, Default)]
+pub struct MemoryPayloads {
+    objects: Mutex<HashMap<String, Vec<u8>>>,
+    failing: AtomicBool,
+}
+
+impl MemoryPayloads {
+    /// The bucket name in its pointers.
+    pub const BUCKET: &str = "memory-payloads";
+
+    /// An empty, working bucket.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every object stored, by key.
+    pub fn objects(&self) -> HashMap<String, Vec<u8>> {
+        lock(&self.objects).clone()
+    }
+
+    /// `true`: later calls fail; `false`: they succeed again.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl PayloadStore for MemoryPayloads {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<PayloadPointer, PayloadError> {
+        if self.is_failing() {
+            return Err(PayloadError::Put {
+                bucket: Self::BUCKET.to_owned(),
+                key: key.to_owned(),
+                message: "the in-memory payload store is set to fail".to_owned(),
+            });
+        }
+        lock(&self.objects).insert(key.to_owned(), bytes);
+        Ok(PayloadPointer {
+            bucket: Self::BUCKET.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+
+    async fn get(&self, pointer: &PayloadPointer) -> Result<Vec<u8>, PayloadError> {
+        if pointer.bucket != Self::BUCKET {
+            return Err(PayloadError::ForeignBucket {
+                pointer: pointer.clone(),
+                bucket: Self::BUCKET.to_owned(),
+            });
+        }
+        if self.is_failing() {
+            return Err(PayloadError::Get {
+                pointer: pointer.clone(),
+                message: "the in-memory payload store is set to fail".to_owned(),
+            });
+        }
+        lock(&self.objects)
+            .get(&pointer.key)
+            .cloned()
+            .ok_or_else(|| PayloadError::NotFound(pointer.clone()))
     }
 }
 

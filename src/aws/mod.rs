@@ -1,10 +1,11 @@
-//! AWS adapters: the secret (Secrets Manager, cached), the dead-letter queue (SQS) and idempotency
-//! records (DynamoDB). Ports are traits named for what the pipeline needs (the idempotency port lives
+//! AWS adapters: the secret (Secrets Manager, cached), the dead-letter queue (SQS), payloads too big
+//! for a message (S3) and idempotency records (DynamoDB). Ports are traits named for what the pipeline needs (the idempotency port lives
 //! in [`crate::idempotency`]); each has a real and an in-memory version.
 
 mod config;
 mod dynamodb;
 mod memory;
+mod payloads;
 mod secrets;
 mod sqs;
 
@@ -17,7 +18,11 @@ pub use config::{
     sdk_config_loader, timeout_config,
 };
 pub use dynamodb::DynamoDbIdempotency;
-pub use memory::{MemoryDeadLetters, MemoryIdempotency, MemoryRecord, MemorySecrets};
+pub use memory::{MemoryDeadLetters, MemoryIdempotency, MemoryPayloads, MemoryRecord, MemorySecrets};
+pub use payloads::{
+    ATTR_PAYLOAD_SIZE, ENVELOPE_KEY_PREFIX, LEGACY_ATTR_PAYLOAD_SIZE, LEGACY_POINTER_CLASS, MAX_PAYLOAD_BYTES,
+    POINTER_CLASS, PayloadError, PayloadPointer, PayloadStore, ResolveError, S3Payloads, envelope_key, resolve,
+};
 pub use secrets::{REREAD_INTERVAL, RereadLimit, SecretsManagerSource, StaticSecrets};
 pub use sqs::SqsDeadLetters;
 

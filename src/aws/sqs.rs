@@ -1,10 +1,14 @@
-//! Dead letters on an SQS queue: one message per envelope, body = the envelope's JSON.
-//! Never drops a letter silently: anything that cannot be stored (too big, queue down) is an error.
+//! Dead letters on an SQS queue: one message per envelope, body = the envelope's JSON, or a pointer to
+//! it in S3 when it is over the queue's limit. Never drops a letter silently: anything that cannot be
+//! stored (too big without a bucket, bucket or queue down) is an error.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
 use super::config::describe_sdk_error;
+use super::payloads::{ATTR_PAYLOAD_SIZE, PayloadStore, envelope_key};
 use super::{DeadLetterError, DeadLetters};
 use crate::dead_letter::DeadLetter;
 
@@ -17,12 +21,31 @@ const MAX_GROUP_ID_CHARS: usize = 128;
 /// [`Self::ATTR_VERSION`], [`Self::ATTR_REASON`] and [`Self::ATTR_ROUTE`] for filtering and alarms. On a FIFO queue
 /// (URL ending in `.fifo`) the group is the route and the deduplication id is the letter id, so a
 /// retried send of the same letter is stored once.
-#[derive(Debug, Clone)]
+///
+/// A letter over the size limit (body plus attributes, counted as SQS counts them: [`message_size`])
+/// is stored whole in the payload store ([`Self::with_payloads`]) under
+/// [`envelope_key`](super::envelope_key), and the message body is a
+/// [`PayloadPointer`](super::PayloadPointer) in the SQS Extended Client format, with the same three
+/// attributes plus [`ATTR_PAYLOAD_SIZE`] (`Number`, the envelope's size in bytes). Consumers read
+/// either kind with [`resolve`](super::resolve).
+#[derive(Clone)]
 pub struct SqsDeadLetters {
     client: aws_sdk_sqs::Client,
     queue_url: String,
     fifo: bool,
     max_bytes: usize,
+    payloads: Option<Arc<dyn PayloadStore>>,
+}
+
+impl std::fmt::Debug for SqsDeadLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsDeadLetters")
+            .field("queue_url", &self.queue_url)
+            .field("fifo", &self.fifo)
+            .field("max_bytes", &self.max_bytes)
+            .field("payloads", &self.payloads.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqsDeadLetters {
@@ -44,7 +67,15 @@ impl SqsDeadLetters {
             fifo: queue_url.ends_with(".fifo"),
             queue_url,
             max_bytes: Self::MAX_MESSAGE_BYTES,
+            payloads: None,
         }
+    }
+
+    /// Stores letters over the size limit in `payloads` and sends a pointer instead
+    /// (`DEALHOOK_PAYLOAD_BUCKET`). Without it such a letter is refused (the delivery is answered 503).
+    pub fn with_payloads(mut self, payloads: Arc<dyn PayloadStore>) -> Self {
+        self.payloads = Some(payloads);
+        self
     }
 
     /// Sets the largest message (body plus attributes, in bytes) this adapter will send, for a
@@ -81,38 +112,64 @@ impl DeadLetters for SqsDeadLetters {
             .map(escape_sqs_forbidden)
             .map_err(|e| Self::error(format!("the envelope could not be serialised: {e}")))?;
 
-        let mut attributes = Vec::with_capacity(3);
-        for (name, value) in [
+        let mut attributes: Vec<Attribute> = [
             (Self::ATTR_VERSION, letter.version.to_string()),
             (Self::ATTR_REASON, letter.reason.as_str().to_owned()),
             (Self::ATTR_ROUTE, letter.delivery.route.clone()),
-        ] {
-            // SQS refuses empty attribute values; the body holds everything anyway.
-            if value.is_empty() {
-                continue;
-            }
-            let value = replace_sqs_forbidden(&value);
-            let size = name.len() + "String".len() + value.len();
-            let attribute = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| Self::error(format!("message attribute {name}: {e}")))?;
-            attributes.push((name, attribute, size));
-        }
+        ]
+        .into_iter()
+        // SQS refuses empty attribute values; the body holds everything anyway.
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| Attribute::string(name, replace_sqs_forbidden(&value)))
+        .collect();
 
-        let size = body.len() + attributes.iter().map(|(_, _, size)| size).sum::<usize>();
-        if size > self.max_bytes {
-            tracing::warn!(size, max = self.max_bytes, "dead letter too large for the queue");
-            return Err(Self::error(format!(
-                "the envelope is {size} bytes, over the queue's {} byte limit; nothing was sent",
-                self.max_bytes
-            )));
-        }
+        let inline_size = message_size(&body, &attributes);
+        let (body, size) = if inline_size <= self.max_bytes {
+            (body, inline_size)
+        } else {
+            let Some(payloads) = &self.payloads else {
+                tracing::error!(
+                    size = inline_size,
+                    max = self.max_bytes,
+                    "dead letter too large for the queue and no payload bucket configured: set \
+                     DEALHOOK_PAYLOAD_BUCKET (the template's PayloadBucket) so that big envelopes are kept in S3; \
+                     the sender is answered 503 and will retry"
+                );
+                return Err(Self::error(format!(
+                    "the envelope is {inline_size} bytes, over the queue's {} byte limit, and no payload \
+                     bucket is configured (DEALHOOK_PAYLOAD_BUCKET); nothing was sent",
+                    self.max_bytes
+                )));
+            };
+            let envelope_bytes = body.len();
+            let key = envelope_key(&letter.created_at, &letter.id);
+            let pointer = payloads.put(&key, body.into_bytes()).await.map_err(|e| {
+                tracing::warn!(error = %e, "dead letter payload not stored");
+                Self::error(e.to_string())
+            })?;
+            tracing::info!(payload = %pointer, bytes = envelope_bytes, "dead letter payload stored");
+            attributes.push(Attribute::number(ATTR_PAYLOAD_SIZE, envelope_bytes));
+            let body = pointer.to_message_body();
+            let size = message_size(&body, &attributes);
+            if size > self.max_bytes {
+                // Only with a limit set absurdly low: the pointer is a few hundred bytes.
+                return Err(Self::error(format!(
+                    "even the pointer message is {size} bytes, over the queue's {} byte limit; the payload is at \
+                     {pointer} but no message was sent",
+                    self.max_bytes
+                )));
+            }
+            (body, size)
+        };
 
         let mut request = self.client.send_message().queue_url(&self.queue_url).message_body(body);
-        for (name, attribute, _) in attributes {
-            request = request.message_attributes(name, attribute);
+        for attribute in attributes {
+            let value = MessageAttributeValue::builder()
+                .data_type(attribute.data_type)
+                .string_value(attribute.value)
+                .build()
+                .map_err(|e| Self::error(format!("message attribute {}: {e}", attribute.name)))?;
+            request = request.message_attributes(attribute.name, value);
         }
         if self.fifo {
             request = request
@@ -131,6 +188,44 @@ impl DeadLetters for SqsDeadLetters {
         );
         Ok(())
     }
+}
+
+/// One message attribute as it will be sent (`String` or `Number`, both carried as a string value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Attribute {
+    name: &'static str,
+    data_type: &'static str,
+    value: String,
+}
+
+impl Attribute {
+    fn string(name: &'static str, value: String) -> Attribute {
+        Attribute {
+            name,
+            data_type: "String",
+            value,
+        }
+    }
+
+    fn number(name: &'static str, value: usize) -> Attribute {
+        Attribute {
+            name,
+            data_type: "Number",
+            value: value.to_string(),
+        }
+    }
+}
+
+/// A message's size as SQS counts it against `MaximumMessageSize`: the body's UTF-8 bytes plus, for
+/// each attribute, the bytes of its name, its data type and its value (SQS Developer Guide, "Amazon
+/// SQS message attributes": "the message size … includes the message body and the message attributes";
+/// each attribute counts name, type and value).
+pub(crate) fn message_size(body: &str, attributes: &[Attribute]) -> usize {
+    body.len()
+        + attributes
+            .iter()
+            .map(|a| a.name.len() + a.data_type.len() + a.value.len())
+            .sum::<usize>()
 }
 
 /// Whether SQS accepts `c` in a message: `#x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–`.
@@ -207,6 +302,29 @@ mod tests {
         assert_eq!(group_id(""), "_");
         assert_eq!(group_id("a b\u{e9}"), "a_b_");
         assert_eq!(group_id(&"x".repeat(300)).len(), MAX_GROUP_ID_CHARS);
+    }
+
+    /// The size arithmetic, case by case: SQS counts UTF-8 bytes of the body and of each attribute's
+    /// name, type and value.
+    mod message_sizes {
+        use super::*;
+
+        #[test]
+        fn a_body_alone_counts_its_utf8_bytes_not_its_characters() {
+            assert_eq!(message_size("", &[]), 0);
+            assert_eq!(message_size("{}", &[]), 2);
+            assert_eq!(message_size("\u{e9}", &[]), 2, "é is two bytes");
+            assert_eq!(message_size("\u{1F600}", &[]), 4, "an emoji is four bytes");
+        }
+
+        #[test]
+        fn each_attribute_counts_its_name_type_and_value() {
+            let route = Attribute::string("dealhook-route", "r\u{e9}".to_owned());
+            assert_eq!(message_size("{}", std::slice::from_ref(&route)), 2 + 14 + 6 + 3);
+            let size = Attribute::number(ATTR_PAYLOAD_SIZE, 1_048_577);
+            assert_eq!(message_size("", std::slice::from_ref(&size)), 19 + 6 + 7);
+            assert_eq!(message_size("{}", &[route, size]), 2 + 23 + 32);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use dealhook::aws::{DynamoDbIdempotency, SecretError, SecretSource, SecretsManagerSource, SqsDeadLetters};
+use dealhook::aws::{DynamoDbIdempotency, S3Payloads, SecretError, SecretSource, SecretsManagerSource, SqsDeadLetters};
 use dealhook::credentials::Credentials;
 use dealhook::dead_letter::DeadLetter;
 use dealhook::hubspot::portal::{Portal, PortalConfig};
@@ -75,6 +75,8 @@ pub struct Options {
     pub mapping: Option<String>,
     /// Resolve labels against the portal's schema, cached as this says (`None`: drafts go out as mapped).
     pub portal: Option<PortalConfig>,
+    /// Keep dead letters too big for a message in this bucket on moto (`DEALHOOK_PAYLOAD_BUCKET`).
+    pub payload_bucket: Option<String>,
 }
 
 impl Default for Options {
@@ -95,6 +97,7 @@ impl Default for Options {
             idempotency_sdk: None,
             mapping: None,
             portal: None,
+            payload_bucket: None,
         }
     }
 }
@@ -148,10 +151,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             })
             .expect("the HubSpot base URL is valid"),
         ),
-        Arc::new(SqsDeadLetters::new(
-            aws_sdk_sqs::Client::new(&sqs_sdk),
-            queue_url.clone(),
-        )),
+        Arc::new({
+            let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&sqs_sdk), queue_url.clone());
+            match &options.payload_bucket {
+                Some(bucket) => queue.with_payloads(Arc::new(S3Payloads::new(S3Payloads::client(&sdk), bucket))),
+                None => queue,
+            }
+        }),
     );
     if let Some(config) = options.portal {
         app = app.with_portal(Portal::new(config));

@@ -12,6 +12,7 @@ mod helpers;
 mod hubspot_wire;
 mod idempotency;
 mod moto;
+mod payloads;
 mod plan;
 mod portal;
 mod providers;

@@ -196,6 +196,20 @@ pub async fn create_table(
     name
 }
 
+/// Creates a bucket with a unique name (path-style, as dealhook's S3 client talks to an emulator);
+/// returns its name.
+pub async fn create_bucket(cfg: &SdkConfig) -> String {
+    // Bucket names: lower case, at most 63 characters.
+    let name = format!("dealhook-test-{}", uuid::Uuid::new_v4().simple());
+    dealhook::aws::S3Payloads::client(cfg)
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating a bucket in the emulator: {}", DisplayErrorContext(e)));
+    name
+}
+
 /// Every message currently visible on the queue, with all message and system attributes.
 /// Received messages stay invisible for the queue's visibility timeout (30 s), so this drains.
 pub async fn receive_all(cfg: &SdkConfig, queue_url: &str) -> Vec<Message> {

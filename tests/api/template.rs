@@ -4,7 +4,10 @@
 //! secret and send only to the queues its environment names; and the queue `DEALHOOK_DLQ_URL`
 //! names is the one that is encrypted, kept 14 days, allowed by the policy and alarmed on; and
 //! idempotency is opt-in, its table keyed as the code expects (`id`, TTL on `expires_at`) and
-//! only readable and writable item by item (`template_schema.rs` gives that key to other tests).
+//! only readable and writable item by item (`template_schema.rs` gives that key to other tests); and
+//! the bucket `DEALHOOK_PAYLOAD_BUCKET` names (dead letters too big for a message) is encrypted,
+//! private, TLS-only, expires objects no sooner than the queue drops messages, and may be written
+//! only under the envelopes' prefix.
 //! CloudFormation's own rules are cfn-lint's and `sam validate`'s job (`scripts/check-template`).
 //!
 //! Reading CloudFormation YAML: the template uses short-form tags (`!Ref`, `!GetAtt`, `!Sub`,
@@ -493,7 +496,7 @@ fn documented_vars(readme: &str) -> BTreeSet<String> {
 
 type Check = fn(&Template, &Project) -> Vec<String>;
 
-const CHECKS: [(&str, Check); 9] = [
+const CHECKS: [(&str, Check); 10] = [
     ("build", check_build),
     ("timeout", check_timeout),
     ("event", check_http_event),
@@ -503,6 +506,7 @@ const CHECKS: [(&str, Check); 9] = [
     ("outputs", check_outputs),
     ("logs", check_log_groups),
     ("idempotency", check_idempotency),
+    ("payload-bucket", check_payload_bucket),
 ];
 
 /// Every function: built by cargo-lambda from a binary of this package, for the custom runtime.
@@ -782,7 +786,10 @@ fn check_statement_scope(s: &Statement) -> Vec<String> {
             (None, Some(sub)) => sub.contains('*'),
             _ => false,
         };
-        if wildcard && !logs_only {
+        // Objects under one prefix of one bucket of the template: what `check_payload_bucket` holds to
+        // the payload bucket's `dealhook/` prefix.
+        let s3_objects = actions.iter().all(|a| a.starts_with("s3:")) && object_prefix(resource).is_some();
+        if wildcard && !logs_only && !s3_objects {
             broken.push(format!(
                 "[iam] {}: {actions:?} on Resource {resource}: only CloudWatch Logs actions may use a wildcard resource",
                 s.origin
@@ -1230,6 +1237,161 @@ fn check_idempotency(t: &Template, _: &Project) -> Vec<String> {
     broken
 }
 
+/// (bucket, prefix) of `!Sub "${Bucket.Arn}/prefix/*"`: the objects under one non-empty, literal
+/// prefix of one bucket of the template.
+fn object_prefix(resource: &Node) -> Option<(&str, &str)> {
+    let (bucket, rest) = resource.sub_text()?.strip_prefix("${")?.split_once(".Arn}/")?;
+    let prefix = rest.strip_suffix('*')?;
+    let literal = !prefix.contains(['*', '?', '$']) && prefix.ends_with('/') && prefix.len() > 1;
+    let logical_id = !bucket.is_empty() && bucket.chars().all(|c| c.is_ascii_alphanumeric());
+    (literal && logical_id).then_some((bucket, prefix))
+}
+
+/// The bucket `DEALHOOK_PAYLOAD_BUCKET` names (dead letters too big for a message) is a bucket of this
+/// template, encrypted, closed to the public, reachable over TLS only, expiring objects no sooner than
+/// the dead-letter queue drops its messages; the function may only put and get objects under a prefix
+/// that holds the envelopes' keys (`dealhook::aws::ENVELOPE_KEY_PREFIX`), and may put them.
+fn check_payload_bucket(t: &Template, _: &Project) -> Vec<String> {
+    let f = match t.http_function() {
+        Ok(f) => f,
+        Err(e) => return vec![e],
+    };
+    let var = f.env_var("DEALHOOK_PAYLOAD_BUCKET");
+    let Some(bucket) = var
+        .and_then(Node::ref_name)
+        .filter(|b| t.resource_type(b) == Some("AWS::S3::Bucket"))
+    else {
+        return vec![format!(
+            "[payload-bucket] {}: DEALHOOK_PAYLOAD_BUCKET is {}, not a !Ref to an AWS::S3::Bucket of this template",
+            f.name,
+            var.map(ToString::to_string).unwrap_or_else(|| "not set".to_owned())
+        )];
+    };
+    let mut broken = Vec::new();
+    let property = |path: &[&str]| t.resource(bucket).and_then(|b| b.at(&["Properties"])?.at(path));
+
+    let encrypted = property(&["BucketEncryption", "ServerSideEncryptionConfiguration"])
+        .map(Node::alternatives)
+        .unwrap_or_default()
+        .iter()
+        .any(|rule| {
+            let algorithm = rule
+                .at(&["ServerSideEncryptionByDefault", "SSEAlgorithm"])
+                .and_then(Node::text);
+            matches!(algorithm, Some("AES256" | "aws:kms" | "aws:kms:dsse"))
+        });
+    if !encrypted {
+        broken.push(format!(
+            "[payload-bucket] {bucket}: no BucketEncryption with SSEAlgorithm AES256 or aws:kms"
+        ));
+    }
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        if property(&["PublicAccessBlockConfiguration", flag]).map(|v| &v.value) != Some(&Value::Bool(true)) {
+            broken.push(format!(
+                "[payload-bucket] {bucket}: PublicAccessBlockConfiguration.{flag} is not true"
+            ));
+        }
+    }
+
+    // The dead-letter queue's retention, in days: an object must not expire before its message.
+    let retention_days = f
+        .env_var("DEALHOOK_DLQ_URL")
+        .and_then(Node::ref_name)
+        .and_then(|q| t.resource(q)?.at(&["Properties", "MessageRetentionPeriod"])?.text())
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|seconds| seconds.div_ceil(86_400))
+        .unwrap_or(14);
+    let key_prefix = dealhook::aws::ENVELOPE_KEY_PREFIX;
+    let expires = property(&["LifecycleConfiguration", "Rules"])
+        .map(Node::alternatives)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|rule| rule.get("Status").and_then(Node::text) == Some("Enabled"))
+        .filter(|rule| {
+            let prefix = rule
+                .get("Prefix")
+                .or_else(|| rule.at(&["Filter", "Prefix"]))
+                .and_then(Node::text)
+                .unwrap_or("");
+            key_prefix.starts_with(prefix)
+        })
+        .filter_map(|rule| rule.get("ExpirationInDays")?.text()?.parse::<u64>().ok())
+        .min();
+    match expires {
+        None => broken.push(format!(
+            "[payload-bucket] {bucket}: no enabled lifecycle rule expires the objects under {key_prefix}"
+        )),
+        Some(days) if days < retention_days => broken.push(format!(
+            "[payload-bucket] {bucket}: objects expire after {days} days, before the dead-letter queue's \
+             {retention_days}-day retention: a message could point to nothing"
+        )),
+        Some(_) => {}
+    }
+
+    let tls_only = t.resources_of_type("AWS::S3::BucketPolicy").any(|(_, policy)| {
+        let on_bucket = policy.at(&["Properties", "Bucket"]).and_then(Node::ref_name) == Some(bucket);
+        let mut statements = Vec::new();
+        if let Some(document) = policy.at(&["Properties", "PolicyDocument"]) {
+            statements_of(document, "bucket policy", &mut statements);
+        }
+        on_bucket
+            && statements.iter().any(|s| {
+                let insecure = s
+                    .node
+                    .at(&["Condition", "Bool", "aws:SecureTransport"])
+                    .and_then(Node::text);
+                let objects = format!("${{{bucket}.Arn}}/*");
+                s.node.get("Effect").and_then(Node::text) == Some("Deny")
+                    && insecure == Some("false")
+                    && s.resources().iter().any(|r| r.sub_text() == Some(objects.as_str()))
+            })
+    });
+    if !tls_only {
+        broken.push(format!(
+            "[payload-bucket] {bucket}: no bucket policy denies requests without TLS (aws:SecureTransport \"false\")"
+        ));
+    }
+
+    let mut own = Vec::new();
+    for (i, policy) in f.policies().into_iter().enumerate() {
+        statements_of(policy, &format!("{} Policies[{i}]", f.name), &mut own);
+    }
+    let mut may_put = false;
+    for s in own.iter().filter(|s| s.actions().iter().any(|a| a.starts_with("s3:"))) {
+        let actions = s.actions();
+        if let Some(other) = actions.iter().find(|a| !matches!(**a, "s3:PutObject" | "s3:GetObject")) {
+            broken.push(format!(
+                "[payload-bucket] {}: {other} is not s3:PutObject or s3:GetObject",
+                s.origin
+            ));
+        }
+        for resource in s.resources() {
+            match object_prefix(resource) {
+                Some((b, prefix)) if b == bucket && key_prefix.starts_with(prefix) => {
+                    may_put |= actions.contains(&"s3:PutObject");
+                }
+                _ => broken.push(format!(
+                    "[payload-bucket] {}: Resource {resource} is not !Sub \"${{{bucket}.Arn}}/<prefix>/*\" with a \
+                     prefix of {key_prefix}",
+                    s.origin
+                )),
+            }
+        }
+    }
+    if !may_put {
+        broken.push(format!(
+            "[payload-bucket] {}: no statement allows s3:PutObject under {key_prefix} in {bucket}",
+            f.name
+        ));
+    }
+    broken
+}
+
 /// The statements of a policy document, each with the condition it is granted under: for a
 /// statement in an `!If [C, statement, …]` of the `Statement` list, `(C, true)` (`(C, false)` in
 /// the else branch); `None` for a statement granted always.
@@ -1334,6 +1496,11 @@ fn the_webhook_url_pattern_is_an_output() {
 #[test]
 fn every_function_has_its_log_group_with_a_retention() {
     check("logs");
+}
+
+#[test]
+fn the_payload_bucket_is_encrypted_private_tls_only_expiring_and_writable_under_dealhook_only() {
+    check("payload-bucket");
 }
 
 #[test]
@@ -1588,4 +1755,64 @@ fn the_template_checks_accept_the_long_form_of_the_idempotency_switch() {
         "DEALHOOK_IDEMPOTENCY_TABLE: {\"Fn::If\": [IdempotencyEnabled, {Ref: IdempotencyTable}, {Ref: \"AWS::NoValue\"}]}",
     );
     assert!(broken.is_empty(), "{broken:?}");
+}
+
+/// The payload bucket's rules, each broken in turn.
+mod payload_bucket_breaks {
+    use super::*;
+
+    #[test]
+    fn a_bucket_the_function_is_not_given_is_reported() {
+        let broken = broken_by(
+            "DEALHOOK_PAYLOAD_BUCKET: !Ref PayloadBucket",
+            "DEALHOOK_PAYLOAD_BUCKET: my-bucket",
+        );
+        assert_reports(&broken, "[payload-bucket]", "not a !Ref to an AWS::S3::Bucket");
+    }
+
+    #[test]
+    fn an_unencrypted_bucket_is_reported() {
+        let broken = broken_by("SSEAlgorithm: AES256", "SSEAlgorithm: none");
+        assert_reports(&broken, "[payload-bucket]", "no BucketEncryption");
+    }
+
+    #[test]
+    fn a_bucket_open_to_the_public_is_reported() {
+        let broken = broken_by("RestrictPublicBuckets: true", "RestrictPublicBuckets: false");
+        assert_reports(&broken, "[payload-bucket]", "RestrictPublicBuckets is not true");
+    }
+
+    #[test]
+    fn objects_expiring_before_their_messages_or_never_are_reported() {
+        let broken = broken_by("ExpirationInDays: 15", "ExpirationInDays: 7");
+        assert_reports(
+            &broken,
+            "[payload-bucket]",
+            "after 7 days, before the dead-letter queue's 14-day",
+        );
+        let broken = broken_by("Prefix: dealhook/", "Prefix: elsewhere/");
+        assert_reports(&broken, "[payload-bucket]", "no enabled lifecycle rule");
+    }
+
+    #[test]
+    fn a_bucket_reachable_without_tls_is_reported() {
+        let broken = broken_by("aws:SecureTransport: \"false\"", "aws:SecureTransport: \"true\"");
+        assert_reports(&broken, "[payload-bucket]", "without TLS");
+    }
+
+    #[test]
+    fn s3_permissions_beyond_put_and_get_under_dealhook_are_reported() {
+        let anchor = "Resource: !Sub \"${PayloadBucket.Arn}/dealhook/*\"";
+        let broken = broken_by(anchor, "Resource: \"*\"");
+        assert_reports(&broken, "[iam]", "Resource \"*\"");
+        assert_reports(&broken, "[payload-bucket]", "no statement allows s3:PutObject");
+        let broken = broken_by(anchor, "Resource: !Sub \"${PayloadBucket.Arn}/*\"");
+        assert_reports(&broken, "[iam]", "wildcard resource");
+        let broken = broken_by(anchor, "Resource: !Sub \"${PayloadBucket.Arn}/other/*\"");
+        assert_reports(&broken, "[payload-bucket]", "with a prefix of dealhook/envelopes/");
+        let broken = broken_by("Action: s3:PutObject", "Action: [s3:PutObject, s3:DeleteObject]");
+        assert_reports(&broken, "[payload-bucket]", "s3:DeleteObject is not");
+        let broken = broken_by("Action: s3:PutObject", "Action: s3:*");
+        assert_reports(&broken, "[iam]", "s3:* is a wildcard");
+    }
 }
