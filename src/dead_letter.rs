@@ -351,6 +351,7 @@ mod tests {
             query: Some("token=jot-secret&form=7&hapikey=hk".into()),
             headers,
             body: bytes::Bytes::from_static(b"{\"a\":1}"),
+            redelivery: None,
         }
     }
 

@@ -28,6 +28,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod mapping;
 pub mod outcome;
+pub mod queue;
 pub mod telemetry;
 
 mod records;

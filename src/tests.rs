@@ -83,6 +83,7 @@ fn delivery(method: Method, path: &str, body: &str) -> Delivery {
         query: None,
         headers,
         body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+        redelivery: None,
     }
 }
 

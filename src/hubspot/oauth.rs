@@ -1332,6 +1332,7 @@ mod tests {
                 query: None,
                 headers,
                 body: bytes::Bytes::from_static(br#"{"company":"Acme","plan":"team","budget":"1,000"}"#),
+                redelivery: None,
             }
         }
 

@@ -206,6 +206,7 @@ impl LambdaEvent {
             query: parts.query,
             headers: parts.headers,
             body: parts.body,
+            redelivery: None,
         });
         LambdaEvent::Http(Box::new(HttpEvent {
             format,

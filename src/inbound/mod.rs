@@ -38,6 +38,9 @@ pub struct Delivery {
     pub headers: HeaderMap,
     /// The body bytes exactly as sent (API Gateway's base64 already decoded).
     pub body: bytes::Bytes,
+    /// Set when the delivery is run again from an envelope (queue mode's worker, `dealhook replay`):
+    /// it was authenticated when received. `None` for a request from a sender.
+    pub redelivery: Option<crate::queue::Redelivery>,
 }
 
 impl Delivery {

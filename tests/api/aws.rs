@@ -77,6 +77,7 @@ fn letter(route: &str, body: &[u8]) -> DeadLetter {
         query: Some("form=7".into()),
         headers,
         body: bytes::Bytes::copy_from_slice(body),
+        redelivery: None,
     };
     DeadLetter::new(
         &delivery,

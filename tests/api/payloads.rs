@@ -225,6 +225,7 @@ fn small_letter() -> DeadLetter {
             r#"{{"email":"ada@example.com","notes":"{}"}}"#,
             "n".repeat(400)
         )),
+        redelivery: None,
     };
     DeadLetter::new(
         &delivery,

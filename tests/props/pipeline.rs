@@ -38,6 +38,7 @@ pub fn delivery(path: &str, content_type: Option<&str>, body: Vec<u8>, provider_
         query: None,
         headers,
         body: bytes::Bytes::from(body),
+        redelivery: None,
     }
 }
 

@@ -370,6 +370,7 @@ mod testing {
             query: None,
             headers: map,
             body: bytes::Bytes::new(),
+            redelivery: None,
         }
     }
 

@@ -729,6 +729,7 @@ mod tests {
             query: query.map(str::to_owned),
             headers: testkit::headers(headers),
             body: Bytes::from_static(b"{}"),
+            redelivery: None,
         }
     }
 
