@@ -56,7 +56,8 @@ enum Command {
     /// when association blocks set some (crm.objects.contacts.read / crm.objects.companies.read, or
     /// the crm.schemas.* read scopes). Exit 1 on any error, 7 when the portal cannot be read.
     Check {
-        /// Mapping file (default: $DEALHOOK_MAPPING, else the embedded mapping.yaml).
+        /// Mapping file (default: $DEALHOOK_MAPPING, else $DEALHOOK_MAPPING_YAML, else the embedded
+        /// mapping.yaml: the mapping the function would run).
         mapping: Option<PathBuf>,
         /// A file holding the secret's JSON: also check that every signing key the routes name is there.
         #[arg(long, value_name = "FILE", conflicts_with = "online")]
@@ -106,13 +107,11 @@ fn check(path: Option<&Path>, secret: Option<&Path>) -> u8 {
         Ok(env) => env,
         Err(e) => return fail(&e),
     };
-    let (origin, loaded) = match path.or(env.mapping_path.as_deref()) {
-        Some(path) => (path.display().to_string(), config::load_mapping_file(path)),
-        None => (
-            "mapping.yaml (embedded)".to_owned(),
-            Mapping::embedded().map_err(Into::into),
-        ),
+    let (origin, text) = match env.mapping_text(path) {
+        Ok(source) => source,
+        Err(e) => return fail(&e),
     };
+    let loaded: Result<Mapping, config::ConfigError> = Mapping::from_yaml(&text, &origin).map_err(Into::into);
     match loaded {
         Ok(mapping) => {
             let legacy = mapping.legacy_api_warnings();

@@ -143,10 +143,27 @@ impl Env {
     /// Loads the mapping named by `DEALHOOK_MAPPING`, else the one in `DEALHOOK_MAPPING_YAML`, else the
     /// embedded default.
     pub fn load_mapping(&self) -> Result<Mapping, ConfigError> {
-        match (&self.mapping_path, &self.mapping_yaml) {
-            (Some(path), _) => load_mapping_file(path),
-            (None, Some(text)) => Ok(Mapping::from_yaml(text, "DEALHOOK_MAPPING_YAML")?),
-            (None, None) => Ok(Mapping::embedded()?),
+        let (origin, text) = self.mapping_text(None)?;
+        Ok(Mapping::from_yaml(&text, &origin)?)
+    }
+
+    /// The mapping's text and its name in messages: `path` (a command-line argument) if given, else
+    /// `DEALHOOK_MAPPING`'s file, else `DEALHOOK_MAPPING_YAML`, else the embedded default: the one
+    /// source every command (`check`, `check --online`, `invoke`, the function) uses.
+    pub fn mapping_text(&self, path: Option<&std::path::Path>) -> Result<(String, String), ConfigError> {
+        match (path.or(self.mapping_path.as_deref()), &self.mapping_yaml) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::MappingUnreadable {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Ok((path.display().to_string(), text))
+            }
+            (None, Some(text)) => Ok(("DEALHOOK_MAPPING_YAML".to_owned(), text.clone())),
+            (None, None) => Ok((
+                crate::mapping::EMBEDDED_ORIGIN.to_owned(),
+                crate::mapping::embedded_text().to_owned(),
+            )),
         }
     }
 
@@ -154,15 +171,6 @@ impl Env {
     pub fn is_dry_run(&self, mode: Mode) -> bool {
         self.dry_run || (mode == Mode::Local && self.hubspot_secret_id.is_none() && self.hubspot_access_token.is_none())
     }
-}
-
-/// Reads and compiles a mapping file; errors name the file.
-pub fn load_mapping_file(path: &std::path::Path) -> Result<Mapping, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::MappingUnreadable {
-        path: path.display().to_string(),
-        source,
-    })?;
-    Ok(Mapping::from_yaml(&text, &path.display().to_string())?)
 }
 
 fn parse_bool(name: &'static str, value: Option<String>) -> Result<Option<bool>, ConfigError> {

@@ -12,7 +12,7 @@ use crate::credentials::HubSpotAuth;
 use crate::hubspot::portal::{PortalSchema, SCHEMA_SCOPES, read_schema};
 use crate::hubspot::{AuthSource as _, Deals, HubSpotApi, HubSpotError, ObjectType};
 use crate::mapping::online::{SchemaNeeds, check_online as compare, schema_needs};
-use crate::mapping::{Diagnostic, EMBEDDED_ORIGIN, Mapping, Severity, embedded_text};
+use crate::mapping::{Diagnostic, Mapping, Severity};
 
 /// Scopes any one of which lets a credential read contact properties (the `security` alternatives of
 /// `GET /crm/properties/2026-03/{objectType}`, narrowed to contacts).
@@ -34,12 +34,9 @@ pub(super) async fn check_online(path: Option<&Path>, json_output: bool) -> u8 {
         Ok(env) => env,
         Err(e) => return fail(&e),
     };
-    let (origin, text) = match path.or(env.mapping_path.as_deref()) {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => (path.display().to_string(), text),
-            Err(e) => return fail(&format!("the mapping file {} could not be read: {e}", path.display())),
-        },
-        None => (EMBEDDED_ORIGIN.to_owned(), embedded_text().to_owned()),
+    let (origin, text) = match env.mapping_text(path) {
+        Ok(source) => source,
+        Err(e) => return fail(&e),
     };
     // A mapping that does not load is reported as offline `check` reports it: the portal is not read.
     if let Err(e) = Mapping::from_yaml(&text, &origin) {

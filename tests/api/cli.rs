@@ -86,6 +86,26 @@ fn check_reports_every_error_with_its_location_and_exits_1() {
     assert!(err.contains("broken.yaml:"), "errors carry the file: {err}");
 }
 
+/// `check` checks the mapping the function would run: `DEALHOOK_MAPPING_YAML` when no file is named
+/// (a fresh-user review found it checking the embedded mapping instead and saying "ok"). A file named
+/// on the command line, or in `DEALHOOK_MAPPING`, still wins.
+#[test]
+fn check_checks_the_inline_mapping_the_function_would_run() {
+    let broken = "version: 1\nroutes:\n  r:\n    source: json\n    signature: none\n    on_association_failure: deadletter\n    deal:\n      dealstage: s\n";
+    let output = dealhook(&["check"], &[("DEALHOOK_MAPPING_YAML", broken)]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("DEALHOOK_MAPPING_YAML:6:"),
+        "the inline mapping is named: {err}"
+    );
+    assert!(err.contains("deadletter"), "{err}");
+
+    let output = dealhook(&["check", "mapping.yaml"], &[("DEALHOOK_MAPPING_YAML", broken)]);
+    assert_eq!(output.status.code(), Some(0), "a named file wins: {}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("mapping.yaml: ok"));
+}
+
 #[test]
 fn transform_prints_the_hubspot_request_without_sending_it() {
     let output = dealhook(
