@@ -211,7 +211,9 @@ pub enum Reason {
     /// `on_association_failure: dead_letter` and a record to link does not exist, with no HubSpot
     /// error (no company has the domain and the route says `create_missing: false`).
     AssociationNotFound,
-    /// The request may have reached HubSpot but no answer came (timeout after sending): the deal may exist.
+    /// The request reached HubSpot, or may have, and whether it wrote is unknown: no answer came (a
+    /// timeout after sending), or HubSpot answered 500 or 524, which it may do after writing. The deal
+    /// may exist.
     OutcomeUnknown,
     /// The idempotency table could not be used, so the delivery was not sent unguarded.
     IdempotencyUnavailable,
@@ -282,7 +284,7 @@ impl Reason {
                 "a record to link to the deal was not found in HubSpot; the delivery was kept as a dead letter"
             }
             Reason::OutcomeUnknown => {
-                "HubSpot did not answer in time and the deal may exist; the delivery was kept as a dead letter"
+                "HubSpot's answer leaves it unknown whether the deal was created (it may exist); the delivery was kept as a dead letter"
             }
             Reason::IdempotencyUnavailable => {
                 "the delivery could not be guarded against duplicates; it was kept as a dead letter"

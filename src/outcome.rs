@@ -426,11 +426,13 @@ fn errors_for_the_sender(reason: Reason, errors: &[Problem]) -> Vec<Problem> {
         .iter()
         .filter_map(|problem| {
             let field = problem.field.as_ref()?;
-            Some(Problem::at(
-                field.clone(),
-                problem.code.clone(),
-                "HubSpot rejected this property's value; the dead letter holds HubSpot's answer",
-            ))
+            // `associations.contact` / `associations.company`: a record to link, not a deal property.
+            let message = if field.starts_with("associations.") {
+                "HubSpot refused a request for a record to link; the dead letter holds HubSpot's answer"
+            } else {
+                "HubSpot rejected this property's value; the dead letter holds HubSpot's answer"
+            };
+            Some(Problem::at(field.clone(), problem.code.clone(), message))
         })
         .collect()
 }

@@ -362,7 +362,7 @@ async fn answers_that_are_not_safe_to_repeat_are_dead_lettered_after_one_attempt
         (
             "HTTP 500: the deal may exist",
             unavailable(Some(500)),
-            "hubspot_unavailable",
+            "outcome_unknown",
         ),
         (
             "HTTP 400",

@@ -44,8 +44,13 @@ impl Deals for HubSpotClient {
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::Span::current().record("duration_ms", elapsed_ms);
         match &result {
-            Ok(created) => tracing::info!(deal_id = created.deal_id, "HubSpot created the deal"),
-            Err(err) => tracing::warn!(reason = %err.reason(), error = %err, "HubSpot did not create the deal"),
+            Ok(created) => tracing::info!(
+                deal_id = created.deal_id,
+                write = created.write.as_str(),
+                "HubSpot wrote the deal"
+            ),
+            // One attempt of possibly several (the plan retries): not yet the delivery's outcome.
+            Err(err) => tracing::warn!(reason = %err.reason(), error = %err, "the deal call failed"),
         }
         result
     }

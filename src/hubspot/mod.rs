@@ -276,10 +276,24 @@ impl HubSpotError {
             | HubSpotError::MissingScopes { .. } => Reason::HubSpotUnauthorized,
             HubSpotError::RateLimited { .. } => Reason::HubSpotRateLimited,
             HubSpotError::Locked { .. } => Reason::HubSpotUnavailable,
+            // A 500 (or 524) may come after HubSpot wrote: the deal may exist, which the reason says.
+            HubSpotError::Unavailable { .. } if self.may_have_created() => Reason::OutcomeUnknown,
             HubSpotError::Unavailable { .. } => Reason::HubSpotUnavailable,
             HubSpotError::OutcomeUnknown { .. } => Reason::OutcomeUnknown,
             HubSpotError::NoCredentials => Reason::SecretUnavailable,
             HubSpotError::Unbuildable(_) => Reason::MappingFailed,
+        }
+    }
+
+    /// HubSpot's error `category` (`VALIDATION_ERROR`, `MISSING_SCOPES`, …), when it sent one.
+    pub fn category(&self) -> Option<&str> {
+        match self {
+            HubSpotError::Rejected { body, .. }
+            | HubSpotError::Unauthorized { body, .. }
+            | HubSpotError::Locked { body, .. }
+            | HubSpotError::RateLimited { body, .. }
+            | HubSpotError::MissingScopes { body, .. } => body.category.as_deref(),
+            _ => None,
         }
     }
 

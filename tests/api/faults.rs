@@ -565,8 +565,9 @@ fn rate_limited_beyond_the_longest_wait() -> Case {
 // -- HubSpot 5xx
 
 fn server_error() -> Case {
+    // A 500 may come after HubSpot wrote: `outcome_unknown` (the deal may exist), not retried.
     let answers = vec![hubspot_error(500, "INTERNAL_ERROR"), created(5000)];
-    Case::new(Sample::quote(), answers, dead_lettered("hubspot_unavailable", 1), 1)
+    Case::new(Sample::quote(), answers, dead_lettered("outcome_unknown", 1), 1)
 }
 
 fn gateway_error_then_created(status: u16, sample: Sample) -> Case {
@@ -851,12 +852,7 @@ async fn malformed_bodies_on_error_statuses_are_classified_by_status_alone() {
             1,
         ),
         // 500: the deal may exist.
-        Case::new(
-            Sample::quote(),
-            vec![html(500)],
-            dead_lettered("hubspot_unavailable", 1),
-            1,
-        ),
+        Case::new(Sample::quote(), vec![html(500)], dead_lettered("outcome_unknown", 1), 1),
         // 503 from an edge proxy, then a deal.
         Case::new(
             Sample::billing(),

@@ -143,11 +143,20 @@ impl AssociationFailure {
         }
         entry.insert("message".to_owned(), json!(message));
         // The log never names the e-mail (personal data): the call, the position and the status.
+        // HubSpot's category and, for MISSING_SCOPES, the scopes it named: what an operator needs to fix
+        // it from the log alone. HubSpot's message is not logged (it may quote the record's values).
+        let scopes = match &error {
+            Some(HubSpotError::MissingScopes { scopes, .. }) => Some(scopes.join(" ")),
+            _ => None,
+        };
+        let category = error.as_ref().and_then(HubSpotError::category);
         tracing::warn!(
             call,
             input,
             status = error.as_ref().and_then(HubSpotError::status),
             reason = error.as_ref().map_or("not_found", |e| e.reason().as_str()),
+            category,
+            scopes,
             "an association failed"
         );
         AssociationFailure {
