@@ -271,7 +271,11 @@ async fn transform(event: &Path) -> u8 {
             }
         }
         // A dry run answers before anything is created or recorded.
-        Outcome::Created(_) | Outcome::Replayed(_) | Outcome::InProgress { .. } => {
+        Outcome::Created(_)
+        | Outcome::Replayed(_)
+        | Outcome::InProgress { .. }
+        | Outcome::Queued { .. }
+        | Outcome::Deferred { .. } => {
             eprintln!("unexpected outcome of a dry run: {}", outcome.label());
         }
     }
@@ -335,11 +339,11 @@ pub fn exit_code(outcome: &Outcome) -> u8 {
             409 | 503 => EXIT_RETRY_LATER,
             _ => EXIT_REJECTED,
         },
-        Outcome::Created(_) | Outcome::DryRun(_) => EXIT_OK,
+        Outcome::Created(_) | Outcome::DryRun(_) | Outcome::Queued { .. } => EXIT_OK,
         Outcome::Ignored => EXIT_IGNORED,
         Outcome::DeadLettered { .. } => EXIT_DEAD_LETTERED,
         Outcome::Rejected(_) => EXIT_REJECTED,
-        Outcome::RetryLater { .. } | Outcome::InProgress { .. } => EXIT_RETRY_LATER,
+        Outcome::RetryLater { .. } | Outcome::InProgress { .. } | Outcome::Deferred { .. } => EXIT_RETRY_LATER,
         Outcome::Replayed(stored) => match stored.status {
             200..=201 => EXIT_OK,
             202 => EXIT_DEAD_LETTERED,

@@ -52,6 +52,22 @@ pub enum Outcome {
         /// A fixed sentence for the sender (never a cause: those go to the log).
         message: &'static str,
     },
+    /// Queue mode: authenticated, decoded and mapped, and put on the work queue for the worker
+    /// (`202 {"status":"queued","id":…}`, the work item's id).
+    Queued {
+        /// The work item's id.
+        id: String,
+    },
+    /// A delivery run again from the work queue failed in a way that may pass (HubSpot unavailable or
+    /// rate-limited, the secret or the idempotency table unreadable) and is left on the queue for SQS to
+    /// deliver again, after `retry_after` when HubSpot said how long to wait. Only the worker sees it
+    /// (`503` if it were answered).
+    Deferred {
+        /// Why.
+        reason: Reason,
+        /// How long to keep the message invisible, when known.
+        retry_after: Option<std::time::Duration>,
+    },
     /// A delivery on a route with `for_each`: one outcome per item, in list order. Its status is the
     /// most pressing of theirs (`503` over `409` over `202` over `200`), so `200` means every record
     /// made its deal (or, in a dry run, its plan) and `202` that some were dead-lettered; with no
@@ -203,7 +219,8 @@ impl Outcome {
     pub fn status(&self) -> StatusCode {
         match self {
             Outcome::Created(_) | Outcome::DryRun(_) | Outcome::Ignored => StatusCode::OK,
-            Outcome::DeadLettered { .. } => StatusCode::ACCEPTED,
+            Outcome::DeadLettered { .. } | Outcome::Queued { .. } => StatusCode::ACCEPTED,
+            Outcome::Deferred { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Outcome::Rejected(r) => r.status,
             Outcome::RetryLater { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Outcome::Replayed(stored) => StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
@@ -224,6 +241,8 @@ impl Outcome {
             Outcome::RetryLater { .. } => "retry_later",
             Outcome::Replayed(_) => "replayed",
             Outcome::InProgress { .. } => "in_progress",
+            Outcome::Queued { .. } => "queued",
+            Outcome::Deferred { .. } => "deferred",
             Outcome::Records(records) => match self.status().as_u16() {
                 _ if records.is_empty() => "ignored",
                 500.. => "retry_later",
@@ -290,6 +309,15 @@ impl Outcome {
                         "this delivery is being processed by an earlier attempt; retry in {retry_after_secs} s"
                     ),
                 },
+            }),
+            Outcome::Queued { id } => json!({
+                "status": "queued",
+                "id": id,
+                "message": "accepted: the deal will be created from the work queue",
+            }),
+            Outcome::Deferred { reason, .. } => json!({
+                "status": "retry_later",
+                "error": { "code": reason, "message": reason.message() },
             }),
             Outcome::Records(records) => self.records_body(records),
         }

@@ -97,7 +97,8 @@ impl<'a> Ids<'a> {
                 None,
             ),
             Outcome::InProgress { .. } => (None, None, Some("delivery_in_progress")),
-            Outcome::DryRun(_) | Outcome::Ignored | Outcome::Records(_) => (None, None, None),
+            Outcome::Deferred { reason, .. } => (None, None, Some(reason.as_str())),
+            Outcome::DryRun(_) | Outcome::Ignored | Outcome::Records(_) | Outcome::Queued { .. } => (None, None, None),
         };
         Ids {
             deal_id,

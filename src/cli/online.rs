@@ -39,13 +39,19 @@ pub(super) async fn check_online(path: Option<&Path>, json_output: bool) -> u8 {
         Err(e) => return fail(&e),
     };
     // A mapping that does not load is reported as offline `check` reports it: the portal is not read.
-    if let Err(e) = Mapping::from_yaml(&text, &origin) {
-        return report(&origin, &e.diagnostics, json_output, None);
-    }
+    let mapping = match Mapping::from_yaml(&text, &origin) {
+        Ok(mapping) => mapping,
+        Err(e) => return report(&origin, &e.diagnostics, json_output, None),
+    };
     let schemas = match read_portal(&env, &schema_needs(&text)).await {
         Ok(schemas) => schemas,
         Err(why) => {
             eprintln!("dealhook: check --online could not read the portal, nothing was checked: {why}");
+            if json_output {
+                // CI reading the JSON gets a document that says so, not an empty file.
+                let out = json!({"mapping": origin, "error": why, "exitCode": EXIT_PORTAL_UNREADABLE});
+                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            }
             return EXIT_PORTAL_UNREADABLE;
         }
     };
@@ -60,7 +66,13 @@ pub(super) async fn check_online(path: Option<&Path>, json_output: bool) -> u8 {
         })
         .collect::<Vec<_>>()
         .join("; ");
-    report(&origin, &compare(&text, &schemas), json_output, Some(&summary))
+    // The offline findings too (load warnings, the APIs going away), so that the output is the whole
+    // story whether or not the mapping loads, and sorted as offline `check` sorts them.
+    let mut findings: Vec<Diagnostic> = mapping.warnings().to_vec();
+    findings.extend(mapping.legacy_api_warnings());
+    findings.extend(compare(&text, &schemas));
+    findings.sort_by_key(|d| (d.line.unwrap_or(0), d.column.unwrap_or(0)));
+    report(&origin, &findings, json_output, Some(&summary))
 }
 
 /// Prints the findings (text: one per line on stderr, a summary on stdout; JSON: one document on
