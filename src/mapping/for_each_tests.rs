@@ -353,3 +353,23 @@ fn an_index_past_the_items_is_a_problem_not_a_panic() {
     let problems = route.map_item(&items, 1).unwrap_err();
     assert_eq!(problems[0].code, "no_such_item");
 }
+
+/// `for_each` with `dedupe`: a warning that only the idempotency table keeps records of one delivery
+/// for the same contact from each making a deal (a fresh-user review saw three deals for one contact).
+#[test]
+fn for_each_with_dedupe_warns_that_only_the_idempotency_table_keeps_one_deal() {
+    let with = |for_each: &str| {
+        format!(
+            "version: 1\nroutes:\n  r:\n    source: json\n    signature: none\n{for_each}    dedupe: {{}}\n    deal:\n      \
+             pipeline: p\n      dealstage: s\n      associations:\n        contacts: {{ email: \"{{{{ fields.email }}}}\" }}\n"
+        )
+    };
+    let warned = |mapping: &Mapping| {
+        mapping
+            .warnings()
+            .iter()
+            .any(|w| w.field.as_deref() == Some("dedupe") && w.message.contains("DEALHOOK_IDEMPOTENCY_TABLE"))
+    };
+    assert!(warned(&load(&with("    for_each: fields.orders\n"))));
+    assert!(!warned(&load(&with(""))), "dedupe alone: no warning");
+}

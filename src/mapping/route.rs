@@ -418,6 +418,17 @@ fn compile_route(
         }
     }
     sound &= check_upsert_by(&spec.hubspot, &mut properties, at, report);
+    if let (Some((_, loc)), Some(_)) = (&spec.dedupe, &for_each) {
+        // Records of one delivery run one after another: a later record for the same contact finds the
+        // deal an earlier one made only through the idempotency table (HubSpot's search lags writes).
+        report.warning(
+            at.field("dedupe"),
+            *loc,
+            "with `for_each`, records of one delivery for the same contact each make a deal unless the \
+             idempotency table is configured (DEALHOOK_IDEMPOTENCY_TABLE, the template's `Idempotency`): only it \
+             lets a later record find the deal an earlier one made, since HubSpot's search lags writes by seconds",
+        );
+    }
     sound &= super::dedupe::check_route(spec.dedupe, &spec.hubspot, deal.contacts.as_ref(), at, report);
     let mut companies = None;
     if let Some(spec) = deal.companies {

@@ -266,6 +266,45 @@ async fn an_open_deal_of_the_contact_is_updated_without_its_stage_and_linked() {
     );
 }
 
+/// A search result whose own properties contradict the filters (closed, or in another pipeline) is
+/// not updated: HubSpot filters on its side, but dealhook checks what it is told (review of Step 7).
+#[tokio::test]
+async fn a_search_result_that_contradicts_the_filters_is_not_taken() {
+    for (pipeline, closed) in [("default", "true"), ("87250318", "false")] {
+        let app = app(false).await;
+        let s = &app.hubspot;
+        mount(
+            s,
+            "POST",
+            &format!("{CRM}/contacts/batch/upsert"),
+            contact_upserted(),
+            1,
+        )
+        .await;
+        let found = json!({"total": 1, "results": [{"id": "777", "properties": {"pipeline": pipeline,
+                           "hs_is_closed": closed, "createdate": "2026-03-02T10:00:00.000Z"}}]});
+        mount(
+            s,
+            "POST",
+            &format!("{CRM}/deals/search"),
+            ResponseTemplate::new(200).set_body_json(found),
+            1,
+        )
+        .await;
+        mount(s, "PATCH", &format!("{CRM}/deals/777"), updated("777"), 0).await;
+        mount(s, "POST", &format!("{CRM}/deals"), created("901"), 1).await;
+
+        let response = post(&app, "lead", &lead("sub_9")).await;
+        assert_eq!(response.status, 200, "{}", response.text);
+        assert_eq!(
+            (response.json["status"].as_str(), response.json["dealId"].as_u64()),
+            (Some("created"), Some(901)),
+            "{pipeline} {closed}"
+        );
+        received(s).await;
+    }
+}
+
 #[tokio::test]
 async fn skip_answers_the_existing_deal_and_writes_nothing_to_it() {
     let app = app(false).await;

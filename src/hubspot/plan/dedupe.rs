@@ -56,6 +56,17 @@ impl DedupeRun<'_> {
         (!self.rule.open_only || deal.closed == Some(false))
             && (!self.rule.pipeline_only || deal.pipeline.as_deref() == Some(pipeline_of(draft).as_str()))
     }
+
+    /// Whether a search result's own properties contradict the search's filters: closed under
+    /// `open_only`, or in another pipeline under `pipeline_only`. Absent properties contradict nothing.
+    fn contradicts(&self, deal: &FoundDeal, draft: &DealDraft) -> bool {
+        (self.rule.open_only && deal.closed == Some(true))
+            || (self.rule.pipeline_only
+                && deal
+                    .pipeline
+                    .as_deref()
+                    .is_some_and(|pipeline| pipeline != pipeline_of(draft)))
+    }
 }
 
 fn pipeline_of(draft: &DealDraft) -> String {
@@ -129,6 +140,15 @@ pub(super) async fn find_existing<A: AuthSource + ?Sized>(
         })
         .await;
     match found {
+        // HubSpot filtered on the server; a result whose own properties say otherwise (closed, or in
+        // another pipeline) is not taken. One that leaves them out is (the filters asked for them).
+        Ok(Some(deal)) if run.contradicts(&deal, draft) => {
+            tracing::warn!(
+                deal_id = deal.id,
+                "dedupe: the search returned a deal its filters exclude (closed or in another pipeline); not using it"
+            );
+            Ok(None)
+        }
         Ok(found) => {
             tracing::info!(found = found.is_some(), "dedupe: searched the contact's deals");
             Ok(found.map(|deal| deal.id))
