@@ -377,17 +377,41 @@ async fn invoke(event: &Path) -> u8 {
              (set HUBSPOT_SECRET_ID to verify them)"
         );
     }
+    // An SQS batch (queue mode's work queue): the worker's entry point, in-process.
+    if let Some(sqs) = sqs_event(&event) {
+        let code = match app.handle_sqs_value(sqs, &Invocation::local()).await {
+            Ok(answer) => {
+                println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+                let failed = answer["batchItemFailures"].as_array().map_or(0, Vec::len);
+                if failed == 0 { EXIT_OK } else { EXIT_RETRY_LATER }
+            }
+            Err(e) => fail(&format!("the worker's answer could not be written: {e}")),
+        };
+        show_memory_letters(memory_letters.as_deref());
+        return code;
+    }
     // The Lambda function's own entry point, so that every event gets the answer it would get there.
     let (outcome, lambda_response) = app.answer_event_text(&event, &Invocation::local()).await;
     note_unresolved_labels(&app).await;
     println!("{}", serde_json::to_string_pretty(&lambda_response).unwrap_or_default());
-    if let Some(letters) = memory_letters {
-        for letter in letters.sent() {
-            eprintln!("dealhook: DEALHOOK_DLQ_URL is not set, so this dead letter was NOT sent to a queue:");
-            eprintln!("{}", serde_json::to_string_pretty(&letter).unwrap_or_default());
-        }
-    }
+    show_memory_letters(memory_letters.as_deref());
     exit_code(&outcome)
+}
+
+/// The event as an SQS batch (`Records` whose first `eventSource` is `aws:sqs`), or `None` for any
+/// other event (an HTTP one, or anything the function answers 400).
+fn sqs_event(event: &str) -> Option<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_str(event).ok()?;
+    let first = value.get("Records")?.as_array()?.first()?;
+    (first.get("eventSource")?.as_str()? == "aws:sqs").then_some(value)
+}
+
+/// Dead letters kept in memory (no `DEALHOOK_DLQ_URL`), printed so that a local run shows them.
+fn show_memory_letters(letters: Option<&crate::aws::MemoryDeadLetters>) {
+    for letter in letters.map(|l| l.sent()).unwrap_or_default() {
+        eprintln!("dealhook: DEALHOOK_DLQ_URL is not set, so this dead letter was NOT sent to a queue:");
+        eprintln!("{}", serde_json::to_string_pretty(&letter).unwrap_or_default());
+    }
 }
 
 /// The event file's text, checked to be JSON (a file that is not is the user's mistake: exit 1).

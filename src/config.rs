@@ -8,14 +8,16 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::aws::{
-    DeadLetters, DynamoDbIdempotency, MemoryDeadLetters, S3Payloads, SecretSource, SecretsManagerSource,
-    SqsDeadLetters, StaticSecrets,
+    DeadLetters, DynamoDbIdempotency, MemoryDeadLetters, PayloadStore, S3Payloads, SecretSource, SecretsManagerSource,
+    SqsQueue, StaticSecrets,
 };
 use crate::credentials::Credentials;
 use crate::hubspot::portal::{Portal, PortalConfig};
 use crate::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use crate::idempotency::Idempotency;
 use crate::mapping::{Mapping, MappingLoadError};
+use crate::queue::WorkQueue;
+use crate::worker::WorkerSetup;
 use crate::{App, Settings};
 
 /// Default body limit: 1 MiB.
@@ -57,6 +59,24 @@ pub struct Env {
     /// `DEALHOOK_PAYLOAD_BUCKET`: the S3 bucket holding envelopes too big for a queue message; unset,
     /// such an envelope cannot be kept (the delivery is answered 503).
     pub payload_bucket: Option<String>,
+    /// `DEALHOOK_MODE`: `sync` (the default: the HTTP function makes the deal) or `queue` (it puts the
+    /// delivery on the work queue for the worker; see [`crate::queue`]).
+    pub delivery_mode: DeliveryMode,
+    /// `DEALHOOK_QUEUE_URL`: the work queue (queue mode, and the worker).
+    pub queue_url: Option<String>,
+    /// `DEALHOOK_MAX_RECEIVE_COUNT`: the work queue's redrive `maxReceiveCount`, so that the worker
+    /// dead-letters a failure itself, with its reason, on a message's last receive.
+    pub max_receive_count: Option<u32>,
+}
+
+/// Where the HTTP function sends an accepted delivery (`DEALHOOK_MODE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// To HubSpot, before answering (the default).
+    #[default]
+    Sync,
+    /// To the work queue (`DEALHOOK_QUEUE_URL`); the worker makes the deal.
+    Queue,
 }
 
 /// A configuration problem found at cold start (or by the CLI).
@@ -137,6 +157,19 @@ impl Env {
             idempotency_table: get("DEALHOOK_IDEMPOTENCY_TABLE"),
             idempotency_ttl: parse_idempotency_ttl(get("DEALHOOK_IDEMPOTENCY_TTL_SECONDS"))?,
             payload_bucket: get("DEALHOOK_PAYLOAD_BUCKET"),
+            delivery_mode: match get("DEALHOOK_MODE").map(|m| m.to_ascii_lowercase()).as_deref() {
+                None | Some("sync") => DeliveryMode::Sync,
+                Some("queue") => DeliveryMode::Queue,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "DEALHOOK_MODE",
+                        message: format!("{other:?} is not a mode (sync or queue)"),
+                    });
+                }
+            },
+            queue_url: get("DEALHOOK_QUEUE_URL"),
+            max_receive_count: parse_number("DEALHOOK_MAX_RECEIVE_COUNT", get("DEALHOOK_MAX_RECEIVE_COUNT"))?
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         })
     }
 
@@ -267,10 +300,17 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
             why: "without a dead-letter queue, deliveries that cannot become deals would be lost",
         });
     }
+    if env.delivery_mode == DeliveryMode::Queue && env.queue_url.is_none() {
+        return Err(ConfigError::Missing {
+            name: "DEALHOOK_QUEUE_URL",
+            why: "DEALHOOK_MODE=queue puts deliveries on the work queue it names",
+        });
+    }
     let needs_aws = env.hubspot_secret_id.is_some()
         || env.dlq_url.is_some()
         || env.idempotency_table.is_some()
-        || env.payload_bucket.is_some();
+        || env.payload_bucket.is_some()
+        || env.queue_url.is_some();
     let sdk = if needs_aws {
         Some(crate::aws::load_sdk_config().await)
     } else {
@@ -279,16 +319,21 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
 
     let secrets = secret_source(env, sdk.as_ref())?;
 
+    // The S3 client is built only when a bucket is named.
+    let payloads: Option<Arc<dyn PayloadStore>> = match (&env.payload_bucket, &sdk) {
+        (Some(bucket), Some(sdk)) => Some(Arc::new(S3Payloads::new(S3Payloads::client(sdk), bucket.clone()))),
+        _ => None,
+    };
+    let sqs_queue = |url: &String, sdk: &aws_config::SdkConfig| {
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url.clone());
+        match &payloads {
+            Some(payloads) => queue.with_payloads(payloads.clone()),
+            None => queue,
+        }
+    };
     let mut memory_letters = None;
     let dead_letters: Arc<dyn DeadLetters> = match (&env.dlq_url, &sdk) {
-        (Some(url), Some(sdk)) => {
-            let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(sdk), url.clone());
-            // The S3 client is built only when a bucket is named.
-            Arc::new(match &env.payload_bucket {
-                Some(bucket) => queue.with_payloads(Arc::new(S3Payloads::new(S3Payloads::client(sdk), bucket.clone()))),
-                None => queue,
-            })
-        }
+        (Some(url), Some(sdk)) => Arc::new(sqs_queue(url, sdk)),
         _ => {
             let memory = Arc::new(MemoryDeadLetters::default());
             memory_letters = Some(memory.clone());
@@ -326,6 +371,19 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
         app = app.with_idempotency(Idempotency {
             store: Arc::new(store),
             ttl: env.idempotency_ttl,
+        });
+    }
+    // The work queue: the HTTP function puts deliveries on it in queue mode; the worker (which runs
+    // the same app) takes them and changes their visibility.
+    if let (Some(url), Some(sdk)) = (&env.queue_url, &sdk) {
+        let queue: Arc<dyn WorkQueue> = Arc::new(sqs_queue(url, sdk));
+        if env.delivery_mode == DeliveryMode::Queue {
+            app = app.with_queue(queue.clone());
+        }
+        app = app.with_worker(WorkerSetup {
+            queue,
+            payloads,
+            max_receive_count: env.max_receive_count,
         });
     }
     Ok((app, wiring, memory_letters))

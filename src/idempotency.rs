@@ -68,6 +68,11 @@ impl IdempotencyKey {
         IdempotencyKey(format!("{scope}#sha256:{}", sha256_hex(value.as_bytes())))
     }
 
+    /// A key as [`Self::as_str`] gave it, kept in an envelope (queue mode's work items, dead letters).
+    pub fn from_stored(key: &str) -> IdempotencyKey {
+        IdempotencyKey(key.to_owned())
+    }
+
     /// The key as stored.
     pub fn as_str(&self) -> &str {
         &self.0

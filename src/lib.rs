@@ -34,6 +34,7 @@ pub mod telemetry;
 mod records;
 mod settle;
 mod summary;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -50,6 +51,7 @@ use crate::inbound::verify;
 use crate::inbound::{Delivery, Invocation, LambdaEvent, ResponseFormat};
 use crate::mapping::{Endpoint, ForEachError, Items, Mapping, Route};
 pub use crate::outcome::{Outcome, RecordOutcome, Rejection, StoredResponse};
+use crate::queue::WorkQueue;
 use crate::summary::log_summary;
 
 /// Per-deployment settings the pipeline needs (read once; see [`config::Env`]).
@@ -75,6 +77,10 @@ pub struct App {
     dead_letters: Arc<dyn DeadLetters>,
     idempotency: Option<Idempotency>,
     portal: Option<Portal>,
+    /// Queue mode: where accepted deliveries go (see [`queue`]); `None` in sync mode.
+    queue: Option<Arc<dyn WorkQueue>>,
+    /// The worker's side of queue mode (see [`App::with_worker`]).
+    worker: Option<worker::WorkerSetup>,
 }
 
 /// A delivery ready for HubSpot: where it goes and what it becomes.
@@ -145,7 +151,17 @@ impl App {
             dead_letters,
             idempotency: None,
             portal: None,
+            queue: None,
+            worker: None,
         }
+    }
+
+    /// Queue mode (`DEALHOOK_MODE=queue`): an accepted delivery is put on `queue` as a work item and
+    /// answered `202 queued` instead of being sent to HubSpot (see [`queue`]). Dry runs and deliveries
+    /// run again from a queue ([`inbound::Delivery::redelivery`]) still go to HubSpot.
+    pub fn with_queue(mut self, queue: Arc<dyn WorkQueue>) -> App {
+        self.queue = Some(queue);
+        self
     }
 
     /// Resolves pipeline, stage and option labels against the portal's schema, read through `deals`
@@ -268,6 +284,9 @@ impl App {
             Ok(accepted) => accepted,
             Err(halt) => return self.halted(delivery, halt).await,
         };
+        if let (Some(queue), None, false) = (&self.queue, &delivery.redelivery, self.settings.dry_run) {
+            return self.enqueue(&**queue, delivery, &accepted).await;
+        }
         match self.items(&accepted) {
             Ok(None) => match self.prepare(&accepted, None, delivery.deadline).await {
                 Ok(prepared) => self.create(delivery, prepared).await,
@@ -407,6 +426,10 @@ impl App {
         let (Some(scheme), Some(key_name)) = (endpoint.signature(), endpoint.signing_secret()) else {
             return Ok(());
         };
+        if delivery.redelivery.is_some() {
+            // Verified when it was received; the envelope keeps no signature (redacted) to check again.
+            return Ok(());
+        }
         if self.settings.skip_signatures {
             tracing::warn!(scheme = %scheme, "signature NOT verified: no signing keys configured (local run)");
             return Ok(());

@@ -10,6 +10,7 @@
 //! again — the worker, `dealhook replay`, a dead letter moved to the work queue by SQS's
 //! `start-message-move-task` — reads the common part, [`Redeliverable`].
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::scrub::Scrubber;
 use crate::dead_letter::{DeliveryRecord, ENVELOPE_VERSION, ForEachRecord};
 use crate::domain::Reason;
 use crate::inbound::Delivery;
@@ -54,6 +56,56 @@ impl WorkItem {
             idempotency_key,
             records,
         }
+    }
+}
+
+impl WorkItem {
+    /// The item with every known secret value taken out (see [`crate::dead_letter::DeadLetter::redacted`],
+    /// which does the same for dead letters): the body (then `bodyRedacted`), and every other string.
+    pub fn redacted(mut self, scrubber: &Scrubber) -> WorkItem {
+        if scrubber.is_empty() {
+            return self;
+        }
+        if let Ok(body) = base64::engine::general_purpose::STANDARD.decode(&self.delivery.body_base64)
+            && let Cow::Owned(clean) = scrubber.scrub_bytes(&body)
+        {
+            self.delivery.body_base64 = base64::engine::general_purpose::STANDARD.encode(clean);
+            self.delivery.body_redacted = true;
+        }
+        // Every string, through the JSON form (the base64 text left out: it holds no secret now).
+        let body_base64 = std::mem::take(&mut self.delivery.body_base64);
+        let mut clean = match serde_json::to_value(&self) {
+            Ok(mut json) => {
+                let changed = scrubber.scrub_json(&mut json);
+                match serde_json::from_value::<WorkItem>(json) {
+                    Ok(clean) if changed => clean,
+                    _ => self.redacted_by_field(scrubber),
+                }
+            }
+            Err(_) => self.redacted_by_field(scrubber),
+        };
+        clean.delivery.body_base64 = body_base64;
+        clean
+    }
+
+    /// The text fields one by one: the fallback should the JSON round trip ever fail (it holds only
+    /// strings and numbers today), and the plain case when nothing changed.
+    fn redacted_by_field(mut self, scrubber: &Scrubber) -> WorkItem {
+        let clean = |text: &mut String| {
+            if let Cow::Owned(c) = scrubber.scrub_str(text) {
+                *text = c;
+            }
+        };
+        let record = &mut self.delivery;
+        clean(&mut record.path);
+        if let Some(query) = &mut record.query {
+            clean(query);
+        }
+        for value in record.headers.values_mut() {
+            clean(value);
+        }
+        clean(&mut self.idempotency_key);
+        self
     }
 }
 
@@ -197,6 +249,10 @@ pub enum OnTransient {
 pub trait WorkQueue: Send + Sync {
     /// Puts `item` on the queue; an error means it is not there (the sender is asked to retry).
     async fn enqueue(&self, item: &WorkItem) -> Result<(), QueueError>;
+
+    /// Makes the message with `receipt_handle` invisible for `after` (at most [`MAX_VISIBILITY`]): the
+    /// worker's wait for HubSpot's `Retry-After` (SQS `ChangeMessageVisibility`).
+    async fn delay(&self, receipt_handle: &str, after: Duration) -> Result<(), QueueError>;
 }
 
 /// The work queue could not take an item. The message is for the log only: it may name the queue.
@@ -209,6 +265,7 @@ pub struct QueueError(pub String);
 pub struct MemoryQueue {
     items: Mutex<Vec<WorkItem>>,
     failing: Mutex<bool>,
+    delays: Mutex<Vec<(String, Duration)>>,
 }
 
 impl MemoryQueue {
@@ -220,6 +277,11 @@ impl MemoryQueue {
     /// The items enqueued so far, in order.
     pub fn items(&self) -> Vec<WorkItem> {
         self.items.lock().map(|items| items.clone()).unwrap_or_default()
+    }
+
+    /// The visibility changes asked for (receipt handle, duration), in order.
+    pub fn delays(&self) -> Vec<(String, Duration)> {
+        self.delays.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
     /// Makes every later `enqueue` fail (`true`) or succeed again.
@@ -240,6 +302,14 @@ impl WorkQueue for MemoryQueue {
             .lock()
             .map_err(|_| QueueError("the in-memory queue is poisoned".to_owned()))?
             .push(item.clone());
+        Ok(())
+    }
+
+    async fn delay(&self, receipt_handle: &str, after: Duration) -> Result<(), QueueError> {
+        self.delays
+            .lock()
+            .map_err(|_| QueueError("the in-memory queue is poisoned".to_owned()))?
+            .push((receipt_handle.to_owned(), after));
         Ok(())
     }
 }

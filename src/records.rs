@@ -31,8 +31,10 @@ impl App {
                 self.settings.retry.margin.min(left / 4),
             )
         });
+        // Run again from an envelope: only the records it names (a work item's, or a dead letter's one).
+        let only = delivery.redelivery.as_ref().and_then(|r| r.records.as_deref());
         let mut records = Vec::with_capacity(count);
-        for index in 0..count {
+        for index in (0..count).filter(|i| only.is_none_or(|only| only.contains(i))) {
             let record = ForEachRecord { index, count };
             let outcome = match self.prepare(accepted, Some((items, index)), delivery.deadline).await {
                 Err(halt) => self.halted_record(delivery, halt, record).await,
@@ -40,8 +42,13 @@ impl App {
                     let out_of_time = deadline.is_some_and(|(at, margin)| {
                         at.saturating_duration_since(tokio::time::Instant::now()) <= margin
                     });
-                    if out_of_time && !self.settings.dry_run {
-                        let reason = Reason::HubSpotUnavailable;
+                    let reason = Reason::HubSpotUnavailable;
+                    let deferred = out_of_time
+                        .then(|| self.deferral(delivery, reason, None, Some(record)))
+                        .flatten();
+                    if let Some(deferred) = deferred {
+                        deferred
+                    } else if out_of_time && !self.settings.dry_run {
                         let problem = Problem::general(
                             "no_time_left",
                             "the invocation's time ran out before this record was started: nothing was sent to \

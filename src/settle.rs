@@ -20,7 +20,12 @@ impl App {
         delivery: &Delivery,
         prepared: Prepared<'_>,
     ) -> Outcome {
-        let mut key = IdempotencyKey::for_delivery(prepared.endpoint, prepared.delivery_id.as_deref(), &delivery.body);
+        // A delivery run again from an envelope keeps the key computed when it was received (its body may
+        // since have had secret values cut out of it).
+        let mut key = match delivery.redelivery.as_ref().and_then(|r| r.idempotency_key.as_deref()) {
+            Some(key) => IdempotencyKey::from_stored(key),
+            None => IdempotencyKey::for_delivery(prepared.endpoint, prepared.delivery_id.as_deref(), &delivery.body),
+        };
         if let Some(record) = prepared.record {
             key = key.for_record(record.index);
         }
@@ -42,8 +47,12 @@ impl App {
                 };
             }
             Err(error) => {
-                tracing::error!(key = %key, error = %error, "idempotency store unavailable; dead-lettering the delivery");
                 let reason = Reason::IdempotencyUnavailable;
+                if let Some(deferred) = self.deferral(delivery, reason, None, prepared.record) {
+                    tracing::warn!(key = %key, error = %error, "idempotency store unavailable; the work item is retried");
+                    return deferred;
+                }
+                tracing::error!(key = %key, error = %error, "idempotency store unavailable; dead-lettering the delivery");
                 let problem = Problem::general(reason.as_str(), error.to_string());
                 let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
                 return self.dead_letter(letter).await;
@@ -91,12 +100,20 @@ impl App {
                 return (Outcome::InProgress { retry_after_secs }, false);
             }
             dedupe::Guarded::StoreUnavailable(error) => {
-                tracing::error!(error = %error, "idempotency store unavailable for dedupe; dead-lettering the delivery");
                 let reason = Reason::IdempotencyUnavailable;
+                if let Some(deferred) = self.deferral(delivery, reason, None, prepared.record) {
+                    tracing::warn!(error = %error, "idempotency store unavailable for dedupe; the work item is retried");
+                    return (deferred, false);
+                }
+                tracing::error!(error = %error, "idempotency store unavailable for dedupe; dead-lettering the delivery");
                 let problem = Problem::general(reason.as_str(), error.to_string());
                 let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
                 return (self.dead_letter(letter).await, false);
             }
+        };
+        let retry_after = match &failure {
+            PlanError::HubSpot { error, .. } => error.retry_after(),
+            _ => None,
         };
         let (reason, errors, hubspot, may_exist) = match failure {
             PlanError::Credential(message) => (
@@ -127,6 +144,11 @@ impl App {
                 attempts,
             } => association_failure(failures, done, attempts),
         };
+        // Run again from the work queue: a failure that may pass goes back to the queue (nothing of
+        // the deal was written, so the retry is safe).
+        if !may_exist && let Some(deferred) = self.deferral(delivery, reason, retry_after, prepared.record) {
+            return (deferred, false);
+        }
         let mut letter = self.letter_with_draft(delivery, &prepared, reason, errors);
         letter.hubspot = hubspot;
         (self.dead_letter(letter).await, may_exist)

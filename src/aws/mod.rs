@@ -24,7 +24,7 @@ pub use payloads::{
     POINTER_CLASS, PayloadError, PayloadPointer, PayloadStore, ResolveError, S3Payloads, envelope_key, resolve,
 };
 pub use secrets::{REREAD_INTERVAL, RereadLimit, SecretsManagerSource, StaticSecrets};
-pub use sqs::SqsDeadLetters;
+pub use sqs::SqsQueue;
 
 use crate::credentials::Credentials;
 use crate::dead_letter::DeadLetter;

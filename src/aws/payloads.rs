@@ -2,7 +2,7 @@
 //! format of the SQS Extended Client libraries (Java `amazon-sqs-java-extended-client-lib`, Python
 //! `amazon-sqs-extended-client`). Never returns a payload other than the one the pointer names.
 //!
-//! Writing: [`super::SqsDeadLetters::with_payloads`] offloads an envelope over the queue's limit.
+//! Writing: [`super::SqsQueue::with_payloads`] offloads an envelope over the queue's limit.
 //! Reading: every consumer of those messages (the queue-mode worker, `dealhook replay`) passes each
 //! message through [`resolve`], which returns the envelope's JSON whether it came inline or by pointer.
 

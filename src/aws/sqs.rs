@@ -1,8 +1,10 @@
-//! Dead letters on an SQS queue: one message per envelope, body = the envelope's JSON, or a pointer to
-//! it in S3 when it is over the queue's limit. Never drops a letter silently: anything that cannot be
-//! stored (too big without a bucket, bucket or queue down) is an error.
+//! Envelopes on an SQS queue — dead letters on the dead-letter queue, queue mode's work items on the
+//! work queue: one message per envelope, body = the envelope's JSON, or a pointer to it in S3 when it is
+//! over the queue's limit. Never drops an envelope silently: anything that cannot be stored (too big
+//! without a bucket, bucket or queue down) is an error.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;
@@ -11,6 +13,7 @@ use super::config::describe_sdk_error;
 use super::payloads::{ATTR_PAYLOAD_SIZE, PayloadStore, envelope_key};
 use super::{DeadLetterError, DeadLetters};
 use crate::dead_letter::DeadLetter;
+use crate::queue::{MAX_VISIBILITY, QueueError, WorkItem, WorkQueue};
 
 /// FIFO message group ids: 1–128 characters of ASCII letters, digits and punctuation.
 const MAX_GROUP_ID_CHARS: usize = 128;
@@ -29,7 +32,7 @@ const MAX_GROUP_ID_CHARS: usize = 128;
 /// attributes plus [`ATTR_PAYLOAD_SIZE`] (`Number`, the envelope's size in bytes). Consumers read
 /// either kind with [`resolve`](super::resolve).
 #[derive(Clone)]
-pub struct SqsDeadLetters {
+pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     queue_url: String,
     fifo: bool,
@@ -37,9 +40,9 @@ pub struct SqsDeadLetters {
     payloads: Option<Arc<dyn PayloadStore>>,
 }
 
-impl std::fmt::Debug for SqsDeadLetters {
+impl std::fmt::Debug for SqsQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqsDeadLetters")
+        f.debug_struct("SqsQueue")
             .field("queue_url", &self.queue_url)
             .field("fifo", &self.fifo)
             .field("max_bytes", &self.max_bytes)
@@ -48,7 +51,7 @@ impl std::fmt::Debug for SqsDeadLetters {
     }
 }
 
-impl SqsDeadLetters {
+impl SqsQueue {
     /// SQS's maximum message size (body plus attributes), raised from 256 KiB to 1 MiB in 2025;
     /// the default limit.
     pub const MAX_MESSAGE_BYTES: usize = 1_048_576;
@@ -62,7 +65,7 @@ impl SqsDeadLetters {
     /// Writes to `queue_url` with `client`; the size limit is [`Self::MAX_MESSAGE_BYTES`].
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         let queue_url = queue_url.into();
-        SqsDeadLetters {
+        SqsQueue {
             client,
             fifo: queue_url.ends_with(".fifo"),
             queue_url,
@@ -99,7 +102,7 @@ impl SqsDeadLetters {
 }
 
 #[async_trait]
-impl DeadLetters for SqsDeadLetters {
+impl DeadLetters for SqsQueue {
     /// Sends `letter` as one message. Errors (nothing was stored, the caller should answer 503):
     /// the message would exceed the size limit (checked before sending), or SQS refused or could
     /// not be reached (the message names SQS's error code and message).
@@ -111,17 +114,86 @@ impl DeadLetters for SqsDeadLetters {
         let body = serde_json::to_string(letter)
             .map(escape_sqs_forbidden)
             .map_err(|e| Self::error(format!("the envelope could not be serialised: {e}")))?;
-
-        let mut attributes: Vec<Attribute> = [
+        let attributes = [
             (Self::ATTR_VERSION, letter.version.to_string()),
             (Self::ATTR_REASON, letter.reason.as_str().to_owned()),
             (Self::ATTR_ROUTE, letter.delivery.route.clone()),
-        ]
-        .into_iter()
-        // SQS refuses empty attribute values; the body holds everything anyway.
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(name, value)| Attribute::string(name, replace_sqs_forbidden(&value)))
-        .collect();
+        ];
+        let sent = self
+            .send_envelope(
+                body,
+                &attributes,
+                &letter.created_at,
+                &letter.id,
+                &letter.delivery.route,
+            )
+            .await
+            .map_err(Self::error)?;
+        tracing::info!(message_id = %sent.0, size = sent.1, "dead letter written");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WorkQueue for SqsQueue {
+    /// Sends `item` as one message (the envelope's JSON, or a pointer to it in S3 when it is over the
+    /// queue's size limit), with the version and route attributes.
+    #[tracing::instrument(skip_all, fields(route = %item.delivery.route, item_id = %item.id))]
+    async fn enqueue(&self, item: &WorkItem) -> Result<(), QueueError> {
+        let body = serde_json::to_string(item)
+            .map(escape_sqs_forbidden)
+            .map_err(|e| QueueError(format!("the work item could not be serialised: {e}")))?;
+        let attributes = [
+            (Self::ATTR_VERSION, item.version.to_string()),
+            (Self::ATTR_ROUTE, item.delivery.route.clone()),
+        ];
+        let sent = self
+            .send_envelope(body, &attributes, &item.created_at, &item.id, &item.delivery.route)
+            .await
+            .map_err(QueueError)?;
+        tracing::info!(message_id = %sent.0, size = sent.1, "work item queued");
+        Ok(())
+    }
+
+    async fn delay(&self, receipt_handle: &str, after: Duration) -> Result<(), QueueError> {
+        let seconds = i32::try_from(after.min(MAX_VISIBILITY).as_secs()).unwrap_or(i32::MAX);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                QueueError(format!(
+                    "SQS ChangeMessageVisibility failed: {}",
+                    describe_sdk_error(&e)
+                ))
+            })
+    }
+}
+
+impl SqsQueue {
+    /// Sends one envelope's JSON `body` with string `attributes` (empty values left out): inline when
+    /// it fits the size limit, else stored in S3 with a pointer sent instead (see
+    /// [`super::payloads`]). `created_at` and `id` name the S3 object; on a FIFO queue `group` is the
+    /// message group and `id` the deduplication id. The message id and size sent, or why nothing was
+    /// (a sentence for the log that may name the queue).
+    async fn send_envelope(
+        &self,
+        body: String,
+        attributes: &[(&'static str, String)],
+        created_at: &str,
+        id: &str,
+        group: &str,
+    ) -> Result<(String, usize), String> {
+        let mut attributes: Vec<Attribute> = attributes
+            .iter()
+            // SQS refuses empty attribute values; the body holds everything anyway.
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| Attribute::string(name, replace_sqs_forbidden(value)))
+            .collect();
 
         let inline_size = message_size(&body, &attributes);
         let (body, size) = if inline_size <= self.max_bytes {
@@ -131,33 +203,33 @@ impl DeadLetters for SqsDeadLetters {
                 tracing::error!(
                     size = inline_size,
                     max = self.max_bytes,
-                    "dead letter too large for the queue and no payload bucket configured: set \
+                    "envelope too large for the queue and no payload bucket configured: set \
                      DEALHOOK_PAYLOAD_BUCKET (the template's PayloadBucket) so that big envelopes are kept in S3; \
                      the sender is answered 503 and will retry"
                 );
-                return Err(Self::error(format!(
+                return Err(format!(
                     "the envelope is {inline_size} bytes, over the queue's {} byte limit, and no payload \
                      bucket is configured (DEALHOOK_PAYLOAD_BUCKET); nothing was sent",
                     self.max_bytes
-                )));
+                ));
             };
             let envelope_bytes = body.len();
-            let key = envelope_key(&letter.created_at, &letter.id);
+            let key = envelope_key(created_at, id);
             let pointer = payloads.put(&key, body.into_bytes()).await.map_err(|e| {
-                tracing::warn!(error = %e, "dead letter payload not stored");
-                Self::error(e.to_string())
+                tracing::warn!(error = %e, "envelope payload not stored");
+                e.to_string()
             })?;
-            tracing::info!(payload = %pointer, bytes = envelope_bytes, "dead letter payload stored");
+            tracing::info!(payload = %pointer, bytes = envelope_bytes, "envelope payload stored");
             attributes.push(Attribute::number(ATTR_PAYLOAD_SIZE, envelope_bytes));
             let body = pointer.to_message_body();
             let size = message_size(&body, &attributes);
             if size > self.max_bytes {
                 // Only with a limit set absurdly low: the pointer is a few hundred bytes.
-                return Err(Self::error(format!(
+                return Err(format!(
                     "even the pointer message is {size} bytes, over the queue's {} byte limit; the payload is at \
                      {pointer} but no message was sent",
                     self.max_bytes
-                )));
+                ));
             }
             (body, size)
         };
@@ -168,25 +240,18 @@ impl DeadLetters for SqsDeadLetters {
                 .data_type(attribute.data_type)
                 .string_value(attribute.value)
                 .build()
-                .map_err(|e| Self::error(format!("message attribute {}: {e}", attribute.name)))?;
+                .map_err(|e| format!("message attribute {}: {e}", attribute.name))?;
             request = request.message_attributes(attribute.name, value);
         }
         if self.fifo {
-            request = request
-                .message_group_id(group_id(&letter.delivery.route))
-                .message_deduplication_id(&letter.id);
+            request = request.message_group_id(group_id(group)).message_deduplication_id(id);
         }
         let output = request.send().await.map_err(|e| {
             let message = describe_sdk_error(&e);
-            tracing::warn!(error = %message, "dead letter not written");
-            Self::error(format!("SQS send failed: {message}"))
+            tracing::warn!(error = %message, "envelope not written");
+            format!("SQS send failed: {message}")
         })?;
-        tracing::info!(
-            message_id = output.message_id().unwrap_or_default(),
-            size,
-            "dead letter written"
-        );
-        Ok(())
+        Ok((output.message_id().unwrap_or_default().to_owned(), size))
     }
 }
 
@@ -333,11 +398,11 @@ mod tests {
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
         let client = aws_sdk_sqs::Client::from_conf(conf);
-        assert!(SqsDeadLetters::new(client.clone(), "https://sqs/1/q.fifo").fifo);
-        let standard = SqsDeadLetters::new(client, "https://sqs/1/q");
+        assert!(SqsQueue::new(client.clone(), "https://sqs/1/q.fifo").fifo);
+        let standard = SqsQueue::new(client, "https://sqs/1/q");
         assert!(!standard.fifo);
         assert_eq!(standard.queue_url(), "https://sqs/1/q");
-        assert_eq!(standard.max_bytes, SqsDeadLetters::MAX_MESSAGE_BYTES);
+        assert_eq!(standard.max_bytes, SqsQueue::MAX_MESSAGE_BYTES);
         assert_eq!(standard.with_max_bytes(10).max_bytes, 10);
     }
 }

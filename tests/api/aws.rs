@@ -10,7 +10,7 @@ use aws_sdk_secretsmanager::config::interceptors::BeforeSerializationInterceptor
 use aws_sdk_secretsmanager::config::{ConfigBag, Intercept};
 use aws_sdk_secretsmanager::error::BoxError;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use dealhook::aws::{DeadLetters, SecretError, SecretSource, SecretsManagerSource, SqsDeadLetters};
+use dealhook::aws::{DeadLetters, SecretError, SecretSource, SecretsManagerSource, SqsQueue};
 use dealhook::credentials::{Credentials, HubSpotAuth};
 use dealhook::dead_letter::DeadLetter;
 use dealhook::domain::Problem;
@@ -286,7 +286,7 @@ async fn an_unreachable_secrets_endpoint_is_unavailable_within_seconds() {
 async fn a_dead_letter_arrives_as_its_json_with_filter_attributes() {
     let cfg = moto::sdk_config().await;
     let url = moto::create_queue(&cfg, false).await;
-    let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&cfg), &url);
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&cfg), &url);
     let letter = letter("website-quote", br#"{"email":"ada@example.com"}"#);
 
     queue.send(&letter).await.unwrap();
@@ -316,7 +316,7 @@ async fn a_dead_letter_arrives_as_its_json_with_filter_attributes() {
 async fn a_fifo_queue_groups_letters_by_route_and_stores_a_resent_letter_once() {
     let cfg = moto::sdk_config().await;
     let url = moto::create_queue(&cfg, true).await;
-    let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&cfg), &url);
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&cfg), &url);
     let letter = letter("stripe", b"{}");
 
     queue.send(&letter).await.unwrap();
@@ -337,7 +337,7 @@ async fn a_fifo_queue_groups_letters_by_route_and_stores_a_resent_letter_once() 
 async fn sending_to_a_nonexistent_queue_is_an_error_naming_the_cause() {
     let cfg = moto::sdk_config().await;
     let url = format!("{}/123456789012/{}", moto::endpoint(), moto::unique_name("missing"));
-    let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&cfg), url);
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&cfg), url);
 
     let err = queue.send(&letter("r", b"{}")).await.unwrap_err();
 
@@ -351,7 +351,7 @@ async fn sending_to_a_nonexistent_queue_is_an_error_naming_the_cause() {
 async fn an_unreachable_queue_endpoint_is_an_error_within_seconds() {
     let cfg = moto::unreachable_endpoint_config().await;
     let url = format!("{}/123456789012/dlq", cfg.endpoint_url().unwrap());
-    let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&cfg), url);
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&cfg), url);
 
     let started = Instant::now();
     let err = queue.send(&letter("r", b"{}")).await.unwrap_err();
@@ -366,13 +366,13 @@ async fn an_oversized_letter_is_refused_and_nothing_is_sent() {
     let url = moto::create_queue(&cfg, false).await;
     let client = aws_sdk_sqs::Client::new(&cfg);
     // SQS's 1 MiB limit: a 1 MiB body is over it once base64-encoded into the envelope.
-    let huge = letter("r", &vec![b'x'; SqsDeadLetters::MAX_MESSAGE_BYTES]);
+    let huge = letter("r", &vec![b'x'; SqsQueue::MAX_MESSAGE_BYTES]);
     // A queue configured smaller: the limit set here applies.
     let small = letter("r", &[b'x'; 2048]);
 
-    let err = SqsDeadLetters::new(client.clone(), &url).send(&huge).await.unwrap_err();
+    let err = SqsQueue::new(client.clone(), &url).send(&huge).await.unwrap_err();
     assert!(err.message.contains("1048576 byte limit"), "{err}");
-    let err = SqsDeadLetters::new(client, &url)
+    let err = SqsQueue::new(client, &url)
         .with_max_bytes(2048)
         .send(&small)
         .await
@@ -399,7 +399,7 @@ async fn a_letter_at_the_limit_is_sent() {
         .iter()
         .map(|(name, value)| name.len() + "String".len() + value.len())
         .sum::<usize>();
-    let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&cfg), &url).with_max_bytes(size);
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&cfg), &url).with_max_bytes(size);
 
     queue.send(&letter).await.unwrap();
 

@@ -106,6 +106,24 @@ fn check_checks_the_inline_mapping_the_function_would_run() {
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("mapping.yaml: ok"));
 }
 
+/// Queue mode's worker runs in-process when `invoke` is given an SQS event: each work item is run (a
+/// dry run here, without credentials) and a message that is not an envelope is reported for retry.
+#[test]
+fn invoke_runs_the_worker_on_an_sqs_event() {
+    let output = dealhook(&["invoke", "tests/fixtures/queue/sqs-event.json"], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "one message left for retry: {}",
+        stderr(&output)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "1e5c2b8f-0000-4000-8000-000000000002"}]})
+    );
+}
+
 #[test]
 fn transform_prints_the_hubspot_request_without_sending_it() {
     let output = dealhook(

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use dealhook::aws::{DynamoDbIdempotency, S3Payloads, SecretError, SecretSource, SecretsManagerSource, SqsDeadLetters};
+use dealhook::aws::{DynamoDbIdempotency, S3Payloads, SecretError, SecretSource, SecretsManagerSource, SqsQueue};
 use dealhook::credentials::Credentials;
 use dealhook::dead_letter::DeadLetter;
 use dealhook::hubspot::portal::{Portal, PortalConfig};
@@ -152,7 +152,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             .expect("the HubSpot base URL is valid"),
         ),
         Arc::new({
-            let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&sqs_sdk), queue_url.clone());
+            let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_sdk), queue_url.clone());
             match &options.payload_bucket {
                 Some(bucket) => queue.with_payloads(Arc::new(S3Payloads::new(S3Payloads::client(&sdk), bucket))),
                 None => queue,

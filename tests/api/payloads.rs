@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::Message;
 use dealhook::aws::{
-    ATTR_PAYLOAD_SIZE, DeadLetters, PayloadError, PayloadPointer, ResolveError, S3Payloads, SqsDeadLetters, resolve,
+    ATTR_PAYLOAD_SIZE, DeadLetters, PayloadError, PayloadPointer, ResolveError, S3Payloads, SqsQueue, resolve,
 };
 use dealhook::dead_letter::DeadLetter;
 use dealhook::domain::{Problem, Reason};
@@ -116,7 +116,7 @@ async fn an_800_kb_delivery_is_dead_lettered_through_s3_and_resolves_byte_for_by
     let size = stored.len().to_string();
     assert_eq!(attribute(message, ATTR_PAYLOAD_SIZE), Some(("Number", size.as_str())));
     assert!(
-        stored.len() > SqsDeadLetters::MAX_MESSAGE_BYTES,
+        stored.len() > SqsQueue::MAX_MESSAGE_BYTES,
         "the envelope ({} bytes) is over the limit",
         stored.len()
     );
@@ -264,7 +264,7 @@ async fn a_letter_at_or_just_under_the_limit_is_inline_and_one_byte_over_is_a_po
         ("one byte over", size - 1, false),
     ] {
         let url = moto::create_queue(&cfg, false).await;
-        let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&cfg), &url)
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&cfg), &url)
             .with_max_bytes(max)
             .with_payloads(std::sync::Arc::new(store.clone()));
 
@@ -296,7 +296,7 @@ async fn a_big_letter_on_a_fifo_queue_keeps_its_group_and_deduplication_id() {
     let bucket = moto::create_bucket(&cfg).await;
     let url = moto::create_queue(&cfg, true).await;
     let letter = small_letter();
-    let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&cfg), &url)
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&cfg), &url)
         .with_max_bytes(inline_size(&letter) - 1)
         .with_payloads(std::sync::Arc::new(S3Payloads::new(S3Payloads::client(&cfg), &bucket)));
 
@@ -313,7 +313,7 @@ async fn an_unreachable_s3_endpoint_fails_the_letter_within_seconds_and_sends_no
     let cfg = moto::sdk_config().await;
     let url = moto::create_queue(&cfg, false).await;
     let unreachable = moto::unreachable_endpoint_config().await;
-    let queue = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&cfg), &url)
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&cfg), &url)
         .with_max_bytes(200)
         .with_payloads(std::sync::Arc::new(S3Payloads::new(
             S3Payloads::client(&unreachable),

@@ -1,0 +1,28 @@
+//! Queue mode's worker: the Lambda function behind the work queue's event source mapping. Wiring only:
+//! the library takes each SQS batch (`App::handle_sqs_event`) and answers the partial batch response
+//! (`ReportBatchItemFailures`). An event that is not an SQS batch is answered with every message it
+//! names as failed, never with a panic.
+
+use dealhook::config::{self, Env, Mode};
+use dealhook::inbound::Invocation;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    dealhook::telemetry::init();
+    // Built once per cold start: the same app as the HTTP function, with the work queue.
+    let (app, _, _) = config::build_app(&Env::from_process()?, Mode::Lambda)
+        .await
+        .inspect_err(|e| {
+            tracing::error!(error = %e, "dealhook-worker cannot start: configuration is invalid");
+        })?;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let invocation = Invocation::from_lambda(&event.context);
+        app.handle_sqs_value(event.payload, &invocation)
+            .await
+            .map_err(lambda_runtime::Error::from)
+    }))
+    .await
+}
