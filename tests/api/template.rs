@@ -2491,6 +2491,37 @@ fn the_worker_settings_are_the_readme_arithmetic_for_each_hubspot_tier() {
     assert_eq!(worker_settings(500), (10, 10, 1));
 }
 
+#[test]
+fn the_readme_queue_mode_table_is_the_templates_arithmetic() {
+    let readme = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Queue mode"))
+        .expect("the README has a \"## Queue mode\" section");
+    let t = Template::parse(&template_text());
+    let rates = t.allowed_values("HubSpotRequestsPer10s");
+    assert!(!rates.is_empty(), "HubSpotRequestsPer10s has AllowedValues");
+    for rate in rates {
+        let row = section
+            .lines()
+            .find(|line| line.starts_with(&format!("| {rate} |")))
+            .unwrap_or_else(|| panic!("the Queue mode table has no row for R = {rate}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (concurrency, batch, window) = worker_settings(rate.parse().expect("a number"));
+        // | R | tier | 0.8 R | MaximumConcurrency | calls | BatchSize | window | deliveries |
+        let expected = [
+            (4, concurrency),
+            (5, concurrency * 10_000 / HUBSPOT_CALL_MS),
+            (6, batch),
+            (7, window),
+            (8, concurrency * 10_000 / HUBSPOT_CALL_MS / HUBSPOT_CALLS_PER_DELIVERY),
+        ];
+        for (column, value) in expected {
+            assert_eq!(cells.get(column), Some(&value.to_string().as_str()), "column {column} of {row}");
+        }
+    }
+}
+
 /// Queue mode's rules, each broken in turn.
 mod queue_mode_breaks {
     use super::*;
@@ -2650,7 +2681,7 @@ mod queue_mode_breaks {
         assert_reports(
             &broken,
             "[worker]",
-            "=250: ScalingConfig.MaximumConcurrency is None, not 4",
+            "=250: ScalingConfig.MaximumConcurrency is None, not 5",
         );
         let broken = broken_by(
             "        MaximumConcurrency: !FindInMap [WorkerByHubSpotRate, !Ref HubSpotRequestsPer10s, MaximumConcurrency]",
