@@ -798,7 +798,12 @@ fn check_iam(t: &Template, _: &Project) -> Vec<String> {
         };
         // SAM gives a function with a pull event the event's managed policy, which grants on "*"
         // (SQS: AWSLambdaSQSQueueExecutionRole). An AWS::Lambda::EventSourceMapping of its own does not.
-        for (event, node) in f.resource.at(&["Properties", "Events"]).map(Node::entries).unwrap_or_default() {
+        for (event, node) in f
+            .resource
+            .at(&["Properties", "Events"])
+            .map(Node::entries)
+            .unwrap_or_default()
+        {
             let kind = node.get("Type").and_then(Node::text).unwrap_or("");
             if ["SQS", "Kinesis", "DynamoDB", "MSK", "MQ", "DocumentDB"].contains(&kind) {
                 broken.push(format!(
@@ -1075,7 +1080,8 @@ fn check_dead_letter_queue(t: &Template, _: &Project) -> Vec<String> {
     // Every function dead-letters (the worker too): each may send to the queue.
     for g in t.functions() {
         let may_send = own_statements(&g).iter().any(|s| {
-            s.actions().contains(&"sqs:SendMessage") && s.resources().iter().any(|r| r.get_att() == Some((queue, "Arn")))
+            s.actions().contains(&"sqs:SendMessage")
+                && s.resources().iter().any(|r| r.get_att() == Some((queue, "Arn")))
         });
         if !may_send {
             broken.push(format!(
@@ -1628,7 +1634,9 @@ fn check_queue_mode(t: &Template, _: &Project) -> Vec<String> {
     // What queue mode adds exists only in queue mode.
     let url = f.env_var("DEALHOOK_QUEUE_URL");
     let work_queue = url.and_then(Node::if_parts).and_then(|(c, then, otherwise)| {
-        let queue = then.ref_name().filter(|q| t.resource_type(q) == Some("AWS::SQS::Queue"))?;
+        let queue = then
+            .ref_name()
+            .filter(|q| t.resource_type(q) == Some("AWS::SQS::Queue"))?;
         (c == condition && otherwise.ref_name() == Some("AWS::NoValue")).then_some(queue)
     });
     let mut added: Vec<(&str, &str)> = Vec::new();
@@ -1642,7 +1650,10 @@ fn check_queue_mode(t: &Template, _: &Project) -> Vec<String> {
     }
     for m in t.event_source_mappings() {
         added.push((m.name, "an event source mapping"));
-        added.extend(m.function.map(|function| (function, "the function an event source mapping invokes")));
+        added.extend(
+            m.function
+                .map(|function| (function, "the function an event source mapping invokes")),
+        );
     }
     for (name, what) in added {
         let actual = t.condition_of(name);
@@ -1783,11 +1794,17 @@ fn check_work_queue(t: &Template, _: &Project) -> Vec<String> {
         }
     }
     if t.resource_type(queue) != Some("AWS::SQS::Queue") {
-        broken.push(format!("[work-queue] {queue} is not an AWS::SQS::Queue of this template"));
+        broken.push(format!(
+            "[work-queue] {queue} is not an AWS::SQS::Queue of this template"
+        ));
         return broken;
     }
     let property = |q: &str, path: &[&str]| t.resource(q).and_then(|r| r.at(&["Properties"])?.at(path));
-    let seconds = |q: &str, key: &str| property(q, &[key]).and_then(Node::text).and_then(|s| s.parse::<u64>().ok());
+    let seconds = |q: &str, key: &str| {
+        property(q, &[key])
+            .and_then(Node::text)
+            .and_then(|s| s.parse::<u64>().ok())
+    };
     let encrypted = property(queue, &["SqsManagedSseEnabled"]).is_some_and(|v| v.value == Value::Bool(true))
         || property(queue, &["KmsMasterKeyId"]).is_some();
     if !encrypted {
@@ -1805,7 +1822,10 @@ fn check_work_queue(t: &Template, _: &Project) -> Vec<String> {
     }
 
     // Redrive to the dead-letter queue, after the receives the worker counts.
-    let dlq = f.env_var("DEALHOOK_DLQ_URL").and_then(Node::ref_name).unwrap_or("DeadLetterQueue");
+    let dlq = f
+        .env_var("DEALHOOK_DLQ_URL")
+        .and_then(Node::ref_name)
+        .unwrap_or("DeadLetterQueue");
     let target = property(queue, &["RedrivePolicy", "deadLetterTargetArn"]);
     if target.and_then(Node::get_att) != Some((dlq, "Arn")) {
         broken.push(format!(
@@ -1823,7 +1843,10 @@ fn check_work_queue(t: &Template, _: &Project) -> Vec<String> {
             worker_count.unwrap_or("(missing)")
         ));
     }
-    match (seconds(queue, "MessageRetentionPeriod"), seconds(dlq, "MessageRetentionPeriod")) {
+    match (
+        seconds(queue, "MessageRetentionPeriod"),
+        seconds(dlq, "MessageRetentionPeriod"),
+    ) {
         (Some(work), Some(dead)) if work <= dead => {}
         (work, dead) => broken.push(format!(
             "[work-queue] {queue}: MessageRetentionPeriod {work:?} is not set at most {dlq}'s {dead:?}: a message \
@@ -1837,7 +1860,13 @@ fn check_work_queue(t: &Template, _: &Project) -> Vec<String> {
     let window = m
         .resource
         .at(&["Properties", "MaximumBatchingWindowInSeconds"])
-        .map(|n| per_rate(t, n, rate).into_iter().filter_map(|(_, v)| v).max().unwrap_or(0))
+        .map(|n| {
+            per_rate(t, n, rate)
+                .into_iter()
+                .filter_map(|(_, v)| v)
+                .max()
+                .unwrap_or(0)
+        })
         .unwrap_or(0);
     let visibility = seconds(queue, "VisibilityTimeout");
     match (timeout, visibility) {
@@ -1851,10 +1880,14 @@ fn check_work_queue(t: &Template, _: &Project) -> Vec<String> {
     let watched = t.resources_of_type("AWS::CloudWatch::Alarm").any(|(_, alarm)| {
         let p = |key: &str| alarm.at(&["Properties", key]);
         let is = |key: &str, expected: &str| p(key).and_then(Node::text) == Some(expected);
-        let on_queue = p("Dimensions").map(Node::alternatives).unwrap_or_default().iter().any(|d| {
-            d.get("Name").and_then(Node::text) == Some("QueueName")
-                && d.get("Value").and_then(Node::get_att) == Some((queue, "QueueName"))
-        });
+        let on_queue = p("Dimensions")
+            .map(Node::alternatives)
+            .unwrap_or_default()
+            .iter()
+            .any(|d| {
+                d.get("Name").and_then(Node::text) == Some("QueueName")
+                    && d.get("Value").and_then(Node::get_att) == Some((queue, "QueueName"))
+            });
         is("Namespace", "AWS/SQS")
             && is("MetricName", "ApproximateAgeOfOldestMessage")
             && is("ComparisonOperator", "GreaterThanThreshold")
@@ -1936,7 +1969,9 @@ fn check_worker(t: &Template, _: &Project) -> Vec<String> {
     let mut broken = Vec::new();
     for m in mappings {
         let property = |path: &[&str]| m.resource.at(&["Properties"]).and_then(|p| p.at(path));
-        let responses = property(&["FunctionResponseTypes"]).map(Node::strings).unwrap_or_default();
+        let responses = property(&["FunctionResponseTypes"])
+            .map(Node::strings)
+            .unwrap_or_default();
         if responses != ["ReportBatchItemFailures"] {
             broken.push(format!(
                 "[worker] {}: FunctionResponseTypes is {responses:?}, not [ReportBatchItemFailures]: a failed \
@@ -1944,7 +1979,9 @@ fn check_worker(t: &Template, _: &Project) -> Vec<String> {
                 m.name
             ));
         }
-        let worker = m.function.and_then(|name| t.functions().into_iter().find(|g| g.name == name));
+        let worker = m
+            .function
+            .and_then(|name| t.functions().into_iter().find(|g| g.name == name));
         let Some(worker) = worker else {
             broken.push(format!(
                 "[worker] {}: FunctionName is not !Ref <an AWS::Serverless::Function of this template>",
@@ -1973,15 +2010,25 @@ fn check_worker(t: &Template, _: &Project) -> Vec<String> {
         };
         for value in t.allowed_values(rate) {
             let Ok(requests) = value.parse::<u64>() else {
-                broken.push(format!("[worker] parameter {rate}: allowed value {value} is not a number"));
+                broken.push(format!(
+                    "[worker] parameter {rate}: allowed value {value} is not a number"
+                ));
                 continue;
             };
             let (concurrency, batch, window) = worker_settings(requests);
             let read = |node: Option<&Node>| node.and_then(|n| t.number(n, Some((rate, value))));
             let actual = [
-                ("ScalingConfig.MaximumConcurrency", read(property(&["ScalingConfig", "MaximumConcurrency"])), concurrency),
+                (
+                    "ScalingConfig.MaximumConcurrency",
+                    read(property(&["ScalingConfig", "MaximumConcurrency"])),
+                    concurrency,
+                ),
                 ("BatchSize", read(property(&["BatchSize"])), batch),
-                ("MaximumBatchingWindowInSeconds", read(property(&["MaximumBatchingWindowInSeconds"])), window),
+                (
+                    "MaximumBatchingWindowInSeconds",
+                    read(property(&["MaximumBatchingWindowInSeconds"])),
+                    window,
+                ),
             ];
             for (key, found, expected) in actual {
                 if found != Some(expected) {
@@ -2229,7 +2276,11 @@ fn the_template_checks_report_a_secret_wildcard_and_a_managed_policy() {
     let broken = broken_by_each("secret:${HubSpotSecret}-??????", "secret:*", 2);
     assert_reports(&broken, "[secret]", "is not the secret parameter HubSpotSecret");
     assert_reports(&broken, "[iam]", "wildcard resource");
-    let broken = broken_by_each("      Policies:\n", "      Policies:\n        - AmazonSQSFullAccess\n", 2);
+    let broken = broken_by_each(
+        "      Policies:\n",
+        "      Policies:\n        - AmazonSQSFullAccess\n",
+        2,
+    );
     assert_reports(&broken, "[iam]", "AmazonSQSFullAccess");
 }
 
@@ -2260,7 +2311,9 @@ fn the_template_checks_report_a_role_with_a_broad_managed_policy_or_wildcard_sta
 fn the_template_checks_report_a_queue_the_function_is_not_configured_with() {
     let broken = broken_by_each(
         "Resource: !GetAtt DeadLetterQueue.Arn",
-        "Resource: [!GetAtt DeadLetterQueue.Arn, !GetAtt SomeOtherQueue.Arn]", 2);
+        "Resource: [!GetAtt DeadLetterQueue.Arn, !GetAtt SomeOtherQueue.Arn]",
+        2,
+    );
     assert_reports(&broken, "[iam]", "!GetAtt \"SomeOtherQueue.Arn\"");
 }
 
@@ -2298,7 +2351,9 @@ fn the_template_checks_accept_long_form_intrinsics_as_the_same_contract() {
     assert!(broken.is_empty(), "{broken:?}");
     let broken = broken_by_each(
         "Resource: !GetAtt DeadLetterQueue.Arn",
-        "Resource: {\"Fn::GetAtt\": [DeadLetterQueue, Arn]}", 2);
+        "Resource: {\"Fn::GetAtt\": [DeadLetterQueue, Arn]}",
+        2,
+    );
     assert!(broken.is_empty(), "{broken:?}");
 }
 
@@ -2331,7 +2386,9 @@ fn the_template_checks_report_idempotency_that_is_on_by_default_or_outlives_its_
     );
     let broken = broken_by_each(
         "- IdempotencyEnabled\n              - Sid: IdempotencyRecords",
-        "- HasAlarmEmail\n              - Sid: IdempotencyRecords", 2);
+        "- HasAlarmEmail\n              - Sid: IdempotencyRecords",
+        2,
+    );
     assert_reports(
         &broken,
         "[idempotency]",
@@ -2371,7 +2428,9 @@ fn the_template_checks_report_dynamodb_actions_beyond_get_put_delete_or_on_anyth
     assert_reports(&broken, "[idempotency]", "actions [\"dynamodb:*\"");
     let broken = broken_by_each(
         "dynamodb:DeleteItem]",
-        "dynamodb:DeleteItem, dynamodb:Scan, dynamodb:UpdateItem]", 2);
+        "dynamodb:DeleteItem, dynamodb:Scan, dynamodb:UpdateItem]",
+        2,
+    );
     assert_reports(&broken, "[idempotency]", "dynamodb:Scan");
     let broken = broken_by_each("Resource: !GetAtt IdempotencyTable.Arn", "Resource: \"*\"", 2);
     assert_reports(
@@ -2386,7 +2445,9 @@ fn the_template_checks_report_dynamodb_actions_beyond_get_put_delete_or_on_anyth
     );
     let broken = broken_by_each(
         "Resource: !GetAtt IdempotencyTable.Arn",
-        "Resource: [!GetAtt IdempotencyTable.Arn, !Sub \"${IdempotencyTable.Arn}/index/*\"]", 2);
+        "Resource: [!GetAtt IdempotencyTable.Arn, !Sub \"${IdempotencyTable.Arn}/index/*\"]",
+        2,
+    );
     assert_reports(
         &broken,
         "[iam]",
@@ -2432,11 +2493,7 @@ mod payload_bucket_breaks {
     #[test]
     fn objects_expiring_before_their_messages_or_never_are_reported() {
         let broken = broken_by("ExpirationInDays: 15", "ExpirationInDays: 7");
-        assert_reports(
-            &broken,
-            "[payload-bucket]",
-            "after 7 days, before the queues' 14-day",
-        );
+        assert_reports(&broken, "[payload-bucket]", "after 7 days, before the queues' 14-day");
         let broken = broken_by("Prefix: dealhook/", "Prefix: elsewhere/");
         assert_reports(&broken, "[payload-bucket]", "no enabled lifecycle rule");
     }
@@ -2517,7 +2574,11 @@ fn the_readme_queue_mode_table_is_the_templates_arithmetic() {
             (8, concurrency * 10_000 / HUBSPOT_CALL_MS / HUBSPOT_CALLS_PER_DELIVERY),
         ];
         for (column, value) in expected {
-            assert_eq!(cells.get(column), Some(&value.to_string().as_str()), "column {column} of {row}");
+            assert_eq!(
+                cells.get(column),
+                Some(&value.to_string().as_str()),
+                "column {column} of {row}"
+            );
         }
     }
 }
@@ -2552,12 +2613,20 @@ mod queue_mode_breaks {
             "Type: AWS::SQS::Queue\n    Condition: IsQueueMode\n",
             "Type: AWS::SQS::Queue\n",
         );
-        assert_reports(&broken, "[queue-mode]", "WorkQueue (the work queue): Condition is (missing)");
+        assert_reports(
+            &broken,
+            "[queue-mode]",
+            "WorkQueue (the work queue): Condition is (missing)",
+        );
         let broken = broken_by(
             "Type: AWS::Lambda::EventSourceMapping\n    Condition: IsQueueMode\n",
             "Type: AWS::Lambda::EventSourceMapping\n",
         );
-        assert_reports(&broken, "[queue-mode]", "WorkerEventSourceMapping (an event source mapping)");
+        assert_reports(
+            &broken,
+            "[queue-mode]",
+            "WorkerEventSourceMapping (an event source mapping)",
+        );
         let broken = broken_by(
             "Type: AWS::Logs::LogGroup\n    Condition: IsQueueMode\n",
             "Type: AWS::Logs::LogGroup\n",
@@ -2611,7 +2680,11 @@ mod queue_mode_breaks {
     fn a_work_queue_hiding_a_batch_too_briefly_is_reported() {
         // 6 x 120 s + a 5 s window is 725 s.
         let broken = broken_by("VisibilityTimeout: 900", "VisibilityTimeout: 720");
-        assert_reports(&broken, "[work-queue]", "VisibilityTimeout Some(720) is not at least 6 x");
+        assert_reports(
+            &broken,
+            "[work-queue]",
+            "VisibilityTimeout Some(720) is not at least 6 x",
+        );
         let at_the_bound = broken_by("VisibilityTimeout: 900", "VisibilityTimeout: 725");
         assert!(
             !at_the_bound.iter().any(|m| m.starts_with("[work-queue]")),
@@ -2635,7 +2708,11 @@ mod queue_mode_breaks {
             "MetricName: ApproximateAgeOfOldestMessage",
             "MetricName: NumberOfMessagesSent",
         );
-        assert_reports(&broken, "[work-queue]", "no alarm with actions on its ApproximateAgeOfOldestMessage");
+        assert_reports(
+            &broken,
+            "[work-queue]",
+            "no alarm with actions on its ApproximateAgeOfOldestMessage",
+        );
         let broken = broken_by(
             "MessageRetentionPeriod: 1209600       # 14 days",
             "MessageRetentionPeriod: 604800       # 14 days",
@@ -2649,7 +2726,11 @@ mod queue_mode_breaks {
             "DEALHOOK_QUEUE_URL: !Ref WorkQueue",
             "DEALHOOK_QUEUE_URL: !Ref DeadLetterQueue",
         );
-        assert_reports(&broken, "[work-queue]", "WorkerFunction: DEALHOOK_QUEUE_URL is !Ref \"DeadLetterQueue\"");
+        assert_reports(
+            &broken,
+            "[work-queue]",
+            "WorkerFunction: DEALHOOK_QUEUE_URL is !Ref \"DeadLetterQueue\"",
+        );
     }
 
     #[test]
@@ -2687,7 +2768,11 @@ mod queue_mode_breaks {
             "        MaximumConcurrency: !FindInMap [WorkerByHubSpotRate, !Ref HubSpotRequestsPer10s, MaximumConcurrency]",
             "        MaximumConcurrency: 10",
         );
-        assert_reports(&broken, "[worker]", "ScalingConfig.MaximumConcurrency is 10, not !FindInMap");
+        assert_reports(
+            &broken,
+            "[worker]",
+            "ScalingConfig.MaximumConcurrency is 10, not !FindInMap",
+        );
         let broken = broken_by(
             "ReservedConcurrentExecutions: !FindInMap [WorkerByHubSpotRate, !Ref HubSpotRequestsPer10s, MaximumConcurrency]",
             "ReservedConcurrentExecutions: 1",
@@ -2710,16 +2795,31 @@ mod queue_mode_breaks {
             "Resource: !GetAtt WorkQueue.Arn\n            - Sid: WriteDeadLetters",
             "Resource: \"*\"\n            - Sid: WriteDeadLetters",
         );
-        assert_reports(&broken, "[iam]", "only CloudWatch Logs actions may use a wildcard resource");
-        assert_reports(&broken, "[iam]", "not the ARN of a queue an event source mapping feeds WorkerFunction from");
+        assert_reports(
+            &broken,
+            "[iam]",
+            "only CloudWatch Logs actions may use a wildcard resource",
+        );
+        assert_reports(
+            &broken,
+            "[iam]",
+            "not the ARN of a queue an event source mapping feeds WorkerFunction from",
+        );
         let broken = broken_by_each(
             "Action: sqs:SendMessage\n              Resource: !GetAtt DeadLetterQueue.Arn",
             "Action: [sqs:SendMessage, sqs:ReceiveMessage]\n              Resource: !GetAtt DeadLetterQueue.Arn",
             2,
         );
         assert_reports(&broken, "[iam]", "not the ARN of a queue an event source mapping feeds");
-        let broken = broken_by("sqs:GetQueueAttributes, sqs:ChangeMessageVisibility]", "sqs:GetQueueAttributes, sqs:PurgeQueue]");
-        assert_reports(&broken, "[iam]", "sqs:PurgeQueue is neither sqs:SendMessage nor one of the consumer's");
+        let broken = broken_by(
+            "sqs:GetQueueAttributes, sqs:ChangeMessageVisibility]",
+            "sqs:GetQueueAttributes, sqs:PurgeQueue]",
+        );
+        assert_reports(
+            &broken,
+            "[iam]",
+            "sqs:PurgeQueue is neither sqs:SendMessage nor one of the consumer's",
+        );
     }
 
     #[test]
@@ -2743,6 +2843,10 @@ mod queue_mode_breaks {
             "WorkerFunction: no statement allows sqs:SendMessage on DeadLetterQueue",
         );
         let broken = broken_by("Action: [s3:GetObject, s3:PutObject]", "Action: s3:PutObject");
-        assert_reports(&broken, "[payload-bucket]", "WorkerFunction: no statement allows s3:GetObject");
+        assert_reports(
+            &broken,
+            "[payload-bucket]",
+            "WorkerFunction: no statement allows s3:GetObject",
+        );
     }
 }
