@@ -7,7 +7,12 @@
 //! only readable and writable item by item (`template_schema.rs` gives that key to other tests); and
 //! the bucket `DEALHOOK_PAYLOAD_BUCKET` names (dead letters too big for a message) is encrypted,
 //! private, TLS-only, expires objects no sooner than the queue drops messages, and may be written
-//! only under the envelopes' prefix.
+//! only under the envelopes' prefix. Queue mode (`Mode=queue`) is opt-in and leaves sync mode as it
+//! was: everything it adds exists under one condition, and nothing else refers to it except through
+//! `!If [<condition>, …, !Ref AWS::NoValue]`; its work queue redrives to the dead-letter queue, hides
+//! a batch longer than six worker timeouts and is alarmed on its age; its worker is fed by an event
+//! source mapping that reports partial batch failures, whose concurrency, batch size and window are
+//! the README's rate arithmetic for each HubSpot tier, and it may consume only its queue.
 //! CloudFormation's own rules are cfn-lint's and `sam validate`'s job (`scripts/check-template`).
 //!
 //! Reading CloudFormation YAML: the template uses short-form tags (`!Ref`, `!GetAtt`, `!Sub`,
@@ -203,6 +208,48 @@ impl Node {
         }
     }
 
+    /// (map, top-level key, second-level key) of `!FindInMap [M, k1, k2]`.
+    fn find_in_map(&self) -> Option<(&str, &Node, &str)> {
+        match self.call()? {
+            (name, Value::Seq(items)) if name == "Fn::FindInMap" && items.len() == 3 => {
+                Some((items[0].text()?, &items[1], items[2].text()?))
+            }
+            _ => None,
+        }
+    }
+
+    /// The logical names this node itself refers to: `!Ref X`, `!GetAtt X.A`, `${X}` or `${X.A}` in
+    /// a `!Sub`, `!Condition X`, the map of a `!FindInMap` (not its children's).
+    fn own_references(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        names.extend(self.ref_name());
+        names.extend(self.get_att().map(|(name, _)| name));
+        if let Some(text) = self.sub_text() {
+            for piece in text.split("${").skip(1) {
+                let variable = piece.split('}').next().unwrap_or("");
+                if !variable.starts_with('!') {
+                    names.extend(variable.split('.').next());
+                }
+            }
+        }
+        if let Some((name, Value::Str(target))) = self.call()
+            && name == "Condition"
+        {
+            names.push(target);
+        }
+        names.extend(self.find_in_map().map(|(map, _, _)| map));
+        names
+    }
+
+    /// The nodes directly under this one (items, values, a tagged node's value).
+    fn children(&self) -> Vec<&Node> {
+        match &self.value {
+            Value::Seq(items) => items.iter().collect(),
+            Value::Map(entries) => entries.iter().map(|(_, n)| n).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// (condition, then, else) of `!If [C, a, b]`.
     fn if_parts(&self) -> Option<(&str, &Node, &Node)> {
         match self.call()? {
@@ -355,6 +402,58 @@ impl Template {
     }
 }
 
+/// An `AWS::Lambda::EventSourceMapping`: the function it invokes (`!Ref F`) and the queue it reads
+/// (`!GetAtt Q.Arn`), when written so.
+struct EventSourceMapping<'a> {
+    name: &'a str,
+    resource: &'a Node,
+    function: Option<&'a str>,
+    queue: Option<&'a str>,
+}
+
+impl Template {
+    fn event_source_mappings(&self) -> Vec<EventSourceMapping<'_>> {
+        self.resources_of_type("AWS::Lambda::EventSourceMapping")
+            .map(|(name, resource)| {
+                let property = |key: &str| resource.at(&["Properties", key]);
+                EventSourceMapping {
+                    name,
+                    resource,
+                    function: property("FunctionName").and_then(Node::ref_name),
+                    queue: property("EventSourceArn")
+                        .and_then(Node::get_att)
+                        .filter(|(_, attribute)| *attribute == "Arn")
+                        .map(|(q, _)| q),
+                }
+            })
+            .collect()
+    }
+
+    fn condition_of(&self, resource: &str) -> Option<&str> {
+        self.resource(resource)?.get("Condition")?.text()
+    }
+
+    /// A parameter's `AllowedValues`, as written.
+    fn allowed_values(&self, parameter: &str) -> Vec<&str> {
+        self.root
+            .at(&["Parameters", parameter, "AllowedValues"])
+            .map(Node::strings)
+            .unwrap_or_default()
+    }
+
+    /// A whole number, written as one or read from a mapping: `!FindInMap [M, !Ref P, key]` is
+    /// resolved for `P = value` when `parameter` is `Some((P, value))`. `None` otherwise.
+    fn number(&self, node: &Node, parameter: Option<(&str, &str)>) -> Option<u64> {
+        if let Some(text) = node.text() {
+            return text.parse().ok();
+        }
+        let (map, key, second) = node.find_in_map()?;
+        let (name, value) = parameter?;
+        (key.ref_name() == Some(name)).then_some(())?;
+        self.root.at(&["Mappings", map, value, second])?.text()?.parse().ok()
+    }
+}
+
 /// An `AWS::Serverless::Function` with the template's `Globals.Function` behind it.
 struct Function<'a> {
     name: &'a str,
@@ -496,7 +595,7 @@ fn documented_vars(readme: &str) -> BTreeSet<String> {
 
 type Check = fn(&Template, &Project) -> Vec<String>;
 
-const CHECKS: [(&str, Check); 10] = [
+const CHECKS: [(&str, Check); 13] = [
     ("build", check_build),
     ("timeout", check_timeout),
     ("event", check_http_event),
@@ -507,6 +606,9 @@ const CHECKS: [(&str, Check); 10] = [
     ("logs", check_log_groups),
     ("idempotency", check_idempotency),
     ("payload-bucket", check_payload_bucket),
+    ("queue-mode", check_queue_mode),
+    ("work-queue", check_work_queue),
+    ("worker", check_worker),
 ];
 
 /// Every function: built by cargo-lambda from a binary of this package, for the custom runtime.
@@ -655,12 +757,12 @@ struct Statement<'a> {
     node: &'a Node,
 }
 
-impl Statement<'_> {
-    fn actions(&self) -> Vec<&str> {
+impl<'a> Statement<'a> {
+    fn actions(&self) -> Vec<&'a str> {
         self.node.get("Action").map(Node::strings).unwrap_or_default()
     }
 
-    fn resources(&self) -> Vec<&Node> {
+    fn resources(&self) -> Vec<&'a Node> {
         self.node.get("Resource").map(Node::alternatives).unwrap_or_default()
     }
 }
@@ -694,6 +796,23 @@ fn check_iam(t: &Template, _: &Project) -> Vec<String> {
             role.get_att()
                 .is_some_and(|(r, _)| t.resource_type(r) == Some("AWS::IAM::Role"))
         };
+        // SAM gives a function with a pull event the event's managed policy, which grants on "*"
+        // (SQS: AWSLambdaSQSQueueExecutionRole). An AWS::Lambda::EventSourceMapping of its own does not.
+        for (event, node) in f
+            .resource
+            .at(&["Properties", "Events"])
+            .map(Node::entries)
+            .unwrap_or_default()
+        {
+            let kind = node.get("Type").and_then(Node::text).unwrap_or("");
+            if ["SQS", "Kinesis", "DynamoDB", "MSK", "MQ", "DocumentDB"].contains(&kind) {
+                broken.push(format!(
+                    "[iam] {}: event {event} is a SAM {kind} event, which attaches a managed policy on Resource \"*\"; \
+                     declare an AWS::Lambda::EventSourceMapping and grant the poller's actions on the queue",
+                    f.name
+                ));
+            }
+        }
         if let Some(role) = f.property("Role").filter(|role| !role_in_template(role)) {
             broken.push(format!(
                 "[iam] {}: Role {role} is not a role of this template, so what it grants cannot be checked",
@@ -861,34 +980,63 @@ fn check_secret_statements(t: &Template, f: &Function, statements: &[Statement])
     broken
 }
 
-/// `sqs:SendMessage` only, and only on queues the function's environment names (`!Ref Queue`).
+/// What Lambda's SQS poller needs on the queue it reads (receive, delete, the queue's attributes) and
+/// what the worker does itself (a failed message made visible again after `Retry-After`).
+const CONSUMER_ACTIONS: [&str; 4] = [
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+];
+
+/// `sqs:SendMessage` only on queues the function's environment names (`!Ref Queue`, in either
+/// branch of an `!If`), and the consumer's actions ([`CONSUMER_ACTIONS`]) only on a queue an event
+/// source mapping of this template feeds the function from; no other SQS action.
 fn check_queue_statements(t: &Template, f: &Function, statements: &[Statement]) -> Vec<String> {
     let queues: BTreeSet<&str> = f
         .env()
         .into_iter()
-        .filter_map(|(_, value)| value.ref_name())
+        .flat_map(|(_, value)| value.alternatives())
+        .filter_map(Node::ref_name)
         .filter(|name| t.resource_type(name) == Some("AWS::SQS::Queue"))
+        .collect();
+    let consumed: BTreeSet<&str> = t
+        .event_source_mappings()
+        .into_iter()
+        .filter(|m| m.function == Some(f.name))
+        .filter_map(|m| m.queue)
         .collect();
     let mut broken = Vec::new();
     for s in statements
         .iter()
         .filter(|s| s.actions().iter().any(|a| a.starts_with("sqs:")))
     {
-        if s.actions() != ["sqs:SendMessage"] {
+        let actions = s.actions();
+        if let Some(other) = actions
+            .iter()
+            .find(|a| **a != "sqs:SendMessage" && !CONSUMER_ACTIONS.contains(a))
+        {
             broken.push(format!(
-                "[iam] {}: {:?}, not only sqs:SendMessage",
-                s.origin,
-                s.actions()
+                "[iam] {}: {other} is neither sqs:SendMessage nor one of the consumer's {CONSUMER_ACTIONS:?}",
+                s.origin
             ));
         }
+        let sends = actions.contains(&"sqs:SendMessage");
+        let consumes = actions.iter().any(|a| CONSUMER_ACTIONS.contains(a));
         for resource in s.resources() {
             let queue = resource
                 .get_att()
                 .filter(|(_, attribute)| *attribute == "Arn")
                 .map(|(q, _)| q);
-            if !queue.is_some_and(|q| queues.contains(q)) {
+            if sends && !queue.is_some_and(|q| queues.contains(q)) {
                 broken.push(format!(
                     "[iam] {}: Resource {resource} is not the ARN of a queue {}'s environment names {queues:?}",
+                    s.origin, f.name
+                ));
+            }
+            if consumes && !queue.is_some_and(|q| consumed.contains(q)) {
+                broken.push(format!(
+                    "[iam] {}: Resource {resource} is not the ARN of a queue an event source mapping feeds {} from {consumed:?}",
                     s.origin, f.name
                 ));
             }
@@ -929,18 +1077,18 @@ fn check_dead_letter_queue(t: &Template, _: &Project) -> Vec<String> {
             "[dead-letter-queue] {queue}: MessageRetentionPeriod is not 1209600 (14 days)"
         ));
     }
-    let mut own = Vec::new();
-    for (i, policy) in f.policies().into_iter().enumerate() {
-        statements_of(policy, &format!("{} Policies[{i}]", f.name), &mut own);
-    }
-    let may_send = own.iter().any(|s| {
-        s.actions().contains(&"sqs:SendMessage") && s.resources().iter().any(|r| r.get_att() == Some((queue, "Arn")))
-    });
-    if !may_send {
-        broken.push(format!(
-            "[dead-letter-queue] {}: no statement allows sqs:SendMessage on {queue}",
-            f.name
-        ));
+    // Every function dead-letters (the worker too): each may send to the queue.
+    for g in t.functions() {
+        let may_send = own_statements(&g).iter().any(|s| {
+            s.actions().contains(&"sqs:SendMessage")
+                && s.resources().iter().any(|r| r.get_att() == Some((queue, "Arn")))
+        });
+        if !may_send {
+            broken.push(format!(
+                "[dead-letter-queue] {}: no statement allows sqs:SendMessage on {queue}",
+                g.name
+            ));
+        }
     }
     let watched = t.resources_of_type("AWS::CloudWatch::Alarm").any(|(_, alarm)| {
         let p = |key: &str| alarm.at(&["Properties", key]);
@@ -1298,13 +1446,19 @@ fn check_payload_bucket(t: &Template, _: &Project) -> Vec<String> {
         }
     }
 
-    // The dead-letter queue's retention, in days: an object must not expire before its message.
-    let retention_days = f
-        .env_var("DEALHOOK_DLQ_URL")
-        .and_then(Node::ref_name)
-        .and_then(|q| t.resource(q)?.at(&["Properties", "MessageRetentionPeriod"])?.text())
-        .and_then(|s| s.parse::<u64>().ok())
+    // The longest retention of the queues the functions send to (the dead-letter queue, the work
+    // queue), in days: an object must not expire before its message.
+    let retention_days = t
+        .functions()
+        .iter()
+        .flat_map(|g| ["DEALHOOK_DLQ_URL", "DEALHOOK_QUEUE_URL"].map(|v| g.env_var(v)))
+        .flatten()
+        .flat_map(Node::alternatives)
+        .filter_map(Node::ref_name)
+        .filter_map(|q| t.resource(q)?.at(&["Properties", "MessageRetentionPeriod"])?.text())
+        .filter_map(|s| s.parse::<u64>().ok())
         .map(|seconds| seconds.div_ceil(86_400))
+        .max()
         .unwrap_or(14);
     let key_prefix = dealhook::aws::ENVELOPE_KEY_PREFIX;
     let expires = property(&["LifecycleConfiguration", "Rules"])
@@ -1327,7 +1481,7 @@ fn check_payload_bucket(t: &Template, _: &Project) -> Vec<String> {
             "[payload-bucket] {bucket}: no enabled lifecycle rule expires the objects under {key_prefix}"
         )),
         Some(days) if days < retention_days => broken.push(format!(
-            "[payload-bucket] {bucket}: objects expire after {days} days, before the dead-letter queue's \
+            "[payload-bucket] {bucket}: objects expire after {days} days, before the queues' \
              {retention_days}-day retention: a message could point to nothing"
         )),
         Some(_) => {}
@@ -1357,37 +1511,573 @@ fn check_payload_bucket(t: &Template, _: &Project) -> Vec<String> {
         ));
     }
 
+    // Every function writes big envelopes; a worker (fed by an event source mapping) reads big
+    // work items back too.
+    let workers: BTreeSet<&str> = t.event_source_mappings().iter().filter_map(|m| m.function).collect();
+    for g in t.functions() {
+        let (mut may_put, mut may_get) = (false, false);
+        for s in own_statements(&g)
+            .iter()
+            .filter(|s| s.actions().iter().any(|a| a.starts_with("s3:")))
+        {
+            let actions = s.actions();
+            if let Some(other) = actions.iter().find(|a| !matches!(**a, "s3:PutObject" | "s3:GetObject")) {
+                broken.push(format!(
+                    "[payload-bucket] {}: {other} is not s3:PutObject or s3:GetObject",
+                    s.origin
+                ));
+            }
+            for resource in s.resources() {
+                match object_prefix(resource) {
+                    Some((b, prefix)) if b == bucket && key_prefix.starts_with(prefix) => {
+                        may_put |= actions.contains(&"s3:PutObject");
+                        may_get |= actions.contains(&"s3:GetObject");
+                    }
+                    _ => broken.push(format!(
+                        "[payload-bucket] {}: Resource {resource} is not !Sub \"${{{bucket}.Arn}}/<prefix>/*\" with a \
+                         prefix of {key_prefix}",
+                        s.origin
+                    )),
+                }
+            }
+        }
+        if !may_put {
+            broken.push(format!(
+                "[payload-bucket] {}: no statement allows s3:PutObject under {key_prefix} in {bucket}",
+                g.name
+            ));
+        }
+        if workers.contains(g.name) && !may_get {
+            broken.push(format!(
+                "[payload-bucket] {}: no statement allows s3:GetObject under {key_prefix} in {bucket} (it reads big work items)",
+                g.name
+            ));
+        }
+    }
+    broken
+}
+
+/// The statements of a function's own `Policies`, in either branch of an `!If`.
+fn own_statements<'a>(f: &Function<'a>) -> Vec<Statement<'a>> {
     let mut own = Vec::new();
     for (i, policy) in f.policies().into_iter().enumerate() {
         statements_of(policy, &format!("{} Policies[{i}]", f.name), &mut own);
     }
-    let mut may_put = false;
-    for s in own.iter().filter(|s| s.actions().iter().any(|a| a.starts_with("s3:"))) {
-        let actions = s.actions();
-        if let Some(other) = actions.iter().find(|a| !matches!(**a, "s3:PutObject" | "s3:GetObject")) {
+    own
+}
+
+/// `display` of an optional node, for messages.
+fn shown(node: Option<&Node>) -> String {
+    node.map(ToString::to_string).unwrap_or_else(|| "not set".to_owned())
+}
+
+/// Queue mode is opt-in, and sync mode is what it was without it. The webhook function's
+/// `DEALHOOK_MODE` is `!If [C, queue, !Ref AWS::NoValue]` and its `DEALHOOK_QUEUE_URL`
+/// `!If [C, !Ref <queue>, !Ref AWS::NoValue]`, C being `!Equals [!Ref <parameter>, queue]` with the
+/// parameter `sync` by default. The work queue, every event source mapping and every function one
+/// invokes exist under `Condition: C`, and nothing else (globals, other resources, outputs without
+/// the condition, other conditions) refers to a resource under C, to the switch or to what only
+/// those resources use (the rate parameter, its mapping) except in the `then` branch of an
+/// `!If [C, …, !Ref AWS::NoValue]`: with `Mode=sync`, the template is the one without queue mode.
+fn check_queue_mode(t: &Template, _: &Project) -> Vec<String> {
+    let f = match t.http_function() {
+        Ok(f) => f,
+        Err(e) => return vec![e],
+    };
+    let mode = f.env_var("DEALHOOK_MODE");
+    let Some((condition, value, otherwise)) = mode.and_then(Node::if_parts) else {
+        return vec![format!(
+            "[queue-mode] {}: DEALHOOK_MODE is {}, not !If [<condition>, queue, !Ref AWS::NoValue]",
+            f.name,
+            shown(mode)
+        )];
+    };
+    let mut broken = Vec::new();
+    if value.text() != Some("queue") || otherwise.ref_name() != Some("AWS::NoValue") {
+        broken.push(format!(
+            "[queue-mode] {}: DEALHOOK_MODE is {}, not !If [{condition}, queue, !Ref AWS::NoValue] \
+             (sync mode leaves it unset)",
+            f.name,
+            shown(mode)
+        ));
+    }
+
+    // The switch: a parameter, sync unless changed.
+    let switch = t.root.at(&["Conditions", condition]).and_then(|c| match c.call() {
+        Some((name, Value::Seq(items))) if name == "Fn::Equals" && items.len() == 2 => {
+            let parameter = items.iter().find_map(Node::ref_name).filter(|p| t.is_parameter(p))?;
+            items.iter().any(|i| i.text() == Some("queue")).then_some(parameter)
+        }
+        _ => None,
+    });
+    let Some(parameter) = switch else {
+        broken.push(format!(
+            "[queue-mode] condition {condition} is not !Equals [!Ref <parameter>, queue]"
+        ));
+        return broken;
+    };
+    let default = t.root.at(&["Parameters", parameter, "Default"]).and_then(Node::text);
+    if default != Some("sync") {
+        broken.push(format!(
+            "[queue-mode] parameter {parameter}: Default is {}, not sync (queue mode is opt-in)",
+            default.unwrap_or("(missing)")
+        ));
+    }
+    let mut allowed = t.allowed_values(parameter);
+    allowed.sort_unstable();
+    if allowed != ["queue", "sync"] {
+        broken.push(format!(
+            "[queue-mode] parameter {parameter}: AllowedValues are {allowed:?}, not sync and queue"
+        ));
+    }
+
+    // What queue mode adds exists only in queue mode.
+    let url = f.env_var("DEALHOOK_QUEUE_URL");
+    let work_queue = url.and_then(Node::if_parts).and_then(|(c, then, otherwise)| {
+        let queue = then
+            .ref_name()
+            .filter(|q| t.resource_type(q) == Some("AWS::SQS::Queue"))?;
+        (c == condition && otherwise.ref_name() == Some("AWS::NoValue")).then_some(queue)
+    });
+    let mut added: Vec<(&str, &str)> = Vec::new();
+    match work_queue {
+        Some(queue) => added.push((queue, "the work queue")),
+        None => broken.push(format!(
+            "[queue-mode] {}: DEALHOOK_QUEUE_URL is {}, not !If [{condition}, !Ref <queue>, !Ref AWS::NoValue]",
+            f.name,
+            shown(url)
+        )),
+    }
+    for m in t.event_source_mappings() {
+        added.push((m.name, "an event source mapping"));
+        added.extend(
+            m.function
+                .map(|function| (function, "the function an event source mapping invokes")),
+        );
+    }
+    for (name, what) in added {
+        let actual = t.condition_of(name);
+        if actual != Some(condition) {
             broken.push(format!(
-                "[payload-bucket] {}: {other} is not s3:PutObject or s3:GetObject",
-                s.origin
+                "[queue-mode] {name} ({what}): Condition is {}, not {condition}: it would exist in sync mode",
+                actual.unwrap_or("(missing)")
             ));
         }
-        for resource in s.resources() {
-            match object_prefix(resource) {
-                Some((b, prefix)) if b == bucket && key_prefix.starts_with(prefix) => {
-                    may_put |= actions.contains(&"s3:PutObject");
+    }
+
+    // Nothing else refers to queue mode's resources, switch, mappings or parameters.
+    let resources = t.root.get("Resources").map(Node::entries).unwrap_or_default();
+    let queue_only: Vec<(&str, &Node)> = resources
+        .iter()
+        .filter(|(name, _)| t.condition_of(name) == Some(condition))
+        .map(|(name, r)| (name.as_str(), r))
+        .collect();
+    let mut names: BTreeSet<&str> = queue_only.iter().map(|(name, _)| *name).collect();
+    names.extend([parameter, condition]);
+    // The mappings and the parameters that key them, used by queue mode's resources.
+    fn lookups<'a>(node: &'a Node, out: &mut BTreeSet<&'a str>) {
+        if let Some((map, key, _)) = node.find_in_map() {
+            out.insert(map);
+            out.extend(key.ref_name());
+        }
+        for child in node.children() {
+            lookups(child, out);
+        }
+    }
+    for (_, resource) in &queue_only {
+        lookups(resource, &mut names);
+    }
+    let mut places: Vec<(String, &Node)> = Vec::new();
+    places.extend(t.root.get("Globals").map(|g| ("Globals".to_owned(), g)));
+    for (name, resource) in resources {
+        if t.condition_of(name) != Some(condition) {
+            places.push((format!("resource {name}"), resource));
+            for depends_on in resource.get("DependsOn").map(Node::strings).unwrap_or_default() {
+                if names.contains(depends_on) {
+                    broken.push(format!(
+                        "[queue-mode] resource {name}: DependsOn {depends_on}, which exists only in queue mode"
+                    ));
                 }
-                _ => broken.push(format!(
-                    "[payload-bucket] {}: Resource {resource} is not !Sub \"${{{bucket}.Arn}}/<prefix>/*\" with a \
-                     prefix of {key_prefix}",
-                    s.origin
-                )),
             }
         }
     }
-    if !may_put {
+    for (name, output) in t.root.get("Outputs").map(Node::entries).unwrap_or_default() {
+        if output.get("Condition").and_then(Node::text) != Some(condition) {
+            places.push((format!("output {name}"), output));
+        }
+    }
+    for (name, c) in t.root.get("Conditions").map(Node::entries).unwrap_or_default() {
+        if name != condition {
+            places.push((format!("condition {name}"), c));
+        }
+    }
+    for (at, node) in places {
+        queue_mode_leaks(node, condition, &names, &at, &mut broken);
+    }
+    broken
+}
+
+/// Where `node` refers to one of `names` other than in the `then` branch of an
+/// `!If [condition, …, !Ref AWS::NoValue]`, or has such an `!If` with another `else`.
+fn queue_mode_leaks(node: &Node, condition: &str, names: &BTreeSet<&str>, at: &str, out: &mut Vec<String>) {
+    if let Some((c, then, otherwise)) = node.if_parts()
+        && c == condition
+    {
+        if otherwise.ref_name() != Some("AWS::NoValue") {
+            out.push(format!(
+                "[queue-mode] {at}: !If [{condition}, {then}, {otherwise}] gives {otherwise} in sync mode, \
+                 not !Ref AWS::NoValue"
+            ));
+            queue_mode_leaks(otherwise, condition, names, at, out);
+        }
+        return;
+    }
+    for name in node.own_references() {
+        if names.contains(name) {
+            out.push(format!(
+                "[queue-mode] {at}: refers to {name} outside !If [{condition}, …, !Ref AWS::NoValue], \
+                 so sync mode would change"
+            ));
+        }
+    }
+    for child in node.children() {
+        queue_mode_leaks(child, condition, names, at, out);
+    }
+}
+
+/// SQS's largest message, which the code fills before it moves an envelope to S3.
+const SQS_MAX_MESSAGE_BYTES: &str = "1048576";
+
+/// The queue the event source mapping reads is the one `DEALHOOK_QUEUE_URL` names on the webhook
+/// function and on the worker; it is encrypted, takes 1 MiB messages, keeps them no longer than the
+/// dead-letter queue, redrives to it after as many receives as the worker's
+/// `DEALHOOK_MAX_RECEIVE_COUNT`, hides a message at least six worker timeouts plus the batching
+/// window (AWS's guidance for SQS event sources), is alarmed on the age of its oldest message and is
+/// an output, like the worker's name.
+fn check_work_queue(t: &Template, _: &Project) -> Vec<String> {
+    let f = match t.http_function() {
+        Ok(f) => f,
+        Err(e) => return vec![e],
+    };
+    let mappings = t.event_source_mappings();
+    let Some(m) = mappings.first() else {
+        return vec!["[work-queue] no AWS::Lambda::EventSourceMapping reads a work queue".to_owned()];
+    };
+    let (Some(worker_name), Some(queue)) = (m.function, m.queue) else {
+        return vec![format!(
+            "[work-queue] {}: FunctionName is not !Ref <function> or EventSourceArn is not !GetAtt <queue>.Arn",
+            m.name
+        )];
+    };
+    let Some(worker) = t.functions().into_iter().find(|g| g.name == worker_name) else {
+        return vec![format!(
+            "[work-queue] {}: {worker_name} is not an AWS::Serverless::Function of this template",
+            m.name
+        )];
+    };
+    let mut broken = Vec::new();
+    let names_queue = |g: &Function| {
+        g.env_var("DEALHOOK_QUEUE_URL")
+            .map(Node::alternatives)
+            .unwrap_or_default()
+            .iter()
+            .any(|n| n.ref_name() == Some(queue))
+    };
+    for g in [&f, &worker] {
+        if !names_queue(g) {
+            broken.push(format!(
+                "[work-queue] {}: DEALHOOK_QUEUE_URL is {}, not !Ref {queue}, the queue {} reads",
+                g.name,
+                shown(g.env_var("DEALHOOK_QUEUE_URL")),
+                m.name
+            ));
+        }
+    }
+    if t.resource_type(queue) != Some("AWS::SQS::Queue") {
         broken.push(format!(
-            "[payload-bucket] {}: no statement allows s3:PutObject under {key_prefix} in {bucket}",
-            f.name
+            "[work-queue] {queue} is not an AWS::SQS::Queue of this template"
         ));
+        return broken;
+    }
+    let property = |q: &str, path: &[&str]| t.resource(q).and_then(|r| r.at(&["Properties"])?.at(path));
+    let seconds = |q: &str, key: &str| {
+        property(q, &[key])
+            .and_then(Node::text)
+            .and_then(|s| s.parse::<u64>().ok())
+    };
+    let encrypted = property(queue, &["SqsManagedSseEnabled"]).is_some_and(|v| v.value == Value::Bool(true))
+        || property(queue, &["KmsMasterKeyId"]).is_some();
+    if !encrypted {
+        broken.push(format!(
+            "[work-queue] {queue}: no server-side encryption (SqsManagedSseEnabled: true)"
+        ));
+    }
+    let size = property(queue, &["MaximumMessageSize"]).and_then(Node::text);
+    if size != Some(SQS_MAX_MESSAGE_BYTES) {
+        broken.push(format!(
+            "[work-queue] {queue}: MaximumMessageSize is {}, not {SQS_MAX_MESSAGE_BYTES} (1 MiB, what the code fills \
+             before it moves an envelope to S3)",
+            size.unwrap_or("(missing: 256 KiB)")
+        ));
+    }
+
+    // Redrive to the dead-letter queue, after the receives the worker counts.
+    let dlq = f
+        .env_var("DEALHOOK_DLQ_URL")
+        .and_then(Node::ref_name)
+        .unwrap_or("DeadLetterQueue");
+    let target = property(queue, &["RedrivePolicy", "deadLetterTargetArn"]);
+    if target.and_then(Node::get_att) != Some((dlq, "Arn")) {
+        broken.push(format!(
+            "[work-queue] {queue}: RedrivePolicy.deadLetterTargetArn is {}, not !GetAtt {dlq}.Arn",
+            shown(target)
+        ));
+    }
+    let max_receive = property(queue, &["RedrivePolicy", "maxReceiveCount"]).and_then(Node::text);
+    let worker_count = worker.env_var("DEALHOOK_MAX_RECEIVE_COUNT").and_then(Node::text);
+    if max_receive.is_none() || worker_count != max_receive {
+        broken.push(format!(
+            "[work-queue] {queue}: RedrivePolicy.maxReceiveCount is {}, {worker_name}'s DEALHOOK_MAX_RECEIVE_COUNT \
+             is {}: they must be the same number (the worker dead-letters on the last receive)",
+            max_receive.unwrap_or("(missing)"),
+            worker_count.unwrap_or("(missing)")
+        ));
+    }
+    match (
+        seconds(queue, "MessageRetentionPeriod"),
+        seconds(dlq, "MessageRetentionPeriod"),
+    ) {
+        (Some(work), Some(dead)) if work <= dead => {}
+        (work, dead) => broken.push(format!(
+            "[work-queue] {queue}: MessageRetentionPeriod {work:?} is not set at most {dlq}'s {dead:?}: a message \
+             SQS moves keeps its first enqueue time, and would expire early on the dead-letter queue"
+        )),
+    }
+
+    // Six worker timeouts and the longest batching window.
+    let timeout = worker.property("Timeout").and_then(|n| t.number(n, None));
+    let rate = rate_parameter(m);
+    let window = m
+        .resource
+        .at(&["Properties", "MaximumBatchingWindowInSeconds"])
+        .map(|n| {
+            per_rate(t, n, rate)
+                .into_iter()
+                .filter_map(|(_, v)| v)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    let visibility = seconds(queue, "VisibilityTimeout");
+    match (timeout, visibility) {
+        (Some(timeout), Some(visibility)) if visibility >= 6 * timeout + window => {}
+        _ => broken.push(format!(
+            "[work-queue] {queue}: VisibilityTimeout {visibility:?} is not at least 6 x {worker_name}'s Timeout \
+             {timeout:?} + the batching window {window} s"
+        )),
+    }
+
+    let watched = t.resources_of_type("AWS::CloudWatch::Alarm").any(|(_, alarm)| {
+        let p = |key: &str| alarm.at(&["Properties", key]);
+        let is = |key: &str, expected: &str| p(key).and_then(Node::text) == Some(expected);
+        let on_queue = p("Dimensions")
+            .map(Node::alternatives)
+            .unwrap_or_default()
+            .iter()
+            .any(|d| {
+                d.get("Name").and_then(Node::text) == Some("QueueName")
+                    && d.get("Value").and_then(Node::get_att) == Some((queue, "QueueName"))
+            });
+        is("Namespace", "AWS/SQS")
+            && is("MetricName", "ApproximateAgeOfOldestMessage")
+            && is("ComparisonOperator", "GreaterThanThreshold")
+            && p("Threshold").is_some()
+            && p("AlarmActions").is_some()
+            && on_queue
+    });
+    if !watched {
+        broken.push(format!(
+            "[work-queue] {queue}: no alarm with actions on its ApproximateAgeOfOldestMessage"
+        ));
+    }
+
+    let condition = t.condition_of(queue).unwrap_or("(missing)");
+    for (output, resource) in [("WorkQueueUrl", queue), ("WorkerFunctionName", worker_name)] {
+        let o = t.root.at(&["Outputs", output]);
+        let value = o.and_then(|o| o.get("Value")).and_then(Node::ref_name);
+        let under = o.and_then(|o| o.get("Condition")).and_then(Node::text);
+        if value != Some(resource) || under != Some(condition) {
+            broken.push(format!(
+                "[work-queue] output {output} is not !Ref {resource} under Condition {condition}"
+            ));
+        }
+    }
+    broken
+}
+
+/// The parameter keying the mapping the event source mapping's `MaximumConcurrency` is read from.
+fn rate_parameter<'a>(m: &EventSourceMapping<'a>) -> Option<&'a str> {
+    let node = m.resource.at(&["Properties", "ScalingConfig", "MaximumConcurrency"])?;
+    node.find_in_map()?.1.ref_name()
+}
+
+/// `node` as a number for each allowed value of `rate` (`("-", n)` once when there is no such
+/// parameter): `None` where it cannot be read.
+fn per_rate<'a>(t: &'a Template, node: &Node, rate: Option<&'a str>) -> Vec<(&'a str, Option<u64>)> {
+    match rate {
+        Some(parameter) if !t.allowed_values(parameter).is_empty() => t
+            .allowed_values(parameter)
+            .into_iter()
+            .map(|value| (value, t.number(node, Some((parameter, value)))))
+            .collect(),
+        _ => vec![("-", t.number(node, None))],
+    }
+}
+
+/// The rate arithmetic (README, "Queue mode"). One HubSpot call's round trip from AWS, in ms: the
+/// worker makes one call at a time per instance, so an instance makes at most 10 s / this many
+/// calls in HubSpot's 10-second window.
+const HUBSPOT_CALL_MS: u64 = 250;
+/// Calls one delivery makes on the default plan: contact upsert, company search, company create,
+/// deal. Sizes the batch (about 10 s of work), not the rate, which the line above bounds.
+const HUBSPOT_CALLS_PER_DELIVERY: u64 = 4;
+/// The share of HubSpot's limit the worker may use (the rest: retries, other integrations).
+const RATE_SAFETY_PERCENT: u64 = 80;
+/// The least `ScalingConfig.MaximumConcurrency` an SQS event source accepts.
+const MIN_MAXIMUM_CONCURRENCY: u64 = 2;
+
+/// (MaximumConcurrency, BatchSize, MaximumBatchingWindowInSeconds) for `requests_per_10s`:
+/// max(2, ⌊0.8 × R × t / 10 s⌋), ⌊10 s / (k × t)⌋, ⌈BatchSize × k × t / MaximumConcurrency⌉.
+fn worker_settings(requests_per_10s: u64) -> (u64, u64, u64) {
+    let concurrency =
+        (requests_per_10s * RATE_SAFETY_PERCENT * HUBSPOT_CALL_MS / (100 * 10_000)).max(MIN_MAXIMUM_CONCURRENCY);
+    let batch = 10_000 / (HUBSPOT_CALLS_PER_DELIVERY * HUBSPOT_CALL_MS);
+    let window = (batch * HUBSPOT_CALLS_PER_DELIVERY * HUBSPOT_CALL_MS).div_ceil(concurrency * 1000);
+    (concurrency, batch, window)
+}
+
+/// Every event source mapping feeds a worker built from `dealhook-worker`, reports partial batch
+/// failures, and has, for each allowed value of the HubSpot rate parameter, the concurrency, batch
+/// size and window of [`worker_settings`] (never more calls per 10 s than HubSpot allows, never a
+/// concurrency under 2); the worker's reserved concurrency is at least its `MaximumConcurrency`, and
+/// it may receive, delete, read the attributes of and change the visibility of the queue's messages.
+fn check_worker(t: &Template, _: &Project) -> Vec<String> {
+    let mappings = t.event_source_mappings();
+    if mappings.is_empty() {
+        return vec!["[worker] no AWS::Lambda::EventSourceMapping feeds a worker".to_owned()];
+    }
+    let mut broken = Vec::new();
+    for m in mappings {
+        let property = |path: &[&str]| m.resource.at(&["Properties"]).and_then(|p| p.at(path));
+        let responses = property(&["FunctionResponseTypes"])
+            .map(Node::strings)
+            .unwrap_or_default();
+        if responses != ["ReportBatchItemFailures"] {
+            broken.push(format!(
+                "[worker] {}: FunctionResponseTypes is {responses:?}, not [ReportBatchItemFailures]: a failed \
+                 delivery would bring its whole batch back",
+                m.name
+            ));
+        }
+        let worker = m
+            .function
+            .and_then(|name| t.functions().into_iter().find(|g| g.name == name));
+        let Some(worker) = worker else {
+            broken.push(format!(
+                "[worker] {}: FunctionName is not !Ref <an AWS::Serverless::Function of this template>",
+                m.name
+            ));
+            continue;
+        };
+        let binary = worker.metadata(&["BuildProperties", "Binary"]).and_then(Node::text);
+        if binary != Some("dealhook-worker") {
+            broken.push(format!(
+                "[worker] {}: Metadata.BuildProperties.Binary is {}, not dealhook-worker",
+                worker.name,
+                binary.unwrap_or("(missing)")
+            ));
+        }
+
+        // The rate arithmetic, per HubSpot tier.
+        let Some(rate) = rate_parameter(&m).filter(|p| !t.allowed_values(p).is_empty()) else {
+            broken.push(format!(
+                "[worker] {}: ScalingConfig.MaximumConcurrency is {}, not !FindInMap [<map>, !Ref <parameter>, …] \
+                 keyed by a parameter with AllowedValues (HubSpot's requests per 10 s)",
+                m.name,
+                shown(property(&["ScalingConfig", "MaximumConcurrency"]))
+            ));
+            continue;
+        };
+        for value in t.allowed_values(rate) {
+            let Ok(requests) = value.parse::<u64>() else {
+                broken.push(format!(
+                    "[worker] parameter {rate}: allowed value {value} is not a number"
+                ));
+                continue;
+            };
+            let (concurrency, batch, window) = worker_settings(requests);
+            let read = |node: Option<&Node>| node.and_then(|n| t.number(n, Some((rate, value))));
+            let actual = [
+                (
+                    "ScalingConfig.MaximumConcurrency",
+                    read(property(&["ScalingConfig", "MaximumConcurrency"])),
+                    concurrency,
+                ),
+                ("BatchSize", read(property(&["BatchSize"])), batch),
+                (
+                    "MaximumBatchingWindowInSeconds",
+                    read(property(&["MaximumBatchingWindowInSeconds"])),
+                    window,
+                ),
+            ];
+            for (key, found, expected) in actual {
+                if found != Some(expected) {
+                    broken.push(format!(
+                        "[worker] {} at {rate}={value}: {key} is {found:?}, not {expected} (README, \"Queue mode\")",
+                        m.name
+                    ));
+                }
+            }
+            let Some(found) = actual[0].1 else { continue };
+            if found < MIN_MAXIMUM_CONCURRENCY {
+                broken.push(format!(
+                    "[worker] {} at {rate}={value}: MaximumConcurrency {found} is under SQS's minimum of {MIN_MAXIMUM_CONCURRENCY}",
+                    m.name
+                ));
+            }
+            let calls = found * 10_000 / HUBSPOT_CALL_MS;
+            if calls > requests {
+                broken.push(format!(
+                    "[worker] {} at {rate}={value}: {found} instances make up to {calls} HubSpot calls per 10 s, over {requests}",
+                    m.name
+                ));
+            }
+            let reserved = read(worker.property("ReservedConcurrentExecutions"));
+            if reserved.is_none_or(|r| r < found) {
+                broken.push(format!(
+                    "[worker] {} at {rate}={value}: ReservedConcurrentExecutions is {reserved:?}, under the event \
+                     source's MaximumConcurrency {found} (the poller would be throttled)",
+                    worker.name
+                ));
+            }
+        }
+
+        // The poller's and the worker's actions on the queue.
+        if let Some(queue) = m.queue {
+            let mut granted: BTreeSet<&str> = BTreeSet::new();
+            for s in own_statements(&worker) {
+                if s.resources().iter().any(|r| r.get_att() == Some((queue, "Arn"))) {
+                    granted.extend(s.actions());
+                }
+            }
+            let missing: Vec<&str> = CONSUMER_ACTIONS.into_iter().filter(|a| !granted.contains(a)).collect();
+            if !missing.is_empty() {
+                broken.push(format!(
+                    "[worker] {}: no statement allows {missing:?} on {queue}",
+                    worker.name
+                ));
+            }
+        }
     }
     broken
 }
@@ -1521,15 +2211,21 @@ fn the_lambda_binary_is_found_among_the_package_binaries() {
 // ---------------------------------------------------------------------------------------------
 // The checks bite: the template, broken on purpose
 
-/// The template with `from` (which must occur exactly once) replaced by `to`, and what breaks.
-fn broken_by(from: &str, to: &str) -> Vec<String> {
+/// The template with `from` replaced by `to` wherever it occurs (`count` times: the webhook function
+/// and the worker share some statements), and what breaks.
+fn broken_by_each(from: &str, to: &str, count: usize) -> Vec<String> {
     let text = template_text();
     assert_eq!(
         text.matches(from).count(),
-        1,
-        "the mutation's anchor {from:?} occurs once in template.yaml"
+        count,
+        "the mutation's anchor {from:?} occurs {count} times in template.yaml"
     );
-    check_all(&Template::parse(&text.replacen(from, to, 1)), &Project::load())
+    check_all(&Template::parse(&text.replace(from, to)), &Project::load())
+}
+
+/// The template with `from` (which must occur exactly once) replaced by `to`, and what breaks.
+fn broken_by(from: &str, to: &str) -> Vec<String> {
+    broken_by_each(from, to, 1)
 }
 
 fn assert_reports(broken: &[String], rule: &str, detail: &str) {
@@ -1570,17 +2266,21 @@ fn the_template_checks_report_another_path_or_method() {
 
 #[test]
 fn the_template_checks_report_a_wildcard_resource_on_anything_but_logs() {
-    let broken = broken_by("Resource: !GetAtt DeadLetterQueue.Arn", "Resource: \"*\"");
+    let broken = broken_by_each("Resource: !GetAtt DeadLetterQueue.Arn", "Resource: \"*\"", 2);
     assert_reports(&broken, "[iam]", "Resource \"*\"");
     assert_reports(&broken, "[dead-letter-queue]", "no statement allows sqs:SendMessage");
 }
 
 #[test]
 fn the_template_checks_report_a_secret_wildcard_and_a_managed_policy() {
-    let broken = broken_by("secret:${HubSpotSecret}-??????", "secret:*");
+    let broken = broken_by_each("secret:${HubSpotSecret}-??????", "secret:*", 2);
     assert_reports(&broken, "[secret]", "is not the secret parameter HubSpotSecret");
     assert_reports(&broken, "[iam]", "wildcard resource");
-    let broken = broken_by("      Policies:\n", "      Policies:\n        - AmazonSQSFullAccess\n");
+    let broken = broken_by_each(
+        "      Policies:\n",
+        "      Policies:\n        - AmazonSQSFullAccess\n",
+        2,
+    );
     assert_reports(&broken, "[iam]", "AmazonSQSFullAccess");
 }
 
@@ -1609,9 +2309,10 @@ fn the_template_checks_report_a_role_with_a_broad_managed_policy_or_wildcard_sta
 
 #[test]
 fn the_template_checks_report_a_queue_the_function_is_not_configured_with() {
-    let broken = broken_by(
+    let broken = broken_by_each(
         "Resource: !GetAtt DeadLetterQueue.Arn",
         "Resource: [!GetAtt DeadLetterQueue.Arn, !GetAtt SomeOtherQueue.Arn]",
+        2,
     );
     assert_reports(&broken, "[iam]", "!GetAtt \"SomeOtherQueue.Arn\"");
 }
@@ -1623,9 +2324,12 @@ fn the_template_checks_report_an_unwatched_short_lived_or_unencrypted_dead_lette
         "Value: !GetAtt SomeOtherQueue.QueueName",
     );
     assert_reports(&broken, "[dead-letter-queue]", "no alarm");
-    let broken = broken_by("MessageRetentionPeriod: 1209600", "MessageRetentionPeriod: 345600");
+    let broken = broken_by("MessageRetentionPeriod: 1209600 ", "MessageRetentionPeriod: 345600 ");
     assert_reports(&broken, "[dead-letter-queue]", "14 days");
-    let broken = broken_by("SqsManagedSseEnabled: true", "SqsManagedSseEnabled: false");
+    let broken = broken_by(
+        "SqsManagedSseEnabled: true            # encrypted at rest with SQS-owned keys:",
+        "SqsManagedSseEnabled: false            # encrypted at rest with SQS-owned keys:",
+    );
     assert_reports(&broken, "[dead-letter-queue]", "encryption");
 }
 
@@ -1645,9 +2349,10 @@ fn the_template_checks_accept_long_form_intrinsics_as_the_same_contract() {
         "DEALHOOK_DLQ_URL: {Ref: DeadLetterQueue}",
     );
     assert!(broken.is_empty(), "{broken:?}");
-    let broken = broken_by(
+    let broken = broken_by_each(
         "Resource: !GetAtt DeadLetterQueue.Arn",
         "Resource: {\"Fn::GetAtt\": [DeadLetterQueue, Arn]}",
+        2,
     );
     assert!(broken.is_empty(), "{broken:?}");
 }
@@ -1679,9 +2384,10 @@ fn the_template_checks_report_idempotency_that_is_on_by_default_or_outlives_its_
         "[idempotency]",
         "DEALHOOK_IDEMPOTENCY_TABLE is !Ref \"IdempotencyTable\"",
     );
-    let broken = broken_by(
+    let broken = broken_by_each(
         "- IdempotencyEnabled\n              - Sid: IdempotencyRecords",
         "- HasAlarmEmail\n              - Sid: IdempotencyRecords",
+        2,
     );
     assert_reports(
         &broken,
@@ -1717,15 +2423,16 @@ fn the_template_checks_report_another_key_schema_ttl_attribute_billing_or_no_enc
 
 #[test]
 fn the_template_checks_report_dynamodb_actions_beyond_get_put_delete_or_on_anything_but_the_table() {
-    let broken = broken_by("dynamodb:DeleteItem]", "dynamodb:*]");
+    let broken = broken_by_each("dynamodb:DeleteItem]", "dynamodb:*]", 2);
     assert_reports(&broken, "[iam]", "action dynamodb:* is a wildcard");
     assert_reports(&broken, "[idempotency]", "actions [\"dynamodb:*\"");
-    let broken = broken_by(
+    let broken = broken_by_each(
         "dynamodb:DeleteItem]",
         "dynamodb:DeleteItem, dynamodb:Scan, dynamodb:UpdateItem]",
+        2,
     );
     assert_reports(&broken, "[idempotency]", "dynamodb:Scan");
-    let broken = broken_by("Resource: !GetAtt IdempotencyTable.Arn", "Resource: \"*\"");
+    let broken = broken_by_each("Resource: !GetAtt IdempotencyTable.Arn", "Resource: \"*\"", 2);
     assert_reports(
         &broken,
         "[iam]",
@@ -1736,9 +2443,10 @@ fn the_template_checks_report_dynamodb_actions_beyond_get_put_delete_or_on_anyth
         "[idempotency]",
         "Resource \"*\" is not !GetAtt IdempotencyTable.Arn",
     );
-    let broken = broken_by(
+    let broken = broken_by_each(
         "Resource: !GetAtt IdempotencyTable.Arn",
         "Resource: [!GetAtt IdempotencyTable.Arn, !Sub \"${IdempotencyTable.Arn}/index/*\"]",
+        2,
     );
     assert_reports(
         &broken,
@@ -1785,11 +2493,7 @@ mod payload_bucket_breaks {
     #[test]
     fn objects_expiring_before_their_messages_or_never_are_reported() {
         let broken = broken_by("ExpirationInDays: 15", "ExpirationInDays: 7");
-        assert_reports(
-            &broken,
-            "[payload-bucket]",
-            "after 7 days, before the dead-letter queue's 14-day",
-        );
+        assert_reports(&broken, "[payload-bucket]", "after 7 days, before the queues' 14-day");
         let broken = broken_by("Prefix: dealhook/", "Prefix: elsewhere/");
         assert_reports(&broken, "[payload-bucket]", "no enabled lifecycle rule");
     }
@@ -1803,16 +2507,346 @@ mod payload_bucket_breaks {
     #[test]
     fn s3_permissions_beyond_put_and_get_under_dealhook_are_reported() {
         let anchor = "Resource: !Sub \"${PayloadBucket.Arn}/dealhook/*\"";
-        let broken = broken_by(anchor, "Resource: \"*\"");
+        let broken = broken_by_each(anchor, "Resource: \"*\"", 2);
         assert_reports(&broken, "[iam]", "Resource \"*\"");
         assert_reports(&broken, "[payload-bucket]", "no statement allows s3:PutObject");
-        let broken = broken_by(anchor, "Resource: !Sub \"${PayloadBucket.Arn}/*\"");
+        let broken = broken_by_each(anchor, "Resource: !Sub \"${PayloadBucket.Arn}/*\"", 2);
         assert_reports(&broken, "[iam]", "wildcard resource");
-        let broken = broken_by(anchor, "Resource: !Sub \"${PayloadBucket.Arn}/other/*\"");
+        let broken = broken_by_each(anchor, "Resource: !Sub \"${PayloadBucket.Arn}/other/*\"", 2);
         assert_reports(&broken, "[payload-bucket]", "with a prefix of dealhook/envelopes/");
         let broken = broken_by("Action: s3:PutObject", "Action: [s3:PutObject, s3:DeleteObject]");
         assert_reports(&broken, "[payload-bucket]", "s3:DeleteObject is not");
         let broken = broken_by("Action: s3:PutObject", "Action: s3:*");
         assert_reports(&broken, "[iam]", "s3:* is a wildcard");
+    }
+}
+
+#[test]
+fn queue_mode_is_opt_in_and_sync_mode_is_the_template_without_it() {
+    check("queue-mode");
+}
+
+#[test]
+fn the_work_queue_is_encrypted_redrives_to_the_dead_letter_queue_outlasts_six_worker_timeouts_and_is_alarmed() {
+    check("work-queue");
+}
+
+#[test]
+fn the_worker_reports_partial_failures_and_stays_under_hubspots_rate_for_each_tier() {
+    check("worker");
+}
+
+#[test]
+fn the_worker_settings_are_the_readme_arithmetic_for_each_hubspot_tier() {
+    // Worked by hand (README, "Queue mode"): 0.8 x R x 0.25 s / 10 s instances, at least 2;
+    // 10 s / (4 calls x 0.25 s) deliveries a batch; the batch's 10 s of calls spread over the instances.
+    assert_eq!(worker_settings(100), (2, 10, 5));
+    assert_eq!(worker_settings(110), (2, 10, 5));
+    assert_eq!(worker_settings(190), (3, 10, 4));
+    // A lower limit still gets SQS's minimum concurrency; a higher one more instances.
+    assert_eq!(worker_settings(50), (2, 10, 5));
+    assert_eq!(worker_settings(500), (10, 10, 1));
+}
+
+#[test]
+fn the_readme_queue_mode_table_is_the_templates_arithmetic() {
+    let readme = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Queue mode"))
+        .expect("the README has a \"## Queue mode\" section");
+    let t = Template::parse(&template_text());
+    let rates = t.allowed_values("HubSpotRequestsPer10s");
+    assert!(!rates.is_empty(), "HubSpotRequestsPer10s has AllowedValues");
+    for rate in rates {
+        let row = section
+            .lines()
+            .find(|line| line.starts_with(&format!("| {rate} |")))
+            .unwrap_or_else(|| panic!("the Queue mode table has no row for R = {rate}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (concurrency, batch, window) = worker_settings(rate.parse().expect("a number"));
+        // | R | tier | 0.8 R | MaximumConcurrency | calls | BatchSize | window | deliveries |
+        let expected = [
+            (4, concurrency),
+            (5, concurrency * 10_000 / HUBSPOT_CALL_MS),
+            (6, batch),
+            (7, window),
+            (8, concurrency * 10_000 / HUBSPOT_CALL_MS / HUBSPOT_CALLS_PER_DELIVERY),
+        ];
+        for (column, value) in expected {
+            assert_eq!(
+                cells.get(column),
+                Some(&value.to_string().as_str()),
+                "column {column} of {row}"
+            );
+        }
+    }
+}
+
+/// Queue mode's rules, each broken in turn.
+mod queue_mode_breaks {
+    use super::*;
+
+    #[test]
+    fn a_mode_variable_set_in_sync_mode_is_reported() {
+        let broken = broken_by(
+            "DEALHOOK_MODE: !If [IsQueueMode, queue, !Ref AWS::NoValue]",
+            "DEALHOOK_MODE: !If [IsQueueMode, queue, sync]",
+        );
+        assert_reports(&broken, "[queue-mode]", "gives \"sync\" in sync mode");
+        let broken = broken_by(
+            "DEALHOOK_MODE: !If [IsQueueMode, queue, !Ref AWS::NoValue]",
+            "DEALHOOK_MODE: !Ref Mode",
+        );
+        assert_reports(&broken, "[queue-mode]", "DEALHOOK_MODE is !Ref \"Mode\"");
+    }
+
+    #[test]
+    fn queue_mode_on_by_default_is_reported() {
+        let broken = broken_by("    Default: sync\n", "    Default: queue\n");
+        assert_reports(&broken, "[queue-mode]", "Default is queue, not sync");
+    }
+
+    #[test]
+    fn a_queue_mode_resource_without_the_condition_is_reported() {
+        let broken = broken_by(
+            "Type: AWS::SQS::Queue\n    Condition: IsQueueMode\n",
+            "Type: AWS::SQS::Queue\n",
+        );
+        assert_reports(
+            &broken,
+            "[queue-mode]",
+            "WorkQueue (the work queue): Condition is (missing)",
+        );
+        let broken = broken_by(
+            "Type: AWS::Lambda::EventSourceMapping\n    Condition: IsQueueMode\n",
+            "Type: AWS::Lambda::EventSourceMapping\n",
+        );
+        assert_reports(
+            &broken,
+            "[queue-mode]",
+            "WorkerEventSourceMapping (an event source mapping)",
+        );
+        let broken = broken_by(
+            "Type: AWS::Logs::LogGroup\n    Condition: IsQueueMode\n",
+            "Type: AWS::Logs::LogGroup\n",
+        );
+        assert_reports(
+            &broken,
+            "[queue-mode]",
+            "resource WorkerFunctionLogGroup: refers to WorkerFunction",
+        );
+    }
+
+    #[test]
+    fn a_reference_to_queue_mode_outside_its_condition_is_reported() {
+        let broken = broken_by(
+            "- IsQueueMode\n              - Sid: EnqueueWorkItems",
+            "- HasAlarmEmail\n              - Sid: EnqueueWorkItems",
+        );
+        assert_reports(&broken, "[queue-mode]", "resource HttpFunction: refers to WorkQueue");
+        let broken = broken_by("  WorkQueueUrl:\n    Condition: IsQueueMode\n", "  WorkQueueUrl:\n");
+        assert_reports(&broken, "[queue-mode]", "output WorkQueueUrl: refers to WorkQueue");
+        assert_reports(&broken, "[work-queue]", "output WorkQueueUrl is not !Ref WorkQueue");
+        let broken = broken_by(
+            "        RUST_LOG: !Ref LogLevel\n",
+            "        RUST_LOG: !Ref LogLevel\n        DEALHOOK_RATE: !Ref HubSpotRequestsPer10s\n",
+        );
+        assert_reports(&broken, "[queue-mode]", "Globals: refers to HubSpotRequestsPer10s");
+        let broken = broken_by(
+            "  IsQueueMode: !Equals [!Ref Mode, queue]\n",
+            "  IsQueueMode: !Equals [!Ref Mode, queue]\n  IsSyncMode: !Equals [!Ref Mode, sync]\n",
+        );
+        assert_reports(&broken, "[queue-mode]", "condition IsSyncMode: refers to Mode");
+        let broken = broken_by(
+            "  HttpApiAccessLogGroup:\n    Type: AWS::Logs::LogGroup\n",
+            "  HttpApiAccessLogGroup:\n    Type: AWS::Logs::LogGroup\n    DependsOn: [WorkerFunction]\n",
+        );
+        assert_reports(&broken, "[queue-mode]", "DependsOn WorkerFunction");
+    }
+
+    #[test]
+    fn a_work_queue_that_redrives_elsewhere_or_counts_receives_unlike_the_worker_is_reported() {
+        let broken = broken_by(
+            "deadLetterTargetArn: !GetAtt DeadLetterQueue.Arn",
+            "deadLetterTargetArn: !GetAtt WorkQueue.Arn",
+        );
+        assert_reports(&broken, "[work-queue]", "not !GetAtt DeadLetterQueue.Arn");
+        let broken = broken_by("maxReceiveCount: 10", "maxReceiveCount: 5");
+        assert_reports(&broken, "[work-queue]", "must be the same number");
+    }
+
+    #[test]
+    fn a_work_queue_hiding_a_batch_too_briefly_is_reported() {
+        // 6 x 120 s + a 5 s window is 725 s.
+        let broken = broken_by("VisibilityTimeout: 900", "VisibilityTimeout: 720");
+        assert_reports(
+            &broken,
+            "[work-queue]",
+            "VisibilityTimeout Some(720) is not at least 6 x",
+        );
+        let at_the_bound = broken_by("VisibilityTimeout: 900", "VisibilityTimeout: 725");
+        assert!(
+            !at_the_bound.iter().any(|m| m.starts_with("[work-queue]")),
+            "{at_the_bound:?}"
+        );
+    }
+
+    #[test]
+    fn a_small_unencrypted_or_unwatched_work_queue_is_reported() {
+        let broken = broken_by(
+            "MaximumMessageSize: 1048576           # 1 MiB, SQS's maximum: bigger",
+            "MaximumMessageSize: 262144           # 1 MiB, SQS's maximum: bigger",
+        );
+        assert_reports(&broken, "[work-queue]", "MaximumMessageSize is 262144");
+        let broken = broken_by(
+            "SqsManagedSseEnabled: true            # encrypted at rest with SQS-owned keys, like",
+            "SqsManagedSseEnabled: false            # encrypted at rest with SQS-owned keys, like",
+        );
+        assert_reports(&broken, "[work-queue]", "no server-side encryption");
+        let broken = broken_by(
+            "MetricName: ApproximateAgeOfOldestMessage",
+            "MetricName: NumberOfMessagesSent",
+        );
+        assert_reports(
+            &broken,
+            "[work-queue]",
+            "no alarm with actions on its ApproximateAgeOfOldestMessage",
+        );
+        let broken = broken_by(
+            "MessageRetentionPeriod: 1209600       # 14 days",
+            "MessageRetentionPeriod: 604800       # 14 days",
+        );
+        assert_reports(&broken, "[work-queue]", "would expire early on the dead-letter queue");
+    }
+
+    #[test]
+    fn a_worker_told_about_another_queue_is_reported() {
+        let broken = broken_by(
+            "DEALHOOK_QUEUE_URL: !Ref WorkQueue",
+            "DEALHOOK_QUEUE_URL: !Ref DeadLetterQueue",
+        );
+        assert_reports(
+            &broken,
+            "[work-queue]",
+            "WorkerFunction: DEALHOOK_QUEUE_URL is !Ref \"DeadLetterQueue\"",
+        );
+    }
+
+    #[test]
+    fn an_event_source_without_partial_batch_responses_is_reported() {
+        let broken = broken_by(
+            "FunctionResponseTypes: [ReportBatchItemFailures]",
+            "FunctionResponseTypes: []",
+        );
+        assert_reports(&broken, "[worker]", "not [ReportBatchItemFailures]");
+    }
+
+    #[test]
+    fn worker_settings_off_the_arithmetic_or_over_the_limit_are_reported() {
+        let broken = broken_by("\"190\": {MaximumConcurrency: 3,", "\"190\": {MaximumConcurrency: 6,");
+        assert_reports(
+            &broken,
+            "[worker]",
+            "at HubSpotRequestsPer10s=190: ScalingConfig.MaximumConcurrency is Some(6), not 3",
+        );
+        assert_reports(&broken, "[worker]", "up to 240 HubSpot calls per 10 s, over 190");
+        let broken = broken_by("\"100\": {MaximumConcurrency: 2,", "\"100\": {MaximumConcurrency: 1,");
+        assert_reports(&broken, "[worker]", "under SQS's minimum of 2");
+        let broken = broken_by(
+            "\"110\": {MaximumConcurrency: 2, BatchSize: 10,",
+            "\"110\": {MaximumConcurrency: 2, BatchSize: 100,",
+        );
+        assert_reports(&broken, "[worker]", "=110: BatchSize is Some(100), not 10");
+        let broken = broken_by("AllowedValues: [100, 110, 190]", "AllowedValues: [100, 110, 190, 250]");
+        assert_reports(
+            &broken,
+            "[worker]",
+            "=250: ScalingConfig.MaximumConcurrency is None, not 5",
+        );
+        let broken = broken_by(
+            "        MaximumConcurrency: !FindInMap [WorkerByHubSpotRate, !Ref HubSpotRequestsPer10s, MaximumConcurrency]",
+            "        MaximumConcurrency: 10",
+        );
+        assert_reports(
+            &broken,
+            "[worker]",
+            "ScalingConfig.MaximumConcurrency is 10, not !FindInMap",
+        );
+        let broken = broken_by(
+            "ReservedConcurrentExecutions: !FindInMap [WorkerByHubSpotRate, !Ref HubSpotRequestsPer10s, MaximumConcurrency]",
+            "ReservedConcurrentExecutions: 1",
+        );
+        assert_reports(&broken, "[worker]", "ReservedConcurrentExecutions is Some(1)");
+    }
+
+    #[test]
+    fn a_worker_that_cannot_consume_its_queue_or_consumes_another_is_reported() {
+        let broken = broken_by(
+            "Action: [sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes, sqs:ChangeMessageVisibility]",
+            "Action: [sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes]",
+        );
+        assert_reports(
+            &broken,
+            "[worker]",
+            "WorkerFunction: no statement allows [\"sqs:ChangeMessageVisibility\"] on WorkQueue",
+        );
+        let broken = broken_by(
+            "Resource: !GetAtt WorkQueue.Arn\n            - Sid: WriteDeadLetters",
+            "Resource: \"*\"\n            - Sid: WriteDeadLetters",
+        );
+        assert_reports(
+            &broken,
+            "[iam]",
+            "only CloudWatch Logs actions may use a wildcard resource",
+        );
+        assert_reports(
+            &broken,
+            "[iam]",
+            "not the ARN of a queue an event source mapping feeds WorkerFunction from",
+        );
+        let broken = broken_by_each(
+            "Action: sqs:SendMessage\n              Resource: !GetAtt DeadLetterQueue.Arn",
+            "Action: [sqs:SendMessage, sqs:ReceiveMessage]\n              Resource: !GetAtt DeadLetterQueue.Arn",
+            2,
+        );
+        assert_reports(&broken, "[iam]", "not the ARN of a queue an event source mapping feeds");
+        let broken = broken_by(
+            "sqs:GetQueueAttributes, sqs:ChangeMessageVisibility]",
+            "sqs:GetQueueAttributes, sqs:PurgeQueue]",
+        );
+        assert_reports(
+            &broken,
+            "[iam]",
+            "sqs:PurgeQueue is neither sqs:SendMessage nor one of the consumer's",
+        );
+    }
+
+    #[test]
+    fn a_sam_sqs_event_and_its_managed_policy_are_reported() {
+        let broken = broken_by(
+            "      Description: dealhook worker",
+            "      Events:\n        Work:\n          Type: SQS\n          Properties:\n            Queue: !GetAtt WorkQueue.Arn\n      Description: dealhook worker",
+        );
+        assert_reports(&broken, "[iam]", "event Work is a SAM SQS event");
+    }
+
+    #[test]
+    fn a_worker_that_cannot_dead_letter_or_read_big_work_items_is_reported() {
+        let broken = broken_by(
+            "Resource: !GetAtt DeadLetterQueue.Arn\n            # Read big work items back",
+            "Resource: !GetAtt WorkQueue.Arn\n            # Read big work items back",
+        );
+        assert_reports(
+            &broken,
+            "[dead-letter-queue]",
+            "WorkerFunction: no statement allows sqs:SendMessage on DeadLetterQueue",
+        );
+        let broken = broken_by("Action: [s3:GetObject, s3:PutObject]", "Action: s3:PutObject");
+        assert_reports(
+            &broken,
+            "[payload-bucket]",
+            "WorkerFunction: no statement allows s3:GetObject",
+        );
     }
 }
