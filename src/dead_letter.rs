@@ -57,6 +57,11 @@ pub struct DeadLetter {
     /// delivery that is one deal, and for a `for_each` that failed as a whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<ForEachRecord>,
+    /// The delivery's idempotency key as computed when it was received (without a record's
+    /// `#item:{index}`), when it was mapped: a replay or a move back to the work queue runs it under
+    /// the same key, so no deal is made twice even if the body had secret values cut out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// One record of a delivery on a route with `for_each`: the item at `index` of the `count` items the
@@ -166,6 +171,7 @@ impl DeadLetter {
             hubspot_request: None,
             hubspot_requests: Vec::new(),
             record: None,
+            idempotency_key: None,
         }
     }
 

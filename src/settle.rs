@@ -22,10 +22,7 @@ impl App {
     ) -> Outcome {
         // A delivery run again from an envelope keeps the key computed when it was received (its body may
         // since have had secret values cut out of it).
-        let mut key = match delivery.redelivery.as_ref().and_then(|r| r.idempotency_key.as_deref()) {
-            Some(key) => IdempotencyKey::from_stored(key),
-            None => IdempotencyKey::for_delivery(prepared.endpoint, prepared.delivery_id.as_deref(), &delivery.body),
-        };
+        let mut key = delivery_key(delivery, &prepared);
         if let Some(record) = prepared.record {
             key = key.for_record(record.index);
         }
@@ -169,6 +166,7 @@ impl App {
                 .unwrap_or_default();
         letter.deal_draft = Some(prepared.draft.clone());
         letter.record = prepared.record;
+        letter.idempotency_key = Some(delivery_key(delivery, prepared).as_str().to_owned());
         letter
     }
 
@@ -241,4 +239,14 @@ fn association_failure(
     hubspot.association_failures = failures.into_iter().map(|f| f.entry).collect();
     hubspot.done = Some(done);
     (reason, errors, Some(hubspot), deal_exists)
+}
+
+/// The delivery's idempotency key (a record's adds `#item:{index}`): the one computed when it was
+/// received, for a delivery run again from an envelope (its body may since have had secret values cut
+/// out of it), else computed from the endpoint and the provider's delivery id or the body.
+fn delivery_key(delivery: &Delivery, prepared: &Prepared<'_>) -> IdempotencyKey {
+    match delivery.redelivery.as_ref().and_then(|r| r.idempotency_key.as_deref()) {
+        Some(key) => IdempotencyKey::from_stored(key),
+        None => IdempotencyKey::for_delivery(prepared.endpoint, prepared.delivery_id.as_deref(), &delivery.body),
+    }
 }

@@ -435,6 +435,7 @@ mod tests {
             hubspot_request: None,
             hubspot_requests: Vec::new(),
             record: None,
+            idempotency_key: None,
         }
     }
 

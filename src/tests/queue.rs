@@ -249,6 +249,14 @@ async fn a_dead_letter_moved_to_the_work_queue_is_run_again_into_a_deal() {
     });
     assert!(matches!(sync.app.handle(&quote()).await, Outcome::DeadLettered { .. }));
     let letter = sync.letters.sent().remove(0);
+    assert!(
+        letter
+            .idempotency_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("website-quote#sha256:")),
+        "the letter keeps the key it was received under: {:?}",
+        letter.idempotency_key
+    );
     let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(json!({"Records": [
         {"messageId": "dl-1", "body": serde_json::to_string(&letter).unwrap(),
          "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}},
