@@ -240,6 +240,9 @@ pub enum OnTransient {
     /// [`crate::Outcome::Deferred`]: the worker leaves the message on the queue (visible again after
     /// HubSpot's `Retry-After`, when it gave one) for SQS to deliver again.
     Defer,
+    /// On a message's last receive: a rate limit is still [`crate::Outcome::Deferred`] (the worker
+    /// puts the item on the queue anew), any other failure that may pass is dead-lettered.
+    DeferRateLimits,
     /// A dead letter, as in the synchronous path: the worker on a message's last receive, and replay.
     DeadLetter,
 }
@@ -249,6 +252,11 @@ pub enum OnTransient {
 pub trait WorkQueue: Send + Sync {
     /// Puts `item` on the queue; an error means it is not there (the sender is asked to retry).
     async fn enqueue(&self, item: &WorkItem) -> Result<(), QueueError>;
+
+    /// Puts `item` on the queue again as a new message, delivered no sooner than `delay` (at most
+    /// [`MAX_DELAY`]): the worker's answer to a rate limit on a message's last receive, so that a 429
+    /// never dead-letters a delivery while HubSpot's daily limit is not spent.
+    async fn requeue(&self, item: &WorkItem, delay: Duration) -> Result<(), QueueError>;
 
     /// Makes the message with `receipt_handle` invisible for `after` (at most [`MAX_VISIBILITY`]): the
     /// worker's wait for HubSpot's `Retry-After` (SQS `ChangeMessageVisibility`).
@@ -305,6 +313,15 @@ impl WorkQueue for MemoryQueue {
         Ok(())
     }
 
+    async fn requeue(&self, item: &WorkItem, delay: Duration) -> Result<(), QueueError> {
+        self.enqueue(item).await?;
+        self.delays
+            .lock()
+            .map_err(|_| QueueError("the in-memory queue is poisoned".to_owned()))?
+            .push((format!("requeued:{}", item.id), delay));
+        Ok(())
+    }
+
     async fn delay(&self, receipt_handle: &str, after: Duration) -> Result<(), QueueError> {
         self.delays
             .lock()
@@ -316,3 +333,6 @@ impl WorkQueue for MemoryQueue {
 
 /// How long the worker may make a message invisible (SQS's maximum visibility timeout, 12 hours).
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// The longest delay SQS gives a new message (`DelaySeconds`, 15 minutes).
+pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);

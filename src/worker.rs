@@ -24,7 +24,7 @@ use crate::domain::Reason;
 use crate::hubspot::DAILY_LIMIT_WAIT;
 use crate::idempotency::IdempotencyKey;
 use crate::inbound::{Delivery, Invocation};
-use crate::queue::{MAX_VISIBILITY, OnTransient, Redeliverable, WorkItem, WorkQueue};
+use crate::queue::{MAX_DELAY, MAX_VISIBILITY, OnTransient, Redeliverable, WorkItem, WorkQueue};
 use crate::{Accepted, App, Halt, Outcome, RecordOutcome, credentials};
 
 /// What the worker needs besides the app: the work queue (to make a message invisible for a while),
@@ -144,10 +144,12 @@ impl App {
             (Some(max), Some(count)) => count >= max,
             _ => false,
         };
-        let on_transient = if last {
-            OnTransient::DeadLetter
-        } else {
-            OnTransient::Defer
+        // On the last receive a rate limit is still retried, as a new message (below); any other failure
+        // that may pass is dead-lettered with its reason.
+        let on_transient = match (last, &envelope.idempotency_key) {
+            (false, _) => OnTransient::Defer,
+            (true, Some(_)) => OnTransient::DeferRateLimits,
+            (true, None) => OnTransient::DeadLetter,
         };
         let delivery = match envelope.delivery(invocation.deadline, on_transient) {
             Ok(delivery) => delivery,
@@ -156,6 +158,10 @@ impl App {
         let outcome = self.handle(&delivery).await;
         match retry_after(&outcome) {
             None => MessageOutcome::Done(outcome),
+            Some(after) if last => match self.requeue(&envelope, after).await {
+                Ok(()) => MessageOutcome::Done(outcome),
+                Err(why) => MessageOutcome::Retry { why, after: None },
+            },
             Some(after) => {
                 let after = after.map(|a| a.min(MAX_VISIBILITY));
                 if let (Some(after), Some(receipt), Some(worker)) =
@@ -172,6 +178,33 @@ impl App {
                 }
             }
         }
+    }
+
+    /// A work item for `envelope` put on the work queue anew, delivered after `after` (at most SQS's
+    /// 15 minutes): its receive count starts again, so a rate limit never sends it to the dead-letter
+    /// queue. Only for an envelope with its idempotency key (the new item must be the same delivery).
+    async fn requeue(&self, envelope: &Redeliverable, after: Option<Duration>) -> Result<(), String> {
+        let (Some(worker), Some(key)) = (self.worker.as_ref(), envelope.idempotency_key.clone()) else {
+            return Err("no work queue or no idempotency key to put the item on the queue anew".to_owned());
+        };
+        let records = envelope
+            .records
+            .clone()
+            .or_else(|| envelope.record.map(|r| vec![r.index]));
+        let item = WorkItem {
+            version: crate::dead_letter::ENVELOPE_VERSION,
+            id: envelope.id.clone(),
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            delivery: envelope.delivery.clone(),
+            idempotency_key: key,
+            records,
+        };
+        let delay = after.unwrap_or(Duration::from_secs(60)).min(MAX_DELAY);
+        tracing::info!(
+            delay_s = delay.as_secs(),
+            "rate-limited on the last receive: the work item is queued anew"
+        );
+        worker.queue.requeue(&item, delay).await.map_err(|e| e.to_string())
     }
 
     /// The envelope's JSON text: the body, or the object a pointer names.
@@ -283,13 +316,20 @@ impl App {
         record: Option<ForEachRecord>,
     ) -> Option<Outcome> {
         let redelivery = delivery.redelivery.as_ref()?;
-        if redelivery.on_transient != OnTransient::Defer || (record.is_some() && self.idempotency.is_none()) {
+        if redelivery.on_transient == OnTransient::DeadLetter || (record.is_some() && self.idempotency.is_none()) {
             return None;
         }
-        let transient = match reason {
-            Reason::HubSpotRateLimited => retry_after.is_none_or(|after| after < DAILY_LIMIT_WAIT),
-            Reason::HubSpotUnavailable | Reason::SecretUnavailable | Reason::IdempotencyUnavailable => true,
-            _ => false,
+        let rate_limited =
+            reason == Reason::HubSpotRateLimited && retry_after.is_none_or(|after| after < DAILY_LIMIT_WAIT);
+        let transient = match redelivery.on_transient {
+            OnTransient::DeferRateLimits => rate_limited,
+            _ => {
+                rate_limited
+                    || matches!(
+                        reason,
+                        Reason::HubSpotUnavailable | Reason::SecretUnavailable | Reason::IdempotencyUnavailable
+                    )
+            }
         };
         transient.then_some(Outcome::Deferred { reason, retry_after })
     }

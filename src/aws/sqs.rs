@@ -13,7 +13,7 @@ use super::config::describe_sdk_error;
 use super::payloads::{ATTR_PAYLOAD_SIZE, PayloadStore, envelope_key};
 use super::{DeadLetterError, DeadLetters};
 use crate::dead_letter::DeadLetter;
-use crate::queue::{MAX_VISIBILITY, QueueError, WorkItem, WorkQueue};
+use crate::queue::{MAX_DELAY, MAX_VISIBILITY, QueueError, WorkItem, WorkQueue};
 
 /// FIFO message group ids: 1–128 characters of ASCII letters, digits and punctuation.
 const MAX_GROUP_ID_CHARS: usize = 128;
@@ -126,6 +126,7 @@ impl DeadLetters for SqsQueue {
                 &letter.created_at,
                 &letter.id,
                 &letter.delivery.route,
+                None,
             )
             .await
             .map_err(Self::error)?;
@@ -148,10 +149,40 @@ impl WorkQueue for SqsQueue {
             (Self::ATTR_ROUTE, item.delivery.route.clone()),
         ];
         let sent = self
-            .send_envelope(body, &attributes, &item.created_at, &item.id, &item.delivery.route)
+            .send_envelope(
+                body,
+                &attributes,
+                &item.created_at,
+                &item.id,
+                &item.delivery.route,
+                None,
+            )
             .await
             .map_err(QueueError)?;
         tracing::info!(message_id = %sent.0, size = sent.1, "work item queued");
+        Ok(())
+    }
+
+    async fn requeue(&self, item: &WorkItem, delay: Duration) -> Result<(), QueueError> {
+        let body = serde_json::to_string(item)
+            .map(escape_sqs_forbidden)
+            .map_err(|e| QueueError(format!("the work item could not be serialised: {e}")))?;
+        let attributes = [
+            (Self::ATTR_VERSION, item.version.to_string()),
+            (Self::ATTR_ROUTE, item.delivery.route.clone()),
+        ];
+        let sent = self
+            .send_envelope(
+                body,
+                &attributes,
+                &item.created_at,
+                &item.id,
+                &item.delivery.route,
+                Some(delay),
+            )
+            .await
+            .map_err(QueueError)?;
+        tracing::info!(message_id = %sent.0, delay_s = delay.as_secs(), "work item queued anew");
         Ok(())
     }
 
@@ -179,7 +210,8 @@ impl SqsQueue {
     /// it fits the size limit, else stored in S3 with a pointer sent instead (see
     /// [`super::payloads`]). `created_at` and `id` name the S3 object; on a FIFO queue `group` is the
     /// message group and `id` the deduplication id. The message id and size sent, or why nothing was
-    /// (a sentence for the log that may name the queue).
+    /// (a sentence for the log that may name the queue). `delay`: SQS's `DelaySeconds` (at most 15
+    /// minutes; not on a FIFO queue, which has only a queue-wide delay).
     async fn send_envelope(
         &self,
         body: String,
@@ -187,6 +219,7 @@ impl SqsQueue {
         created_at: &str,
         id: &str,
         group: &str,
+        delay: Option<Duration>,
     ) -> Result<(String, usize), String> {
         let mut attributes: Vec<Attribute> = attributes
             .iter()
@@ -245,6 +278,9 @@ impl SqsQueue {
         }
         if self.fifo {
             request = request.message_group_id(group_id(group)).message_deduplication_id(id);
+        } else if let Some(delay) = delay {
+            let seconds = i32::try_from(delay.min(MAX_DELAY).as_secs()).unwrap_or(0);
+            request = request.delay_seconds(seconds);
         }
         let output = request.send().await.map_err(|e| {
             let message = describe_sdk_error(&e);

@@ -197,6 +197,42 @@ async fn on_the_last_receive_a_failure_that_may_pass_is_dead_lettered_with_its_r
     assert_eq!(letters[0].reason.as_str(), "hubspot_unavailable");
 }
 
+/// A 429 on the last receive is not a dead letter while the daily limit is not spent: the item is put
+/// on the queue anew (its receive count starts again), delivered after HubSpot's `Retry-After`.
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_on_the_last_receive_queues_the_item_anew() {
+    let q = queued(Some(5));
+    q.http.handle(&quote()).await;
+    let first = q.queue.items();
+    q.deals.fail_with(HubSpotError::RateLimited {
+        retry_after: Some(Duration::from_secs(40)),
+        body: HubSpotErrorBody::default(),
+    });
+
+    let response = q.worker.handle_sqs_event(&sqs_event(&first, 5), &invocation()).await;
+
+    assert!(failed_ids(&response).is_empty(), "done: a new message carries it");
+    assert!(q.letters.sent().is_empty(), "no dead letter");
+    let items = q.queue.items();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        (&items[1].id, &items[1].idempotency_key, &items[1].delivery.body_base64),
+        (&first[0].id, &first[0].idempotency_key, &first[0].delivery.body_base64),
+        "the same delivery, under the same key"
+    );
+    assert_eq!(
+        q.queue.delays(),
+        [(format!("requeued:{}", first[0].id), Duration::from_secs(40))]
+    );
+    // A spent daily limit is dead-lettered (it resets at midnight).
+    q.deals.fail_with(HubSpotError::RateLimited {
+        retry_after: Some(crate::hubspot::DAILY_LIMIT_WAIT),
+        body: HubSpotErrorBody::default(),
+    });
+    q.worker.handle_sqs_event(&sqs_event(&first, 5), &invocation()).await;
+    assert_eq!(q.letters.sent()[0].reason.as_str(), "hubspot_rate_limited");
+}
+
 #[tokio::test]
 async fn a_refusal_is_dead_lettered_at_once_not_retried() {
     let q = queued(Some(5));
