@@ -17,6 +17,7 @@ mod plan;
 mod portal;
 mod providers;
 mod queue;
+mod queue_load;
 #[allow(dead_code)] // shared with tests/emulator, which uses other parts of it
 #[path = "../common/sample_events.rs"]
 mod sample_events;
