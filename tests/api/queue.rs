@@ -308,7 +308,7 @@ async fn a_429_mid_batch_is_retried_after_retry_after_and_dead_lettered_on_the_l
     let failed = run_worker(&t, &messages, Duration::from_secs(6)).await;
     let deferred_at = Instant::now();
 
-    assert_eq!(failed, [beta.clone()], "only the rate-limited message is failed");
+    assert_eq!(failed, [beta.as_str()], "only the rate-limited message is failed");
     let mut names = deal_names(&t.hubspot).await;
     names.sort();
     assert_eq!(names, ["Alpha Co – team", "Beta Co – team", "Gamma Co – team"]);
