@@ -15,6 +15,7 @@ use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use dealhook::idempotency::Idempotency;
 use dealhook::inbound::Invocation;
 use dealhook::mapping::Mapping;
+use dealhook::worker::WorkerSetup;
 use dealhook::{App, Settings};
 use serde_json::Value;
 use wiremock::MockServer;
@@ -41,6 +42,21 @@ pub struct TestApp {
     pub secrets: Arc<CountingSecrets>,
     /// Each invocation's deadline, this far after it is invoked ([`Options::deadline`]).
     pub deadline: Option<Duration>,
+    /// Queue mode ([`Options::queue_mode`]): the work queue `app` puts deliveries on.
+    pub work_queue_url: Option<String>,
+    /// Queue mode: the worker, an app built like `app` (same secret, HubSpot, dead-letter queue, table and
+    /// bucket) with [`WorkerSetup`] on the work queue.
+    pub worker: Option<App>,
+}
+
+/// Queue mode for [`spawn_app_with`]: `app` answers `202 queued` and puts the work item on a fresh work
+/// queue on moto; [`TestApp::worker`] consumes it.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueMode {
+    /// The work queue's `VisibilityTimeout` in seconds (moto's default is 30).
+    pub visibility_timeout_s: u32,
+    /// The worker's [`WorkerSetup::max_receive_count`] (`DEALHOOK_MAX_RECEIVE_COUNT`).
+    pub max_receive_count: Option<u32>,
 }
 
 /// Options for [`spawn_app_with`].
@@ -77,6 +93,8 @@ pub struct Options {
     pub portal: Option<PortalConfig>,
     /// Keep dead letters too big for a message in this bucket on moto (`DEALHOOK_PAYLOAD_BUCKET`).
     pub payload_bucket: Option<String>,
+    /// Queue mode (`DEALHOOK_MODE=queue`) with a worker (`None`: sync mode).
+    pub queue_mode: Option<QueueMode>,
 }
 
 impl Default for Options {
@@ -98,6 +116,7 @@ impl Default for Options {
             mapping: None,
             portal: None,
             payload_bucket: None,
+            queue_mode: None,
         }
     }
 }
@@ -126,52 +145,81 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         secret_id.clone(),
         Duration::from_secs(300),
     )));
-    let mut app = App::new(
-        Settings {
-            max_body_bytes: options.max_body_bytes,
-            dry_run: options.dry_run,
-            skip_signatures: false,
-            retry: options.retry.unwrap_or(RetryPolicy {
-                base: Duration::from_millis(10),
-                cap: Duration::from_millis(50),
-                request_timeout: options.hubspot_request_timeout,
-                ..RetryPolicy::default()
+    let payloads = options
+        .payload_bucket
+        .as_ref()
+        .map(|bucket| Arc::new(S3Payloads::new(S3Payloads::client(&sdk), bucket)));
+    let idempotency_table = match options.idempotency || options.idempotency_sdk.is_some() {
+        true => Some(crate::idempotency::create_table(&sdk).await),
+        false => None,
+    };
+    let store_sdk = options.idempotency_sdk.clone().unwrap_or_else(|| sdk.clone());
+    let hubspot_base_url = options.hubspot_base_url.clone().unwrap_or_else(|| hubspot.uri());
+    // The webhook function and, in queue mode, the worker: two apps over the same systems, as deployed.
+    let build = || {
+        let mut app = App::new(
+            Settings {
+                max_body_bytes: options.max_body_bytes,
+                dry_run: options.dry_run,
+                skip_signatures: false,
+                retry: options.retry.unwrap_or(RetryPolicy {
+                    base: Duration::from_millis(10),
+                    cap: Duration::from_millis(50),
+                    request_timeout: options.hubspot_request_timeout,
+                    ..RetryPolicy::default()
+                }),
+            },
+            Arc::new(match &options.mapping {
+                Some(text) => Mapping::from_yaml(text, "test mapping").expect("the test mapping compiles"),
+                None => Mapping::embedded().expect("the embedded mapping compiles"),
             }),
-        },
-        Arc::new(match &options.mapping {
-            Some(text) => Mapping::from_yaml(text, "test mapping").expect("the test mapping compiles"),
-            None => Mapping::embedded().expect("the embedded mapping compiles"),
-        }),
-        secrets.clone(),
-        Arc::new(
-            HubSpotClient::new(HubSpotClientConfig {
-                base_url: options.hubspot_base_url.unwrap_or_else(|| hubspot.uri()),
-                request_timeout: options.hubspot_request_timeout,
-                ..HubSpotClientConfig::default()
-            })
-            .expect("the HubSpot base URL is valid"),
-        ),
-        Arc::new({
-            let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_sdk), queue_url.clone());
-            match &options.payload_bucket {
-                Some(bucket) => queue.with_payloads(Arc::new(S3Payloads::new(S3Payloads::client(&sdk), bucket))),
-                None => queue,
-            }
-        }),
-    );
-    if let Some(config) = options.portal {
-        app = app.with_portal(Portal::new(config));
-    }
-    if options.idempotency || options.idempotency_sdk.is_some() {
-        let table = crate::idempotency::create_table(&sdk).await;
-        let store_sdk = options.idempotency_sdk.unwrap_or_else(|| sdk.clone());
-        app = app.with_idempotency(Idempotency {
-            store: Arc::new(DynamoDbIdempotency::new(
-                aws_sdk_dynamodb::Client::new(&store_sdk),
-                table,
-            )),
-            ttl: Duration::from_secs(3600),
+            secrets.clone(),
+            Arc::new(
+                HubSpotClient::new(HubSpotClientConfig {
+                    base_url: hubspot_base_url.clone(),
+                    request_timeout: options.hubspot_request_timeout,
+                    ..HubSpotClientConfig::default()
+                })
+                .expect("the HubSpot base URL is valid"),
+            ),
+            Arc::new({
+                let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sqs_sdk), queue_url.clone());
+                match &payloads {
+                    Some(payloads) => queue.with_payloads(payloads.clone()),
+                    None => queue,
+                }
+            }),
+        );
+        if let Some(config) = options.portal {
+            app = app.with_portal(Portal::new(config));
+        }
+        if let Some(table) = &idempotency_table {
+            app = app.with_idempotency(Idempotency {
+                store: Arc::new(DynamoDbIdempotency::new(
+                    aws_sdk_dynamodb::Client::new(&store_sdk),
+                    table.clone(),
+                )),
+                ttl: Duration::from_secs(3600),
+            });
+        }
+        app
+    };
+    let mut app = build();
+    let (mut work_queue_url, mut worker) = (None, None);
+    if let Some(mode) = options.queue_mode {
+        let url = moto::create_work_queue(&sdk, mode.visibility_timeout_s).await;
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone());
+        let queue = Arc::new(match &payloads {
+            Some(payloads) => queue.with_payloads(payloads.clone()),
+            None => queue,
         });
+        app = app.with_queue(queue.clone());
+        worker = Some(build().with_worker(WorkerSetup {
+            queue,
+            payloads: payloads.clone().map(|p| p as Arc<dyn dealhook::aws::PayloadStore>),
+            max_receive_count: mode.max_receive_count,
+        }));
+        work_queue_url = Some(url);
     }
     TestApp {
         app,
@@ -181,6 +229,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         secret_id,
         secrets,
         deadline: options.deadline,
+        work_queue_url,
+        worker,
     }
 }
 

@@ -142,6 +142,19 @@ pub async fn create_queue(cfg: &SdkConfig, fifo: bool) -> String {
     out.queue_url().expect("CreateQueue returns a URL").to_owned()
 }
 
+/// Creates a standard queue with a unique name and this `VisibilityTimeout` (seconds), as the template's
+/// work queue is; returns its URL.
+pub async fn create_work_queue(cfg: &SdkConfig, visibility_timeout_s: u32) -> String {
+    let out = aws_sdk_sqs::Client::new(cfg)
+        .create_queue()
+        .queue_name(unique_name("work"))
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout_s.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating a work queue in the emulator: {}", DisplayErrorContext(e)));
+    out.queue_url().expect("CreateQueue returns a URL").to_owned()
+}
+
 /// Creates an on-demand DynamoDB table with a unique name, these `(attribute, type)` definitions,
 /// `(attribute, key type)` key schema and TTL attribute; returns its name.
 pub async fn create_table(

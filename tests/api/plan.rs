@@ -18,11 +18,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::helpers::{LogCapture, Options, TestApp, spawn_app_with};
 use crate::hubspot_wire::assert_valid;
 
-const CRM: &str = "/crm/objects/2026-03";
+pub(crate) const CRM: &str = "/crm/objects/2026-03";
 const EMAIL: &str = "ada.lovelace@acme-robotics.example";
 
 /// A mapping with one route per variant, all reading the website-lead body.
-fn mapping() -> String {
+pub(crate) fn mapping() -> String {
     let route = |name: &str, extra: &str, create_missing: bool| {
         format!(
             r#"
@@ -80,7 +80,7 @@ async fn app() -> TestApp {
     .await
 }
 
-fn lead() -> Value {
+pub(crate) fn lead() -> Value {
     json!({"id": "sub_001", "email": " Ada.Lovelace@Acme-Robotics.example ", "first_name": "Ada", "phone": "",
            "company": "Acme Robotics", "website": "https://www.acme-robotics.example/"})
 }
@@ -89,12 +89,12 @@ async fn post(app: &TestApp, route: &str, body: &Value) -> crate::helpers::TestR
     app.post(route, "application/json", body.to_string().as_bytes()).await
 }
 
-fn contacts_upserted(id: &str, new: bool) -> ResponseTemplate {
+pub(crate) fn contacts_upserted(id: &str, new: bool) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"status": "COMPLETE", "results": [
         {"id": id, "objectWriteTraceId": EMAIL, "new": new, "properties": {"email": EMAIL}}]}))
 }
 
-fn search_result(ids: &[&str]) -> ResponseTemplate {
+pub(crate) fn search_result(ids: &[&str]) -> ResponseTemplate {
     let results: Vec<Value> = ids
         .iter()
         .map(|id| json!({"id": id, "properties": {"domain": "acme-robotics.example"}}))
@@ -102,7 +102,7 @@ fn search_result(ids: &[&str]) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"total": ids.len(), "results": results}))
 }
 
-fn created(id: &str) -> ResponseTemplate {
+pub(crate) fn created(id: &str) -> ResponseTemplate {
     ResponseTemplate::new(201).set_body_json(json!({"id": id, "properties": {}}))
 }
 
