@@ -276,7 +276,7 @@ async fn the_worker_makes_the_deals_and_reports_only_the_message_it_cannot_read(
 }
 
 #[tokio::test]
-async fn a_429_mid_batch_is_retried_after_retry_after_and_dead_lettered_on_the_last_receive() {
+async fn a_429_mid_batch_is_retried_after_retry_after_and_queued_anew_on_the_last_receive() {
     // The work queue hands a received message out again after 1 s unless its visibility is changed.
     let t = queued_with(Options::default(), 1, Some(2)).await;
     Mock::given(method("POST"))
@@ -326,16 +326,31 @@ async fn a_429_mid_batch_is_retried_after_retry_after_and_dead_lettered_on_the_l
         .map(|(_, v)| v.clone());
     assert_eq!(count.as_deref(), Some("2"));
 
-    // The last receive (maxReceiveCount 2): still 429, so it is dead-lettered with the reason.
+    // The last receive (maxReceiveCount 2): still 429. A rate limit never dead-letters while the daily
+    // limit is not spent: the item is put on the work queue anew, delayed by Retry-After.
+    let envelope_id = |m: &aws_sdk_sqs::types::Message| -> String {
+        let body: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    };
     let failed = run_worker(&t, &again, Duration::from_secs(6)).await;
+    let requeued_at = Instant::now();
 
-    assert!(failed.is_empty(), "a dead-lettered message is done: {failed:?}");
-    let letters = t.dead_letters().await;
-    assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].reason.as_str(), "hubspot_rate_limited");
-    assert_eq!(letters[0].delivery.route, "website-quote");
-    assert_eq!(letters[0].body().unwrap(), quote("Beta Co"));
-    assert!(work_items(&t).await.is_empty(), "nothing left on the work queue");
+    assert!(
+        failed.is_empty(),
+        "the old message is done: a new one carries it: {failed:?}"
+    );
+    assert!(t.dead_letters().await.is_empty(), "no dead letter for a rate limit");
+    assert!(work_items(&t).await.is_empty(), "the new message waits for Retry-After");
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(requeued_at.elapsed()) + Duration::from_millis(300)).await;
+    let anew = work_items(&t).await;
+    assert_eq!(anew.len(), 1);
+    assert_ne!(anew[0].message_id(), Some(beta.as_str()), "a new message");
+    assert_eq!(envelope_id(&anew[0]), envelope_id(&again[0]), "the same work item");
+    let count = anew[0]
+        .attributes()
+        .and_then(|a| a.iter().find(|(k, _)| k.as_str() == "ApproximateReceiveCount"))
+        .map(|(_, v)| v.clone());
+    assert_eq!(count.as_deref(), Some("1"), "its receive count starts again");
 }
 
 #[tokio::test]

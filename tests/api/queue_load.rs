@@ -212,6 +212,19 @@ impl WorkQueue for SimQueue {
         Ok(())
     }
 
+    /// A new message, visible after `delay` (SQS's `DelaySeconds`), its receive count at zero.
+    async fn requeue(&self, item: &WorkItem, delay: Duration) -> Result<(), QueueError> {
+        let body = serde_json::to_string(item).map_err(|e| QueueError(e.to_string()))?;
+        self.messages.lock().unwrap().push(SimMessage {
+            id: uuid::Uuid::new_v4().to_string(),
+            body,
+            receives: 0,
+            visible_at: Instant::now() + delay,
+            receipt: None,
+        });
+        Ok(())
+    }
+
     async fn delay(&self, receipt_handle: &str, after: Duration) -> Result<(), QueueError> {
         let mut messages = self.messages.lock().unwrap();
         let message = messages
