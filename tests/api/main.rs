@@ -16,6 +16,7 @@ mod payloads;
 mod plan;
 mod portal;
 mod providers;
+mod replay;
 #[allow(dead_code)] // shared with tests/emulator, which uses other parts of it
 #[path = "../common/sample_events.rs"]
 mod sample_events;
