@@ -125,7 +125,9 @@ enum Command {
 }
 
 fn parse_reason(name: &str) -> Result<crate::domain::Reason, String> {
-    name.trim().parse().map_err(|e: crate::domain::UnknownReason| e.to_string())
+    name.trim()
+        .parse()
+        .map_err(|e: crate::domain::UnknownReason| e.to_string())
 }
 
 /// Parses the arguments and runs the command.

@@ -130,7 +130,12 @@ impl LetterQueue for SqsLetters {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| QueueError(format!("SQS DeleteMessage failed: {}", crate::aws::describe_sdk_error(&e))))
+            .map_err(|e| {
+                QueueError(format!(
+                    "SQS DeleteMessage failed: {}",
+                    crate::aws::describe_sdk_error(&e)
+                ))
+            })
     }
 
     async fn release(&self, receipt_handle: &str) -> Result<(), QueueError> {
@@ -285,7 +290,10 @@ impl Summary {
                 self.would_send += 1;
                 Disposition::Leave
             }
-            Outcome::RetryLater { .. } | Outcome::InProgress { .. } | Outcome::Deferred { .. } | Outcome::Queued { .. } => {
+            Outcome::RetryLater { .. }
+            | Outcome::InProgress { .. }
+            | Outcome::Deferred { .. }
+            | Outcome::Queued { .. } => {
                 self.left_for_later += 1;
                 Disposition::Leave
             }
@@ -309,7 +317,11 @@ impl Summary {
 impl std::fmt::Display for Summary {
     /// The summary for a person, a few lines.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let dry = if self.dry_run { " (dry run: nothing sent, written or deleted)" } else { "" };
+        let dry = if self.dry_run {
+            " (dry run: nothing sent, written or deleted)"
+        } else {
+            ""
+        };
         writeln!(f, "replayed {} of {} letter(s) read{dry}", self.replayed, self.read)?;
         if self.dry_run {
             writeln!(f, "  would send: {}", self.would_send)?;
@@ -323,7 +335,11 @@ impl std::fmt::Display for Summary {
         writeln!(
             f,
             "  still failing: {}",
-            if failing.is_empty() { "none".to_owned() } else { failing.join(", ") }
+            if failing.is_empty() {
+                "none".to_owned()
+            } else {
+                failing.join(", ")
+            }
         )?;
         writeln!(
             f,
@@ -386,7 +402,11 @@ impl App {
     /// not checked again, its idempotency key is the envelope's, a `for_each` letter makes only its
     /// record, and a failure that may pass is dead-lettered (not deferred). An envelope whose delivery
     /// cannot be rebuilt is an error (nothing was run).
-    pub async fn replay(&self, envelope: &Redeliverable, deadline: Option<SystemTime>) -> Result<Outcome, EnvelopeError> {
+    pub async fn replay(
+        &self,
+        envelope: &Redeliverable,
+        deadline: Option<SystemTime>,
+    ) -> Result<Outcome, EnvelopeError> {
         let delivery = envelope.delivery(deadline, OnTransient::DeadLetter)?;
         Ok(self.handle(&delivery).await)
     }
@@ -551,5 +571,332 @@ fn new_letters(outcome: &Outcome) -> Vec<String> {
         Outcome::DeadLettered { dead_letter_id, .. } => vec![dead_letter_id.clone()],
         Outcome::Records(records) => records.iter().flat_map(|r| new_letters(&r.outcome)).collect(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What each outcome does to a letter, and the exit code. Variants thought of: every `Outcome`
+    //! (a deal written three ways, ignored, a new letter, a stored deal, a stored dead letter, a
+    //! rejection, a dry run, the four "may pass" outcomes, a `for_each` delivery all ended, partly
+    //! left, with no items); the exit code for each kind of count; a deal that may exist.
+    use super::*;
+    use crate::hubspot::CreatedDeal;
+    use crate::{RecordOutcome, Rejection, StoredResponse};
+
+    fn deal(write: DealWrite) -> Outcome {
+        Outcome::Created(CreatedDeal {
+            deal_id: 7,
+            write,
+            portal_id: None,
+            association_create_failures: Vec::new(),
+        })
+    }
+
+    fn letter(reason: Reason) -> Outcome {
+        Outcome::DeadLettered {
+            reason,
+            dead_letter_id: "new".into(),
+            errors: Vec::new(),
+            deal_id: None,
+        }
+    }
+
+    fn stored(status: u16, body: serde_json::Value) -> Outcome {
+        Outcome::Replayed(StoredResponse { status, body })
+    }
+
+    #[test]
+    fn each_outcome_is_counted_and_deleted_only_when_the_delivery_ended() {
+        use Disposition::{Delete, Leave};
+        let cases: Vec<(&str, Outcome, Disposition, Summary)> = vec![
+            (
+                "created",
+                deal(DealWrite::Created),
+                Delete,
+                Summary {
+                    created: 1,
+                    ..Summary::default()
+                },
+            ),
+            (
+                "updated",
+                deal(DealWrite::Updated),
+                Delete,
+                Summary {
+                    updated: 1,
+                    ..Summary::default()
+                },
+            ),
+            (
+                "dedupe skip",
+                deal(DealWrite::Skipped),
+                Delete,
+                Summary {
+                    unchanged: 1,
+                    ..Summary::default()
+                },
+            ),
+            (
+                "ignored",
+                Outcome::Ignored,
+                Delete,
+                Summary {
+                    ignored: 1,
+                    ..Summary::default()
+                },
+            ),
+            (
+                "a new letter",
+                letter(Reason::HubSpotRejected),
+                Delete,
+                Summary {
+                    still_failing: [("hubspot_rejected".to_owned(), 1)].into(),
+                    ..Summary::default()
+                },
+            ),
+            (
+                "a stored deal",
+                stored(200, serde_json::json!({"status": "created", "dealId": 7})),
+                Delete,
+                Summary {
+                    already_done: 1,
+                    ..Summary::default()
+                },
+            ),
+            (
+                "a stored dead letter (the deal may exist)",
+                stored(
+                    202,
+                    serde_json::json!({"status": "dead_lettered", "reason": "outcome_unknown"}),
+                ),
+                Leave,
+                Summary {
+                    still_failing: [("outcome_unknown".to_owned(), 1)].into(),
+                    ..Summary::default()
+                },
+            ),
+            (
+                "a rejection (nothing stored)",
+                Outcome::Rejected(Rejection::not_found("unknown_route", "no route")),
+                Leave,
+                Summary {
+                    still_failing: [("unknown_route".to_owned(), 1)].into(),
+                    ..Summary::default()
+                },
+            ),
+            (
+                "dry run",
+                Outcome::DryRun(Vec::new()),
+                Leave,
+                Summary {
+                    would_send: 1,
+                    ..Summary::default()
+                },
+            ),
+            (
+                "retry later",
+                Outcome::RetryLater {
+                    code: "dead_letter_unavailable",
+                    message: "m",
+                },
+                Leave,
+                Summary {
+                    left_for_later: 1,
+                    ..Summary::default()
+                },
+            ),
+            (
+                "in progress",
+                Outcome::InProgress { retry_after_secs: 3 },
+                Leave,
+                Summary {
+                    left_for_later: 1,
+                    ..Summary::default()
+                },
+            ),
+            (
+                "deferred",
+                Outcome::Deferred {
+                    reason: Reason::HubSpotUnavailable,
+                    retry_after: None,
+                },
+                Leave,
+                Summary {
+                    left_for_later: 1,
+                    ..Summary::default()
+                },
+            ),
+            (
+                "for_each without items",
+                Outcome::Records(Vec::new()),
+                Delete,
+                Summary {
+                    ignored: 1,
+                    ..Summary::default()
+                },
+            ),
+            (
+                "for_each, every record ended",
+                Outcome::Records(vec![
+                    RecordOutcome {
+                        index: 0,
+                        outcome: deal(DealWrite::Created),
+                    },
+                    RecordOutcome {
+                        index: 1,
+                        outcome: letter(Reason::MappingFailed),
+                    },
+                ]),
+                Delete,
+                Summary {
+                    created: 1,
+                    still_failing: [("mapping_failed".to_owned(), 1)].into(),
+                    ..Summary::default()
+                },
+            ),
+            (
+                "for_each, a record left for later",
+                Outcome::Records(vec![
+                    RecordOutcome {
+                        index: 0,
+                        outcome: deal(DealWrite::Created),
+                    },
+                    RecordOutcome {
+                        index: 1,
+                        outcome: Outcome::InProgress { retry_after_secs: 1 },
+                    },
+                ]),
+                Leave,
+                Summary {
+                    created: 1,
+                    left_for_later: 1,
+                    ..Summary::default()
+                },
+            ),
+        ];
+        for (name, outcome, disposition, expected) in cases {
+            let mut summary = Summary::default();
+            assert_eq!(summary.count(&outcome), disposition, "{name}");
+            assert_eq!(summary, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_exit_code_says_the_worst_that_is_left() {
+        let cases = [
+            ("nothing read", Summary::default(), 0),
+            (
+                "all deals",
+                Summary {
+                    replayed: 2,
+                    created: 1,
+                    already_done: 1,
+                    ..Summary::default()
+                },
+                0,
+            ),
+            (
+                "only skipped by --reason",
+                Summary {
+                    skipped_by_reason: 3,
+                    ..Summary::default()
+                },
+                0,
+            ),
+            (
+                "one still fails",
+                Summary {
+                    still_failing: [("mapping_failed".to_owned(), 1)].into(),
+                    ..Summary::default()
+                },
+                3,
+            ),
+            (
+                "unreadable",
+                Summary {
+                    unreadable: 1,
+                    ..Summary::default()
+                },
+                3,
+            ),
+            (
+                "kept, the deal may exist",
+                Summary {
+                    skipped_deal_may_exist: 1,
+                    ..Summary::default()
+                },
+                3,
+            ),
+            (
+                "left for later",
+                Summary {
+                    left_for_later: 1,
+                    ..Summary::default()
+                },
+                5,
+            ),
+            (
+                "fails and left for later",
+                Summary {
+                    left_for_later: 1,
+                    unreadable: 1,
+                    ..Summary::default()
+                },
+                3,
+            ),
+            (
+                "queue unreadable",
+                Summary {
+                    aborted: Some("down".into()),
+                    created: 1,
+                    ..Summary::default()
+                },
+                1,
+            ),
+        ];
+        for (name, summary, code) in cases {
+            assert_eq!(summary.exit_code(), code, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_deal_may_exist_after_an_unknown_outcome_or_a_written_deal() {
+        let cases = [
+            ("outcome_unknown", r#"{"reason":"outcome_unknown"}"#, true),
+            (
+                "a deal written before a link failed",
+                r#"{"reason":"hubspot_rejected","hubspot":{"body":"x","attempts":1,"done":{"dealId":5}}}"#,
+                true,
+            ),
+            (
+                "only a contact written",
+                r#"{"reason":"hubspot_rejected","hubspot":{"body":"x","attempts":1,"done":{"contactIds":[3]}}}"#,
+                false,
+            ),
+            ("mapping failed", r#"{"reason":"mapping_failed"}"#, false),
+            ("a work item", r#"{"version":1,"id":"w"}"#, false),
+            ("not JSON", "nope", false),
+        ];
+        for (name, text, may) in cases {
+            assert_eq!(deal_may_exist(text), may, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_printed_summary_names_what_still_fails() {
+        let summary = Summary {
+            read: 3,
+            replayed: 2,
+            created: 1,
+            still_failing: [("mapping_failed".to_owned(), 1)].into(),
+            skipped_by_reason: 1,
+            ..Summary::default()
+        };
+        let text = summary.to_string();
+        assert!(text.starts_with("replayed 2 of 3 letter(s) read\n"), "{text}");
+        assert!(text.contains("1 created"), "{text}");
+        assert!(text.contains("still failing: mapping_failed 1"), "{text}");
+        assert!(text.contains("skipped by --reason: 1"), "{text}");
     }
 }

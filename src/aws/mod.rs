@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub(crate) use config::describe_sdk_error;
 pub use config::{
     ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, load_sdk_config, retry_config,
     sdk_config_loader, timeout_config,
 };
-pub(crate) use config::describe_sdk_error;
 pub use dynamodb::DynamoDbIdempotency;
 pub use memory::{MemoryDeadLetters, MemoryIdempotency, MemoryPayloads, MemoryRecord, MemorySecrets};
 pub use payloads::{

@@ -63,7 +63,12 @@ async fn broken_app(bucket: Option<String>) -> TestApp {
 /// Posts `body` to the broken app: it must be dead-lettered (`mapping_failed`); the letter's id.
 async fn dead_letter(t: &TestApp, body: &[u8]) -> String {
     let response = t.post("quote", "application/json", body).await;
-    assert_eq!(response.status, 202, "{}", &response.text[..response.text.len().min(300)]);
+    assert_eq!(
+        response.status,
+        202,
+        "{}",
+        &response.text[..response.text.len().min(300)]
+    );
     assert_eq!(response.json["reason"], "mapping_failed");
     response.json["deadLetterId"].as_str().unwrap().to_owned()
 }
@@ -166,7 +171,10 @@ async fn a_fixed_mapping_turns_the_letter_into_a_deal_and_the_still_broken_one_s
     assert_eq!(s["replayed"], 2, "{s}");
     assert_eq!(s["created"], 1, "{s}");
     assert_eq!(s["stillFailing"], serde_json::json!({"mapping_failed": 1}), "{s}");
-    assert_eq!(s["deleted"], 2, "the deal's letter, and the old letter of the one that failed again: {s}");
+    assert_eq!(
+        s["deleted"], 2,
+        "the deal's letter, and the old letter of the one that failed again: {s}"
+    );
     let left = letters(&t).await;
     assert_eq!(left.len(), 1, "one letter, the new one: {left:?}");
     assert_ne!(left[0].0, fixable);
@@ -218,8 +226,16 @@ async fn reason_filters_the_letters_replayed() {
 
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
     let s = summary(&skipped);
-    assert_eq!((s["skippedByReason"].as_u64(), s["replayed"].as_u64()), (Some(1), Some(0)), "{s}");
-    assert_eq!(letters(&t).await, [(id, "mapping_failed".to_owned())], "left, visible again at once");
+    assert_eq!(
+        (s["skippedByReason"].as_u64(), s["replayed"].as_u64()),
+        (Some(1), Some(0)),
+        "{s}"
+    );
+    assert_eq!(
+        letters(&t).await,
+        [(id, "mapping_failed".to_owned())],
+        "left, visible again at once"
+    );
 
     let chosen = replay(
         &t.queue_url,
@@ -229,7 +245,11 @@ async fn reason_filters_the_letters_replayed() {
 
     assert_eq!(chosen.status.code(), Some(0), "{}", stderr(&chosen));
     let s = summary(&chosen);
-    assert_eq!((s["created"].as_u64(), s["deleted"].as_u64()), (Some(1), Some(1)), "{s}");
+    assert_eq!(
+        (s["created"].as_u64(), s["deleted"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
     assert!(letters(&t).await.is_empty());
 }
 
@@ -242,7 +262,12 @@ async fn a_dry_run_sends_nothing_and_deletes_nothing() {
 
     let output = replay(&t.queue_url, &["--dry-run"], &borrowed(&fixed_vars(&hubspot)));
 
-    assert_eq!(output.status.code(), Some(3), "one would still fail: {}", stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "one would still fail: {}",
+        stderr(&output)
+    );
     let s = summary(&output);
     assert_eq!(s["dryRun"], true);
     assert_eq!(s["wouldSend"], 1, "{s}");
@@ -301,7 +326,11 @@ async fn an_800_kb_letter_kept_in_s3_is_replayed_into_a_deal() {
 
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let s = summary(&output);
-    assert_eq!((s["created"].as_u64(), s["deleted"].as_u64()), (Some(1), Some(1)), "{s}");
+    assert_eq!(
+        (s["created"].as_u64(), s["deleted"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
     assert!(moto::receive_all(&sdk, &t.queue_url).await.is_empty());
 }
 
@@ -339,7 +368,11 @@ async fn with_the_idempotency_table_a_copy_of_a_letter_makes_no_second_deal() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let s = summary(&output);
     assert_eq!(s["replayed"], 2, "{s}");
-    assert_eq!((s["created"].as_u64(), s["alreadyDone"].as_u64()), (Some(1), Some(1)), "{s}");
+    assert_eq!(
+        (s["created"].as_u64(), s["alreadyDone"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
     assert_eq!(s["deleted"], 2, "{s}");
     assert!(letters(&t).await.is_empty());
     // Once more, nothing left: exit 0, nothing sent (wiremock's expect(1) checks on drop).
