@@ -1,5 +1,5 @@
 //! The `dealhook` command line: `check` a mapping, `transform` an event into the HubSpot request,
-//! `invoke` the real handler on an event. Results on stdout, notes and logs on stderr.
+//! `invoke` the real handler on an event, `replay` dead letters. Results on stdout, notes and logs on stderr.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,6 +82,52 @@ enum Command {
         /// A Lambda event file (API Gateway HTTP API v2, REST v1, or function URL).
         event: PathBuf,
     },
+    /// Run dead letters again through the current mapping: a fixed mapping fixes old failures.
+    ///
+    /// Reads the dead-letter queue (and, for big letters, DEALHOOK_PAYLOAD_BUCKET), runs each letter's
+    /// delivery as received (its signature is not checked again) through the mapping the function
+    /// would run (DEALHOOK_MAPPING, else DEALHOOK_MAPPING_YAML, else the embedded one), with the
+    /// HubSpot credential of HUBSPOT_SECRET_ID or HUBSPOT_ACCESS_TOKEN (required unless --dry-run) and
+    /// HUBSPOT_BASE_URL. A letter that becomes a deal (or is ignored, or whose deal was made before) is
+    /// deleted; one that fails again gets a new letter, with its new error, on DEALHOOK_DLQ_URL (else
+    /// the --from queue) and the old one is deleted; the rest are made visible again. With
+    /// DEALHOOK_IDEMPOTENCY_TABLE a letter runs under the key it was received with, so no deal is made
+    /// twice; without it, letters whose deal may exist (outcome_unknown, or a deal id in
+    /// hubspot.done) are kept unless --force.
+    ///
+    /// Example: dealhook replay --from https://sqs.eu-west-1.amazonaws.com/123456789012/dealhook-dlq --reason mapping_failed
+    ///
+    /// Exit 0 when every letter replayed ended in a deal (or was ignored, or made before), 3 when some
+    /// still fail, cannot be read, or were kept because their deal may exist, 5 when some were left for
+    /// later (HubSpot or the queue unavailable), 1 when it could not run (no queue, no credential,
+    /// invalid mapping, the queue unreadable).
+    Replay {
+        /// The dead-letter queue's URL (default: $DEALHOOK_DLQ_URL).
+        #[arg(long, value_name = "QUEUE_URL")]
+        from: Option<String>,
+        /// Stop after N letters were run again (letters skipped or unreadable are not counted).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Show what would be sent: nothing is sent to HubSpot, no letter written or deleted.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only letters with this reason (mapping_failed, hubspot_rejected, …); repeat it or separate
+        /// reasons with commas.
+        #[arg(long, value_name = "REASON", value_delimiter = ',', value_parser = parse_reason)]
+        reason: Vec<crate::domain::Reason>,
+        /// Without DEALHOOK_IDEMPOTENCY_TABLE, replay letters whose deal may exist too (it may be made twice).
+        #[arg(long)]
+        force: bool,
+        /// Print the summary as one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_reason(name: &str) -> Result<crate::domain::Reason, String> {
+    name.trim()
+        .parse()
+        .map_err(|e: crate::domain::UnknownReason| e.to_string())
 }
 
 /// Parses the arguments and runs the command.
@@ -98,6 +144,21 @@ pub async fn main() -> ExitCode {
         Command::Check { mapping, secret, .. } => check(mapping.as_deref(), secret.as_deref()),
         Command::Transform { event } => transform(&event).await,
         Command::Invoke { event } => invoke(&event).await,
+        Command::Replay {
+            from,
+            limit,
+            dry_run,
+            reason,
+            force,
+            json,
+        } => {
+            let options = crate::replay::ReplayOptions {
+                limit,
+                reasons: (!reason.is_empty()).then_some(reason),
+                force,
+            };
+            replay(from, dry_run, &options, json).await
+        }
     };
     ExitCode::from(code)
 }
@@ -396,6 +457,58 @@ async fn invoke(event: &Path) -> u8 {
     println!("{}", serde_json::to_string_pretty(&lambda_response).unwrap_or_default());
     show_memory_letters(memory_letters.as_deref());
     exit_code(&outcome)
+}
+
+/// `dealhook replay`: wires the app as `invoke` builds it (sync mode; a failure that may pass is
+/// dead-lettered; new letters go to DEALHOOK_DLQ_URL, else the queue read), prints the summary.
+async fn replay(from: Option<String>, dry_run: bool, options: &crate::replay::ReplayOptions, json: bool) -> u8 {
+    let mut env = match Env::from_process() {
+        Ok(env) => env,
+        Err(e) => return fail(&e),
+    };
+    let Some(from) = from.or_else(|| env.dlq_url.clone()) else {
+        return fail(&"no dead-letter queue to replay: give --from QUEUE_URL (or set DEALHOOK_DLQ_URL)");
+    };
+    let dry_run = dry_run || env.dry_run;
+    if !dry_run && env.hubspot_secret_id.is_none() && env.hubspot_access_token.is_none() {
+        return fail(
+            &"replay sends to HubSpot: set HUBSPOT_SECRET_ID (or HUBSPOT_ACCESS_TOKEN), or use --dry-run to see \
+              what would be sent",
+        );
+    }
+    env.dry_run = dry_run;
+    env.delivery_mode = config::DeliveryMode::Sync;
+    env.queue_url = None;
+    if dry_run {
+        // Nothing written anywhere: failures are counted, not sent; a dry run claims no key anyway.
+        env.dlq_url = None;
+        env.idempotency_table = None;
+    } else if env.dlq_url.is_none() {
+        env.dlq_url = Some(from.clone());
+    }
+    let (app, _, _) = match config::build_app(&env, Mode::Local).await {
+        Ok(built) => built,
+        Err(e) => return fail(&e),
+    };
+    let sdk = crate::aws::load_sdk_config().await;
+    let payloads = env
+        .payload_bucket
+        .as_ref()
+        .map(|bucket| crate::aws::S3Payloads::new(crate::aws::S3Payloads::client(&sdk), bucket.clone()));
+    let letters = crate::replay::SqsLetters::new(aws_sdk_sqs::Client::new(&sdk), from);
+    let summary = app
+        .replay_queue(
+            &letters,
+            payloads.as_ref().map(|p| p as &dyn crate::aws::PayloadStore),
+            options,
+        )
+        .await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    } else {
+        print!("{summary}");
+    }
+    summary.exit_code()
 }
 
 /// The event as an SQS batch (`Records` whose first `eventSource` is `aws:sqs`), or `None` for any

@@ -29,6 +29,7 @@ pub mod inbound;
 pub mod mapping;
 pub mod outcome;
 pub mod queue;
+pub mod replay;
 pub mod telemetry;
 
 mod records;

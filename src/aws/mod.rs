@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub(crate) use config::describe_sdk_error;
 pub use config::{
     ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, load_sdk_config, retry_config,
     sdk_config_loader, timeout_config,

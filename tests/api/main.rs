@@ -18,6 +18,7 @@ mod portal;
 mod providers;
 mod queue;
 mod queue_load;
+mod replay;
 #[allow(dead_code)] // shared with tests/emulator, which uses other parts of it
 #[path = "../common/sample_events.rs"]
 mod sample_events;
