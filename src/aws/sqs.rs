@@ -141,49 +141,11 @@ impl WorkQueue for SqsQueue {
     /// queue's size limit), with the version and route attributes.
     #[tracing::instrument(skip_all, fields(route = %item.delivery.route, item_id = %item.id))]
     async fn enqueue(&self, item: &WorkItem) -> Result<(), QueueError> {
-        let body = serde_json::to_string(item)
-            .map(escape_sqs_forbidden)
-            .map_err(|e| QueueError(format!("the work item could not be serialised: {e}")))?;
-        let attributes = [
-            (Self::ATTR_VERSION, item.version.to_string()),
-            (Self::ATTR_ROUTE, item.delivery.route.clone()),
-        ];
-        let sent = self
-            .send_envelope(
-                body,
-                &attributes,
-                &item.created_at,
-                &item.id,
-                &item.delivery.route,
-                None,
-            )
-            .await
-            .map_err(QueueError)?;
-        tracing::info!(message_id = %sent.0, size = sent.1, "work item queued");
-        Ok(())
+        self.send_item(item, None).await
     }
 
     async fn requeue(&self, item: &WorkItem, delay: Duration) -> Result<(), QueueError> {
-        let body = serde_json::to_string(item)
-            .map(escape_sqs_forbidden)
-            .map_err(|e| QueueError(format!("the work item could not be serialised: {e}")))?;
-        let attributes = [
-            (Self::ATTR_VERSION, item.version.to_string()),
-            (Self::ATTR_ROUTE, item.delivery.route.clone()),
-        ];
-        let sent = self
-            .send_envelope(
-                body,
-                &attributes,
-                &item.created_at,
-                &item.id,
-                &item.delivery.route,
-                Some(delay),
-            )
-            .await
-            .map_err(QueueError)?;
-        tracing::info!(message_id = %sent.0, delay_s = delay.as_secs(), "work item queued anew");
-        Ok(())
+        self.send_item(item, Some(delay)).await
     }
 
     async fn delay(&self, receipt_handle: &str, after: Duration) -> Result<(), QueueError> {
@@ -206,6 +168,30 @@ impl WorkQueue for SqsQueue {
 }
 
 impl SqsQueue {
+    /// Sends a work item, delayed by `delay` when given (a rate-limited item queued anew).
+    async fn send_item(&self, item: &WorkItem, delay: Option<Duration>) -> Result<(), QueueError> {
+        let body = serde_json::to_string(item)
+            .map(escape_sqs_forbidden)
+            .map_err(|e| QueueError(format!("the work item could not be serialised: {e}")))?;
+        let attributes = [
+            (Self::ATTR_VERSION, item.version.to_string()),
+            (Self::ATTR_ROUTE, item.delivery.route.clone()),
+        ];
+        let (message_id, size) = self
+            .send_envelope(
+                body,
+                &attributes,
+                &item.created_at,
+                &item.id,
+                &item.delivery.route,
+                delay,
+            )
+            .await
+            .map_err(QueueError)?;
+        tracing::info!(%message_id, size, delay_s = delay.map(|d| d.as_secs()), "work item queued");
+        Ok(())
+    }
+
     /// Sends one envelope's JSON `body` with string `attributes` (empty values left out): inline when
     /// it fits the size limit, else stored in S3 with a pointer sent instead (see
     /// [`super::payloads`]). `created_at` and `id` name the S3 object; on a FIFO queue `group` is the
