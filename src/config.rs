@@ -300,6 +300,15 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
             why: "without a dead-letter queue, deliveries that cannot become deals would be lost",
         });
     }
+    if mode == Mode::Lambda && env.queue_url.is_some() && env.idempotency_table.is_none() {
+        // SQS delivers at least once (and a worker's timeout hands the whole batch out again): without
+        // the table, a work item delivered twice would make two deals.
+        return Err(ConfigError::Missing {
+            name: "DEALHOOK_IDEMPOTENCY_TABLE",
+            why: "queue mode needs the idempotency table (deploy with Idempotency=enabled): SQS may deliver a \
+                  work item more than once, and only the table keeps that from making a second deal",
+        });
+    }
     if env.delivery_mode == DeliveryMode::Queue && env.queue_url.is_none() {
         return Err(ConfigError::Missing {
             name: "DEALHOOK_QUEUE_URL",
@@ -519,6 +528,25 @@ mod tests {
         let e = env(&[("HUBSPOT_ACCESS_TOKEN", "pat-123")]).unwrap();
         let err = build_app(&e, Mode::Lambda).await.err().unwrap().to_string();
         assert!(err.contains("DEALHOOK_DLQ_URL"), "{err}");
+    }
+
+    /// SQS delivers at least once: queue mode and the worker refuse to start without the idempotency
+    /// table (a fresh-user review made two deals from one work item delivered twice).
+    #[tokio::test]
+    async fn queue_mode_refuses_to_start_on_lambda_without_the_idempotency_table() {
+        for mode in ["queue", "sync"] {
+            let e = env(&[
+                ("HUBSPOT_ACCESS_TOKEN", "pat-123"),
+                ("DEALHOOK_DLQ_URL", "http://127.0.0.1:1/dlq"),
+                ("DEALHOOK_QUEUE_URL", "http://127.0.0.1:1/work"),
+                ("DEALHOOK_MODE", mode),
+            ])
+            .unwrap();
+            let err = build_app(&e, Mode::Lambda).await.err().unwrap().to_string();
+            assert!(err.contains("DEALHOOK_IDEMPOTENCY_TABLE"), "{mode}: {err}");
+        }
+        let bad = env(&[("DEALHOOK_MODE", "later")]).err().unwrap().to_string();
+        assert!(bad.contains("DEALHOOK_MODE") && bad.contains("sync or queue"), "{bad}");
     }
 
     #[tokio::test]

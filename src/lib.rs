@@ -515,7 +515,10 @@ impl App {
         match halt {
             Halt::Answer(outcome) => outcome,
             Halt::DeadLetter { at, reason, errors } => {
-                self.dead_letter(DeadLetter::new(delivery, &at, reason, errors)).await
+                let mut letter = DeadLetter::new(delivery, &at, reason, errors);
+                // Run again from an envelope: the letter keeps the key the delivery was received under.
+                letter.idempotency_key = delivery.redelivery.as_ref().and_then(|r| r.idempotency_key.clone());
+                self.dead_letter(letter).await
             }
         }
     }

@@ -74,6 +74,7 @@ impl App {
             Halt::DeadLetter { at, reason, errors } => {
                 let mut letter = DeadLetter::new(delivery, &at, reason, errors);
                 letter.record = Some(record);
+                letter.idempotency_key = delivery.redelivery.as_ref().and_then(|r| r.idempotency_key.clone());
                 self.dead_letter(letter).await
             }
         }
