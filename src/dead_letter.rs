@@ -188,12 +188,7 @@ impl DeadLetter {
         if scrubber.is_empty() {
             return self;
         }
-        if let Ok(body) = self.body()
-            && let Cow::Owned(clean) = scrubber.scrub_bytes(&body)
-        {
-            self.delivery.body_base64 = base64::engine::general_purpose::STANDARD.encode(clean);
-            self.delivery.body_redacted = true;
-        }
+        self.delivery.scrub_body(scrubber);
         // Every other part, present and future, through its JSON form: strings are all a secret can
         // hide in. The base64 text is left out (it holds no secret now, and must stay base64).
         let body_base64 = std::mem::take(&mut self.delivery.body_base64);
@@ -223,21 +218,8 @@ impl DeadLetter {
                 *text = c;
             }
         };
-        let record = &mut self.delivery;
-        record.body_base64 = body_base64;
-        for text in [&mut record.request_id, &mut record.path, &mut record.route] {
-            clean(text);
-        }
-        if let Some(query) = record.query.as_mut() {
-            clean(query);
-        }
-        record.headers = std::mem::take(&mut record.headers)
-            .into_iter()
-            .map(|(name, mut value)| {
-                clean(&mut value);
-                (scrubber.scrub_str(&name).into_owned(), value)
-            })
-            .collect();
+        self.delivery.body_base64 = body_base64;
+        self.delivery.scrub_fields(scrubber);
         for problem in &mut self.errors {
             clean(&mut problem.message);
             clean(&mut problem.code);
@@ -265,6 +247,40 @@ impl DeadLetter {
 }
 
 impl DeliveryRecord {
+    /// Cuts every value `scrubber` knows out of the body (then `body_redacted`). A body that is not
+    /// base64 (it always is when dealhook wrote it) is left as is.
+    pub(crate) fn scrub_body(&mut self, scrubber: &Scrubber) {
+        if let Ok(body) = base64::engine::general_purpose::STANDARD.decode(&self.body_base64)
+            && let Cow::Owned(clean) = scrubber.scrub_bytes(&body)
+        {
+            self.body_base64 = base64::engine::general_purpose::STANDARD.encode(clean);
+            self.body_redacted = true;
+        }
+    }
+
+    /// Cuts every value `scrubber` knows out of the text fields (request id, path, route, query, header
+    /// names and values): the envelopes' fallback when their JSON form cannot be scrubbed whole.
+    pub(crate) fn scrub_fields(&mut self, scrubber: &Scrubber) {
+        let clean = |text: &mut String| {
+            if let Cow::Owned(c) = scrubber.scrub_str(text) {
+                *text = c;
+            }
+        };
+        for text in [&mut self.request_id, &mut self.path, &mut self.route] {
+            clean(text);
+        }
+        if let Some(query) = self.query.as_mut() {
+            clean(query);
+        }
+        self.headers = std::mem::take(&mut self.headers)
+            .into_iter()
+            .map(|(name, mut value)| {
+                clean(&mut value);
+                (scrubber.scrub_str(&name).into_owned(), value)
+            })
+            .collect();
+    }
+
     /// Records a delivery, redacting secrets.
     pub fn of(delivery: &Delivery, route: &str) -> DeliveryRecord {
         let mut headers: BTreeMap<String, String> = BTreeMap::new();

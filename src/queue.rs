@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::aws::{PayloadPointer, PayloadStore, resolve};
 use crate::credentials::scrub::Scrubber;
 use crate::dead_letter::{DeliveryRecord, ENVELOPE_VERSION, ForEachRecord};
 use crate::domain::Reason;
@@ -66,12 +67,7 @@ impl WorkItem {
         if scrubber.is_empty() {
             return self;
         }
-        if let Ok(body) = base64::engine::general_purpose::STANDARD.decode(&self.delivery.body_base64)
-            && let Cow::Owned(clean) = scrubber.scrub_bytes(&body)
-        {
-            self.delivery.body_base64 = base64::engine::general_purpose::STANDARD.encode(clean);
-            self.delivery.body_redacted = true;
-        }
+        self.delivery.scrub_body(scrubber);
         // Every string, through the JSON form (the base64 text left out: it holds no secret now).
         let body_base64 = std::mem::take(&mut self.delivery.body_base64);
         let mut clean = match serde_json::to_value(&self) {
@@ -91,21 +87,31 @@ impl WorkItem {
     /// The text fields one by one: the fallback should the JSON round trip ever fail (it holds only
     /// strings and numbers today), and the plain case when nothing changed.
     fn redacted_by_field(mut self, scrubber: &Scrubber) -> WorkItem {
-        let clean = |text: &mut String| {
-            if let Cow::Owned(c) = scrubber.scrub_str(text) {
-                *text = c;
-            }
-        };
-        let record = &mut self.delivery;
-        clean(&mut record.path);
-        if let Some(query) = &mut record.query {
-            clean(query);
+        self.delivery.scrub_fields(scrubber);
+        if let Cow::Owned(clean) = scrubber.scrub_str(&self.idempotency_key) {
+            self.idempotency_key = clean;
         }
-        for value in record.headers.values_mut() {
-            clean(value);
-        }
-        clean(&mut self.idempotency_key);
         self
+    }
+}
+
+/// The envelope's JSON text in a queue message: the body itself, or, when the body is a pointer to S3
+/// (an envelope over the queue's size limit), the object it names, read from `store`. `attributes`
+/// are the message's string attributes (`ExtendedPayloadSize` is checked). The error is a sentence
+/// for the log that never quotes the envelope.
+pub async fn envelope_text<'a>(
+    body: &str,
+    attributes: impl IntoIterator<Item = (&'a str, &'a str)>,
+    store: Option<&dyn PayloadStore>,
+) -> Result<String, String> {
+    match (PayloadPointer::from_message_body(body), store) {
+        (None, _) => Ok(body.to_owned()),
+        (Some(_), None) => Err(
+            "the message points to a payload in S3 but no payload bucket is configured \
+                                (DEALHOOK_PAYLOAD_BUCKET)"
+                .to_owned(),
+        ),
+        (Some(_), Some(store)) => resolve(body, attributes, store).await.map_err(|e| e.to_string()),
     }
 }
 

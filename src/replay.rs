@@ -14,10 +14,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::aws::{PayloadPointer, PayloadStore, resolve};
+use crate::aws::PayloadStore;
 use crate::domain::Reason;
 use crate::hubspot::{DealWrite, PlanProgress};
-use crate::queue::{EnvelopeError, OnTransient, QueueError, Redeliverable};
+use crate::queue::{EnvelopeError, OnTransient, QueueError, Redeliverable, envelope_text};
 use crate::{App, Outcome};
 
 /// SQS's largest receive batch.
@@ -542,21 +542,10 @@ impl App {
 
 /// The letter's envelope, read back from S3 when the message is a pointer.
 async fn read_letter(letter: &Letter, payloads: Option<&dyn PayloadStore>, written: &HashSet<String>) -> Read {
-    let text = match (PayloadPointer::from_message_body(&letter.body), payloads) {
-        (None, _) => letter.body.clone(),
-        (Some(_), None) => {
-            return Read::Unreadable(
-                "the message points to a payload in S3 but no payload bucket is configured (DEALHOOK_PAYLOAD_BUCKET)"
-                    .to_owned(),
-            );
-        }
-        (Some(_), Some(store)) => {
-            let attributes = letter.attributes.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-            match resolve(&letter.body, attributes, store).await {
-                Ok(text) => text,
-                Err(error) => return Read::Unreadable(error.to_string()),
-            }
-        }
+    let attributes = letter.attributes.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    let text = match envelope_text(&letter.body, attributes, payloads).await {
+        Ok(text) => text,
+        Err(why) => return Read::Unreadable(why),
     };
     match Redeliverable::parse(&text) {
         Ok(envelope) if written.contains(&envelope.id) => Read::Ours,

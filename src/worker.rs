@@ -18,13 +18,13 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
-use crate::aws::{PayloadPointer, PayloadStore, resolve};
+use crate::aws::PayloadStore;
 use crate::dead_letter::ForEachRecord;
 use crate::domain::Reason;
 use crate::hubspot::DAILY_LIMIT_WAIT;
 use crate::idempotency::IdempotencyKey;
 use crate::inbound::{Delivery, Invocation};
-use crate::queue::{MAX_DELAY, MAX_VISIBILITY, OnTransient, Redeliverable, WorkItem, WorkQueue};
+use crate::queue::{MAX_DELAY, MAX_VISIBILITY, OnTransient, Redeliverable, WorkItem, WorkQueue, envelope_text};
 use crate::{Accepted, App, Halt, Outcome, RecordOutcome, credentials};
 
 /// What the worker needs besides the app: the work queue (to make a message invisible for a while),
@@ -207,25 +207,15 @@ impl App {
         worker.queue.requeue(&item, delay).await.map_err(|e| e.to_string())
     }
 
-    /// The envelope's JSON text: the body, or the object a pointer names.
+    /// The envelope's JSON text: the body, or the object a pointer names ([`envelope_text`]).
     async fn envelope_text(&self, message: &SqsMessage) -> Result<String, String> {
         let body = message.body.as_deref().unwrap_or_default();
         let store = self.worker.as_ref().and_then(|w| w.payloads.as_deref());
-        match (store, PayloadPointer::from_message_body(body)) {
-            (_, None) => Ok(body.to_owned()),
-            (None, Some(_)) => Err(
-                "the message points to a payload in S3 but no payload bucket is configured \
-                                    (DEALHOOK_PAYLOAD_BUCKET)"
-                    .to_owned(),
-            ),
-            (Some(store), Some(_)) => {
-                let attributes = message
-                    .message_attributes
-                    .iter()
-                    .filter_map(|(name, value)| Some((name.as_str(), value.string_value.as_deref()?)));
-                resolve(body, attributes, store).await.map_err(|e| e.to_string())
-            }
-        }
+        let attributes = message
+            .message_attributes
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.string_value.as_deref()?)));
+        envelope_text(body, attributes, store).await
     }
 
     /// Queue mode's HTTP side: maps the delivery (so that a broken one is answered at once with its
