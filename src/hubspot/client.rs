@@ -184,10 +184,8 @@ impl HubSpotClient {
     ) -> Result<BatchOutcome, HubSpotError> {
         let request = crm::contacts_upsert_request(api, contacts);
         let answer = self.send_about(&request, auth, "the contacts").await?;
-        crm::parse_contacts_upsert(&answer.body, contacts).map_err(|e| HubSpotError::OutcomeUnknown {
-            status: Some(answer.status),
-            message: format!("HTTP {} but {e}; the contacts may have been written", answer.status),
-        })
+        crm::parse_contacts_upsert(&answer.body, contacts)
+            .map_err(|e| unreadable(answer.status, &e, "the contacts may have been written"))
     }
 
     /// v1's `POST /contacts/v1/contact/createOrUpdate/email/{email}/` ([`v1::contact_request`]) for one
@@ -200,10 +198,7 @@ impl HubSpotClient {
     ) -> Result<ContactVid, HubSpotError> {
         let request = v1::contact_request(contact);
         let answer = self.send_about(&request, auth, "the contact").await?;
-        v1::parse_contact(&answer.body).map_err(|e| HubSpotError::OutcomeUnknown {
-            status: Some(answer.status),
-            message: format!("HTTP {} but {e}; the contact may have been written", answer.status),
-        })
+        v1::parse_contact(&answer.body).map_err(|e| unreadable(answer.status, &e, "the contact may have been written"))
     }
 
     /// Searches companies by domain ([`crm::company_search_request`]): the chosen one, or `None`.
@@ -218,10 +213,8 @@ impl HubSpotClient {
     ) -> Result<Option<CompanyMatch>, HubSpotError> {
         let request = crm::company_search_request(api, domain);
         let answer = self.send_about(&request, auth, "nothing (a search)").await?;
-        crm::parse_company_search(&answer.body).map_err(|e| HubSpotError::OutcomeUnknown {
-            status: Some(answer.status),
-            message: format!("HTTP {} but {e}; nothing was written (a search)", answer.status),
-        })
+        crm::parse_company_search(&answer.body)
+            .map_err(|e| unreadable(answer.status, &e, "nothing was written (a search)"))
     }
 
     /// Creates a company ([`crm::company_create_request`]): its id. Not idempotent: after a 5xx or
@@ -236,10 +229,7 @@ impl HubSpotClient {
     ) -> Result<u64, HubSpotError> {
         let request = crm::company_create_request(api, domain, properties);
         let answer = self.send_about(&request, auth, "the company").await?;
-        crm::parse_created_object(&answer.body).map_err(|e| HubSpotError::OutcomeUnknown {
-            status: Some(answer.status),
-            message: format!("HTTP {} but {e}; the company may exist", answer.status),
-        })
+        crm::parse_created_object(&answer.body).map_err(|e| unreadable(answer.status, &e, "the company may exist"))
     }
 
     /// Links two records with the default association ([`crm::association_request`]). Idempotent.
@@ -275,10 +265,8 @@ impl HubSpotClient {
     ) -> Result<Option<crm::FoundDeal>, HubSpotError> {
         let request = crm::deal_search_request(api, search);
         let answer = self.send_about(&request, auth, "nothing (a search)").await?;
-        crm::parse_deal_search(&answer.body).map_err(|e| HubSpotError::OutcomeUnknown {
-            status: Some(answer.status),
-            message: format!("HTTP {} but {e}; nothing was written (a search)", answer.status),
-        })
+        crm::parse_deal_search(&answer.body)
+            .map_err(|e| unreadable(answer.status, &e, "nothing was written (a search)"))
     }
 
     /// Reads one deal ([`crm::deal_read_request`]): `None` when HubSpot has no such deal. A read.
@@ -291,10 +279,8 @@ impl HubSpotClient {
     ) -> Result<Option<crm::FoundDeal>, HubSpotError> {
         let request = crm::deal_read_request(api, deal_id);
         let answer = self.send_about(&request, auth, "nothing (a read)").await?;
-        crm::parse_deal_read(&answer.body, deal_id).map_err(|e| HubSpotError::OutcomeUnknown {
-            status: Some(answer.status),
-            message: format!("HTTP {} but {e}; nothing was written (a read)", answer.status),
-        })
+        crm::parse_deal_read(&answer.body, deal_id)
+            .map_err(|e| unreadable(answer.status, &e, "nothing was written (a read)"))
     }
 
     /// Updates a deal's properties ([`crm::deal_update_request`]). Any 2xx is success (the body is
@@ -319,7 +305,7 @@ impl HubSpotClient {
         let answer = self
             .send_limited(&request, auth, "nothing (a read)", SCHEMA_BODY_LIMIT)
             .await?;
-        portal::parse_pipelines(&answer.body).map_err(|e| unreadable_read(answer.status, &e))
+        portal::parse_pipelines(&answer.body).map_err(|e| unreadable(answer.status, &e, "nothing was written (a read)"))
     }
 
     /// The properties of `object` ([`portal::properties_request`], [`portal::parse_properties`]). A read,
@@ -335,14 +321,16 @@ impl HubSpotClient {
         let answer = self
             .send_limited(&request, auth, "nothing (a read)", SCHEMA_BODY_LIMIT)
             .await?;
-        portal::parse_properties(&answer.body).map_err(|e| unreadable_read(answer.status, &e))
+        portal::parse_properties(&answer.body)
+            .map_err(|e| unreadable(answer.status, &e, "nothing was written (a read)"))
     }
 }
 
-fn unreadable_read(status: u16, error: &crm::ResponseError) -> HubSpotError {
+/// A 2xx answer that could not be read: `OutcomeUnknown`, saying what HubSpot may (or did not) write.
+fn unreadable(status: u16, error: &dyn std::fmt::Display, consequence: &str) -> HubSpotError {
     HubSpotError::OutcomeUnknown {
         status: Some(status),
-        message: format!("HTTP {status} but {error}; nothing was written (a read)"),
+        message: format!("HTTP {status} but {error}; {consequence}"),
     }
 }
 
