@@ -108,7 +108,13 @@ impl App {
         let response = match serde_json::from_value::<SqsEvent>(event.clone()) {
             Ok(event) => self.handle_sqs_event(&event, invocation).await,
             Err(error) => {
-                tracing::error!(error = %error, "the worker's event is not an SQS batch");
+                // Where, not what: serde's message may quote a value of the event.
+                tracing::error!(
+                    category = ?error.classify(),
+                    line = error.line(),
+                    column = error.column(),
+                    "the worker's event is not an SQS batch"
+                );
                 let mut response = SqsBatchResponse::default();
                 let ids = event
                     .get("Records")
