@@ -320,7 +320,13 @@ async fn transform(event: &Path) -> u8 {
             rejection.message,
             rejection.code
         ),
-        Outcome::Ignored => eprintln!("no route's `match` accepts this delivery; it would be ignored (200)"),
+        Outcome::Ignored(unmatched) => {
+            eprintln!("no route's `match` accepts this delivery; it would be ignored (200)");
+            for route in unmatched {
+                let saw: Vec<String> = route.saw.iter().map(|(path, value)| format!("{path} = {value}")).collect();
+                eprintln!("  route {}: match: {}; saw {}", route.route, route.condition, saw.join(", "));
+            }
+        }
         Outcome::RetryLater { message, .. } => eprintln!("the sender would be asked to retry: {message}"),
         Outcome::DeadLettered { reason, errors, .. } => {
             let route = letters
@@ -401,7 +407,7 @@ pub fn exit_code(outcome: &Outcome) -> u8 {
             _ => EXIT_REJECTED,
         },
         Outcome::Created(_) | Outcome::DryRun(_) | Outcome::Queued { .. } => EXIT_OK,
-        Outcome::Ignored => EXIT_IGNORED,
+        Outcome::Ignored(_) => EXIT_IGNORED,
         Outcome::DeadLettered { .. } => EXIT_DEAD_LETTERED,
         Outcome::Rejected(_) => EXIT_REJECTED,
         Outcome::RetryLater { .. } | Outcome::InProgress { .. } | Outcome::Deferred { .. } => EXIT_RETRY_LATER,

@@ -54,7 +54,8 @@ pub struct Env {
     pub hubspot_timeout: Duration,
     /// `DEALHOOK_IDEMPOTENCY_TABLE`: the DynamoDB table of idempotency records; unset, idempotency is off.
     pub idempotency_table: Option<String>,
-    /// `DEALHOOK_IDEMPOTENCY_TTL_SECONDS`: how long a record lives (at least a minute).
+    /// `DEALHOOK_IDEMPOTENCY_TTL_SECONDS`: how long a record lives; at least [`MIN_IDEMPOTENCY_TTL`] (900 s,
+    /// Lambda's longest run, so no lock outlives its record), default 86 400 s.
     pub idempotency_ttl: Duration,
     /// `DEALHOOK_PAYLOAD_BUCKET`: the S3 bucket holding envelopes too big for a queue message; unset,
     /// such an envelope cannot be kept (the delivery is answered 503).
@@ -278,6 +279,25 @@ async fn check_signing_keys(mapping: &Mapping, secrets: &dyn SecretSource) {
         }
         Err(e) => {
             tracing::warn!(error = %e, "the secret could not be read at cold start; will retry per delivery");
+        }
+    }
+}
+
+/// The app of a Lambda function (`function` names it in the log: `dealhook`, `dealhook-worker`),
+/// built from the process environment, or `None` when the configuration is invalid. That failure
+/// is logged here, once, as a JSON line naming the variable and the fix; the binary then exits
+/// with a failure status rather than returning the error from `main`, which would print it a
+/// second time as a Rust `Debug` dump.
+pub async fn lambda_app(function: &str) -> Option<App> {
+    let built = match Env::from_process() {
+        Ok(env) => build_app(&env, Mode::Lambda).await,
+        Err(e) => Err(e),
+    };
+    match built {
+        Ok((app, _, _)) => Some(app),
+        Err(e) => {
+            tracing::error!(error = %e, "{function} cannot start: configuration is invalid");
+            None
         }
     }
 }

@@ -181,6 +181,29 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// A route that did not take a delivery, as its `ignored` answer shows it: the route, its `match`
+/// as written and what each variable path the expression reads held for this delivery (`null`
+/// when absent), so the sender and the mapping's author see why nothing matched. The values come
+/// from the delivery itself; they go into the answer to its sender, never into a log line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unmatched {
+    /// The route's name.
+    pub route: String,
+    /// The route's `match:` expression, as written in the mapping.
+    #[serde(rename = "match")]
+    pub condition: String,
+    /// Each path the expression reads (`submission.event_type`, `fields.form_id`), in name order,
+    /// with its value (long text shortened, lists and objects over a few hundred characters
+    /// summarised; see [`Unmatched::MAX_VALUE_CHARS`]).
+    pub saw: Map<String, Value>,
+}
+
+impl Unmatched {
+    /// The longest value shown as it is, in characters of its JSON; longer text is cut (ending in
+    /// `…`), a longer list or object is replaced by a sentence giving its size.
+    pub const MAX_VALUE_CHARS: usize = 200;
+}
+
 /// Why a delivery was dead-lettered: the `reason` of a dead letter, of a `202 dead_lettered` answer,
 /// of the SQS message attribute `dealhook-reason` and of log lines. A documented contract
 /// (README, docs/dead-letters.md): serialised in `snake_case`, never renamed.

@@ -505,7 +505,18 @@ impl App {
     fn select<'a>(&'a self, endpoint: &'a Endpoint, submission: &Submission) -> Result<&'a Route, Halt> {
         match endpoint.select(submission) {
             Ok(Some(route)) => Ok(route),
-            Ok(None) => Err(Halt::Answer(Outcome::Ignored)),
+            Ok(None) => {
+                let mut unmatched = endpoint.unmatched(submission);
+                // What a `match` saw is the sender's own data, but a secret value it holds (a token
+                // echoed in the body) is still never answered.
+                let known = credentials::scrub::known_secrets();
+                for route in &mut unmatched {
+                    for value in route.saw.values_mut() {
+                        known.scrub_json(value);
+                    }
+                }
+                Err(Halt::Answer(Outcome::Ignored(unmatched)))
+            }
             Err(errors) => Err(Halt::dead_letter(endpoint.name(), Reason::MatchFailed, errors)),
         }
     }

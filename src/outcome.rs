@@ -5,7 +5,7 @@ use http::Response;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::domain::{Problem, Reason};
+use crate::domain::{Problem, Reason, Unmatched};
 use crate::hubspot::{CreatedDeal, PlannedCall, plan};
 
 /// Set (`true`) on a response that repeats the stored response of a completed delivery.
@@ -32,7 +32,9 @@ pub enum Outcome {
         deal_id: Option<u64>,
     },
     /// Authenticated, but no route on the endpoint matched it (`200`, `"status":"ignored"`); logged, not stored.
-    Ignored,
+    /// Holds each route's `match` and what it read from the delivery, answered as `routes` (to the
+    /// sender only: the values are the delivery's own, and logs carry only the label).
+    Ignored(Vec<Unmatched>),
     /// Answered and not stored: bad signature, unknown route, wrong method, a body over a structure
     /// limit, too large, unsupported type (`4xx`).
     Rejected(Rejection),
@@ -218,7 +220,7 @@ impl Outcome {
     /// The HTTP status of this outcome.
     pub fn status(&self) -> StatusCode {
         match self {
-            Outcome::Created(_) | Outcome::DryRun(_) | Outcome::Ignored => StatusCode::OK,
+            Outcome::Created(_) | Outcome::DryRun(_) | Outcome::Ignored(_) => StatusCode::OK,
             Outcome::DeadLettered { .. } | Outcome::Queued { .. } => StatusCode::ACCEPTED,
             Outcome::Deferred { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Outcome::Rejected(r) => r.status,
@@ -235,7 +237,7 @@ impl Outcome {
         match self {
             Outcome::Created(deal) => deal.write.as_str(),
             Outcome::DryRun(_) => "dry_run",
-            Outcome::Ignored => "ignored",
+            Outcome::Ignored(_) => "ignored",
             Outcome::DeadLettered { .. } => "dead_lettered",
             Outcome::Rejected(_) => "rejected",
             Outcome::RetryLater { .. } => "retry_later",
@@ -270,10 +272,16 @@ impl Outcome {
                 "request": plan::deal_request_of(calls),
                 "requests": calls,
             }),
-            Outcome::Ignored => json!({
-                "status": "ignored",
-                "message": "no route on this endpoint matches this delivery; it was not stored",
-            }),
+            Outcome::Ignored(unmatched) => {
+                let mut body = json!({
+                    "status": "ignored",
+                    "message": "no route on this endpoint matches this delivery; it was not stored",
+                });
+                if !unmatched.is_empty() {
+                    body["routes"] = json!(unmatched);
+                }
+                body
+            }
             Outcome::DeadLettered {
                 reason,
                 dead_letter_id,
@@ -576,7 +584,7 @@ mod tests {
             ),
             (
                 "ignored",
-                Outcome::Ignored,
+                Outcome::Ignored(Vec::new()),
                 200,
                 json!({"status":"ignored","message":"no route on this endpoint matches this delivery; it was not stored"}),
             ),

@@ -261,7 +261,7 @@ impl Summary {
                 }
                 Disposition::Delete
             }
-            Outcome::Ignored => {
+            Outcome::Ignored(_) => {
                 self.ignored += 1;
                 Disposition::Delete
             }
@@ -628,7 +628,7 @@ mod tests {
             ),
             (
                 "ignored",
-                Outcome::Ignored,
+                Outcome::Ignored(Vec::new()),
                 Delete,
                 Summary {
                     ignored: 1,

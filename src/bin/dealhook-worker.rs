@@ -3,26 +3,34 @@
 //! (`ReportBatchItemFailures`). An event that is not an SQS batch is answered with every message it
 //! names as failed, never with a panic.
 
-use dealhook::config::{self, Env, Mode};
+use std::process::ExitCode;
+
+use dealhook::config;
 use dealhook::inbound::Invocation;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> ExitCode {
     dealhook::telemetry::init();
-    // Built once per cold start: the same app as the HTTP function, with the work queue.
-    let (app, _, _) = config::build_app(&Env::from_process()?, Mode::Lambda)
-        .await
-        .inspect_err(|e| {
-            tracing::error!(error = %e, "dealhook-worker cannot start: configuration is invalid");
-        })?;
+    // Built once per cold start: the same app as the HTTP function, with the work queue. A bad
+    // configuration is logged once, as JSON, by `lambda_app`.
+    let Some(app) = config::lambda_app("dealhook-worker").await else {
+        return ExitCode::FAILURE;
+    };
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    let served = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation::from_lambda(&event.context);
         app.handle_sqs_value(event.payload, &invocation)
             .await
             .map_err(lambda_runtime::Error::from)
     }))
-    .await
+    .await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "the Lambda runtime stopped");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -8,7 +8,7 @@ use super::route::Route;
 use super::spec::{AuthSpec, RouteSpec};
 use super::template::Scope;
 use super::yaml::Loc;
-use crate::domain::{Problem, Submission};
+use crate::domain::{Problem, Submission, Unmatched};
 use crate::inbound::Source;
 use crate::inbound::verify::{PublicUrl, Scheme};
 
@@ -78,6 +78,13 @@ impl Endpoint {
             }
         }
         Ok(None)
+    }
+
+    /// For a delivery [`Endpoint::select`] found no route for: each route's `match` and what the
+    /// paths it reads held (see [`Unmatched`]), in file order, for the `ignored` answer.
+    pub fn unmatched(&self, submission: &Submission) -> Vec<Unmatched> {
+        let scope = Scope::new(submission);
+        self.routes.iter().filter_map(|route| route.unmatched(&scope)).collect()
     }
 }
 

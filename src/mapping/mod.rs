@@ -2,151 +2,13 @@
 //! into endpoints and routes that turn a Submission into a DealDraft. Never parses anything per
 //! request.
 //!
-//! # The language
-//!
-//! ```yaml
-//! version: 1                       # must be 1
-//! routes:                          # at least one; names are [A-Za-z0-9_-]+ (they are URLs)
-//!   website-quote:
-//!     source: json                 # required; a known Source (json, form, typeform, stripe, …)
-//!     signature: none              # json/form are unsigned by default: `check` warns either way
-//!     deal:
-//!       pipeline: default          # value spec; optional but recommended (warning without)
-//!       dealstage: { from: "{{ fields.plan }}", map: { team: presentationscheduled }, default: appointmentscheduled }
-//!       properties:                # HubSpot internal names ([A-Za-z0-9_]+), sent in this order
-//!         amount: { from: "{{ fields.budget }}", type: number, required: true }
-//!       associations:
-//!         companies: "{{ fields.hubspot_company_id }}"
-//!         contacts: "{{ fields.hubspot_vids }}"
-//! ```
-//!
-//! Unknown keys anywhere are errors (with a "did you mean"), as are misspelt template
-//! variables: templates see only `fields`, `raw`, `submission` (`id`, `source`,
-//! `submitted_at`, `received_at`, `event_type`) and `route`, plus minijinja's globals (`range`, `dict`, …).
+//! The language (routes, `match`, value specs, typed conversions, lists, labels, associations,
+//! `hubspot:`, `for_each`, `dedupe`) is documented for users in `docs/mapping.md`, whose whole
+//! mappings `tests/api/docs.rs` loads. Here: the spec (`spec/`), compilation and evaluation of one
+//! route ([`Route`], `route.rs`, `value_rule.rs`, `template.rs`), typed conversions (`convert/`),
+//! contacts and companies (`associations.rs`, [`DEFAULT_FREE_MAIL_DOMAINS`]), endpoints and `match`
+//! ([`Endpoint`]), `dedupe` ([`Dedupe`]), label resolution (`resolve`) and `check --online` (`online`).
 //! Every problem in a file is reported at once, each with its line and column.
-//!
-//! ## Route keys
-//!
-//! - `source:` (required) the kind of sender: how its body becomes `fields`.
-//! - `signature: <scheme>|none` how deliveries are authenticated. Default: the source's own
-//!   scheme (`typeform` → typeform, `jotform` → token, `stripe` → stripe, `hubspot` →
-//!   hubspot-v3, …); `json` and `form` have none. An unknown name is a load error listing the
-//!   known schemes. A route that ends up unsigned (`signature: none`, or json/form without
-//!   `signature`) loads with the warning "accepts unsigned deliveries: anyone who knows the URL
-//!   can create deals".
-//! - `signing_secret: <key>` the key under `signing` in the Secrets Manager secret that holds
-//!   the signing secret (`[A-Za-z0-9_.-]+`). Required whenever the route is signed; an error
-//!   together with `signature: none` (or on a json/form route without `signature`). A key the
-//!   secret lacks is a configuration error at cold start and in `check`
-//!   ([`Mapping::missing_signing_keys`]).
-//! - `endpoint: <name>` the route is served at `POST /hooks/<name>` (same rule as route names);
-//!   default: the route's name. Several routes may share an endpoint; they must then have the
-//!   same `source`, effective `signature` and `signing_secret` (each route states them), because
-//!   a delivery is verified and decoded once per endpoint. A route is reached by its endpoint,
-//!   not by its name, once it sets `endpoint:`.
-//! - `match: <expression>` a Jinja expression without `{{ }}`, over the same context as
-//!   templates, compiled at load (syntax errors and unknown variables are load errors). For
-//!   each delivery, the endpoint's routes are tried in file order and the first whose `match` is
-//!   truthy takes it (Jinja truthiness: undefined, `none`, `false`, `0`, `""`, `[]` are false);
-//!   a route without `match` takes every delivery, so a route after it on the same endpoint is
-//!   a load error (it could never be reached). A delivery no route takes is answered 200
-//!   "ignored"; a `match` that fails to evaluate is the problem `match_error`. Comparisons
-//!   with a missing field follow minijinja's ordering rather than failing (`-1 > fields.x` is
-//!   true without `x`): guard with `fields.x is defined and …` where it matters.
-//! - `for_each: <expression>` (same syntax and context as `match`) makes one deal per item of
-//!   the list it gives ([`Route::items`], [`Route::map_item`]): the deal's templates also see
-//!   `item` and `item_index`, which are unknown variables on any other route and in `match` and
-//!   `for_each`. At most [`MAX_RECORDS`] items.
-//!
-//! One Typeform webhook URL serving two forms (`signing` in the secret has a `typeform` key):
-//!
-//! ```yaml
-//! routes:
-//!   demo-request:
-//!     source: typeform             # signature: typeform (the default)
-//!     endpoint: typeform           # POST /hooks/typeform
-//!     signing_secret: typeform
-//!     match: fields.form_id == "lT4Z3j"
-//!     deal: { pipeline: default, dealstage: appointmentscheduled }
-//!   newsletter-upgrade:
-//!     source: typeform
-//!     endpoint: typeform
-//!     signing_secret: typeform
-//!     match: fields.form_id in ["Xy12ab", "Zz99cd"]
-//!     deal: { pipeline: default, dealstage: qualifiedtobuy }
-//! ```
-//!
-//! A Stripe route can pick its events the same way:
-//! `match: submission.event_type == "checkout.session.completed"`.
-//!
-//! ## Value specs
-//!
-//! A scalar or `{ from, type, format, timezone, decimal, required, map, default }`. A string
-//! containing `{{`, `{%` or `{#` is a Jinja template; any other string, number or boolean is a
-//! literal (YAML 1.2: `yes`/`no` are strings, `01234` keeps its zero). Literals are converted
-//! at load, so a bad literal (or `map` value, or `default`) is a load error, not a per-delivery
-//! one. So are a bad `format:` or `timezone:`, and an option on a type it does not refine.
-//!
-//! Evaluation of one value, per delivery:
-//! 1. Render `from`. A template that is exactly one `{{ expression }}` (whitespace and
-//!    `{{-`/`-}}` allowed) yields the expression's value with its type: a JSON list stays a
-//!    list, a number a number. Any other template yields its text output, which counts as
-//!    empty when every `{{ … }}` it evaluated printed only whitespace (so `"Inbound: {{
-//!    fields.name }}"` without a name is empty); with no `{{ … }}` at all, when the output
-//!    is whitespace. In output, `none` (JSON `null`) and undefined print as nothing, and
-//!    `default(x)` also replaces `none`. Lists in mixed text print in minijinja's own form;
-//!    use `| join(", ")` for anything else.
-//! 2. Empty (null, blank string, empty list/object, list of blanks) → `default` if given;
-//!    else the property is left out, or, with `required: true`, the problem `required`.
-//!    `dealstage` is always required; an empty `pipeline` is left out.
-//! 3. `map`: the value's text, trimmed, is looked up (exact, case-sensitive); no match →
-//!    `default` if given, else the problem `no_match` listing the accepted keys.
-//! 4. `type` converts (see `convert.rs`): `text` (default), `number` (`invalid_number`),
-//!    `date` (`invalid_date`), `datetime` (`invalid_datetime`; a local time that `timezone`
-//!    skips or repeats is `nonexistent_local_time` / `ambiguous_local_time`), `bool`
-//!    (`invalid_bool`). `dealstage` and `pipeline` are ids: text only, trimmed.
-//!
-//! A list (a checkbox group, a multi-select) goes through steps 3–4 **item by item**
-//! (`route.rs`, `ValueRule::finish_list`): blank items are dropped, string items trimmed, each
-//! item looked up in `map` on its own (an item without a key takes `default`, else the items
-//! without one are named in one `no_match`), converted, and duplicates dropped keeping the first.
-//! For a text property the items are joined with `;` (HubSpot's multi-select form); an item
-//! that holds `;` (HubSpot has no escape), or is itself a list or an object, is
-//! `invalid_option`. Where one value is expected (`number`, `date`, `datetime`, `bool`,
-//! `dealstage`, `pipeline`) a list must come down to exactly one distinct value, else
-//! `multiple_values`. A string is always one value, whatever separators it holds.
-//!
-//! Type options: `format:` (`date`, `datetime`; a chrono strftime pattern such as `%d/%m/%Y`:
-//! with it, values must match it and nothing else is read), `timezone:` (`date`, `datetime`;
-//! an IANA name: the zone of values without an offset, and of the calendar date of an epoch
-//! value), `decimal:` (`number`; `"."` or `","`).
-//!
-//! Associations (`companies`, `contacts`) take a template or literal: one id, a list, or a
-//! string of ids separated by commas, semicolons or whitespace; empty → none; duplicates are
-//! dropped; anything else is the problem `invalid_id` naming every bad item.
-//!
-//! They also take records found by key (`associations.rs`): `contacts: { email, properties }`
-//! and `companies: { domain, create_missing, properties }`, or a list mixing such maps, literal
-//! ids and id templates. `email` and `domain` are text value specs (empty → the record is left
-//! out, or `required`); the e-mail is trimmed and lower-cased (`invalid_email` otherwise, see
-//! [`crate::domain::Email`]), the domain normalised from a domain, URL or e-mail
-//! (`invalid_domain`, see [`crate::domain::CompanyDomain`]); literals are checked at load.
-//! `properties` convert as deal properties. A domain on the free-mail list (built-in
-//! [`DEFAULT_FREE_MAIL_DOMAINS`], changed by the top-level `free_mail_domains: [..]` or
-//! `{ add: [..], remove: [..] }`) is left out and listed in `skippedFreeMailDomains`. Problems
-//! name the item: `associations.contacts[0].email`. The route key
-//! `on_association_failure: report | dead_letter` (default `report`) says whether a failed
-//! association fails the delivery ([`OnAssociationFailure`]).
-//!
-//! `dedupe: { by: contact, pipeline_only, open_only, within_days, then: update | skip }` (every key
-//! optional; see [`Dedupe`] for the defaults) makes a second delivery for the same contact update (or
-//! leave) that contact's open deal instead of creating one; it needs a contact in
-//! `associations.contacts` and does not go with `hubspot.upsert_by` (`dedupe.rs`).
-//!
-//! Render failures (fuel exhausted, unknown filter, a value too large to print, …) are the
-//! problem `template_error`. Templates are bounded by fuel, a recursion limit and a size check
-//! on what they print or serialise (100 000 items, 4 MiB, 128 levels); `namespace` is not
-//! available (see `template.rs`).
 
 mod associations;
 mod convert;
@@ -351,7 +213,7 @@ impl Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Associations, DealDraft, Problem, PropValue, Property, Submission};
+    use crate::domain::{Associations, DealDraft, Problem, PropValue, Property, Submission, Unmatched};
     use crate::inbound::Source;
     use serde_json::{Value, json};
 
@@ -1305,6 +1167,69 @@ routes:
         assert_eq!(pick(Some("invoice.paid"), json!({"note": "}}"})), Some("braces"));
         assert_eq!(pick(Some("refund"), json!({"amount": -5})), Some("negative"));
         assert_eq!(pick(Some("refund"), json!({"amount": 5})), None);
+    }
+
+    /// What an `ignored` answer shows of each route's `match`. Variants: a path that holds text, a
+    /// path that is absent (`null`), two paths of one expression (name order), a filter over a path,
+    /// a long text (cut), a long list (summarised), a short list (as it is), a route without `match`
+    /// (not listed), several routes (file order).
+    #[test]
+    fn an_unmatched_delivery_shows_what_each_match_saw() {
+        let mapping = load(&with_routes(&[
+            (
+                "checkout",
+                "source: stripe\nendpoint: stripe\nsigning_secret: stripe\n\
+                 match: submission.event_type == \"checkout.session.completed\"",
+            ),
+            (
+                "big",
+                "source: stripe\nendpoint: stripe\nsigning_secret: stripe\n\
+                 match: fields.plan == \"team\" and fields.amount | default(0) > 100",
+            ),
+            (
+                "tagged",
+                "source: stripe\nendpoint: stripe\nsigning_secret: stripe\nmatch: '\"vip\" in fields.tags'",
+            ),
+        ]));
+        let stripe = mapping.endpoint("stripe").unwrap();
+        let long = "x".repeat(Unmatched::MAX_VALUE_CHARS + 50);
+        let many: Vec<String> = (0..100).map(|i| format!("tag{i}")).collect();
+        let cases = [
+            (
+                "text, absent, two paths, short list",
+                json!({"plan": "solo", "tags": ["a", "b"]}),
+                Some("invoice.paid"),
+                json!([
+                    {"route": "checkout", "match": "submission.event_type == \"checkout.session.completed\"",
+                     "saw": {"submission.event_type": "invoice.paid"}},
+                    {"route": "big", "match": "fields.plan == \"team\" and fields.amount | default(0) > 100",
+                     "saw": {"fields.amount": null, "fields.plan": "solo"}},
+                    {"route": "tagged", "match": "\"vip\" in fields.tags", "saw": {"fields.tags": ["a", "b"]}},
+                ]),
+            ),
+            (
+                "absent event type, long text cut, long list summarised",
+                json!({"plan": long, "amount": 5, "tags": many}),
+                None,
+                json!([
+                    {"route": "checkout", "match": "submission.event_type == \"checkout.session.completed\"",
+                     "saw": {"submission.event_type": null}},
+                    {"route": "big", "match": "fields.plan == \"team\" and fields.amount | default(0) > 100",
+                     "saw": {"fields.amount": 5, "fields.plan": format!("{}…", "x".repeat(Unmatched::MAX_VALUE_CHARS))}},
+                    {"route": "tagged", "match": "\"vip\" in fields.tags", "saw": {"fields.tags": "(a list of 100 items)"}},
+                ]),
+            ),
+        ];
+        for (name, fields, event_type, expected) in cases {
+            let submission = delivery("stripe", event_type, fields);
+            assert_eq!(stripe.select(&submission).unwrap().map(Route::name), None, "{name}");
+            assert_eq!(json!(stripe.unmatched(&submission)), expected, "{name}");
+        }
+        // A route without `match` takes every delivery, so it never shows here; nor does an endpoint
+        // whose only route has none.
+        let plain = load(&with_routes(&[("plain", "source: json")]));
+        let plain = plain.endpoint("plain").unwrap();
+        assert!(plain.unmatched(&delivery("plain", None, json!({}))).is_empty());
     }
 
     #[test]

@@ -11,10 +11,10 @@ use super::convert::show;
 use super::diagnostic::{At, Report};
 use super::free_mail::FreeMailDomains;
 use super::spec::{HubSpotSpec, MatchSpec, RouteSpec};
-use super::template::{Scope, TemplateRef, Templates, context};
+use super::template::{Scope, TemplateRef, Templates, context, value_to_json};
 use super::value_rule::{Compiled, Eval, ValueRule, compile_value, keep};
 use super::yaml::Loc;
-use crate::domain::{Associations, DealDraft, Problem, Property, Submission};
+use crate::domain::{Associations, DealDraft, Problem, Property, Submission, Unmatched};
 use crate::hubspot::{HubSpotApi, HubSpotOptions};
 use crate::inbound::Source;
 use crate::inbound::verify::{PublicUrl, Scheme};
@@ -33,7 +33,7 @@ pub struct Route {
     signing_secret: Option<(String, Loc)>,
     /// `public_url:` (hubspot-v3 routes only).
     public_url: Option<PublicUrl>,
-    condition: Option<TemplateRef>,
+    condition: Option<Condition>,
     /// `for_each:`: the expression whose items each make a deal.
     for_each: Option<TemplateRef>,
     /// `hubspot:` (the route's, over the top-level default).
@@ -124,7 +124,7 @@ impl Route {
             return Ok(true);
         };
         self.templates
-            .evaluate(condition, &scope.context(&self.name))
+            .evaluate(&condition.template, &scope.context(&self.name))
             .map(|value| value.is_true())
             .map_err(|message| {
                 Problem::at(
@@ -133,6 +133,26 @@ impl Route {
                     format!("route {}: `match` could not be evaluated: {message}", self.name),
                 )
             })
+    }
+
+    /// What this route's `match` read from a delivery it did not take (`None` for a route without
+    /// `match`): for the `ignored` answer. A path that fails to evaluate shows as `null`.
+    pub(crate) fn unmatched(&self, scope: &Scope) -> Option<Unmatched> {
+        let condition = self.condition.as_ref()?;
+        let context = scope.context(&self.name);
+        let saw = condition
+            .paths
+            .iter()
+            .map(|(path, template)| {
+                let value = self.templates.evaluate(template, &context).unwrap_or(minijinja::Value::UNDEFINED);
+                (path.clone(), shown(value_to_json(&value)))
+            })
+            .collect();
+        Some(Unmatched {
+            route: self.name.clone(),
+            condition: condition.expr.clone(),
+            saw,
+        })
     }
 
     /// Maps one Submission. All problems of the delivery are collected and returned together,
@@ -329,7 +349,7 @@ struct Parts {
     scheme: Option<Scheme>,
     signing_secret: Option<(String, Loc)>,
     public_url: Option<PublicUrl>,
-    condition: Option<TemplateRef>,
+    condition: Option<Condition>,
     for_each: Option<TemplateRef>,
     hubspot: HubSpotOptions,
     hubspot_api_loc: Option<Loc>,
@@ -538,15 +558,47 @@ pub(super) fn template_name(at: At<'_>, field: &str) -> String {
 }
 
 /// `match:`; `None` when it was wrong (reported).
-fn compile_match(spec: MatchSpec, at: At<'_>, templates: &mut Templates, report: &mut Report) -> Option<TemplateRef> {
+fn compile_match(spec: MatchSpec, at: At<'_>, templates: &mut Templates, report: &mut Report) -> Option<Condition> {
     let expr = spec.expr?;
     let at = at.field("match");
-    match templates.add_expression(template_name(at, "match"), &expr) {
-        Ok(template) => Some(template),
+    let name = template_name(at, "match");
+    match templates.add_expression(name.clone(), &expr) {
+        Ok(template) => {
+            let paths = templates.add_paths(&name, &expr);
+            Some(Condition { expr, template, paths })
+        }
         Err(message) => {
             report.error(at, spec.loc, format!("invalid `match` expression: {message}"));
             None
         }
+    }
+}
+
+/// A compiled `match:`: the expression as written, its template, and the variable paths it reads
+/// (for [`Route::unmatched`]).
+#[derive(Debug)]
+struct Condition {
+    expr: String,
+    template: TemplateRef,
+    paths: Vec<(String, TemplateRef)>,
+}
+
+/// A value as an `ignored` answer shows it: as it is up to [`Unmatched::MAX_VALUE_CHARS`] characters
+/// of JSON; longer text cut with `…`, a longer list or object replaced by a sentence giving its size.
+fn shown(value: Value) -> Value {
+    use Value as Json;
+    let max = Unmatched::MAX_VALUE_CHARS;
+    match value {
+        Json::String(text) if text.chars().count() > max => {
+            Json::String(format!("{}…", text.chars().take(max).collect::<String>()))
+        }
+        Json::Array(items) if serde_json::to_string(&items).map_or(0, |t| t.chars().count()) > max => {
+            Json::String(format!("(a list of {} items)", items.len()))
+        }
+        Json::Object(members) if serde_json::to_string(&members).map_or(0, |t| t.chars().count()) > max => {
+            Json::String(format!("(an object with {} keys)", members.len()))
+        }
+        other => other,
     }
 }
 

@@ -168,6 +168,25 @@ impl Templates {
         })
     }
 
+    /// The variable paths an expression reads (`fields.form_id`, `submission.event_type`: attribute
+    /// chains, in name order), each compiled as an expression of its own under `{name}#{path}`, so
+    /// that an `ignored` answer can show what the expression saw. A path that fails to compile is
+    /// left out (it cannot: it was read from an expression that compiled).
+    pub fn add_paths(&mut self, name: &str, expr: &str) -> Vec<(String, TemplateRef)> {
+        let mut paths: Vec<String> = match self.env.compile_expression(expr) {
+            Ok(compiled) => compiled.undeclared_variables(true).into_iter().collect(),
+            Err(_) => return Vec::new(),
+        };
+        paths.sort();
+        paths
+            .into_iter()
+            .filter_map(|path| {
+                let template = self.add_expression(format!("{name}#{path}"), &path).ok()?;
+                Some((path, template))
+            })
+            .collect()
+    }
+
     /// Evaluates a template made by [`Templates::add_expression`] and returns the expression's
     /// value as minijinja sees it (undefined when nothing was printed), for Jinja truthiness.
     pub fn evaluate(&self, expression: &TemplateRef, context: &Value) -> Result<Value, String> {
@@ -436,7 +455,7 @@ fn default_filter(state: &State, value: &Value, args: Rest<Value>) -> Result<Val
     minijinja::filters::default(state, value, args)
 }
 
-fn value_to_json(value: &Value) -> serde_json::Value {
+pub(crate) fn value_to_json(value: &Value) -> serde_json::Value {
     if value.is_undefined() || value.is_none() {
         return serde_json::Value::Null;
     }

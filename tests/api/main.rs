@@ -5,6 +5,7 @@ mod aws;
 mod check_online;
 mod cli;
 mod dedupe;
+mod docs;
 mod faults;
 mod for_each;
 mod handler;

@@ -218,6 +218,13 @@ async fn an_event_no_route_matches_is_ignored_and_not_stored() {
 
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(response.json["status"], "ignored");
+    // The answer shows the sender what the route's `match` read from its delivery.
+    assert_eq!(response.json["routes"][0]["route"], "stripe", "{}", response.text);
+    assert_eq!(
+        response.json["routes"][0]["saw"]["submission.event_type"], "customer.created",
+        "{}",
+        response.text
+    );
     assert!(t.dead_letters().await.is_empty());
 }
 

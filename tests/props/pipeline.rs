@@ -97,7 +97,7 @@ proptest! {
                 prop_assert!(["decode_failed", "match_failed", "mapping_failed"].contains(&reason.as_str()), "{}", reason);
                 prop_assert_eq!(&json["status"], "dead_lettered");
             }
-            Outcome::Ignored => {
+            Outcome::Ignored(_) => {
                 prop_assert_eq!(status, 200);
                 prop_assert_eq!((deals, letters), (0, 0));
                 prop_assert_eq!(&json["status"], "ignored");

@@ -29,7 +29,7 @@
 //! always picks the lowest id among matches so later deliveries converge on the oldest record, and a
 //! `409` to the create — a portal that enforces unique domains — is answered by searching again and
 //! using what it finds) but cannot close it: the residual risk is a duplicate company for bursts of
-//! leads from one new domain, which HubSpot's "merge companies" resolves. README "Companies".
+//! leads from one new domain, which HubSpot's "merge companies" resolves. README "The plan of calls" ("Companies created twice").
 
 mod caller;
 mod dedupe;
