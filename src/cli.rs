@@ -323,8 +323,17 @@ async fn transform(event: &Path) -> u8 {
         Outcome::Ignored(unmatched) => {
             eprintln!("no route's `match` accepts this delivery; it would be ignored (200)");
             for route in unmatched {
-                let saw: Vec<String> = route.saw.iter().map(|(path, value)| format!("{path} = {value}")).collect();
-                eprintln!("  route {}: match: {}; saw {}", route.route, route.condition, saw.join(", "));
+                let saw: Vec<String> = route
+                    .saw
+                    .iter()
+                    .map(|(path, value)| format!("{path} = {value}"))
+                    .collect();
+                eprintln!(
+                    "  route {}: match: {}; saw {}",
+                    route.route,
+                    route.condition,
+                    saw.join(", ")
+                );
             }
         }
         Outcome::RetryLater { message, .. } => eprintln!("the sender would be asked to retry: {message}"),

@@ -98,7 +98,9 @@ impl<'a> Ids<'a> {
             ),
             Outcome::InProgress { .. } => (None, None, Some("delivery_in_progress")),
             Outcome::Deferred { reason, .. } => (None, None, Some(reason.as_str())),
-            Outcome::DryRun(_) | Outcome::Ignored(_) | Outcome::Records(_) | Outcome::Queued { .. } => (None, None, None),
+            Outcome::DryRun(_) | Outcome::Ignored(_) | Outcome::Records(_) | Outcome::Queued { .. } => {
+                (None, None, None)
+            }
         };
         Ids {
             deal_id,

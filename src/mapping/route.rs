@@ -144,7 +144,10 @@ impl Route {
             .paths
             .iter()
             .map(|(path, template)| {
-                let value = self.templates.evaluate(template, &context).unwrap_or(minijinja::Value::UNDEFINED);
+                let value = self
+                    .templates
+                    .evaluate(template, &context)
+                    .unwrap_or(minijinja::Value::UNDEFINED);
                 (path.clone(), shown(value_to_json(&value)))
             })
             .collect();

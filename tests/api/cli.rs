@@ -502,16 +502,32 @@ async fn a_signing_key_missing_from_the_secret_stops_its_endpoints_and_the_funct
 /// (`DEALHOOK_DRY_RUN=maybe`), a mapping that does not load.
 #[test]
 fn a_function_that_cannot_start_logs_its_error_once_as_json() {
-    let cases: [(&str, &[(&str, &str)], &str); 3] = [
-        ("no dead-letter queue", &[("HUBSPOT_ACCESS_TOKEN", "pat-x")], "DEALHOOK_DLQ_URL"),
-        ("a value that does not parse", &[("DEALHOOK_DRY_RUN", "maybe")], "DEALHOOK_DRY_RUN"),
+    // (case, environment, what the error names)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 3] = [
+        (
+            "no dead-letter queue",
+            &[("HUBSPOT_ACCESS_TOKEN", "pat-x")],
+            "DEALHOOK_DLQ_URL",
+        ),
+        (
+            "a value that does not parse",
+            &[("DEALHOOK_DRY_RUN", "maybe")],
+            "DEALHOOK_DRY_RUN",
+        ),
         (
             "a mapping that does not load",
-            &[("DEALHOOK_MAPPING_YAML", "version: 1\nroutes: {}\n"), ("DEALHOOK_DRY_RUN", "true")],
+            &[
+                ("DEALHOOK_MAPPING_YAML", "version: 1\nroutes: {}\n"),
+                ("DEALHOOK_DRY_RUN", "true"),
+            ],
             "routes",
         ),
     ];
-    for binary in [env!("CARGO_BIN_EXE_dealhook-http"), env!("CARGO_BIN_EXE_dealhook-worker")] {
+    for binary in [
+        env!("CARGO_BIN_EXE_dealhook-http"),
+        env!("CARGO_BIN_EXE_dealhook-worker"),
+    ] {
         for (name, envs, named) in cases {
             let mut command = Command::new(binary);
             for variable in CLEARED {
@@ -528,9 +544,13 @@ fn a_function_that_cannot_start_logs_its_error_once_as_json() {
             let text = format!("{}{}", stdout(&output), stderr(&output));
             let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
             assert_eq!(lines.len(), 1, "{case}: one line, not {lines:#?}");
-            let line: Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{case}: not JSON ({e}): {text}"));
+            let line: Value =
+                serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{case}: not JSON ({e}): {text}"));
             assert_eq!(line["level"], "ERROR", "{case}: {line}");
-            assert!(line["message"].as_str().unwrap_or("").contains("cannot start"), "{case}: {line}");
+            assert!(
+                line["message"].as_str().unwrap_or("").contains("cannot start"),
+                "{case}: {line}"
+            );
             assert!(line["error"].as_str().unwrap_or("").contains(named), "{case}: {line}");
         }
     }

@@ -76,3 +76,40 @@ fn the_docs_reader_takes_whole_mappings_and_nothing_else() {
     let found = whole_mappings(text);
     assert_eq!(found, vec![(3, "# a comment\nversion: 1\nroutes: {}\n".to_owned())]);
 }
+
+/// deploy.md's table of `sam deploy --guided` prompts lists every parameter of template.yaml, in the
+/// template's order (the order SAM asks in), and no other: a parameter added to the template must be
+/// explained there.
+#[test]
+fn the_guided_deploy_prompts_in_deploy_md_are_the_template_parameters_in_order() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+    let parameters: Vec<&str> = template
+        .lines()
+        .skip_while(|l| *l != "Parameters:")
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|name| name.chars().all(char::is_alphanumeric))
+        .collect();
+    assert!(
+        parameters.len() >= 10,
+        "template.yaml's parameters not found: {parameters:?}"
+    );
+    let deploy = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();
+    let mut prompted: Vec<&str> = Vec::new();
+    for row in deploy.lines().filter(|l| l.starts_with("| `Parameter ")) {
+        let cell = row.split('|').nth(1).unwrap_or("");
+        for part in cell.split("`Parameter ").skip(1) {
+            prompted.extend(part.split_whitespace().next());
+        }
+        // A row may name two parameters: "`Parameter A [x]`, `B [y]`".
+        for part in cell.split(", `").skip(1) {
+            prompted.extend(part.split_whitespace().next());
+        }
+    }
+    assert_eq!(
+        prompted, parameters,
+        "docs/deploy.md, section 4: the prompts and template.yaml's parameters differ"
+    );
+}
