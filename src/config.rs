@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::metrics::{self, Metrics};
 use crate::aws::{
     DeadLetters, DynamoDbIdempotency, MemoryDeadLetters, PayloadStore, S3Payloads, SecretSource, SecretsManagerSource,
     SqsQueue, StaticSecrets,
@@ -67,6 +68,9 @@ pub struct Env {
     /// `DEALHOOK_MAX_RECEIVE_COUNT`: the work queue's redrive `maxReceiveCount`, so that the worker
     /// dead-letters a failure itself, with its reason, on a message's last receive.
     pub max_receive_count: Option<u32>,
+    /// `DEALHOOK_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics (default `dealhook`;
+    /// see [`crate::metrics::parse_namespace`]).
+    pub metrics_namespace: String,
 }
 
 /// Where the HTTP function sends an accepted delivery (`DEALHOOK_MODE`).
@@ -170,6 +174,13 @@ impl Env {
             queue_url: get("DEALHOOK_QUEUE_URL"),
             max_receive_count: parse_number("DEALHOOK_MAX_RECEIVE_COUNT", get("DEALHOOK_MAX_RECEIVE_COUNT"))?
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            metrics_namespace: match get(metrics::NAMESPACE_VAR) {
+                None => metrics::DEFAULT_NAMESPACE.to_owned(),
+                Some(namespace) => metrics::parse_namespace(&namespace).map_err(|e| ConfigError::Invalid {
+                    name: metrics::NAMESPACE_VAR,
+                    message: e.to_string(),
+                })?,
+            },
         })
     }
 
@@ -394,6 +405,10 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
             payloads,
             max_receive_count: env.max_receive_count,
         });
+    }
+    // Metrics go to stdout on Lambda only: locally, stdout is the answer.
+    if mode == Mode::Lambda {
+        app = app.with_metrics(Metrics::new(env.metrics_namespace.clone(), metrics::Sink::Stdout));
     }
     Ok((app, wiring, memory_letters))
 }
