@@ -495,14 +495,219 @@ pub(crate) mod capture {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         (Metrics::new("dealhook-test", Sink::Memory(buffer.clone())), buffer)
     }
+}
 
-    /// The lines written so far, parsed.
-    pub(crate) fn lines(buffer: &Mutex<Vec<u8>>) -> Vec<serde_json::Value> {
-        let bytes = buffer.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
+#[cfg(test)]
+mod tests {
+    use super::capture;
+    use super::*;
+
+    use crate::tests::metrics::emf;
+
+    fn text(buffer: &Mutex<Vec<u8>>) -> String {
+        String::from_utf8(buffer.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The lines of one scope in which `body` records.
+    async fn lines_of(body: impl FnOnce()) -> String {
+        let (metrics, buffer) = capture::metrics();
+        metrics.scope("req-1", async { body() }).await;
+        text(&buffer)
+    }
+
+    #[tokio::test]
+    async fn every_metric_with_its_largest_dimension_set_makes_lines_that_keep_the_specification() {
+        let out = lines_of(|| {
+            for metric in Metric::ALL {
+                let names = metric.dimension_sets().iter().max_by_key(|s| s.len()).unwrap();
+                let dims: Vec<(&'static str, &str)> = names.iter().map(|n| (*n, "v")).collect();
+                record(metric, &dims, 3.0);
+            }
+        })
+        .await;
+        let points = emf::validate(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        for metric in Metric::ALL {
+            let sets = metric.dimension_sets();
+            let found: Vec<&emf::Point> = points.iter().filter(|p| p.name == metric.name()).collect();
+            assert_eq!(found.len(), sets.len(), "{}: one point per dimension set\n{out}", metric.name());
+            for point in found {
+                assert_eq!(point.unit.as_deref(), Some(metric.unit().as_str()));
+                assert_eq!(point.namespace, "dealhook-test");
+                // ColdStarts also has the scope's own count of one.
+                let expected = if metric == Metric::ColdStarts { 4.0 } else { 3.0 };
+                assert_eq!(point.values.iter().sum::<f64>(), expected, "{}", metric.name());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_are_summed_per_dimension_values_and_latencies_kept_one_by_one() {
+        let out = lines_of(|| {
+            count(Metric::DeadLetters, &[(REASON, "mapping_failed")]);
+            count(Metric::DeadLetters, &[(REASON, "mapping_failed")]);
+            count(Metric::DeadLetters, &[(REASON, "hubspot_rejected")]);
+            record(Metric::HubSpotLatency, &[(CALL, "deal")], 12.5);
+            record(Metric::HubSpotLatency, &[(CALL, "deal")], 40.0);
+        })
+        .await;
+        let points = emf::validate(&out).unwrap();
+        assert_eq!(emf::sum(&points, "DeadLetters", &[("reason", "mapping_failed")]), 2.0);
+        assert_eq!(emf::sum(&points, "DeadLetters", &[("reason", "hubspot_rejected")]), 1.0);
+        let latency: Vec<&emf::Point> = points
+            .iter()
+            .filter(|p| p.name == "HubSpotLatency" && p.dimensions.is_empty())
+            .collect();
+        assert_eq!(latency.len(), 1);
+        assert_eq!(latency[0].values, [12.5, 40.0]);
+        // A whole count is written as an integer.
+        assert!(out.contains(r#""DeadLetters":2"#), "{out}");
+    }
+
+    #[tokio::test]
+    async fn more_than_a_hundred_latencies_continue_on_further_lines() {
+        let out = lines_of(|| {
+            for ms in 0..250 {
+                record(Metric::HubSpotLatency, &[(CALL, "deal")], f64::from(ms));
+            }
+            count(Metric::HubSpotRetries, &[(CALL, "deal")]);
+        })
+        .await;
+        let points = emf::validate(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(emf::samples(&points, "HubSpotLatency", &[("call", "deal")]), 250);
+        let total: f64 = (0..250).map(f64::from).sum();
+        assert_eq!(emf::sum(&points, "HubSpotLatency", &[("call", "deal")]), total);
+        // The count is written once, not once per continuation line.
+        assert_eq!(emf::sum(&points, "HubSpotRetries", &[("call", "deal")]), 1.0);
+        assert_eq!(out.lines().filter(|l| l.contains("HubSpotLatency")).count(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_scope_within_a_scope_records_into_the_outer_and_writes_once() {
+        let (metrics, buffer) = capture::metrics();
+        metrics
+            .scope("outer", async {
+                count(Metric::Deliveries, &[(ENDPOINT, "a"), (OUTCOME, "created")]);
+                metrics
+                    .scope("inner", async {
+                        count(Metric::Deliveries, &[(ENDPOINT, "a"), (OUTCOME, "created")]);
+                    })
+                    .await;
+                assert!(text(&buffer).is_empty(), "written before the outer scope ended");
+            })
+            .await;
+        let out = text(&buffer);
+        let points = emf::validate(&out).unwrap();
+        assert_eq!(emf::sum(&points, "Deliveries", &[("outcome", "created")]), 2.0);
+        assert_eq!(emf::sum(&points, "ColdStarts", &[]), 1.0);
+        assert!(!out.contains("inner"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn outside_a_scope_nothing_is_recorded_and_an_off_sink_writes_nothing() {
+        count(Metric::Deliveries, &[(ENDPOINT, "a"), (OUTCOME, "created")]);
+        let (metrics, buffer) = capture::metrics();
+        metrics.scope("r", async {}).await;
+        let points = emf::validate(&text(&buffer)).unwrap();
+        assert!(points.iter().all(|p| p.name == "ColdStarts"), "{points:?}");
+        let off = Metrics::default();
+        off.scope("r", async { count(Metric::DeadLetterWriteFailures, &[]) }).await;
+        assert_eq!(off.namespace(), DEFAULT_NAMESPACE);
+    }
+
+    #[tokio::test]
+    async fn a_blank_dimension_value_is_written_as_none_and_a_non_finite_value_is_dropped() {
+        let out = lines_of(|| {
+            count(Metric::Deliveries, &[(ENDPOINT, " "), (OUTCOME, "rejected")]);
+            record(Metric::HubSpotLatency, &[(CALL, "deal")], f64::NAN);
+            record(Metric::QueueLag, &[], f64::INFINITY);
+        })
+        .await;
+        let points = emf::validate(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(
+            emf::sum(&points, "Deliveries", &[("endpoint", "none"), ("outcome", "rejected")]),
+            1.0
+        );
+        assert!(points.iter().all(|p| p.name != "HubSpotLatency" && p.name != "QueueLag"));
+    }
+
+    #[test]
+    fn status_classes() {
+        for (status, class) in [
+            (Some(200), "2xx"),
+            (Some(207), "2xx"),
+            (Some(301), "3xx"),
+            (Some(400), "4xx"),
+            (Some(429), "4xx"),
+            (Some(502), "5xx"),
+            (Some(99), "none"),
+            (Some(600), "none"),
+            (None, "none"),
+        ] {
+            assert_eq!(status_class(status), class, "{status:?}");
+        }
+    }
+
+    /// Namespaces CloudWatch refuses, each for one rule.
+    #[test]
+    fn namespaces_are_checked_against_cloudwatchs_rules() {
+        assert_eq!(parse_namespace("dealhook").unwrap(), "dealhook");
+        assert_eq!(parse_namespace("Acme/dealhook prod:1#a_b-c.d").unwrap(), "Acme/dealhook prod:1#a_b-c.d");
+        for (namespace, rule) in [
+            ("", "1 to 255"),
+            (&"n".repeat(256) as &str, "1 to 255"),
+            ("deal$hook", "'$'"),
+            ("dealhook\n", "'\\n'"),
+            ("dealhöok", "'ö'"),
+            ("AWS/Lambda", "reserved"),
+        ] {
+            let error = parse_namespace(namespace).unwrap_err().to_string();
+            assert!(error.contains(rule), "{namespace:?}: {error}");
+        }
+        assert!(parse_namespace(&"n".repeat(255)).is_ok());
+    }
+
+    /// The validator itself: a line breaking each rule of the specification is refused, naming it.
+    #[test]
+    fn the_emf_validator_refuses_each_broken_rule() {
+        let good = r#"{"_aws":{"Timestamp":1700000000000,"CloudWatchMetrics":[{"Namespace":"n","Dimensions":[["d"]],"Metrics":[{"Name":"M","Unit":"Count"}]}]},"d":"v","M":1}"#;
+        assert_eq!(emf::validate_line(good).unwrap().len(), 1);
+        let too_many_dims: Vec<String> = (0..31).map(|i| format!("d{i}")).collect();
+        let mut many_dims = serde_json::from_str::<serde_json::Value>(good).unwrap();
+        many_dims["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = serde_json::json!([too_many_dims]);
+        for name in &too_many_dims {
+            many_dims[name] = serde_json::json!("v");
+        }
+        let mut many_metrics = serde_json::from_str::<serde_json::Value>(good).unwrap();
+        let names: Vec<serde_json::Value> = (0..101).map(|i| serde_json::json!({"Name": format!("M{i}")})).collect();
+        for i in 0..101 {
+            many_metrics[format!("M{i}")] = serde_json::json!(1);
+        }
+        many_metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"] = serde_json::json!(names);
+        let many_values = good.replace(r#""M":1"#, &format!(r#""M":{:?}"#, vec![1; 101]));
+        let cases: Vec<(&str, String, &str)> = vec![
+            ("not JSON", "{".into(), "not JSON"),
+            ("no _aws", r#"{"M":1}"#.into(), "_aws"),
+            ("timestamp in seconds", good.replace("1700000000000", "1700000000"), "milliseconds"),
+            ("timestamp a string", good.replace("1700000000000", r#""1700000000000""#), "Timestamp"),
+            ("no directives", good.replace(r#""CloudWatchMetrics":[{"#, r#""X":[{"#), "CloudWatchMetrics"),
+            ("empty namespace", good.replace(r#""Namespace":"n""#, r#""Namespace":"""#), "Namespace"),
+            ("dimension not a member", good.replace(r#""d":"v","#, ""), "not a member"),
+            ("dimension value a number", good.replace(r#""d":"v""#, r#""d":7"#), "not a string"),
+            ("dimension value blank", good.replace(r#""d":"v""#, r#""d":" ""#), "blank"),
+            ("31 dimensions", many_dims.to_string(), "at most 30"),
+            ("metric not a member", good.replace(r#","M":1"#, ""), "not a member"),
+            ("metric value a string", good.replace(r#""M":1"#, r#""M":"1""#), "not a number"),
+            ("101 metrics", many_metrics.to_string(), "at most 100"),
+            ("101 values", many_values, "1 to 100"),
+            ("empty values", good.replace(r#""M":1"#, r#""M":[]"#), "1 to 100"),
+            ("unit unknown", good.replace(r#""Unit":"Count""#, r#""Unit":"Counts""#), "not a CloudWatch unit"),
+            ("metric named twice", good.replace(r#"{"Name":"M","Unit":"Count"}"#, r#"{"Name":"M"},{"Name":"M"}"#), "twice"),
+            ("no dimension set", good.replace(r#"[["d"]]"#, "[]"), "extract no metric"),
+            ("bad resolution", good.replace(r#""Unit":"Count""#, r#""Unit":"Count","StorageResolution":5"#), "StorageResolution"),
+        ];
+        for (case, line, rule) in cases {
+            let error = emf::validate_line(&line).expect_err(case);
+            assert!(error.contains(rule), "{case}: {error}");
+        }
     }
 }

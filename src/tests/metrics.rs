@@ -14,7 +14,7 @@ use crate::metrics::capture;
 
 #[path = "../../tests/common/emf.rs"]
 #[allow(dead_code)]
-mod emf;
+pub(crate) mod emf;
 
 use emf::{Point, samples, sum};
 
@@ -253,4 +253,33 @@ async fn a_malformed_event_is_counted_as_a_rejected_delivery_of_no_known_endpoin
     );
     assert_eq!(sum(&points, "ColdStarts", &[]), 1.0);
     assert!(text.contains(r#""requestId":"req-malformed""#), "{text}");
+}
+
+#[tokio::test]
+async fn the_worker_records_each_messages_lag_from_its_sent_timestamp() {
+    let (metrics, buffer) = capture::metrics();
+    let worker = fakes(false).app.with_metrics(metrics);
+    let sent = chrono::Utc::now().timestamp_millis() - 5_000;
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(json!({"Records": [
+        {"messageId": "m-0", "body": "not an envelope", "attributes": {"SentTimestamp": sent.to_string()}},
+        {"messageId": "m-1", "body": "not an envelope", "attributes": {"SentTimestamp": "yesterday"}},
+        {"messageId": "m-2", "body": "not an envelope", "attributes": {}},
+    ]}))
+    .unwrap();
+    let invocation = crate::inbound::Invocation {
+        request_id: "req-worker".into(),
+        deadline: None,
+        xray_trace_id: None,
+    };
+    worker.handle_sqs_event(&event, &invocation).await;
+    let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    let points = emf::validate(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let lag: Vec<f64> = points
+        .iter()
+        .filter(|p| p.name == "QueueLag")
+        .flat_map(|p| p.values.clone())
+        .collect();
+    assert_eq!(lag.len(), 1, "only the readable timestamp: {text}");
+    assert!((5_000.0..60_000.0).contains(&lag[0]), "{lag:?}");
+    assert_eq!(points.iter().find(|p| p.name == "QueueLag").unwrap().unit.as_deref(), Some("Milliseconds"));
 }
