@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::metrics::{self, Metrics};
 use crate::aws::{
     DeadLetters, DynamoDbIdempotency, MemoryDeadLetters, PayloadStore, S3Payloads, SecretSource, SecretsManagerSource,
     SqsQueue, StaticSecrets,
@@ -17,6 +16,7 @@ use crate::hubspot::portal::{Portal, PortalConfig};
 use crate::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use crate::idempotency::Idempotency;
 use crate::mapping::{Mapping, MappingLoadError};
+use crate::metrics::{self, Metrics};
 use crate::queue::WorkQueue;
 use crate::worker::WorkerSetup;
 use crate::{App, Settings};

@@ -294,7 +294,10 @@ impl App {
         let outcome = self.run(delivery).instrument(span.clone()).await;
         let _entered = span.enter();
         log_summary(delivery, route, &outcome, started);
-        let endpoint = self.mapping.endpoint(route).map_or(metrics::UNKNOWN_ENDPOINT, Endpoint::name);
+        let endpoint = self
+            .mapping
+            .endpoint(route)
+            .map_or(metrics::UNKNOWN_ENDPOINT, Endpoint::name);
         metrics::delivery_ended(endpoint, &outcome);
         outcome
     }

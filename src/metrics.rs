@@ -320,7 +320,10 @@ pub fn delivery_ended(endpoint: &str, outcome: &Outcome) {
     match outcome {
         Outcome::Records(records) => {
             for record in records {
-                count(Metric::Records, &[(ENDPOINT, endpoint), (OUTCOME, record.outcome.label())]);
+                count(
+                    Metric::Records,
+                    &[(ENDPOINT, endpoint), (OUTCOME, record.outcome.label())],
+                );
                 if created(&record.outcome) {
                     count(Metric::DealsCreated, &[(ENDPOINT, endpoint)]);
                 }
@@ -352,7 +355,10 @@ pub fn association_failures(failures: usize) {
 /// `status` (`None`: no answer), its [`Metric::HubSpotLatency`], [`Metric::HubSpotThrottled`] on a 429,
 /// and [`Metric::HubSpotRetries`] when it was not the call's first request.
 pub fn hubspot_request(call: &str, status: Option<u16>, elapsed: std::time::Duration, retry: bool) {
-    count(Metric::HubSpotCalls, &[(CALL, call), (STATUS_CLASS, status_class(status))]);
+    count(
+        Metric::HubSpotCalls,
+        &[(CALL, call), (STATUS_CLASS, status_class(status))],
+    );
     record(Metric::HubSpotLatency, &[(CALL, call)], elapsed.as_secs_f64() * 1000.0);
     if status == Some(429) {
         count(Metric::HubSpotThrottled, &[(CALL, call)]);
@@ -529,7 +535,12 @@ mod tests {
         for metric in Metric::ALL {
             let sets = metric.dimension_sets();
             let found: Vec<&emf::Point> = points.iter().filter(|p| p.name == metric.name()).collect();
-            assert_eq!(found.len(), sets.len(), "{}: one point per dimension set\n{out}", metric.name());
+            assert_eq!(
+                found.len(),
+                sets.len(),
+                "{}: one point per dimension set\n{out}",
+                metric.name()
+            );
             for point in found {
                 assert_eq!(point.unit.as_deref(), Some(metric.unit().as_str()));
                 assert_eq!(point.namespace, "dealhook-test");
@@ -610,7 +621,8 @@ mod tests {
         let points = emf::validate(&text(&buffer)).unwrap();
         assert!(points.iter().all(|p| p.name == "ColdStarts"), "{points:?}");
         let off = Metrics::default();
-        off.scope("r", async { count(Metric::DeadLetterWriteFailures, &[]) }).await;
+        off.scope("r", async { count(Metric::DeadLetterWriteFailures, &[]) })
+            .await;
         assert_eq!(off.namespace(), DEFAULT_NAMESPACE);
     }
 
@@ -627,7 +639,11 @@ mod tests {
             emf::sum(&points, "Deliveries", &[("endpoint", "none"), ("outcome", "rejected")]),
             1.0
         );
-        assert!(points.iter().all(|p| p.name != "HubSpotLatency" && p.name != "QueueLag"));
+        assert!(
+            points
+                .iter()
+                .all(|p| p.name != "HubSpotLatency" && p.name != "QueueLag")
+        );
     }
 
     #[test]
@@ -651,7 +667,10 @@ mod tests {
     #[test]
     fn namespaces_are_checked_against_cloudwatchs_rules() {
         assert_eq!(parse_namespace("dealhook").unwrap(), "dealhook");
-        assert_eq!(parse_namespace("Acme/dealhook prod:1#a_b-c.d").unwrap(), "Acme/dealhook prod:1#a_b-c.d");
+        assert_eq!(
+            parse_namespace("Acme/dealhook prod:1#a_b-c.d").unwrap(),
+            "Acme/dealhook prod:1#a_b-c.d"
+        );
         for (namespace, rule) in [
             ("", "1 to 255"),
             (&"n".repeat(256) as &str, "1 to 255"),
@@ -687,23 +706,71 @@ mod tests {
         let cases: Vec<(&str, String, &str)> = vec![
             ("not JSON", "{".into(), "not JSON"),
             ("no _aws", r#"{"M":1}"#.into(), "_aws"),
-            ("timestamp in seconds", good.replace("1700000000000", "1700000000"), "milliseconds"),
-            ("timestamp a string", good.replace("1700000000000", r#""1700000000000""#), "Timestamp"),
-            ("no directives", good.replace(r#""CloudWatchMetrics":[{"#, r#""X":[{"#), "CloudWatchMetrics"),
-            ("empty namespace", good.replace(r#""Namespace":"n""#, r#""Namespace":"""#), "Namespace"),
-            ("dimension not a member", good.replace(r#""d":"v","#, ""), "not a member"),
-            ("dimension value a number", good.replace(r#""d":"v""#, r#""d":7"#), "not a string"),
-            ("dimension value blank", good.replace(r#""d":"v""#, r#""d":" ""#), "blank"),
+            (
+                "timestamp in seconds",
+                good.replace("1700000000000", "1700000000"),
+                "milliseconds",
+            ),
+            (
+                "timestamp a string",
+                good.replace("1700000000000", r#""1700000000000""#),
+                "Timestamp",
+            ),
+            (
+                "no directives",
+                good.replace(r#""CloudWatchMetrics":[{"#, r#""X":[{"#),
+                "CloudWatchMetrics",
+            ),
+            (
+                "empty namespace",
+                good.replace(r#""Namespace":"n""#, r#""Namespace":"""#),
+                "Namespace",
+            ),
+            (
+                "dimension not a member",
+                good.replace(r#""d":"v","#, ""),
+                "not a member",
+            ),
+            (
+                "dimension value a number",
+                good.replace(r#""d":"v""#, r#""d":7"#),
+                "not a string",
+            ),
+            (
+                "dimension value blank",
+                good.replace(r#""d":"v""#, r#""d":" ""#),
+                "blank",
+            ),
             ("31 dimensions", many_dims.to_string(), "at most 30"),
             ("metric not a member", good.replace(r#","M":1"#, ""), "not a member"),
-            ("metric value a string", good.replace(r#""M":1"#, r#""M":"1""#), "not a number"),
+            (
+                "metric value a string",
+                good.replace(r#""M":1"#, r#""M":"1""#),
+                "not a number",
+            ),
             ("101 metrics", many_metrics.to_string(), "at most 100"),
             ("101 values", many_values, "1 to 100"),
             ("empty values", good.replace(r#""M":1"#, r#""M":[]"#), "1 to 100"),
-            ("unit unknown", good.replace(r#""Unit":"Count""#, r#""Unit":"Counts""#), "not a CloudWatch unit"),
-            ("metric named twice", good.replace(r#"{"Name":"M","Unit":"Count"}"#, r#"{"Name":"M"},{"Name":"M"}"#), "twice"),
-            ("no dimension set", good.replace(r#"[["d"]]"#, "[]"), "extract no metric"),
-            ("bad resolution", good.replace(r#""Unit":"Count""#, r#""Unit":"Count","StorageResolution":5"#), "StorageResolution"),
+            (
+                "unit unknown",
+                good.replace(r#""Unit":"Count""#, r#""Unit":"Counts""#),
+                "not a CloudWatch unit",
+            ),
+            (
+                "metric named twice",
+                good.replace(r#"{"Name":"M","Unit":"Count"}"#, r#"{"Name":"M"},{"Name":"M"}"#),
+                "twice",
+            ),
+            (
+                "no dimension set",
+                good.replace(r#"[["d"]]"#, "[]"),
+                "extract no metric",
+            ),
+            (
+                "bad resolution",
+                good.replace(r#""Unit":"Count""#, r#""Unit":"Count","StorageResolution":5"#),
+                "StorageResolution",
+            ),
         ];
         for (case, line, rule) in cases {
             let error = emf::validate_line(&line).expect_err(case);

@@ -62,16 +62,28 @@ async fn a_created_deal_counts_one_delivery_one_deal_and_each_hubspot_call() {
     assert!(matches!(outcome, Outcome::Created(_)), "{outcome:?}");
     assert_eq!(sum(&points, "Deliveries", QUOTE), 1.0, "{text}");
     assert_eq!(
-        sum(&points, "Deliveries", &[("endpoint", "website-quote"), ("outcome", "created")]),
+        sum(
+            &points,
+            "Deliveries",
+            &[("endpoint", "website-quote"), ("outcome", "created")]
+        ),
         1.0
     );
     assert_eq!(sum(&points, "DealsCreated", &[]), 1.0);
     assert_eq!(sum(&points, "DealsCreated", &[("endpoint", "website-quote")]), 1.0);
     // The deal is the only call of this route's plan.
-    assert_eq!(sum(&points, "HubSpotCalls", &[("call", "deal"), ("status_class", "2xx")]), 1.0);
+    assert_eq!(
+        sum(&points, "HubSpotCalls", &[("call", "deal"), ("status_class", "2xx")]),
+        1.0
+    );
     assert_eq!(samples(&points, "HubSpotLatency", &[("call", "deal")]), 1);
     assert_eq!(samples(&points, "HubSpotLatency", &[]), 1);
-    for absent in ["DeadLetters", "HubSpotRetries", "HubSpotThrottled", "AssociationFailures"] {
+    for absent in [
+        "DeadLetters",
+        "HubSpotRetries",
+        "HubSpotThrottled",
+        "AssociationFailures",
+    ] {
         assert!(points.iter().all(|p| p.name != absent), "{absent} in {text}");
     }
     assert!(points.iter().all(|p| p.namespace == "dealhook-test"));
@@ -111,12 +123,24 @@ async fn a_rate_limit_then_a_deal_counts_the_throttle_the_retry_and_both_status_
 #[tokio::test]
 async fn a_delivery_that_does_not_map_counts_a_dead_letter_by_reason() {
     let (f, buffer) = with_metrics(fakes(false));
-    let bad = delivery(Method::POST, "/hooks/website-quote", r#"{"company":"Acme","budget":"lots"}"#);
+    let bad = delivery(
+        Method::POST,
+        "/hooks/website-quote",
+        r#"{"company":"Acme","budget":"lots"}"#,
+    );
     let (outcome, points, text) = measured(&f.app, &buffer, &bad).await;
     assert!(matches!(outcome, Outcome::DeadLettered { .. }), "{outcome:?}");
-    assert_eq!(sum(&points, "DeadLetters", &[("reason", "mapping_failed")]), 1.0, "{text}");
+    assert_eq!(
+        sum(&points, "DeadLetters", &[("reason", "mapping_failed")]),
+        1.0,
+        "{text}"
+    );
     assert_eq!(sum(&points, "Deliveries", &[("outcome", "dead_lettered")]), 1.0);
-    assert!(points.iter().all(|p| p.name != "HubSpotCalls" && p.name != "DealsCreated"));
+    assert!(
+        points
+            .iter()
+            .all(|p| p.name != "HubSpotCalls" && p.name != "DealsCreated")
+    );
     assert_eq!(f.letters.sent().len(), 1);
 }
 
@@ -129,9 +153,20 @@ async fn hubspot_refusing_the_deal_counts_a_4xx_and_a_hubspot_rejected_dead_lett
         raw: String::new(),
     });
     let (_, points, text) = measured(&f.app, &buffer, &quote()).await;
-    assert_eq!(sum(&points, "DeadLetters", &[("reason", "hubspot_rejected")]), 1.0, "{text}");
-    assert_eq!(sum(&points, "HubSpotCalls", &[("call", "deal"), ("status_class", "4xx")]), 1.0);
-    assert!(points.iter().all(|p| p.name != "HubSpotRetries" && p.name != "HubSpotThrottled"));
+    assert_eq!(
+        sum(&points, "DeadLetters", &[("reason", "hubspot_rejected")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(&points, "HubSpotCalls", &[("call", "deal"), ("status_class", "4xx")]),
+        1.0
+    );
+    assert!(
+        points
+            .iter()
+            .all(|p| p.name != "HubSpotRetries" && p.name != "HubSpotThrottled")
+    );
 }
 
 #[tokio::test]
@@ -152,7 +187,11 @@ async fn an_endpoint_the_mapping_lacks_is_counted_as_unknown_never_by_the_paths_
     let (outcome, points, text) = measured(&f.app, &buffer, &probe).await;
     assert_eq!(outcome.status().as_u16(), 404);
     assert_eq!(
-        sum(&points, "Deliveries", &[("endpoint", "unknown"), ("outcome", "rejected")]),
+        sum(
+            &points,
+            "Deliveries",
+            &[("endpoint", "unknown"), ("outcome", "rejected")]
+        ),
         1.0,
         "{text}"
     );
@@ -169,7 +208,11 @@ async fn no_payload_value_or_secret_reaches_a_metric_line() {
     );
     values.request_id = "req-values".into();
     let (_, _, text) = measured(&f.app, &buffer, &values).await;
-    let bad = delivery(Method::POST, "/hooks/website-quote", r#"{"company":"Qwertz","budget":"nope-nope"}"#);
+    let bad = delivery(
+        Method::POST,
+        "/hooks/website-quote",
+        r#"{"company":"Qwertz","budget":"nope-nope"}"#,
+    );
     let (_, _, bad_text) = measured(&f.app, &buffer, &bad).await;
     for (lines, value) in [
         (&text, "Zyxwvut"),
@@ -221,8 +264,13 @@ routes:
         "test",
     )
     .unwrap();
-    let (f, buffer) = with_metrics(fakes_with_mapping(false, Credentials::from_token("tok-1".into()), mapping));
-    let body = r#"{"orders": [{"id": "A-1", "total": 10}, {"id": "A-2", "total": "lots"}, {"id": "A-3", "total": 30}]}"#;
+    let (f, buffer) = with_metrics(fakes_with_mapping(
+        false,
+        Credentials::from_token("tok-1".into()),
+        mapping,
+    ));
+    let body =
+        r#"{"orders": [{"id": "A-1", "total": 10}, {"id": "A-2", "total": "lots"}, {"id": "A-3", "total": 30}]}"#;
     let (outcome, points, text) = measured(&f.app, &buffer, &delivery(Method::POST, "/hooks/orders", body)).await;
     assert!(matches!(outcome, Outcome::Records(_)), "{outcome:?}");
     let records = |outcome| sum(&points, "Records", &[("endpoint", "orders"), ("outcome", outcome)]);
@@ -247,7 +295,11 @@ async fn a_malformed_event_is_counted_as_a_rejected_delivery_of_no_known_endpoin
     let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
     let points = emf::validate(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(
-        sum(&points, "Deliveries", &[("endpoint", "unknown"), ("outcome", "rejected")]),
+        sum(
+            &points,
+            "Deliveries",
+            &[("endpoint", "unknown"), ("outcome", "rejected")]
+        ),
         1.0,
         "{text}"
     );
@@ -281,5 +333,8 @@ async fn the_worker_records_each_messages_lag_from_its_sent_timestamp() {
         .collect();
     assert_eq!(lag.len(), 1, "only the readable timestamp: {text}");
     assert!((5_000.0..60_000.0).contains(&lag[0]), "{lag:?}");
-    assert_eq!(points.iter().find(|p| p.name == "QueueLag").unwrap().unit.as_deref(), Some("Milliseconds"));
+    assert_eq!(
+        points.iter().find(|p| p.name == "QueueLag").unwrap().unit.as_deref(),
+        Some("Milliseconds")
+    );
 }

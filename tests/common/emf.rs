@@ -74,7 +74,9 @@ pub fn validate_line(line: &str) -> Result<Vec<Point>, String> {
         .ok_or("`_aws.Timestamp` is not an integer")?;
     // Milliseconds since the epoch: after 2001-09-09 (1e12 ms), before the year 2286 (1e13 ms).
     if !(1_000_000_000_000..10_000_000_000_000).contains(&timestamp) {
-        return Err(format!("`_aws.Timestamp` {timestamp} is not milliseconds since the epoch"));
+        return Err(format!(
+            "`_aws.Timestamp` {timestamp} is not milliseconds since the epoch"
+        ));
     }
     let directives = aws
         .get("CloudWatchMetrics")
@@ -100,11 +102,12 @@ pub fn validate_line(line: &str) -> Result<Vec<Point>, String> {
             .ok_or(format!("{at}.Dimensions is not an array"))?;
         let mut dimension_sets = Vec::new();
         for (s, set) in sets.iter().enumerate() {
-            let set = set
-                .as_array()
-                .ok_or(format!("{at}.Dimensions[{s}] is not an array"))?;
+            let set = set.as_array().ok_or(format!("{at}.Dimensions[{s}] is not an array"))?;
             if set.len() > MAX_DIMENSIONS {
-                return Err(format!("{at}.Dimensions[{s}] has {} dimensions (at most {MAX_DIMENSIONS})", set.len()));
+                return Err(format!(
+                    "{at}.Dimensions[{s}] has {} dimensions (at most {MAX_DIMENSIONS})",
+                    set.len()
+                ));
             }
             let mut dimensions = BTreeMap::new();
             for name in set {
@@ -120,7 +123,9 @@ pub fn validate_line(line: &str) -> Result<Vec<Point>, String> {
                     .as_str()
                     .ok_or(format!("dimension {name:?}'s value is not a string"))?;
                 if value.trim().is_empty() || value.len() > 1024 {
-                    return Err(format!("dimension {name:?}'s value {value:?} is blank or over 1024 characters"));
+                    return Err(format!(
+                        "dimension {name:?}'s value {value:?} is blank or over 1024 characters"
+                    ));
                 }
                 if dimensions.insert(name.to_owned(), value.to_owned()).is_some() {
                     return Err(format!("{at}.Dimensions[{s}] names {name:?} twice"));
@@ -133,7 +138,10 @@ pub fn validate_line(line: &str) -> Result<Vec<Point>, String> {
             .and_then(Value::as_array)
             .ok_or(format!("{at}.Metrics is not an array"))?;
         if metrics.len() > MAX_METRICS {
-            return Err(format!("{at}.Metrics has {} metrics (at most {MAX_METRICS})", metrics.len()));
+            return Err(format!(
+                "{at}.Metrics has {} metrics (at most {MAX_METRICS})",
+                metrics.len()
+            ));
         }
         let mut seen = Vec::new();
         for (m, metric) in metrics.iter().enumerate() {
