@@ -565,6 +565,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_metrics_namespace_defaults_to_dealhook_and_a_bad_one_is_named() {
+        assert_eq!(env(&[]).unwrap().metrics_namespace, "dealhook");
+        assert_eq!(
+            env(&[("DEALHOOK_METRICS_NAMESPACE", " dealhook/prod ")])
+                .unwrap()
+                .metrics_namespace,
+            "dealhook/prod"
+        );
+        for bad in ["AWS/Lambda", "deal$hook"] {
+            let error = env(&[("DEALHOOK_METRICS_NAMESPACE", bad)]).err().unwrap().to_string();
+            assert!(
+                error.starts_with("DEALHOOK_METRICS_NAMESPACE is invalid"),
+                "{bad}: {error}"
+            );
+        }
+        // Only Lambda writes metrics: locally, stdout is the answer.
+        let (app, _, _) = build_app(&env(&[]).unwrap(), Mode::Local).await.unwrap();
+        assert!(!app.metrics().writes());
+    }
+
+    #[tokio::test]
     async fn lambda_mode_refuses_to_start_without_credentials() {
         let e = env(&[("DEALHOOK_DLQ_URL", "http://127.0.0.1:1/q")]).unwrap();
         let err = build_app(&e, Mode::Lambda).await.err().unwrap().to_string();

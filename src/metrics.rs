@@ -248,6 +248,11 @@ impl Metrics {
         &self.namespace
     }
 
+    /// Whether lines are written anywhere (not [`Sink::Off`]).
+    pub fn writes(&self) -> bool {
+        !matches!(self.sink, Sink::Off)
+    }
+
     /// Runs `invocation` with a fresh recording, then writes what it recorded: one EMF line per set of
     /// dimension values, all in one write, tagged with `request_id`. The process's first scope also
     /// counts a cold start. Inside an outer scope (the worker's batch), `invocation` records into it

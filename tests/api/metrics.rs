@@ -197,7 +197,7 @@ fn shown(body: &Value) -> Vec<Shown> {
             let options = row.last().filter(|o| o.is_object());
             let texts: Vec<&str> = row.iter().filter_map(Value::as_str).collect();
             assert!(
-                texts.len() >= 2 && texts.len() % 2 == 0,
+                texts.len() >= 2 && texts.len().is_multiple_of(2),
                 "namespace, name, then name-value pairs: {row:?}"
             );
             out.push(Shown {

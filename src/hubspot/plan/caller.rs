@@ -91,6 +91,7 @@ impl<'a, A: AuthSource + ?Sized> Caller<'a, A> {
                     .unwrap_or_else(|_| Err(out_of_time())),
                 None => sent.await,
             };
+            // A call that returns a value had a 2xx answer (the client turns anything else into an error).
             let status = result.as_ref().map_or_else(HubSpotError::status, |_| Some(200));
             metrics::hubspot_request(name, status, started.elapsed(), attempts > 1);
             let error = match result {
