@@ -148,11 +148,15 @@ fn substituted(text: &str) -> String {
     out + &rest
 }
 
-/// A part of the dashboard body in one mode: a string, a `!Sub`, or an `!If` on `IsQueueMode`.
+/// A part of the dashboard body in one mode: a string, a `!Sub`, `!Ref AWS::NoValue` (nothing), or an
+/// `!If` on `IsQueueMode`.
 fn part_text(node: &Node, queue_mode: bool) -> String {
     if let Some((condition, then, otherwise)) = node.if_parts() {
         assert_eq!(condition, "IsQueueMode", "the dashboard varies with the mode only");
         return part_text(if queue_mode { then } else { otherwise }, queue_mode);
+    }
+    if node.alternatives().is_empty() {
+        return String::new(); // !Ref AWS::NoValue: no part
     }
     substituted(node.sub_text().or(node.text()).expect("a string or a !Sub"))
 }
