@@ -16,6 +16,7 @@ use crate::hubspot::portal::{Portal, PortalConfig};
 use crate::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use crate::idempotency::Idempotency;
 use crate::mapping::{Mapping, MappingLoadError};
+use crate::metrics::{self, Metrics};
 use crate::queue::WorkQueue;
 use crate::worker::WorkerSetup;
 use crate::{App, Settings};
@@ -68,6 +69,9 @@ pub struct Env {
     /// `DEALHOOK_MAX_RECEIVE_COUNT`: the work queue's redrive `maxReceiveCount`, so that the worker
     /// dead-letters a failure itself, with its reason, on a message's last receive.
     pub max_receive_count: Option<u32>,
+    /// `DEALHOOK_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics (default `dealhook`;
+    /// see [`crate::metrics::parse_namespace`]).
+    pub metrics_namespace: String,
 }
 
 /// Where the HTTP function sends an accepted delivery (`DEALHOOK_MODE`).
@@ -171,6 +175,13 @@ impl Env {
             queue_url: get("DEALHOOK_QUEUE_URL"),
             max_receive_count: parse_number("DEALHOOK_MAX_RECEIVE_COUNT", get("DEALHOOK_MAX_RECEIVE_COUNT"))?
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            metrics_namespace: match get(metrics::NAMESPACE_VAR) {
+                None => metrics::DEFAULT_NAMESPACE.to_owned(),
+                Some(namespace) => metrics::parse_namespace(&namespace).map_err(|e| ConfigError::Invalid {
+                    name: metrics::NAMESPACE_VAR,
+                    message: e.to_string(),
+                })?,
+            },
         })
     }
 
@@ -415,6 +426,10 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
             max_receive_count: env.max_receive_count,
         });
     }
+    // Metrics go to stdout on Lambda only: locally, stdout is the answer.
+    if mode == Mode::Lambda {
+        app = app.with_metrics(Metrics::new(env.metrics_namespace.clone(), metrics::Sink::Stdout));
+    }
     Ok((app, wiring, memory_letters))
 }
 
@@ -567,6 +582,27 @@ mod tests {
         }
         let bad = env(&[("DEALHOOK_MODE", "later")]).err().unwrap().to_string();
         assert!(bad.contains("DEALHOOK_MODE") && bad.contains("sync or queue"), "{bad}");
+    }
+
+    #[tokio::test]
+    async fn the_metrics_namespace_defaults_to_dealhook_and_a_bad_one_is_named() {
+        assert_eq!(env(&[]).unwrap().metrics_namespace, "dealhook");
+        assert_eq!(
+            env(&[("DEALHOOK_METRICS_NAMESPACE", " dealhook/prod ")])
+                .unwrap()
+                .metrics_namespace,
+            "dealhook/prod"
+        );
+        for bad in ["AWS/Lambda", "deal$hook"] {
+            let error = env(&[("DEALHOOK_METRICS_NAMESPACE", bad)]).err().unwrap().to_string();
+            assert!(
+                error.starts_with("DEALHOOK_METRICS_NAMESPACE is invalid"),
+                "{bad}: {error}"
+            );
+        }
+        // Only Lambda writes metrics: locally, stdout is the answer.
+        let (app, _, _) = build_app(&env(&[]).unwrap(), Mode::Local).await.unwrap();
+        assert!(!app.metrics().writes());
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@ pub mod hubspot;
 pub mod idempotency;
 pub mod inbound;
 pub mod mapping;
+pub mod metrics;
 pub mod outcome;
 pub mod queue;
 pub mod replay;
@@ -82,6 +83,8 @@ pub struct App {
     queue: Option<Arc<dyn WorkQueue>>,
     /// The worker's side of queue mode (see [`App::with_worker`]).
     worker: Option<worker::WorkerSetup>,
+    /// Where each invocation's metrics go (see [`metrics`]); off unless [`App::with_metrics`].
+    metrics: metrics::Metrics,
 }
 
 /// A delivery ready for HubSpot: where it goes and what it becomes.
@@ -154,7 +157,19 @@ impl App {
             portal: None,
             queue: None,
             worker: None,
+            metrics: metrics::Metrics::default(),
         }
+    }
+
+    /// Writes each invocation's metrics as `metrics` says (see [`metrics::Metrics::scope`]).
+    pub fn with_metrics(mut self, metrics: metrics::Metrics) -> App {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The app's metrics settings.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     /// Queue mode (`DEALHOOK_MODE=queue`): an accepted delivery is put on `queue` as a work item and
@@ -206,7 +221,8 @@ impl App {
         invocation: &Invocation,
     ) -> (Outcome, serde_json::Value) {
         let parsed = LambdaEvent::parse(event, invocation, chrono::Utc::now());
-        self.answer(parsed, invocation).await
+        let answered = self.answer(parsed, invocation);
+        self.metrics.scope(&invocation.request_id, answered).await
     }
 
     /// The Lambda entry point as the function is wired: the event's JSON text exactly as the runtime
@@ -221,7 +237,8 @@ impl App {
                     field: "event".to_owned(),
                     rule: format!("is not JSON that can be read ({error})"),
                 };
-                self.answer(LambdaEvent::Unrecognised(why), invocation).await
+                let answered = self.answer(LambdaEvent::Unrecognised(why), invocation);
+                self.metrics.scope(&invocation.request_id, answered).await
             }
         }
     }
@@ -261,6 +278,7 @@ impl App {
                     duration_ms = started.elapsed().as_millis() as u64,
                     "delivery"
                 );
+                metrics::delivery_ended(metrics::UNKNOWN_ENDPOINT, &outcome);
                 outcome
             }
         };
@@ -276,6 +294,11 @@ impl App {
         let outcome = self.run(delivery).instrument(span.clone()).await;
         let _entered = span.enter();
         log_summary(delivery, route, &outcome, started);
+        let endpoint = self
+            .mapping
+            .endpoint(route)
+            .map_or(metrics::UNKNOWN_ENDPOINT, Endpoint::name);
+        metrics::delivery_ended(endpoint, &outcome);
         outcome
     }
 

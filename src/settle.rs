@@ -8,7 +8,7 @@ use crate::domain::{Problem, Reason};
 use crate::hubspot::{self, PlanError};
 use crate::idempotency::{self, Claim, Idempotency, IdempotencyKey};
 use crate::inbound::Delivery;
-use crate::{App, Outcome, Prepared, StoredResponse, credentials, dedupe};
+use crate::{App, Outcome, Prepared, StoredResponse, credentials, dedupe, metrics};
 
 impl App {
     /// [`Self::deliver`] under the delivery's idempotency key: a repeat of a completed delivery gets the
@@ -91,7 +91,10 @@ impl App {
             delivery.deadline,
         );
         let failure = match plan.await {
-            dedupe::Guarded::Plan(Ok(deal)) => return (Outcome::Created(deal), false),
+            dedupe::Guarded::Plan(Ok(deal)) => {
+                metrics::association_failures(deal.association_create_failures.len());
+                return (Outcome::Created(deal), false);
+            }
             dedupe::Guarded::Plan(Err(failure)) => failure,
             dedupe::Guarded::InProgress { retry_after_secs } => {
                 return (Outcome::InProgress { retry_after_secs }, false);
@@ -125,6 +128,7 @@ impl App {
                 done,
                 failures,
             } => {
+                metrics::association_failures(failures.len());
                 let mut hubspot = HubSpotFailure::of(&error, attempts);
                 hubspot.done = (!done.is_empty()).then_some(done);
                 hubspot.association_failures = failures.into_iter().map(|f| f.entry).collect();
@@ -179,7 +183,9 @@ impl App {
             tracing::warn!(error = %error, "the secret could not be read: this dead letter is scrubbed of the values known so far");
         }
         let letter = letter.redacted(&credentials::scrub::known_secrets());
-        match self.dead_letters.send(&letter).await {
+        let sent = self.dead_letters.send(&letter).await;
+        metrics::dead_letter_written(letter.reason, sent.is_ok());
+        match sent {
             Ok(()) => Outcome::DeadLettered {
                 reason: letter.reason,
                 deal_id: letter
@@ -210,6 +216,7 @@ fn association_failure(
     done: hubspot::PlanProgress,
     attempts: u32,
 ) -> (Reason, Vec<Problem>, Option<HubSpotFailure>, bool) {
+    metrics::association_failures(failures.len());
     let first = failures.iter().find_map(|f| f.error.as_ref());
     let reason = first.map_or(Reason::AssociationNotFound, hubspot::HubSpotError::reason);
     let errors = failures

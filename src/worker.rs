@@ -24,6 +24,7 @@ use crate::domain::Reason;
 use crate::hubspot::DAILY_LIMIT_WAIT;
 use crate::idempotency::IdempotencyKey;
 use crate::inbound::{Delivery, Invocation};
+use crate::metrics::{self, Metric};
 use crate::queue::{MAX_DELAY, MAX_VISIBILITY, OnTransient, Redeliverable, WorkItem, WorkQueue, envelope_text};
 use crate::{Accepted, App, Halt, Outcome, RecordOutcome, credentials};
 
@@ -65,6 +66,12 @@ impl App {
     /// invocation's deadline, answered with the ids of the messages to deliver again. Never fails:
     /// a message that cannot be read is reported failed (SQS's redrive keeps it).
     pub async fn handle_sqs_event(&self, event: &SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
+        let batch = self.batch(event, invocation);
+        self.metrics.scope(&invocation.request_id, batch).await
+    }
+
+    /// [`Self::handle_sqs_event`] within the invocation's metrics scope.
+    async fn batch(&self, event: &SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         for message in &event.records {
             let id = message.message_id.clone().unwrap_or_default();
@@ -134,6 +141,9 @@ impl App {
     /// One message: its envelope read back (from S3 when it is a pointer), its delivery run again,
     /// and what SQS should do with it.
     pub async fn work(&self, message: &SqsMessage, invocation: &Invocation) -> MessageOutcome {
+        if let Some(lag) = queue_lag(message, chrono::Utc::now().timestamp_millis()) {
+            metrics::record(Metric::QueueLag, &[], lag);
+        }
         let retry = |why: String| MessageOutcome::Retry { why, after: None };
         let text = match self.envelope_text(message).await {
             Ok(text) => text,
@@ -329,6 +339,13 @@ impl App {
         };
         transient.then_some(Outcome::Deferred { reason, retry_after })
     }
+}
+
+/// How long the message waited: milliseconds from its `SentTimestamp` (SQS's, ms since the epoch) to
+/// `now_ms`, at least 0 (clocks differ); `None` without a readable timestamp.
+fn queue_lag(message: &SqsMessage, now_ms: i64) -> Option<f64> {
+    let sent: i64 = message.attributes.get("SentTimestamp")?.trim().parse().ok()?;
+    Some(now_ms.saturating_sub(sent).max(0) as f64)
 }
 
 /// `ApproximateReceiveCount`: how many times SQS has handed the message out, this time included.

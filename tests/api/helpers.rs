@@ -15,6 +15,7 @@ use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use dealhook::idempotency::Idempotency;
 use dealhook::inbound::Invocation;
 use dealhook::mapping::Mapping;
+use dealhook::metrics::{Metrics, Sink};
 use dealhook::worker::WorkerSetup;
 use dealhook::{App, Settings};
 use serde_json::Value;
@@ -95,6 +96,8 @@ pub struct Options {
     pub payload_bucket: Option<String>,
     /// Queue mode (`DEALHOOK_MODE=queue`) with a worker (`None`: sync mode).
     pub queue_mode: Option<QueueMode>,
+    /// Where the app's (and the worker's) EMF metrics go, under the namespace `dealhook-api-test`.
+    pub metrics: Option<Sink>,
 }
 
 impl Default for Options {
@@ -117,6 +120,7 @@ impl Default for Options {
             portal: None,
             payload_bucket: None,
             queue_mode: None,
+            metrics: None,
         }
     }
 }
@@ -192,6 +196,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         );
         if let Some(config) = options.portal {
             app = app.with_portal(Portal::new(config));
+        }
+        if let Some(sink) = &options.metrics {
+            app = app.with_metrics(Metrics::new("dealhook-api-test", sink.clone()));
         }
         if let Some(table) = &idempotency_table {
             app = app.with_idempotency(Idempotency {

@@ -200,7 +200,7 @@ impl Node {
     }
 
     /// The template string of `!Sub "…"` or `!Sub ["…", {…}]`.
-    fn sub_text(&self) -> Option<&str> {
+    pub(crate) fn sub_text(&self) -> Option<&str> {
         match self.call()? {
             (name, Value::Str(s)) if name == "Fn::Sub" => Some(s),
             (name, Value::Seq(items)) if name == "Fn::Sub" => items.first()?.text(),
@@ -251,7 +251,7 @@ impl Node {
     }
 
     /// (condition, then, else) of `!If [C, a, b]`.
-    fn if_parts(&self) -> Option<(&str, &Node, &Node)> {
+    pub(crate) fn if_parts(&self) -> Option<(&str, &Node, &Node)> {
         match self.call()? {
             (name, Value::Seq(items)) if name == "Fn::If" && items.len() == 3 => {
                 Some((items[0].text()?, &items[1], &items[2]))
@@ -270,6 +270,17 @@ impl Node {
             Some(Value::Seq(items)) => items.iter().flat_map(Node::alternatives).collect(),
             _ if self.ref_name() == Some("AWS::NoValue") => Vec::new(),
             _ => vec![self],
+        }
+    }
+
+    /// (separator, items) of `!Join [sep, [items]]`.
+    pub(crate) fn join_parts(&self) -> Option<(&str, Vec<&Node>)> {
+        match self.call()? {
+            (name, Value::Seq(items)) if name == "Fn::Join" && items.len() == 2 => match &items[1].value {
+                Value::Seq(parts) => Some((items[0].text()?, parts.iter().collect())),
+                _ => None,
+            },
+            _ => None,
         }
     }
 
@@ -331,11 +342,16 @@ impl Template {
         self.root.at(&["Resources", name])
     }
 
+    /// The node at a path of keys from the template's root.
+    pub(crate) fn at(&self, path: &[&str]) -> Option<&Node> {
+        self.root.at(path)
+    }
+
     fn resource_type(&self, name: &str) -> Option<&str> {
         self.resource(name)?.get("Type")?.text()
     }
 
-    fn resources_of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
+    pub(crate) fn resources_of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
         let resources = self.root.get("Resources").map(Node::entries).unwrap_or_default();
         resources
             .iter()

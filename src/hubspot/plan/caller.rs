@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use super::{AuthSource, PlanError};
 use crate::credentials::HubSpotAuth;
 use crate::hubspot::{HubSpotError, RetryPolicy};
+use crate::metrics;
 
 /// Why one call failed after its retries.
 #[derive(Debug)]
@@ -83,12 +84,16 @@ impl<'a, A: AuthSource + ?Sized> Caller<'a, A> {
             attempts += 1;
             self.sent += 1;
             let sent = attempt(self.auth.clone());
+            let started = tokio::time::Instant::now();
             let result = match self.cut {
                 Some(cut) => tokio::time::timeout_at(cut, sent)
                     .await
                     .unwrap_or_else(|_| Err(out_of_time())),
                 None => sent.await,
             };
+            // A call that returns a value had a 2xx answer (the client turns anything else into an error).
+            let status = result.as_ref().map_or_else(HubSpotError::status, |_| Some(200));
+            metrics::hubspot_request(name, status, started.elapsed(), attempts > 1);
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
