@@ -1312,7 +1312,7 @@ mod tests {
                         random: || 1.0,
                     },
                 },
-                Arc::new(Mapping::embedded().unwrap()),
+                Arc::new(crate::tests::showcase().unwrap()),
                 Arc::new(MemorySecrets::new(credentials)),
                 Arc::new(client(server)),
                 letters.clone(),

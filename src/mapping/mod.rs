@@ -370,7 +370,7 @@ mod tests {
     }
 
     fn embedded() -> Mapping {
-        Mapping::embedded().unwrap_or_else(|e| panic!("embedded mapping must load:\n{e}"))
+        crate::tests::showcase().unwrap_or_else(|e| panic!("the showcase mapping must load:\n{e}"))
     }
 
     fn map(route: &str, fields: Value) -> Result<DealDraft, Vec<Problem>> {
@@ -555,7 +555,7 @@ mod tests {
     /// The example route for the form-to-deal job: only an e-mail and a company name come in.
     #[test]
     fn a_website_lead_becomes_a_contact_by_e_mail_and_a_company_by_domain() {
-        let event: Value = serde_json::from_str(include_str!("../../events/website-lead.json")).unwrap();
+        let event: Value = serde_json::from_str(include_str!("../../examples/showcase/events/website-lead.json")).unwrap();
         let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
         let deal = map("website-lead", body).unwrap_or_else(|p| panic!("{p:#?}"));
         assert_eq!(deal.properties, [prop("dealname", text("Lead: Acme Robotics"))]);

@@ -282,7 +282,7 @@ async fn run(load: Load) -> Report {
                 skip_signatures: false,
                 retry: RetryPolicy::default(),
             },
-            Arc::new(Mapping::embedded().expect("the embedded mapping compiles")),
+            Arc::new(crate::sample_events::showcase_mapping().expect("the showcase mapping compiles")),
             secrets.clone(),
             Arc::new(
                 HubSpotClient::new(HubSpotClientConfig {

@@ -48,8 +48,8 @@ fn fakes() -> Fakes {
 }
 
 fn endpoints() -> Vec<String> {
-    Mapping::embedded()
-        .expect("the embedded mapping loads")
+    crate::showcase_mapping()
+        .expect("the showcase mapping loads")
         .endpoints()
         .map(|e| e.name().to_owned())
         .collect()
