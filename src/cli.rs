@@ -465,8 +465,7 @@ async fn transform(args: &DeliveryArgs, mapping: Option<&Path>, fields: bool) ->
                 }
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&seen_by_templates(&submission, route.as_deref()))
-                        .unwrap_or_default()
+                    serde_json::to_string_pretty(&seen_by_templates(&submission, route.as_deref())).unwrap_or_default()
                 );
                 EXIT_OK
             }
@@ -746,7 +745,11 @@ async fn invoke(args: &DeliveryArgs, mapping: Option<&Path>, raw: bool) -> u8 {
     // The Lambda function's own entry point, so that every event gets the answer it would get there.
     let (outcome, lambda_response) = app.answer_event_text(&event, &Invocation::local()).await;
     note_unresolved_labels(&app).await;
-    let shown = if raw { lambda_response } else { readable(lambda_response) };
+    let shown = if raw {
+        lambda_response
+    } else {
+        readable(lambda_response)
+    };
     println!("{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
     show_memory_letters(memory_letters.as_deref());
     if exit_code(&outcome) == EXIT_REJECTED {

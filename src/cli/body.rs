@@ -21,11 +21,15 @@ impl std::str::FromStr for Header {
     /// `NAME:VALUE` (the first `:` splits), e.g. `Stripe-Signature: t=1,v1=ab`.
     fn from_str(text: &str) -> Result<Header, String> {
         let Some((name, value)) = text.split_once(':') else {
-            return Err(format!("{text:?} is not NAME:VALUE (e.g. --header 'x-webflow-timestamp: 1764064447000')"));
+            return Err(format!(
+                "{text:?} is not NAME:VALUE (e.g. --header 'x-webflow-timestamp: 1764064447000')"
+            ));
         };
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(format!("{name:?} is not a header name (NAME:VALUE, the name without spaces)"));
+            return Err(format!(
+                "{name:?} is not a header name (NAME:VALUE, the name without spaces)"
+            ));
         }
         Ok(Header {
             name: name.to_ascii_lowercase(),

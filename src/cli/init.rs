@@ -319,7 +319,10 @@ pub fn next_steps(written: &Written) -> String {
         written.routes.join(", ")
     );
     let _ = writeln!(out, "\nNext:");
-    let _ = writeln!(out, "  1. put your HubSpot credential and each provider's signing secret in {secret}");
+    let _ = writeln!(
+        out,
+        "  1. put your HubSpot credential and each provider's signing secret in {secret}"
+    );
     for route in &written.tokens {
         let _ = writeln!(
             out,
@@ -365,7 +368,11 @@ mod tests {
             let keys: Vec<&String> = secret["signing"].as_object().unwrap().keys().collect();
             assert_eq!(keys, mapping.signing_keys(), "{source}");
             for endpoint in mapping.endpoints() {
-                assert!(endpoint.signature().is_some(), "{source}: {} is unsigned", endpoint.name());
+                assert!(
+                    endpoint.signature().is_some(),
+                    "{source}: {} is unsigned",
+                    endpoint.name()
+                );
             }
             assert_eq!(secret["hubspot"]["accessToken"], HUBSPOT_PLACEHOLDER);
         }
@@ -388,6 +395,10 @@ mod tests {
             starter_mapping(&[]),
             "the root mapping.yaml must be `dealhook init`'s starter (regenerate it with `dealhook init --force`)"
         );
+        let embedded = Mapping::embedded().unwrap();
+        assert_eq!(embedded.origin(), crate::mapping::EMBEDDED_ORIGIN);
+        let names: Vec<&str> = embedded.endpoints().map(|e| e.name()).collect();
+        assert_eq!(names, ["website-form"]);
     }
 
     #[test]
@@ -410,15 +421,24 @@ mod tests {
         init(&dir, &[Source::Webflow], false).unwrap();
         std::fs::write(dir.join("mapping.yaml"), "mine").unwrap();
         let err = init(&dir, &[Source::Stripe], false).unwrap_err();
-        assert!(matches!(&err, InitError::Exists(p) if p.ends_with("mapping.yaml")), "{err}");
+        assert!(
+            matches!(&err, InitError::Exists(p) if p.ends_with("mapping.yaml")),
+            "{err}"
+        );
         assert_eq!(std::fs::read_to_string(dir.join("mapping.yaml")).unwrap(), "mine");
         // Only the secret present: still nothing written.
         std::fs::remove_file(dir.join("mapping.yaml")).unwrap();
-        assert!(matches!(init(&dir, &[Source::Stripe], false), Err(InitError::Exists(p)) if p.ends_with("secret.json")));
+        assert!(
+            matches!(init(&dir, &[Source::Stripe], false), Err(InitError::Exists(p)) if p.ends_with("secret.json"))
+        );
         assert!(!dir.join("mapping.yaml").exists());
         let written = init(&dir, &[Source::Stripe], true).unwrap();
         assert_eq!(written.routes, ["stripe"]);
-        assert!(std::fs::read_to_string(dir.join("mapping.yaml")).unwrap().contains("source: stripe"));
+        assert!(
+            std::fs::read_to_string(dir.join("mapping.yaml"))
+                .unwrap()
+                .contains("source: stripe")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1287,7 +1287,6 @@ mod tests {
         use crate::domain::Reason;
         use crate::hubspot::RetryPolicy;
         use crate::inbound::Delivery;
-        use crate::mapping::Mapping;
         use crate::{App, Outcome, Settings};
 
         const REVOKED: &str = "na1-revoked-7777-0000-token";

@@ -28,7 +28,6 @@ use dealhook::aws::{MemoryDeadLetters, MemorySecrets};
 use dealhook::credentials::Credentials;
 use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use dealhook::inbound::Invocation;
-use dealhook::mapping::Mapping;
 use dealhook::queue::{QueueError, WorkItem, WorkQueue};
 use dealhook::worker::WorkerSetup;
 use dealhook::{App, Settings};

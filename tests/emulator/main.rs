@@ -286,7 +286,9 @@ fn plan(events_dir: &Path) -> Vec<Invocation> {
                 };
             }
             let (_, status, outcome) = EXPECTED.iter().find(|(n, _, _)| *n == name).unwrap_or_else(|| {
-                panic!("examples/showcase/events/{name} has no expectation: add it to EXPECTED in tests/emulator/main.rs")
+                panic!(
+                    "examples/showcase/events/{name} has no expectation: add it to EXPECTED in tests/emulator/main.rs"
+                )
             });
             Invocation {
                 file: committed.join(&name),

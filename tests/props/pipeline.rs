@@ -5,7 +5,6 @@
 use dealhook::Outcome;
 use dealhook::credentials::Credentials;
 use dealhook::inbound::Delivery;
-use dealhook::mapping::Mapping;
 use http::{HeaderMap, HeaderValue, Method};
 use proptest::prelude::*;
 use serde_json::Value;
