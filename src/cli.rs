@@ -128,10 +128,10 @@ struct MappingArg {
 
 /// The delivery `transform` and `invoke` run: a Lambda event file, or a raw body they make one of.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("delivery").required(true).args(["event", "body"])))]
 struct DeliveryArgs {
     /// A Lambda event file (API Gateway HTTP API v2, REST v1, or function URL; `invoke`: also an SQS
     /// batch). For a body as the sender posts it, use --body and --endpoint instead.
-    #[arg(required_unless_present = "body", conflicts_with = "body")]
     event: Option<PathBuf>,
     /// A raw request body (the JSON or form the sender posts), sent as POST /hooks/NAME.
     #[arg(long, value_name = "FILE", requires = "endpoint")]
