@@ -11,6 +11,8 @@ use crate::inbound::{Delivery, Invocation};
 use crate::mapping::{Mapping, Severity};
 use crate::outcome::Outcome;
 
+mod body;
+pub mod init;
 mod online;
 
 /// Exit code: success (mapping valid, request built, deal created or dry run).
@@ -41,8 +43,129 @@ const EXIT_CODES: &str = "Exit codes: 0 ok · 1 could not run (bad mapping, even
 3 dead-lettered (202) · 4 rejected (4xx) · 5 retry later (503, 409) · 6 ignored (no route matched) · \
 7 the portal could not be read (check --online)";
 
+const CHECK_HELP: &str = "\
+Environment:
+  DEALHOOK_MAPPING, DEALHOOK_MAPPING_YAML   the mapping when neither MAPPING nor --mapping is given
+                                            (else the embedded mapping.yaml)
+  HUBSPOT_ACCESS_TOKEN, HUBSPOT_SECRET_ID   with --online: the HubSpot credential
+  HUBSPOT_BASE_URL                          with --online: HubSpot's API (default https://api.hubapi.com)
+
+Examples:
+  dealhook check --mapping mapping.yaml --secret secret.json
+  dealhook check --online --mapping mapping.yaml --json > check-online.json
+
+Exit codes: 0 valid · 1 errors (or a signing key the secret lacks) · 2 usage · 7 the portal could not be read";
+
+const TRANSFORM_HELP: &str = "\
+Environment:
+  DEALHOOK_MAPPING, DEALHOOK_MAPPING_YAML   the mapping when --mapping is not given (else the embedded one)
+  HUBSPOT_ACCESS_TOKEN, HUBSPOT_SECRET_ID   a credential, to resolve pipeline, stage and option labels
+                                            through the portal (nothing is ever sent); signing keys are
+                                            read (and signatures verified) only with HUBSPOT_SECRET_ID
+  HUBSPOT_BASE_URL                          the URL shown in the request (default https://api.hubapi.com)
+
+Examples:
+  dealhook transform --mapping mapping.yaml --endpoint website-form --body form.txt --fields
+  dealhook transform --mapping mapping.yaml --endpoint webflow --body submission.json
+  dealhook transform examples/showcase/events/website-quote.json --mapping examples/showcase/mapping.yaml
+
+Exit codes: 0 request built (or fields shown) · 1 could not run (bad mapping, unreadable file) · 2 usage ·
+3 it would be dead-lettered · 4 rejected (4xx) · 5 retry later · 6 ignored (no route's `match` holds)";
+
+const INVOKE_HELP: &str = "\
+Environment:
+  DEALHOOK_MAPPING, DEALHOOK_MAPPING_YAML   the mapping when --mapping is not given (else the embedded one)
+  HUBSPOT_SECRET_ID                         the secret (HubSpot credential and signing keys): signatures
+                                            are verified and deals created; without it, or with
+                                            DEALHOOK_DRY_RUN, a dry run
+  HUBSPOT_ACCESS_TOKEN                      a HubSpot credential instead (signatures are then NOT verified)
+  HUBSPOT_BASE_URL, DEALHOOK_DLQ_URL        HubSpot's API; the dead-letter queue (else printed on stderr)
+  DEALHOOK_IDEMPOTENCY_TABLE, DEALHOOK_MODE, DEALHOOK_QUEUE_URL, AWS_*   as on Lambda (README: Configuration)
+
+Examples:
+  dealhook invoke events/website-form.json
+  dealhook invoke --mapping mapping.yaml --endpoint website-form --body form.txt --query token=…
+  dealhook invoke --raw examples/showcase/events/stripe.json --mapping examples/showcase/mapping.yaml
+
+Exit codes: 0 created or dry run · 1 could not run · 2 usage · 3 dead-lettered (202) · 4 rejected (4xx) ·
+5 retry later (503, 409; an SQS batch with failures) · 6 ignored (no route's `match` holds)";
+
+const INIT_HELP: &str = "\
+Writes DIR/mapping.yaml (one signed route per provider, each named after it; with no --provider, a
+plain HTML form route whose URL carries ?token=) and DIR/secret.json (the HubSpot credential to fill in
+and exactly the signing keys those routes name; a `token` key is generated). Nothing is overwritten
+without --force. Keep secret.json out of git (the repository's .gitignore lists it).
+
+Providers: form, json, typeform, tally, webflow, jotform, stripe, standard-webhooks, github, hubspot
+
+Example:
+  dealhook init --provider webflow --provider stripe --dir my-hooks
+
+Exit codes: 0 written · 1 a file exists (nothing written) or could not be written · 2 usage";
+
+const REPLAY_HELP: &str = "\
+Environment:
+  DEALHOOK_DLQ_URL            the queue read when --from is not given, and where new letters go
+  DEALHOOK_MAPPING, DEALHOOK_MAPPING_YAML   the mapping when --mapping is not given (else the embedded one)
+  HUBSPOT_SECRET_ID, HUBSPOT_ACCESS_TOKEN   the HubSpot credential (required unless --dry-run)
+  HUBSPOT_BASE_URL, DEALHOOK_PAYLOAD_BUCKET, DEALHOOK_IDEMPOTENCY_TABLE, AWS_*
+
+Example:
+  dealhook replay --from https://sqs.eu-west-1.amazonaws.com/123456789012/dealhook-dlq --reason mapping_failed
+
+Exit codes: 0 every letter replayed ended in a deal (or was ignored, or made before) · 1 could not run
+(no queue, no credential, invalid mapping, the queue unreadable) · 2 usage · 3 some still fail, cannot
+be read, or were kept because their deal may exist · 5 some were left for later";
+
+/// `--mapping FILE`, on every subcommand that loads a mapping.
+#[derive(Debug, clap::Args)]
+struct MappingArg {
+    /// The mapping file (default: $DEALHOOK_MAPPING, else $DEALHOOK_MAPPING_YAML, else the embedded
+    /// mapping.yaml: the mapping the function would run).
+    #[arg(long = "mapping", value_name = "FILE")]
+    mapping: Option<PathBuf>,
+}
+
+/// The delivery `transform` and `invoke` run: a Lambda event file, or a raw body they make one of.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("delivery").required(true).args(["event", "body"])))]
+struct DeliveryArgs {
+    /// A Lambda event file (API Gateway HTTP API v2, REST v1, or function URL; `invoke`: also an SQS
+    /// batch). For a body as the sender posts it, use --body and --endpoint instead.
+    event: Option<PathBuf>,
+    /// A raw request body (the JSON or form the sender posts), sent as POST /hooks/NAME.
+    #[arg(long, value_name = "FILE", requires = "endpoint")]
+    body: Option<PathBuf>,
+    /// With --body: the endpoint (the NAME of POST /hooks/NAME; `dealhook check` lists them).
+    #[arg(long, value_name = "NAME", requires = "body")]
+    endpoint: Option<String>,
+    /// With --body: its Content-Type (default: application/json for a JSON body, else
+    /// application/x-www-form-urlencoded).
+    #[arg(long, value_name = "TYPE", requires = "body")]
+    content_type: Option<String>,
+    /// With --body: a request header, NAME:VALUE (repeat it), e.g. a provider's signature header.
+    #[arg(long = "header", value_name = "NAME:VALUE", requires = "body")]
+    headers: Vec<body::Header>,
+    /// With --body: the query string, e.g. token=… for a route with `signature: token`.
+    #[arg(long, value_name = "QUERY", requires = "body")]
+    query: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write a starter mapping and a secret template for the providers you name.
+    #[command(after_help = INIT_HELP)]
+    Init {
+        /// A provider to write a route for (repeat it); none: a plain HTML form.
+        #[arg(long = "provider", value_name = "PROVIDER", value_parser = parse_source)]
+        providers: Vec<crate::inbound::Source>,
+        /// The directory to write mapping.yaml and secret.json in (created if missing).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// Replace mapping.yaml and secret.json if they exist.
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate a mapping offline: every error with its line, route and property.
     ///
     /// With --online, compare it with the HubSpot portal instead (credential as for `invoke`:
@@ -54,11 +177,14 @@ enum Command {
     /// association blocks likewise. Templates are not checked. Reads pipelines and deal properties
     /// (scope crm.objects.deals.read, or crm.schemas.deals.read), and contact or company properties
     /// when association blocks set some (crm.objects.contacts.read / crm.objects.companies.read, or
-    /// the crm.schemas.* read scopes). Exit 1 on any error, 7 when the portal cannot be read.
+    /// the crm.schemas.* read scopes).
+    #[command(after_help = CHECK_HELP)]
     Check {
-        /// Mapping file (default: $DEALHOOK_MAPPING, else $DEALHOOK_MAPPING_YAML, else the embedded
-        /// mapping.yaml: the mapping the function would run).
-        mapping: Option<PathBuf>,
+        /// The mapping file (the same as --mapping).
+        #[arg(value_name = "MAPPING", conflicts_with = "mapping")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        mapping: MappingArg,
         /// A file holding the secret's JSON: also check that every signing key the routes name is there.
         #[arg(long, value_name = "FILE", conflicts_with = "online")]
         secret: Option<PathBuf>,
@@ -69,42 +195,57 @@ enum Command {
         #[arg(long, requires = "online")]
         json: bool,
     },
-    /// Print the HubSpot request a Lambda event would produce, without sending anything.
-    Transform {
-        /// A Lambda event file (API Gateway HTTP API v2, REST v1, or function URL).
-        event: PathBuf,
-    },
-    /// Run the real handler on a Lambda event and print the Lambda response.
+    /// Print the HubSpot request a delivery would produce, without sending anything.
     ///
-    /// Without HUBSPOT_SECRET_ID or HUBSPOT_ACCESS_TOKEN this is a dry run; without
-    /// DEALHOOK_DLQ_URL a dead letter is printed on stderr instead of sent.
+    /// The delivery is a Lambda event file, or a raw body with --body FILE --endpoint NAME. With
+    /// --fields, print instead what the route's templates see: `fields` (the provider's normaliser's
+    /// output), `submission` and `raw`, and the route whose `match` holds.
+    #[command(after_help = TRANSFORM_HELP)]
+    Transform {
+        #[command(flatten)]
+        delivery: DeliveryArgs,
+        #[command(flatten)]
+        mapping: MappingArg,
+        /// Print what the templates see (`fields`, `submission`, `raw`) instead of the request.
+        #[arg(long)]
+        fields: bool,
+    },
+    /// Run the real handler on a delivery and print its response.
+    ///
+    /// The delivery is a Lambda event file (HTTP, or an SQS batch for queue mode's worker), or a raw
+    /// body with --body FILE --endpoint NAME. The response is printed with its body as JSON; --raw
+    /// prints the exact Lambda response (the body a JSON string). Without HUBSPOT_SECRET_ID or
+    /// HUBSPOT_ACCESS_TOKEN this is a dry run; without DEALHOOK_DLQ_URL a dead letter is printed on
+    /// stderr instead of sent.
+    #[command(after_help = INVOKE_HELP)]
     Invoke {
-        /// A Lambda event file (API Gateway HTTP API v2, REST v1, or function URL).
-        event: PathBuf,
+        #[command(flatten)]
+        delivery: DeliveryArgs,
+        #[command(flatten)]
+        mapping: MappingArg,
+        /// Print the Lambda response exactly as the function returns it (the body a JSON string).
+        #[arg(long)]
+        raw: bool,
     },
     /// Run dead letters again through the current mapping: a fixed mapping fixes old failures.
     ///
     /// Reads the dead-letter queue (and, for big letters, DEALHOOK_PAYLOAD_BUCKET), runs each letter's
     /// delivery as received (its signature is not checked again) through the mapping the function
-    /// would run (DEALHOOK_MAPPING, else DEALHOOK_MAPPING_YAML, else the embedded one), with the
-    /// HubSpot credential of HUBSPOT_SECRET_ID or HUBSPOT_ACCESS_TOKEN (required unless --dry-run) and
-    /// HUBSPOT_BASE_URL. A letter that becomes a deal (or is ignored, or whose deal was made before) is
-    /// deleted; one that fails again gets a new letter, with its new error, on DEALHOOK_DLQ_URL (else
-    /// the --from queue) and the old one is deleted; the rest are made visible again. With
-    /// DEALHOOK_IDEMPOTENCY_TABLE a letter runs under the key it was received with, so no deal is made
-    /// twice; without it, letters whose deal may exist (outcome_unknown, or a deal id in
+    /// would run (--mapping, else DEALHOOK_MAPPING, else DEALHOOK_MAPPING_YAML, else the embedded one),
+    /// with the HubSpot credential of HUBSPOT_SECRET_ID or HUBSPOT_ACCESS_TOKEN (required unless
+    /// --dry-run) and HUBSPOT_BASE_URL. A letter that becomes a deal (or is ignored, or whose deal was
+    /// made before) is deleted; one that fails again gets a new letter, with its new error, on
+    /// DEALHOOK_DLQ_URL (else the --from queue) and the old one is deleted; the rest are made visible
+    /// again. With DEALHOOK_IDEMPOTENCY_TABLE a letter runs under the key it was received with, so no
+    /// deal is made twice; without it, letters whose deal may exist (outcome_unknown, or a deal id in
     /// hubspot.done) are kept unless --force.
-    ///
-    /// Example: dealhook replay --from https://sqs.eu-west-1.amazonaws.com/123456789012/dealhook-dlq --reason mapping_failed
-    ///
-    /// Exit 0 when every letter replayed ended in a deal (or was ignored, or made before), 3 when some
-    /// still fail, cannot be read, or were kept because their deal may exist, 5 when some were left for
-    /// later (HubSpot or the queue unavailable), 1 when it could not run (no queue, no credential,
-    /// invalid mapping, the queue unreadable).
+    #[command(after_help = REPLAY_HELP)]
     Replay {
         /// The dead-letter queue's URL (default: $DEALHOOK_DLQ_URL).
         #[arg(long, value_name = "QUEUE_URL")]
         from: Option<String>,
+        #[command(flatten)]
+        mapping: MappingArg,
         /// Stop after N letters were run again (letters skipped or unreadable are not counted).
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
@@ -130,22 +271,44 @@ fn parse_reason(name: &str) -> Result<crate::domain::Reason, String> {
         .map_err(|e: crate::domain::UnknownReason| e.to_string())
 }
 
+fn parse_source(name: &str) -> Result<crate::inbound::Source, String> {
+    name.trim().parse().map_err(|_| {
+        let known: Vec<&str> = crate::inbound::Source::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown provider {name:?}; known: {}", known.join(", "))
+    })
+}
+
 /// Parses the arguments and runs the command.
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init();
     let code = match cli.command {
+        Command::Init { providers, dir, force } => match init::init(&dir, &providers, force) {
+            Ok(written) => {
+                print!("{}", init::next_steps(&written));
+                EXIT_OK
+            }
+            Err(e) => fail(&e),
+        },
         Command::Check {
+            file,
             mapping,
             online: true,
             json,
             ..
-        } => online::check_online(mapping.as_deref(), json).await,
-        Command::Check { mapping, secret, .. } => check(mapping.as_deref(), secret.as_deref()),
-        Command::Transform { event } => transform(&event).await,
-        Command::Invoke { event } => invoke(&event).await,
+        } => online::check_online(file.or(mapping.mapping).as_deref(), json).await,
+        Command::Check {
+            file, mapping, secret, ..
+        } => check(file.or(mapping.mapping).as_deref(), secret.as_deref()),
+        Command::Transform {
+            delivery,
+            mapping,
+            fields,
+        } => transform(&delivery, mapping.mapping.as_deref(), fields).await,
+        Command::Invoke { delivery, mapping, raw } => invoke(&delivery, mapping.mapping.as_deref(), raw).await,
         Command::Replay {
             from,
+            mapping,
             limit,
             dry_run,
             reason,
@@ -157,10 +320,19 @@ pub async fn main() -> ExitCode {
                 reasons: (!reason.is_empty()).then_some(reason),
                 force,
             };
-            replay(from, dry_run, &options, json).await
+            replay(from, mapping.mapping.as_deref(), dry_run, &options, json).await
         }
     };
     ExitCode::from(code)
+}
+
+/// The process environment, with `--mapping` (when given) in place of `DEALHOOK_MAPPING`.
+fn env_with(mapping: Option<&Path>) -> Result<Env, u8> {
+    let mut env = Env::from_process().map_err(|e| fail(&e))?;
+    if let Some(path) = mapping {
+        env.mapping_path = Some(path.to_owned());
+    }
+    Ok(env)
 }
 
 fn check(path: Option<&Path>, secret: Option<&Path>) -> u8 {
@@ -247,22 +419,31 @@ fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
     (!missing.is_empty()).then_some(EXIT_FAILED)
 }
 
-async fn transform(event: &Path) -> u8 {
-    let env = match Env::from_process() {
+async fn transform(args: &DeliveryArgs, mapping: Option<&Path>, fields: bool) -> u8 {
+    let env = match env_with(mapping) {
         Ok(env) => env,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
-    let delivery = match read_event(event)
-        .map(|e| e.and_then(|e| Delivery::from_event(&e, &Invocation::local(), chrono::Utc::now())))
-    {
-        Ok(Ok(delivery)) => delivery,
-        Ok(Err(malformed)) => {
-            eprintln!("rejected (400): {malformed} (malformed_request)");
-            return EXIT_REJECTED;
-        }
+    let event = match event_text(args) {
+        Ok(text) => text,
         Err(message) => return fail(&message),
     };
-    let (app, _, letters) = match config::build_app(
+    let delivery = match serde_json::from_str::<serde_json::Value>(&event) {
+        Ok(value) => Delivery::from_event(&value, &Invocation::local(), chrono::Utc::now()),
+        Err(e) => Err(crate::inbound::MalformedEvent {
+            field: "event".to_owned(),
+            rule: format!("is not JSON that can be read ({e})"),
+        }),
+    };
+    let delivery = match delivery {
+        Ok(delivery) => delivery,
+        Err(malformed) => {
+            eprintln!("rejected (400): {malformed} (malformed_request)");
+            hint_if_not_http(args, &event);
+            return EXIT_REJECTED;
+        }
+    };
+    let (app, wiring, letters) = match config::build_app(
         &Env {
             dry_run: true,
             dlq_url: None,
@@ -275,11 +456,59 @@ async fn transform(event: &Path) -> u8 {
         Ok(built) => built,
         Err(e) => return fail(&e),
     };
+    note_unverified(&app, wiring.skip_signatures, &delivery);
+    if fields {
+        return match app.submission_of(&delivery).await {
+            Ok((submission, route)) => {
+                if route.is_none() {
+                    eprintln!("no route's `match` accepts this delivery; it would be ignored (200)");
+                }
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&seen_by_templates(&submission, route.as_deref())).unwrap_or_default()
+                );
+                EXIT_OK
+            }
+            Err(outcome) => {
+                show_outcome(&outcome, letters.as_deref(), &env.hubspot_base_url);
+                exit_code(&outcome)
+            }
+        };
+    }
     let outcome = app.handle(&delivery).await;
     note_unresolved_labels(&app).await;
-    match &outcome {
+    show_outcome(&outcome, letters.as_deref(), &env.hubspot_base_url);
+    exit_code(&outcome)
+}
+
+/// What a route's templates see of a delivery (`transform --fields`), under the names they use:
+/// `route` (the route whose `match` holds, or null), `submission` (its `id`, `event_type`,
+/// `submitted_at`, `received_at`, `source`), `fields` (the normaliser's output) and `raw` (the decoded body).
+pub fn seen_by_templates(submission: &crate::domain::Submission, route: Option<&str>) -> serde_json::Value {
+    serde_json::json!({
+        "route": route,
+        "submission": {
+            "source": submission.source,
+            "id": submission.id,
+            "event_type": submission.event_type,
+            "submitted_at": submission.submitted_at,
+            "received_at": submission.received_at,
+        },
+        "fields": submission.fields,
+        "raw": submission.raw,
+    })
+}
+
+/// `transform`'s report of an outcome: the planned calls on stdout, anything else on stderr.
+fn show_outcome(outcome: &Outcome, letters: Option<&crate::aws::MemoryDeadLetters>, base_url: &str) {
+    let route = || {
+        letters
+            .and_then(|letters| letters.sent().last().map(|letter| letter.delivery.route.clone()))
+            .unwrap_or_default()
+    };
+    match outcome {
         Outcome::DryRun(calls) => {
-            let out = planned(calls, &env.hubspot_base_url);
+            let out = planned(calls, base_url);
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         Outcome::Records(records) if records.is_empty() => {
@@ -287,14 +516,11 @@ async fn transform(event: &Path) -> u8 {
         }
         Outcome::Records(records) => {
             // Each record as a delivery of its own is shown: its calls, or why it would be dead-lettered.
-            let route = letters
-                .as_ref()
-                .and_then(|letters| letters.sent().last().map(|letter| letter.delivery.route.clone()))
-                .unwrap_or_default();
+            let route = route();
             let mut shown = Vec::with_capacity(records.len());
             for record in records {
                 let mut entry = match &record.outcome {
-                    Outcome::DryRun(calls) => planned(calls, &env.hubspot_base_url),
+                    Outcome::DryRun(calls) => planned(calls, base_url),
                     other => {
                         if let Outcome::DeadLettered { reason, errors, .. } = other {
                             eprintln!(
@@ -338,10 +564,7 @@ async fn transform(event: &Path) -> u8 {
         }
         Outcome::RetryLater { message, .. } => eprintln!("the sender would be asked to retry: {message}"),
         Outcome::DeadLettered { reason, errors, .. } => {
-            let route = letters
-                .and_then(|letters| letters.sent().last().map(|letter| letter.delivery.route.clone()))
-                .unwrap_or_default();
-            eprintln!("route {route}: this delivery would be dead-lettered ({reason}):");
+            eprintln!("route {}: this delivery would be dead-lettered ({reason}):", route());
             for problem in errors {
                 eprintln!("  {problem}");
             }
@@ -355,7 +578,76 @@ async fn transform(event: &Path) -> u8 {
             eprintln!("unexpected outcome of a dry run: {}", outcome.label());
         }
     }
-    exit_code(&outcome)
+}
+
+/// The event `transform` and `invoke` run, as text: the event file's (checked to be JSON), or the
+/// HTTP API event made of `--body` (see [`body::http_event`]).
+fn event_text(args: &DeliveryArgs) -> Result<String, String> {
+    match (&args.body, &args.endpoint, &args.event) {
+        (Some(path), Some(endpoint), _) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("cannot read body file {}: {e}", path.display()))?;
+            if args.content_type.is_none() {
+                eprintln!(
+                    "dealhook: sending {} as {} (--content-type to say otherwise)",
+                    path.display(),
+                    body::guess_content_type(&bytes)
+                );
+            }
+            let request = body::RawRequest {
+                body: bytes,
+                endpoint: endpoint.clone(),
+                content_type: args.content_type.clone(),
+                headers: args.headers.clone(),
+                query: args.query.clone(),
+            };
+            body::http_event(&request, chrono::Utc::now()).map(|event| event.to_string())
+        }
+        (_, _, Some(path)) => read_event_text(path),
+        _ => Err("give a Lambda event file, or a raw body with --body FILE --endpoint NAME".to_owned()),
+    }
+}
+
+/// When the event file is JSON but no Lambda HTTP event (most often: the sender's body itself), says
+/// what to do instead.
+fn hint_if_not_http(args: &DeliveryArgs, event: &str) {
+    let Some(path) = &args.event else {
+        return;
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(event) else {
+        return;
+    };
+    if let crate::inbound::LambdaEvent::Unrecognised(_) =
+        crate::inbound::LambdaEvent::parse(&value, &Invocation::local(), chrono::Utc::now())
+    {
+        eprintln!("{}", not_http_hint(path));
+    }
+}
+
+/// What to do with a file that is not a Lambda HTTP event.
+fn not_http_hint(path: &Path) -> String {
+    format!(
+        "dealhook: {} is not a Lambda HTTP event (API Gateway or function URL); if it is the body the sender \
+         posts, pass it as a raw body: --body {} --endpoint NAME (`dealhook check` lists the endpoints)",
+        path.display(),
+        path.display()
+    )
+}
+
+/// In a local run without the secret, says that the signature of the delivery's endpoint is not
+/// verified: only when that endpoint is signed (an unsigned one has nothing to verify).
+fn note_unverified(app: &crate::App, skip_signatures: bool, delivery: &Delivery) {
+    if !skip_signatures {
+        return;
+    }
+    let scheme = crate::inbound::route_name(&delivery.path)
+        .and_then(|name| app.mapping().endpoint(name))
+        .and_then(|endpoint| endpoint.signature());
+    if let Some(scheme) = scheme {
+        eprintln!(
+            "dealhook: the {scheme} signature is NOT verified in this local run: signing keys live in the secret \
+             (set HUBSPOT_SECRET_ID to verify them)"
+        );
+    }
 }
 
 /// Says (once) when the portal's schema could not be read, so that labels went out as mapped: without
@@ -428,12 +720,12 @@ pub fn exit_code(outcome: &Outcome) -> u8 {
     }
 }
 
-async fn invoke(event: &Path) -> u8 {
-    let env = match Env::from_process() {
+async fn invoke(args: &DeliveryArgs, mapping: Option<&Path>, raw: bool) -> u8 {
+    let env = match env_with(mapping) {
         Ok(env) => env,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
-    let event = match read_event_text(event) {
+    let event = match event_text(args) {
         Ok(event) => event,
         Err(message) => return fail(&message),
     };
@@ -445,12 +737,6 @@ async fn invoke(event: &Path) -> u8 {
         eprintln!(
             "dealhook: dry run (no HUBSPOT_SECRET_ID or HUBSPOT_ACCESS_TOKEN, or DEALHOOK_DRY_RUN set): \
              nothing is sent to HubSpot; the response body shows the request that would be sent"
-        );
-    }
-    if wiring.skip_signatures && !app.mapping().signing_keys().is_empty() {
-        eprintln!(
-            "dealhook: signatures are NOT verified in this local run: signing keys live in the secret \
-             (set HUBSPOT_SECRET_ID to verify them)"
         );
     }
     // An SQS batch (queue mode's work queue): the worker's entry point, in-process.
@@ -466,20 +752,55 @@ async fn invoke(event: &Path) -> u8 {
         show_memory_letters(memory_letters.as_deref());
         return code;
     }
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(&event)
+        && let Ok(delivery) = Delivery::from_event(&value, &Invocation::local(), chrono::Utc::now())
+    {
+        note_unverified(&app, wiring.skip_signatures, &delivery);
+    }
     // The Lambda function's own entry point, so that every event gets the answer it would get there.
     let (outcome, lambda_response) = app.answer_event_text(&event, &Invocation::local()).await;
     note_unresolved_labels(&app).await;
-    println!("{}", serde_json::to_string_pretty(&lambda_response).unwrap_or_default());
+    let shown = if raw {
+        lambda_response
+    } else {
+        readable(lambda_response)
+    };
+    println!("{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
     show_memory_letters(memory_letters.as_deref());
+    if exit_code(&outcome) == EXIT_REJECTED {
+        hint_if_not_http(args, &event);
+    }
     exit_code(&outcome)
+}
+
+/// A Lambda response as `invoke` prints it by default: its `body`, a JSON string, replaced by the JSON
+/// it holds (a body that is base64 or not JSON is left as it is). `--raw` prints the response as is.
+pub fn readable(mut response: serde_json::Value) -> serde_json::Value {
+    if response.get("isBase64Encoded").and_then(serde_json::Value::as_bool) == Some(true) {
+        return response;
+    }
+    let parsed = response
+        .get("body")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|body| serde_json::from_str::<serde_json::Value>(body).ok());
+    if let (Some(parsed), Some(object)) = (parsed, response.as_object_mut()) {
+        object.insert("body".to_owned(), parsed);
+    }
+    response
 }
 
 /// `dealhook replay`: wires the app as `invoke` builds it (sync mode; a failure that may pass is
 /// dead-lettered; new letters go to DEALHOOK_DLQ_URL, else the queue read), prints the summary.
-async fn replay(from: Option<String>, dry_run: bool, options: &crate::replay::ReplayOptions, json: bool) -> u8 {
-    let mut env = match Env::from_process() {
+async fn replay(
+    from: Option<String>,
+    mapping: Option<&Path>,
+    dry_run: bool,
+    options: &crate::replay::ReplayOptions,
+    json: bool,
+) -> u8 {
+    let mut env = match env_with(mapping) {
         Ok(env) => env,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let Some(from) = from.or_else(|| env.dlq_url.clone()) else {
         return fail(&"no dead-letter queue to replay: give --from QUEUE_URL (or set DEALHOOK_DLQ_URL)");
@@ -550,15 +871,6 @@ fn read_event_text(path: &Path) -> Result<String, String> {
     serde_json::from_str::<&serde_json::value::RawValue>(&text)
         .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
     Ok(text)
-}
-
-/// The event file as a JSON value, or the 400 the handler would answer.
-fn read_event(path: &Path) -> Result<Result<serde_json::Value, crate::inbound::MalformedEvent>, String> {
-    let text = read_event_text(path)?;
-    Ok(serde_json::from_str(&text).map_err(|e| crate::inbound::MalformedEvent {
-        field: "event".to_owned(),
-        rule: format!("is not JSON that can be read ({e})"),
-    }))
 }
 
 fn fail(error: &dyn std::fmt::Display) -> u8 {

@@ -302,6 +302,33 @@ impl App {
         outcome
     }
 
+    /// What a delivery's templates see, for `dealhook transform --fields`: the stages up to the choice
+    /// of a route (endpoint, verify, decode and normalise, select) and nothing after. `Ok` holds the
+    /// Submission and the route whose `match` holds (`None`: it would be ignored); `Err` the outcome of
+    /// a delivery that stops earlier (a rejection, or a dead letter for a body that cannot be decoded).
+    pub async fn submission_of(&self, delivery: &Delivery) -> Result<(Submission, Option<String>), Outcome> {
+        let endpoint = match self.endpoint(delivery) {
+            Ok(endpoint) => endpoint,
+            Err(halt) => return Err(self.halted(delivery, halt).await),
+        };
+        let decoded = match self.verify(endpoint, delivery).await {
+            Ok(()) => self.decode(endpoint, delivery).await,
+            Err(halt) => Err(halt),
+        };
+        let submission = match decoded {
+            Ok(submission) => submission,
+            Err(halt) => return Err(self.halted(delivery, halt).await),
+        };
+        match self.select(endpoint, &submission) {
+            Ok(route) => {
+                let name = route.name().to_owned();
+                Ok((submission, Some(name)))
+            }
+            Err(Halt::Answer(Outcome::Ignored)) => Ok((submission, None)),
+            Err(halt) => Err(self.halted(delivery, halt).await),
+        }
+    }
+
     /// The pipeline: endpoint → verify → decode → select route → (for_each) → map → (claim) → create → (settle).
     async fn run(&self, delivery: &Delivery) -> Outcome {
         let accepted = match self.accept(delivery).await {

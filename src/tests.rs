@@ -27,12 +27,21 @@ struct Fakes {
     letters: Arc<MemoryDeadLetters>,
 }
 
+/// The showcase mapping (`examples/showcase/mapping.yaml`: a route per provider, with the sample events
+/// of `examples/showcase/events/`), which most tests run; the embedded default is only a starter.
+pub(crate) fn showcase() -> Result<Mapping, crate::mapping::MappingLoadError> {
+    Mapping::from_yaml(
+        include_str!("../examples/showcase/mapping.yaml"),
+        "examples/showcase/mapping.yaml",
+    )
+}
+
 fn fakes(dry_run: bool) -> Fakes {
     fakes_with(dry_run, Credentials::from_token("tok-1".into()))
 }
 
 fn fakes_with(dry_run: bool, credentials: Credentials) -> Fakes {
-    fakes_with_mapping(dry_run, credentials, Mapping::embedded().unwrap())
+    fakes_with_mapping(dry_run, credentials, crate::tests::showcase().unwrap())
 }
 
 fn fakes_with_mapping(dry_run: bool, credentials: Credentials, mapping: Mapping) -> Fakes {
@@ -539,7 +548,7 @@ impl Deals for SlowDeals {
 /// An app whose HubSpot answers every call after `delay`, with a client that may wait longer than the
 /// invocation has left (request timeout 30 s); its fake HubSpot and dead letters, to read.
 fn slow_app(delay: Duration) -> (App, Arc<SlowDeals>, Arc<MemoryDeadLetters>) {
-    slow_app_with(delay, Mapping::embedded().unwrap())
+    slow_app_with(delay, crate::tests::showcase().unwrap())
 }
 
 /// [`slow_app`] with `mapping`.
@@ -642,7 +651,7 @@ mod signing;
 #[tokio::test]
 async fn json_a_value_cannot_hold_is_answered_400_malformed_request() {
     let f = fakes(true);
-    let quote = include_str!("../events/website-quote.json");
+    let quote = include_str!("../examples/showcase/events/website-quote.json");
     let lone_surrogate = quote.replacen("\"rawQueryString\": \"\"", "\"rawQueryString\": \"a=\\ud800\"", 1);
     assert_ne!(lone_surrogate, quote, "the sample event has an empty rawQueryString");
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));

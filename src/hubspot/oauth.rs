@@ -1287,7 +1287,6 @@ mod tests {
         use crate::domain::Reason;
         use crate::hubspot::RetryPolicy;
         use crate::inbound::Delivery;
-        use crate::mapping::Mapping;
         use crate::{App, Outcome, Settings};
 
         const REVOKED: &str = "na1-revoked-7777-0000-token";
@@ -1312,7 +1311,7 @@ mod tests {
                         random: || 1.0,
                     },
                 },
-                Arc::new(Mapping::embedded().unwrap()),
+                Arc::new(crate::tests::showcase().unwrap()),
                 Arc::new(MemorySecrets::new(credentials)),
                 Arc::new(client(server)),
                 letters.clone(),

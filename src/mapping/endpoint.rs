@@ -382,7 +382,7 @@ routes:
     }
 
     #[test]
-    fn the_embedded_mapping_shares_no_key_between_endpoints() {
-        assert!(shared_key_warnings(include_str!("../../mapping.yaml")).is_empty());
+    fn the_showcase_mapping_shares_no_key_between_endpoints() {
+        assert!(shared_key_warnings(include_str!("../../examples/showcase/mapping.yaml")).is_empty());
     }
 }

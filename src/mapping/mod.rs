@@ -232,7 +232,7 @@ mod tests {
     }
 
     fn embedded() -> Mapping {
-        Mapping::embedded().unwrap_or_else(|e| panic!("embedded mapping must load:\n{e}"))
+        crate::tests::showcase().unwrap_or_else(|e| panic!("the showcase mapping must load:\n{e}"))
     }
 
     fn map(route: &str, fields: Value) -> Result<DealDraft, Vec<Problem>> {
@@ -267,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_mapping_loads_warning_about_the_missing_pipeline_and_unsigned_routes() {
+    fn the_showcase_mapping_loads_warning_about_the_missing_pipeline_and_unsigned_routes() {
         let mapping = embedded();
         let names: Vec<_> = mapping.routes().take(2).map(|r| (r.name(), r.source())).collect();
         assert_eq!(names, [("website-quote", Source::Json), ("contact-form", Source::Form)]);
@@ -278,7 +278,7 @@ mod tests {
                 "the default mapping has an example route for {source}"
             );
         }
-        assert_eq!(mapping.origin(), EMBEDDED_ORIGIN);
+        assert_eq!(mapping.origin(), "examples/showcase/mapping.yaml");
         let warnings: Vec<_> = mapping
             .warnings()
             .iter()
@@ -300,7 +300,7 @@ mod tests {
             assert!(
                 w.in_file(mapping.origin())
                     .to_string()
-                    .starts_with("mapping.yaml (embedded):")
+                    .starts_with("examples/showcase/mapping.yaml:")
             );
         }
         assert!(mapping.warnings()[0].message.contains("accepts unsigned deliveries"));
@@ -417,7 +417,8 @@ mod tests {
     /// The example route for the form-to-deal job: only an e-mail and a company name come in.
     #[test]
     fn a_website_lead_becomes_a_contact_by_e_mail_and_a_company_by_domain() {
-        let event: Value = serde_json::from_str(include_str!("../../events/website-lead.json")).unwrap();
+        let event: Value =
+            serde_json::from_str(include_str!("../../examples/showcase/events/website-lead.json")).unwrap();
         let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
         let deal = map("website-lead", body).unwrap_or_else(|p| panic!("{p:#?}"));
         assert_eq!(deal.properties, [prop("dealname", text("Lead: Acme Robotics"))]);

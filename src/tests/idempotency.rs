@@ -125,7 +125,7 @@ async fn concurrent_repeats_create_one_deal_and_the_others_are_told_to_retry() {
             skip_signatures: false,
             retry: retry_policy(),
         },
-        Arc::new(Mapping::embedded().unwrap()),
+        Arc::new(crate::tests::showcase().unwrap()),
         Arc::new(MemorySecrets::new(Credentials::from_token("tok-1".into()))),
         slow.clone(),
         letters.clone(),

@@ -30,7 +30,7 @@ fn queued(max_receive_count: Option<u32>) -> Queued {
                 skip_signatures: false,
                 retry: retry_policy(),
             },
-            Arc::new(Mapping::embedded().unwrap()),
+            Arc::new(crate::tests::showcase().unwrap()),
             Arc::new(MemorySecrets::new(Credentials::from_token("tok-queue-secret".into()))),
             deals.clone(),
             letters.clone(),

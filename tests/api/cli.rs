@@ -23,6 +23,9 @@ const CLEARED: [&str; 10] = [
     "RUST_LOG",
 ];
 
+/// The showcase mapping, whose routes the sample events in `examples/showcase/events/` are for.
+const SHOWCASE: &str = "examples/showcase/mapping.yaml";
+
 pub fn dealhook(args: &[&str], vars: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dealhook"));
     command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -41,17 +44,17 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The Lambda response printed by `invoke`, with its body parsed.
+/// The Lambda response printed by `invoke` (its body shown as JSON, not `--raw`): status and body.
 fn lambda_response(output: &Output) -> (u64, Value) {
     let response: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("stdout is the Lambda response JSON ({e}): {}", stdout(output)));
-    let body = serde_json::from_str(response["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
-    (response["statusCode"].as_u64().unwrap_or(0), body)
+    assert!(response["body"].is_object(), "the body is shown as JSON: {response}");
+    (response["statusCode"].as_u64().unwrap_or(0), response["body"].clone())
 }
 
 #[test]
-fn check_accepts_the_default_mapping_and_warns_about_the_missing_pipeline() {
-    let output = dealhook(&["check", "mapping.yaml"], &[]);
+fn check_accepts_the_showcase_mapping_and_warns_about_the_missing_pipeline() {
+    let output = dealhook(&["check", SHOWCASE], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
         stdout(&output).contains("POST /hooks/website-quote"),
@@ -101,16 +104,19 @@ fn check_checks_the_inline_mapping_the_function_would_run() {
     );
     assert!(err.contains("deadletter"), "{err}");
 
-    let output = dealhook(&["check", "mapping.yaml"], &[("DEALHOOK_MAPPING_YAML", broken)]);
+    let output = dealhook(&["check", SHOWCASE], &[("DEALHOOK_MAPPING_YAML", broken)]);
     assert_eq!(output.status.code(), Some(0), "a named file wins: {}", stderr(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).starts_with("mapping.yaml: ok"));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("examples/showcase/mapping.yaml: ok"));
 }
 
 /// Queue mode's worker runs in-process when `invoke` is given an SQS event: each work item is run (a
 /// dry run here, without credentials) and a message that is not an envelope is reported for retry.
 #[test]
 fn invoke_runs_the_worker_on_an_sqs_event() {
-    let output = dealhook(&["invoke", "tests/fixtures/queue/sqs-event.json"], &[]);
+    let output = dealhook(
+        &["invoke", "--mapping", SHOWCASE, "tests/fixtures/queue/sqs-event.json"],
+        &[],
+    );
     assert_eq!(
         output.status.code(),
         Some(5),
@@ -127,7 +133,12 @@ fn invoke_runs_the_worker_on_an_sqs_event() {
 #[test]
 fn transform_prints_the_hubspot_request_without_sending_it() {
     let output = dealhook(
-        &["transform", "events/website-quote.json"],
+        &[
+            "transform",
+            "--mapping",
+            SHOWCASE,
+            "examples/showcase/events/website-quote.json",
+        ],
         &[("HUBSPOT_BASE_URL", "http://127.0.0.1:9")],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -142,14 +153,30 @@ fn transform_prints_the_hubspot_request_without_sending_it() {
 
 #[test]
 fn transform_lists_mapping_errors_and_exits_3() {
-    let output = dealhook(&["transform", "events/website-quote-invalid.json"], &[]);
+    let output = dealhook(
+        &[
+            "transform",
+            "--mapping",
+            SHOWCASE,
+            "examples/showcase/events/website-quote-invalid.json",
+        ],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert!(stderr(&output).contains("properties.amount"), "{}", stderr(&output));
 }
 
 #[test]
 fn invoke_without_credentials_is_a_dry_run_that_says_so() {
-    let output = dealhook(&["invoke", "events/website-quote.json"], &[]);
+    let output = dealhook(
+        &[
+            "invoke",
+            "--mapping",
+            SHOWCASE,
+            "examples/showcase/events/website-quote.json",
+        ],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let (status, body) = lambda_response(&output);
     assert_eq!(status, 200);
@@ -160,7 +187,15 @@ fn invoke_without_credentials_is_a_dry_run_that_says_so() {
 
 #[test]
 fn invoke_without_a_queue_shows_the_dead_letter_instead_of_sending_it() {
-    let output = dealhook(&["invoke", "events/website-quote-invalid.json"], &[]);
+    let output = dealhook(
+        &[
+            "invoke",
+            "--mapping",
+            SHOWCASE,
+            "examples/showcase/events/website-quote-invalid.json",
+        ],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let (status, body) = lambda_response(&output);
     assert_eq!(status, 202);
@@ -175,14 +210,26 @@ fn invoke_without_a_queue_shows_the_dead_letter_instead_of_sending_it() {
 
 #[test]
 fn invoke_rejects_an_unreadable_event_file_with_exit_1() {
-    let output = dealhook(&["invoke", "events/does-not-exist.json"], &[]);
+    let output = dealhook(
+        &[
+            "invoke",
+            "--mapping",
+            SHOWCASE,
+            "examples/showcase/events/does-not-exist.json",
+        ],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("does-not-exist.json"), "{}", stderr(&output));
 }
 
-/// `events/website-quote.json` with `change` applied, written to a fresh temporary file.
+/// `examples/showcase/events/website-quote.json` with `change` applied, written to a fresh temporary file.
 fn edited_event(name: &str, change: impl FnOnce(&mut Value)) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(format!("{}/events/website-quote.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = std::fs::read_to_string(format!(
+        "{}/examples/showcase/events/website-quote.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let mut event: Value = serde_json::from_str(&text).unwrap();
     change(&mut event);
     let dir = std::env::temp_dir().join(format!("dealhook-event-{}", uuid::Uuid::new_v4()));
@@ -198,7 +245,7 @@ fn invoke_answers_the_raw_space_query_with_the_normal_pipeline() {
     let file = edited_event("raw-space.json", |e| {
         e["rawQueryString"] = "utm_source=newsletter&utm_campaign=spring sale".into();
     });
-    let output = dealhook(&["invoke", file.to_str().unwrap()], &[]);
+    let output = dealhook(&["invoke", "--mapping", SHOWCASE, file.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let (status, body) = lambda_response(&output);
     assert_eq!((status, &body["status"]), (200, &Value::from("dry_run")), "{body}");
@@ -210,7 +257,7 @@ fn invoke_and_transform_answer_a_malformed_event_400_and_exit_4() {
         e["body"] = "not base64!".into();
         e["isBase64Encoded"] = true.into();
     });
-    let output = dealhook(&["invoke", file.to_str().unwrap()], &[]);
+    let output = dealhook(&["invoke", "--mapping", SHOWCASE, file.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
     let (status, body) = lambda_response(&output);
     assert_eq!(
@@ -218,7 +265,7 @@ fn invoke_and_transform_answer_a_malformed_event_400_and_exit_4() {
         (400, &Value::from("malformed_request")),
         "{body}"
     );
-    let output = dealhook(&["transform", file.to_str().unwrap()], &[]);
+    let output = dealhook(&["transform", "--mapping", SHOWCASE, file.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
     assert!(stderr(&output).contains("malformed_request"), "{}", stderr(&output));
 }
@@ -229,7 +276,7 @@ fn invoke_rejects_an_event_file_that_is_not_json_with_exit_1() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("not-json.json");
     std::fs::write(&file, "{ not json").unwrap();
-    let output = dealhook(&["invoke", file.to_str().unwrap()], &[]);
+    let output = dealhook(&["invoke", "--mapping", SHOWCASE, file.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("is not JSON"), "{}", stderr(&output));
 }
@@ -258,7 +305,17 @@ async fn invoke_reads_an_oauth_secret_in_hubspot_access_token_and_exchanges_it()
     let secret = r#"{"hubspot":{"oauth":{"clientId":"client-id-1234567","clientSecret":"client-secret-abcdefgh","refreshToken":"refresh-token-zyxwvuts"}}}"#;
     let vars = [("HUBSPOT_BASE_URL", uri.as_str()), ("HUBSPOT_ACCESS_TOKEN", secret)];
 
-    let output = tokio::task::block_in_place(|| dealhook(&["invoke", "events/website-quote.json"], &vars));
+    let output = tokio::task::block_in_place(|| {
+        dealhook(
+            &[
+                "invoke",
+                "--mapping",
+                SHOWCASE,
+                "examples/showcase/events/website-quote.json",
+            ],
+            &vars,
+        )
+    });
 
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
@@ -308,8 +365,28 @@ async fn invoke_against_mock_hubspot_and_moto_creates_the_deal_and_dead_letters_
         ("RUST_LOG", "trace"),
     ];
 
-    let ok = tokio::task::block_in_place(|| dealhook(&["invoke", "events/website-quote.json"], &vars));
-    let failed = tokio::task::block_in_place(|| dealhook(&["invoke", "events/website-quote-invalid.json"], &vars));
+    let ok = tokio::task::block_in_place(|| {
+        dealhook(
+            &[
+                "invoke",
+                "--mapping",
+                SHOWCASE,
+                "examples/showcase/events/website-quote.json",
+            ],
+            &vars,
+        )
+    });
+    let failed = tokio::task::block_in_place(|| {
+        dealhook(
+            &[
+                "invoke",
+                "--mapping",
+                SHOWCASE,
+                "examples/showcase/events/website-quote-invalid.json",
+            ],
+            &vars,
+        )
+    });
 
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert_eq!(
@@ -333,7 +410,10 @@ async fn invoke_against_mock_hubspot_and_moto_creates_the_deal_and_dead_letters_
 
 #[test]
 fn check_with_the_sample_secret_finds_every_signing_key() {
-    let output = dealhook(&["check", "mapping.yaml", "--secret", "events/sample-secret.json"], &[]);
+    let output = dealhook(
+        &["check", SHOWCASE, "--secret", "examples/showcase/sample-secret.json"],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 
@@ -344,12 +424,12 @@ fn check_names_the_route_whose_signing_key_the_secret_lacks() {
     let file = dir.join("secret.json");
     std::fs::write(&file, r#"{"hubspot":{"accessToken":"x"},"signing":{"typeform":"k"}}"#).unwrap();
 
-    let output = dealhook(&["check", "mapping.yaml", "--secret", file.to_str().unwrap()], &[]);
+    let output = dealhook(&["check", SHOWCASE, "--secret", file.to_str().unwrap()], &[]);
 
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(
-        err.contains("stripe") && err.contains("mapping.yaml:"),
+        err.contains("stripe") && err.contains("examples/showcase/mapping.yaml:"),
         "names the route and line: {err}"
     );
     assert!(
@@ -410,7 +490,11 @@ async fn posted_answer(runtime: &MockServer, id: &str) -> Value {
 }
 
 fn event_file(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/examples/showcase/events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -441,6 +525,10 @@ async fn a_signing_key_missing_from_the_secret_stops_its_endpoints_and_the_funct
     let mut function = function
         .envs([
             ("HUBSPOT_SECRET_ID", secret.as_str()),
+            (
+                "DEALHOOK_MAPPING",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/examples/showcase/mapping.yaml"),
+            ),
             ("DEALHOOK_DLQ_URL", queue.as_str()),
             ("DEALHOOK_DRY_RUN", "true"),
             ("AWS_ENDPOINT_URL", moto::endpoint()),
@@ -554,4 +642,499 @@ fn a_function_that_cannot_start_logs_its_error_once_as_json() {
             assert!(line["error"].as_str().unwrap_or("").contains(named), "{case}: {line}");
         }
     }
+}
+/// A fresh temporary directory.
+fn temp_dir(prefix: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every provider `init` knows, as `--provider` takes them.
+const PROVIDERS: [&str; 10] = [
+    "form",
+    "json",
+    "typeform",
+    "tally",
+    "webflow",
+    "jotform",
+    "stripe",
+    "standard-webhooks",
+    "github",
+    "hubspot",
+];
+
+/// The README's first command, from a fresh clone: the starter event through the embedded starter
+/// mapping (a dry run), saying that its token is not verified locally.
+#[test]
+fn the_readme_first_command_runs_the_starter_event_on_the_embedded_mapping() {
+    let output = dealhook(&["invoke", "events/website-form.json"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let (status, body) = lambda_response(&output);
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "dry_run");
+    assert_eq!(
+        body["request"]["body"]["properties"]["dealname"],
+        "Website form: Acme Robotics"
+    );
+    assert!(
+        stderr(&output).contains("the token signature is NOT verified"),
+        "{}",
+        stderr(&output)
+    );
+    let output = dealhook(&["check", "--secret", "events/sample-secret.json"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with("mapping.yaml (embedded): ok, 1 endpoint(s), 0 warning(s)"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn init_writes_a_mapping_that_checks_and_a_secret_with_exactly_its_keys_for_every_provider() {
+    for provider in PROVIDERS {
+        let dir = temp_dir("dealhook-init");
+        let output = dealhook(&["init", "--provider", provider, "--dir", dir.to_str().unwrap()], &[]);
+        assert_eq!(output.status.code(), Some(0), "{provider}: {}", stderr(&output));
+        let mapping = dir.join("mapping.yaml");
+        let secret = dir.join("secret.json");
+        let check = dealhook(
+            &[
+                "check",
+                "--mapping",
+                mapping.to_str().unwrap(),
+                "--secret",
+                secret.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(check.status.code(), Some(0), "{provider}: {}", stderr(&check));
+        assert!(
+            stdout(&check).contains("0 warning(s)"),
+            "{provider}: {}",
+            stdout(&check)
+        );
+        assert!(
+            stdout(&check).contains(" signature) →"),
+            "{provider}: signed: {}",
+            stdout(&check)
+        );
+        let secret: Value = serde_json::from_str(&std::fs::read_to_string(&secret).unwrap()).unwrap();
+        let keys: Vec<&String> = secret["signing"].as_object().unwrap().keys().collect();
+        let endpoint = stdout(&check)
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("POST /hooks/")
+                    .map(|rest| rest.split(' ').next().unwrap().to_owned())
+            })
+            .unwrap();
+        assert_eq!(
+            keys,
+            [&endpoint],
+            "{provider}: the secret holds the route's key, and only it"
+        );
+        assert!(
+            secret["hubspot"]["accessToken"]
+                .as_str()
+                .unwrap()
+                .starts_with("REPLACE_WITH"),
+            "{provider}: {secret}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn init_writes_the_providers_asked_for_prints_next_steps_and_never_overwrites_without_force() {
+    let dir = temp_dir("dealhook-init");
+    let d = dir.to_str().unwrap();
+    let output = dealhook(
+        &["init", "--provider", "webflow", "--provider", "stripe", "--dir", d],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    for step in [
+        "dealhook check --mapping",
+        "--secret",
+        "dealhook transform",
+        "--body",
+        "deploy",
+    ] {
+        assert!(out.contains(step), "next steps mention {step}: {out}");
+    }
+    let mapping = std::fs::read_to_string(dir.join("mapping.yaml")).unwrap();
+    assert!(
+        mapping.contains("source: webflow") && mapping.contains("source: stripe"),
+        "{mapping}"
+    );
+    assert!(!mapping.contains("source: form"), "{mapping}");
+    let secret: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("secret.json")).unwrap()).unwrap();
+    let keys: Vec<&String> = secret["signing"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["webflow", "stripe"]);
+
+    std::fs::write(dir.join("mapping.yaml"), "my own mapping").unwrap();
+    let again = dealhook(&["init", "--provider", "tally", "--dir", d], &[]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("exists") && stderr(&again).contains("--force"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("mapping.yaml")).unwrap(),
+        "my own mapping"
+    );
+
+    let forced = dealhook(&["init", "--provider", "tally", "--dir", d, "--force"], &[]);
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    assert!(
+        std::fs::read_to_string(dir.join("mapping.yaml"))
+            .unwrap()
+            .contains("source: tally")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn init_names_the_known_providers_for_an_unknown_one() {
+    let output = dealhook(&["init", "--provider", "webfow", "--dir", "/nonexistent"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("webflow, jotform"), "{}", stderr(&output));
+}
+
+#[test]
+fn the_gitignore_keeps_the_secret_init_writes_out_of_git() {
+    let ignore = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l.trim() == "secret.json"), "{ignore}");
+}
+
+#[test]
+fn check_takes_the_mapping_as_a_flag_or_an_argument_but_not_both() {
+    let output = dealhook(&["check", "--mapping", SHOWCASE], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with("examples/showcase/mapping.yaml: ok"),
+        "{}",
+        stdout(&output)
+    );
+    let output = dealhook(&["check", "--online", "--mapping", "/nonexistent/m.yaml"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("/nonexistent/m.yaml"), "{}", stderr(&output));
+    let output = dealhook(&["check", SHOWCASE, "--mapping", SHOWCASE], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
+
+#[test]
+fn replay_uses_the_mapping_flag() {
+    let output = dealhook(
+        &[
+            "replay",
+            "--mapping",
+            "/nonexistent/m.yaml",
+            "--dry-run",
+            "--from",
+            "http://127.0.0.1:9/q",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("/nonexistent/m.yaml"), "{}", stderr(&output));
+}
+
+/// The body of `examples/showcase/events/website-quote.json`, as the sender posts it, in a file.
+fn quote_body() -> std::path::PathBuf {
+    let event: Value = serde_json::from_str(&event_file("website-quote.json")).unwrap();
+    let file = temp_dir("dealhook-body").join("quote.json");
+    std::fs::write(&file, event["body"].as_str().unwrap()).unwrap();
+    file
+}
+
+#[test]
+fn transform_and_invoke_take_a_raw_body_and_build_the_event_themselves() {
+    let body = quote_body();
+    let body = body.to_str().unwrap();
+    let args = ["--mapping", SHOWCASE, "--body", body, "--endpoint", "website-quote"];
+    let output = dealhook(
+        &[&["transform"][..], &args].concat(),
+        &[("HUBSPOT_BASE_URL", "http://127.0.0.1:9")],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let request: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(request["url"], "http://127.0.0.1:9/deals/v1/deal/");
+    assert_eq!(
+        request["body"]["associations"]["associatedVids"],
+        serde_json::json!([27136, 27137])
+    );
+    assert!(stderr(&output).contains("as application/json"), "{}", stderr(&output));
+
+    let output = dealhook(&[&["invoke"][..], &args].concat(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let (status, answer) = lambda_response(&output);
+    assert_eq!((status, &answer["status"]), (200, &Value::from("dry_run")), "{answer}");
+}
+
+#[test]
+fn a_form_body_goes_with_its_query_headers_and_guessed_content_type() {
+    let file = temp_dir("dealhook-body").join("form.txt");
+    std::fs::write(&file, "company=Acme+Robotics&email=ada%40example.com&message=Hi").unwrap();
+    let output = dealhook(
+        &[
+            "invoke",
+            "--body",
+            file.to_str().unwrap(),
+            "--endpoint",
+            "website-form",
+            "--query",
+            "token=whatever",
+            "--header",
+            "User-Agent: a-test",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let (_, answer) = lambda_response(&output);
+    assert_eq!(
+        answer["request"]["body"]["properties"]["dealname"],
+        "Website form: Acme Robotics"
+    );
+    assert!(
+        stderr(&output).contains("as application/x-www-form-urlencoded"),
+        "{}",
+        stderr(&output)
+    );
+    // Told another type, the body is read as that type: JSON it is not, so it is dead-lettered.
+    let output = dealhook(
+        &[
+            "transform",
+            "--mapping",
+            SHOWCASE,
+            "--body",
+            file.to_str().unwrap(),
+            "--endpoint",
+            "website-quote",
+            "--content-type",
+            "application/json",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("decode_failed"), "{}", stderr(&output));
+}
+
+#[test]
+fn transform_fields_shows_what_the_templates_see() {
+    let output = dealhook(
+        &[
+            "transform",
+            "--fields",
+            "--mapping",
+            SHOWCASE,
+            "examples/showcase/events/webflow.json",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["route"], "webflow");
+    assert_eq!(seen["submission"]["source"], "webflow");
+    assert!(seen["submission"]["id"].is_string(), "{seen}");
+    assert!(
+        seen["fields"]["form_name"].is_string(),
+        "the normaliser's fields: {seen}"
+    );
+    assert!(seen["raw"].is_object(), "{seen}");
+
+    let file = temp_dir("dealhook-body").join("form.txt");
+    std::fs::write(&file, "Company+name=Acme&products=crm&products=cms").unwrap();
+    let output = dealhook(
+        &[
+            "transform",
+            "--fields",
+            "--body",
+            file.to_str().unwrap(),
+            "--endpoint",
+            "website-form",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["route"], "website-form");
+    assert_eq!(seen["fields"]["Company name"], "Acme", "{seen}");
+
+    // A delivery no route takes still shows its fields (to write the `match`), and says so.
+    let file = temp_dir("dealhook-body").join("event.json");
+    std::fs::write(
+        &file,
+        r#"{"id":"evt_1","object":"event","type":"customer.created","created":1795598047,"data":{"object":{"id":"cus_1","object":"customer","email":"ada@example.com"}}}"#,
+    )
+    .unwrap();
+    let output = dealhook(
+        &[
+            "transform",
+            "--fields",
+            "--mapping",
+            SHOWCASE,
+            "--body",
+            file.to_str().unwrap(),
+            "--endpoint",
+            "stripe",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["route"], Value::Null, "{seen}");
+    assert_eq!(seen["submission"]["event_type"], "customer.created", "{seen}");
+    assert!(stderr(&output).contains("it would be ignored"), "{}", stderr(&output));
+}
+
+#[test]
+fn invoke_shows_the_body_as_json_and_raw_shows_the_exact_lambda_response() {
+    let pretty = dealhook(&["invoke", "events/website-form.json"], &[]);
+    let raw = dealhook(&["invoke", "--raw", "events/website-form.json"], &[]);
+    assert_eq!(raw.status.code(), Some(0), "{}", stderr(&raw));
+    let pretty: Value = serde_json::from_slice(&pretty.stdout).unwrap();
+    let raw: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let body = raw["body"]
+        .as_str()
+        .expect("--raw: the body is the JSON string Lambda returns");
+    assert_eq!(serde_json::from_str::<Value>(body).unwrap(), pretty["body"]);
+    assert_eq!(raw["statusCode"], pretty["statusCode"]);
+    assert_eq!(raw["headers"], pretty["headers"]);
+}
+
+#[test]
+fn the_unverified_signature_notice_appears_only_for_a_signed_route() {
+    let unsigned = dealhook(
+        &[
+            "invoke",
+            "--mapping",
+            SHOWCASE,
+            "examples/showcase/events/website-quote.json",
+        ],
+        &[],
+    );
+    assert_eq!(unsigned.status.code(), Some(0), "{}", stderr(&unsigned));
+    assert!(
+        !stderr(&unsigned).contains("NOT verified in this local run"),
+        "{}",
+        stderr(&unsigned)
+    );
+    let signed = dealhook(
+        &[
+            "invoke",
+            "--mapping",
+            SHOWCASE,
+            "examples/showcase/events/typeform.json",
+        ],
+        &[],
+    );
+    assert!(
+        stderr(&signed).contains("the typeform signature is NOT verified in this local run"),
+        "{}",
+        stderr(&signed)
+    );
+    let transform = dealhook(
+        &[
+            "transform",
+            "--mapping",
+            SHOWCASE,
+            "examples/showcase/events/typeform.json",
+        ],
+        &[],
+    );
+    assert!(stderr(&transform).contains("NOT verified"), "{}", stderr(&transform));
+}
+
+/// The mistake a new user makes first: the sender's body given where an event goes.
+#[test]
+fn a_body_given_as_an_event_says_to_pass_it_with_body_and_endpoint() {
+    let body = quote_body();
+    for command in ["invoke", "transform"] {
+        let output = dealhook(&[command, body.to_str().unwrap()], &[]);
+        assert_eq!(output.status.code(), Some(4), "{command}: {}", stderr(&output));
+        let err = stderr(&output);
+        assert!(err.contains("is not a Lambda HTTP event"), "{command}: {err}");
+        assert!(
+            err.contains(&format!("--body {} --endpoint NAME", body.display())),
+            "{command}: {err}"
+        );
+    }
+}
+
+/// Each way the delivery's arguments can be wrong, each with its exit code and message.
+#[test]
+fn delivery_arguments_that_do_not_fit_are_refused() {
+    let body = quote_body();
+    let body = body.to_str().unwrap();
+    for (args, code, want) in [
+        (vec!["transform"], 2, "--body"),
+        (vec!["transform", "--body", body], 2, "--endpoint"),
+        (vec!["invoke", "--endpoint", "website-form"], 2, "--body"),
+        (
+            vec!["invoke", "events/website-form.json", "--body", body, "--endpoint", "x"],
+            2,
+            "cannot be used with",
+        ),
+        (
+            vec!["invoke", "events/website-form.json", "--query", "a=b"],
+            2,
+            "--body",
+        ),
+        (
+            vec!["invoke", "--body", body, "--endpoint", "x", "--header", "nocolon"],
+            2,
+            "NAME:VALUE",
+        ),
+        (
+            vec!["invoke", "--body", body, "--endpoint", "a/b"],
+            1,
+            "is not an endpoint name",
+        ),
+        (
+            vec!["invoke", "--body", "/nonexistent/b.json", "--endpoint", "x"],
+            1,
+            "cannot read body file",
+        ),
+    ] {
+        let output = dealhook(&args, &[]);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(want), "{args:?}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn every_subcommand_help_has_its_environment_an_example_and_its_exit_codes() {
+    for command in ["init", "check", "transform", "invoke", "replay"] {
+        let output = dealhook(&[command, "--help"], &[]);
+        assert_eq!(output.status.code(), Some(0), "{command}");
+        let help = stdout(&output);
+        assert!(help.contains("Exit codes: 0"), "{command}: {help}");
+        assert!(
+            help.contains(&format!("dealhook {command} ")),
+            "{command}: an example: {help}"
+        );
+        if command != "init" {
+            assert!(help.contains("Environment:"), "{command}: {help}");
+            assert!(help.contains("DEALHOOK_MAPPING"), "{command}: {help}");
+            assert!(help.contains("--mapping <FILE>"), "{command}: {help}");
+        }
+    }
+    let help = stdout(&dealhook(&["invoke", "--help"], &[]));
+    for flag in [
+        "--body <FILE>",
+        "--endpoint <NAME>",
+        "--content-type",
+        "--header <NAME:VALUE>",
+        "--query",
+        "--raw",
+    ] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
+    assert!(stdout(&dealhook(&["transform", "--help"], &[])).contains("--fields"));
+    assert!(stdout(&dealhook(&["init", "--help"], &[])).contains("--provider <PROVIDER>"));
 }

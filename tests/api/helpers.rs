@@ -175,7 +175,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             },
             Arc::new(match &options.mapping {
                 Some(text) => Mapping::from_yaml(text, "test mapping").expect("the test mapping compiles"),
-                None => Mapping::embedded().expect("the embedded mapping compiles"),
+                None => crate::sample_events::showcase_mapping().expect("the showcase mapping compiles"),
             }),
             secrets.clone(),
             Arc::new(
@@ -376,9 +376,9 @@ pub fn v2_event(method: &str, path: &str, content_type: Option<&str>, body: &[u8
     lambda_v2_event(method, path, "", &headers, body, &request_id).to_string()
 }
 
-/// A sample event from `events/`.
+/// A sample event from `examples/showcase/events/`.
 pub fn sample_event(name: &str) -> String {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/examples/showcase/events/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

@@ -511,7 +511,12 @@ async fn a_dry_run_shows_the_resolved_values() {
 #[test]
 fn transform_without_a_credential_says_once_that_labels_were_not_resolved() {
     let output = crate::cli::dealhook(
-        &["transform", "events/website-quote.json"],
+        &[
+            "transform",
+            "--mapping",
+            "examples/showcase/mapping.yaml",
+            "examples/showcase/events/website-quote.json",
+        ],
         &[("HUBSPOT_BASE_URL", "http://127.0.0.1:9")],
     );
     assert_eq!(output.status.code(), Some(0), "{}", crate::cli::stderr(&output));

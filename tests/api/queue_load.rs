@@ -28,7 +28,6 @@ use dealhook::aws::{MemoryDeadLetters, MemorySecrets};
 use dealhook::credentials::Credentials;
 use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use dealhook::inbound::Invocation;
-use dealhook::mapping::Mapping;
 use dealhook::queue::{QueueError, WorkItem, WorkQueue};
 use dealhook::worker::WorkerSetup;
 use dealhook::{App, Settings};
@@ -282,7 +281,7 @@ async fn run(load: Load) -> Report {
                 skip_signatures: false,
                 retry: RetryPolicy::default(),
             },
-            Arc::new(Mapping::embedded().expect("the embedded mapping compiles")),
+            Arc::new(crate::sample_events::showcase_mapping().expect("the showcase mapping compiles")),
             secrets.clone(),
             Arc::new(
                 HubSpotClient::new(HubSpotClientConfig {

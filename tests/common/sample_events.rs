@@ -1,6 +1,6 @@
 //! Sample deliveries, built the way the senders build them: API Gateway HTTP API (2.0) events and
-//! every provider's signed delivery (sample keys from `events/sample-secret.json`). Shared by two
-//! test binaries through `#[path]`: `tests/api` (which also keeps `events/<provider>.json` equal to
+//! every provider's signed delivery (sample keys from `examples/showcase/sample-secret.json`). Shared by two
+//! test binaries through `#[path]`: `tests/api` (which also keeps `examples/showcase/events/<provider>.json` equal to
 //! what these builders produce) and `tests/emulator` (which re-signs the timestamped ones at the
 //! current time). Each binary uses only part of it, hence `dead_code` is allowed where it is included.
 
@@ -54,6 +54,15 @@ pub fn lambda_v2_event(
         "body": base64::engine::general_purpose::STANDARD.encode(body),
         "isBase64Encoded": true
     })
+}
+
+/// The showcase mapping (`examples/showcase/mapping.yaml`), whose routes the sample events are for;
+/// the embedded default is only a starter.
+pub fn showcase_mapping() -> Result<dealhook::mapping::Mapping, dealhook::mapping::MappingLoadError> {
+    dealhook::mapping::Mapping::from_yaml(
+        include_str!("../../examples/showcase/mapping.yaml"),
+        "examples/showcase/mapping.yaml",
+    )
 }
 
 /// When the committed sample events were signed: 2026-11-25T09:14:07Z.
@@ -284,7 +293,7 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// The secret holding every sample signing key (and a placeholder token): `events/sample-secret.json`.
+/// The secret holding every sample signing key (and a placeholder token): `examples/showcase/sample-secret.json`.
 pub fn sample_secret() -> Value {
     let signing: serde_json::Map<String, Value> = PROVIDERS
         .iter()

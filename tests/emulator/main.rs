@@ -1,7 +1,7 @@
 //! The shipped Lambda binary on the real runtime path: the release `bootstrap` that
 //! `cargo lambda build --release --bin dealhook-http` produces, talking the Lambda Runtime API to
 //! `cargo lambda watch --only-lambda-apis` (the emulator serves the API and starts nothing), with
-//! every sample event in `events/` sent by `cargo lambda invoke`, a mock HubSpot (wiremock) and
+//! every sample event in `examples/showcase/events/` sent by `cargo lambda invoke`, a mock HubSpot (wiremock) and
 //! Secrets Manager / SQS on moto behind it. The in-process tests (`tests/api`) call the handler
 //! directly; this one proves the artifact, its cold start and the runtime protocol.
 //!
@@ -43,7 +43,7 @@ const EMULATOR_READY_TIMEOUT: Duration = Duration::from_secs(60);
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What each committed event must get. Provider events (`PROVIDERS`) all create a deal. A file in
-/// `events/` with no expectation fails the test, so a new sample event cannot go untested.
+/// `examples/showcase/events/` with no expectation fails the test, so a new sample event cannot go untested.
 const EXPECTED: [(&str, u16, &str); 6] = [
     ("website-quote.json", 200, "created"),
     // The plan of calls on the 2026-03 API: contact upsert, company search and create, the deal.
@@ -116,10 +116,13 @@ async fn the_shipped_bootstrap_answers_every_sample_event_through_the_lambda_run
         .mount(&hubspot)
         .await;
 
+    // The sample events are the showcase's: its mapping replaces the embedded starter.
+    let showcase = showcase_dir().join("mapping.yaml");
     let mut stack = Stack::start(
         &dir,
         &bootstrap,
         &[
+            ("DEALHOOK_MAPPING", showcase.to_str().expect("a UTF-8 path")),
             ("HUBSPOT_SECRET_ID", secret_id.as_str()),
             ("HUBSPOT_BASE_URL", hubspot.uri().as_str()),
             ("DEALHOOK_DLQ_URL", queue_url.as_str()),
@@ -236,13 +239,13 @@ struct Invocation {
     dealname: Option<&'static str>,
 }
 
-/// Every file in `events/` but the secret, with its expectation. Provider events were signed when
+/// Every file in `examples/showcase/events/`, with its expectation. Provider events were signed when
 /// they were recorded (`SIGNED_AT`); timestamped schemes (Webflow, Stripe, Standard Webhooks,
 /// HubSpot) rightly reject them now as replays, so those are rebuilt by the same builders that
 /// produced the committed files (same bodies, same headers, fresh timestamp and signature) and
 /// written to `events_dir`. The rest are invoked exactly as committed.
 fn plan(events_dir: &Path) -> Vec<Invocation> {
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let committed = showcase_dir().join("events");
     let mut names: Vec<String> = std::fs::read_dir(&committed)
         .unwrap_or_else(|e| panic!("{}: {e}", committed.display()))
         .map(|entry| {
@@ -283,7 +286,9 @@ fn plan(events_dir: &Path) -> Vec<Invocation> {
                 };
             }
             let (_, status, outcome) = EXPECTED.iter().find(|(n, _, _)| *n == name).unwrap_or_else(|| {
-                panic!("events/{name} has no expectation: add it to EXPECTED in tests/emulator/main.rs")
+                panic!(
+                    "examples/showcase/events/{name} has no expectation: add it to EXPECTED in tests/emulator/main.rs"
+                )
             });
             Invocation {
                 file: committed.join(&name),
@@ -336,9 +341,14 @@ fn edge_cases(events_dir: &Path, committed: &Path) -> Vec<Invocation> {
     .collect()
 }
 
-/// `events/sample-secret.json` (every sample signing key) with [`TOKEN`] as the HubSpot token.
+/// `examples/showcase/`: the mapping, events and sample secret this test runs.
+fn showcase_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/showcase")
+}
+
+/// `examples/showcase/sample-secret.json` (every sample signing key) with [`TOKEN`] as the HubSpot token.
 fn secret_text() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/sample-secret.json");
+    let path = showcase_dir().join("sample-secret.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut secret: Value = serde_json::from_str(&text).expect("sample-secret.json is JSON");
     secret["hubspot"]["accessToken"] = TOKEN.into();
@@ -374,6 +384,7 @@ fn bootstrap_path() -> PathBuf {
         root.join("Cargo.toml"),
         root.join("Cargo.lock"),
         root.join("mapping.yaml"),
+        root.join("examples/showcase/mapping.yaml"),
     ];
     collect_files(&root.join("src"), &mut inputs);
     if let Some(newer) = inputs.iter().find(|input| modified(input) > built) {

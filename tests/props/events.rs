@@ -10,13 +10,13 @@ use serde_json::{Value, json};
 
 use crate::Fakes;
 
-const WEBSITE_QUOTE_V2: &str = include_str!("../../events/website-quote.json");
-const WEBSITE_QUOTE_V1: &str = include_str!("../../events/website-quote-rest-v1.json");
-const CONTACT_FORM_FUNCTION_URL: &str = include_str!("../../events/contact-form-function-url.json");
-const TYPEFORM: &str = include_str!("../../events/typeform.json");
-const SAMPLE_SECRET: &str = include_str!("../../events/sample-secret.json");
+const WEBSITE_QUOTE_V2: &str = include_str!("../../examples/showcase/events/website-quote.json");
+const WEBSITE_QUOTE_V1: &str = include_str!("../../examples/showcase/events/website-quote-rest-v1.json");
+const CONTACT_FORM_FUNCTION_URL: &str = include_str!("../../examples/showcase/events/contact-form-function-url.json");
+const TYPEFORM: &str = include_str!("../../examples/showcase/events/typeform.json");
+const SAMPLE_SECRET: &str = include_str!("../../examples/showcase/sample-secret.json");
 
-/// The embedded mapping, signatures checked with the sample keys, HubSpot and the queue in memory.
+/// The showcase mapping, signatures checked with the sample keys, HubSpot and the queue in memory.
 fn fakes() -> Fakes {
     let secret = Credentials::parse(SAMPLE_SECRET).expect("the sample secret parses");
     Fakes::new(64 * 1024, false, secret)

@@ -18,7 +18,15 @@ use dealhook::mapping::Mapping;
 use dealhook::{App, Settings};
 use proptest::test_runner::Config;
 
-/// The embedded mapping with HubSpot and the dead-letter queue in memory, to read what a run did.
+/// The showcase mapping (`examples/showcase/mapping.yaml`, whose routes the sample events are for).
+pub fn showcase_mapping() -> Result<Mapping, dealhook::mapping::MappingLoadError> {
+    Mapping::from_yaml(
+        include_str!("../../examples/showcase/mapping.yaml"),
+        "examples/showcase/mapping.yaml",
+    )
+}
+
+/// The showcase mapping with HubSpot and the dead-letter queue in memory, to read what a run did.
 pub struct Fakes {
     pub app: App,
     pub deals: Arc<MemoryDeals>,
@@ -38,7 +46,7 @@ impl Fakes {
                 skip_signatures,
                 retry: RetryPolicy::default(),
             },
-            Arc::new(Mapping::embedded().expect("the embedded mapping loads")),
+            Arc::new(crate::showcase_mapping().expect("the showcase mapping loads")),
             Arc::new(MemorySecrets::new(credentials)),
             deals.clone(),
             letters.clone(),

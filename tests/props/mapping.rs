@@ -13,7 +13,7 @@ use crate::pipeline::delivery;
 
 fn mapping() -> &'static Mapping {
     static MAPPING: std::sync::OnceLock<Mapping> = std::sync::OnceLock::new();
-    MAPPING.get_or_init(|| Mapping::embedded().expect("the embedded mapping loads"))
+    MAPPING.get_or_init(|| crate::showcase_mapping().expect("the showcase mapping loads"))
 }
 
 /// Maps one Submission on every route, and selects on every endpoint of its source.

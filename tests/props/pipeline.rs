@@ -5,7 +5,6 @@
 use dealhook::Outcome;
 use dealhook::credentials::Credentials;
 use dealhook::inbound::Delivery;
-use dealhook::mapping::Mapping;
 use http::{HeaderMap, HeaderValue, Method};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -48,8 +47,8 @@ fn fakes() -> Fakes {
 }
 
 fn endpoints() -> Vec<String> {
-    Mapping::embedded()
-        .expect("the embedded mapping loads")
+    crate::showcase_mapping()
+        .expect("the showcase mapping loads")
         .endpoints()
         .map(|e| e.name().to_owned())
         .collect()
