@@ -324,7 +324,7 @@ impl App {
                 let name = route.name().to_owned();
                 Ok((submission, Some(name)))
             }
-            Err(Halt::Answer(Outcome::Ignored)) => Ok((submission, None)),
+            Err(Halt::Answer(Outcome::Ignored(_))) => Ok((submission, None)),
             Err(halt) => Err(self.halted(delivery, halt).await),
         }
     }
