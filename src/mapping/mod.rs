@@ -211,7 +211,7 @@ impl Mapping {
             origin: origin.to_owned(),
             diagnostics,
         };
-        let mut report = Report::default();
+        let mut report = Report::on_text(text);
         let root = match yaml::parse(text) {
             Ok(root) => root,
             Err(syntax) => {

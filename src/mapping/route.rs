@@ -543,8 +543,8 @@ fn compile_match(spec: MatchSpec, at: At<'_>, templates: &mut Templates, report:
     let at = at.field("match");
     match templates.add_expression(template_name(at, "match"), &expr) {
         Ok(template) => Some(template),
-        Err(message) => {
-            report.error(at, spec.loc, format!("invalid `match` expression: {message}"));
+        Err(error) => {
+            report.template_error(at, spec.loc, "invalid `match` expression", &expr, &error);
             None
         }
     }
@@ -561,8 +561,8 @@ fn compile_for_each(
     let at = at.field("for_each");
     match templates.add_expression(template_name(at, "for_each"), &expr) {
         Ok(template) => Some(template),
-        Err(message) => {
-            report.error(at, spec.loc, format!("invalid `for_each` expression: {message}"));
+        Err(error) => {
+            report.template_error(at, spec.loc, "invalid `for_each` expression", &expr, &error);
             None
         }
     }
