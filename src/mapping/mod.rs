@@ -154,6 +154,7 @@ mod dedupe;
 mod diagnostic;
 mod endpoint;
 mod free_mail;
+mod lint;
 pub mod online;
 pub mod resolve;
 mod route;
@@ -166,6 +167,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 #[cfg(test)]
+mod check_tests;
+#[cfg(test)]
 mod for_each_tests;
 #[cfg(test)]
 mod hubspot_tests;
@@ -175,6 +178,7 @@ pub use dedupe::{DEFAULT_WITHIN_DAYS, Dedupe, DedupeContact, DedupeThen, MAX_WIT
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
 pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
+pub use lint::{DEFAULT_DEAL_PROPERTIES, DEFAULT_PIPELINE_STAGES};
 pub use route::{ForEachError, Items, MAX_RECORDS, Route};
 
 use diagnostic::{At, Report};

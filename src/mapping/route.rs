@@ -391,6 +391,7 @@ fn compile_route(
     let for_each = spec.for_each.map(|f| compile_for_each(f, at, templates, report));
     // Whatever is missing here was already reported by `spec::read`.
     let deal = spec.deal?;
+    super::lint::check_deal(&deal, at, report);
     let mut sound = condition.as_ref().is_none_or(Option::is_some) && for_each.as_ref().is_none_or(Option::is_some);
     // The deal's templates see `item` and `item_index` on a route with `for_each` (even a wrong one,
     // so that its templates are not reported as well).

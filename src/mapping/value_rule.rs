@@ -346,6 +346,7 @@ pub(super) fn compile_value(
     templates: &mut Templates,
     report: &mut Report,
 ) -> Option<ValueRule> {
+    super::lint::check_value(field, &spec, at, report);
     let at = at.field(field);
     let mut ok = true;
     // Constants in `map` and `default` must convert to the declared type: check them now
