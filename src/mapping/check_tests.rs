@@ -171,3 +171,34 @@ fn a_map_without_default_is_a_warning_with_the_fix() {
     );
     assert!(got[1].contains("(a, b, c, d, e, …)"), "{got:#?}");
 }
+
+/// Variants of a YAML syntax error: a tab in the indentation (reported at the tab), an unquoted
+/// template, an unquoted value holding `: `, other indentation faults (the general hint).
+#[test]
+fn yaml_syntax_errors_get_a_hint() {
+    let cases = [
+        (
+            "      pipeline: default\n\t  dealstage: s\n",
+            "m.yaml:8:1: error: YAML syntax: a tab in the indentation: YAML indents with spaces only",
+        ),
+        (
+            "      pipeline: default\n      dealstage: s\n      properties:\n        dealname: {{ fields.company }}\n",
+            "a value that starts with `{{` or `{%` must be quoted, else YAML reads a map: `dealname: \"{{ \
+             fields.company }}\"`",
+        ),
+        (
+            "      pipeline: default\n      dealstage: s\n      properties:\n        description: Note: call back\n",
+            "a value holding `: ` must be quoted: `description: \"Note: call back\"`",
+        ),
+        (
+            "      pipeline: default\n     dealstage: s\n",
+            "check the indentation (spaces only",
+        ),
+    ];
+    for (deal, want) in cases {
+        let got = findings(&with_deal(deal));
+        assert_eq!(got.len(), 1, "{deal:?}: {got:#?}");
+        assert!(got[0].contains(want), "{deal:?}\n want {want}\n got {}", got[0]);
+        assert!(got[0].contains("YAML syntax"), "{}", got[0]);
+    }
+}

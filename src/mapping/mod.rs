@@ -182,6 +182,7 @@ pub use lint::{DEFAULT_DEAL_PROPERTIES, DEFAULT_PIPELINE_STAGES};
 pub use route::{ForEachError, Items, MAX_RECORDS, Route};
 
 use diagnostic::{At, Report};
+pub(crate) use spec::nearest;
 
 /// The origin used for [`Mapping::embedded`] in messages.
 pub const EMBEDDED_ORIGIN: &str = "mapping.yaml (embedded)";
@@ -219,7 +220,12 @@ impl Mapping {
         let root = match yaml::parse(text) {
             Ok(root) => root,
             Err(syntax) => {
-                report.error(At::default(), syntax.loc, format!("YAML syntax: {}", syntax.message));
+                let (loc, hint) = yaml::syntax_hint(text, syntax.loc);
+                let message = match loc == syntax.loc {
+                    true => format!("YAML syntax: {} (hint: {hint})", syntax.message),
+                    false => format!("YAML syntax: {hint} (the parser says: {})", syntax.message),
+                };
+                report.error(At::default(), loc, message);
                 return Err(fail(report.into_sorted()));
             }
         };
@@ -339,6 +345,18 @@ impl Mapping {
             );
         }
         report.into_sorted()
+    }
+
+    /// Every signing key name routes refer to, with the scheme that uses it (sorted by key; a key two
+    /// schemes share is listed once per scheme): what `check --secret` checks each key against.
+    pub fn signing_key_schemes(&self) -> Vec<(&str, crate::inbound::verify::Scheme)> {
+        let mut pairs: Vec<(&str, crate::inbound::verify::Scheme)> = self
+            .endpoints()
+            .filter_map(|e| e.signing_secret().zip(e.signature()))
+            .collect();
+        pairs.sort_by_key(|(key, scheme)| (*key, scheme.as_str()));
+        pairs.dedup();
+        pairs
     }
 
     /// Warnings found while loading (e.g. a route without `pipeline`).
