@@ -59,7 +59,8 @@ enum Command {
         /// Mapping file (default: $DEALHOOK_MAPPING, else $DEALHOOK_MAPPING_YAML, else the embedded
         /// mapping.yaml: the mapping the function would run).
         mapping: Option<PathBuf>,
-        /// A file holding the secret's JSON: also check that every signing key the routes name is there.
+        /// A file holding the secret's JSON: also check its HubSpot credential and that every signing key
+        /// the routes name is there and usable by its scheme.
         #[arg(long, value_name = "FILE", conflicts_with = "online")]
         secret: Option<PathBuf>,
         /// Compare the mapping with the HubSpot portal (reads its pipelines and properties).
