@@ -55,6 +55,15 @@ pub const DEFAULT_PIPELINE_STAGES: &[(&str, &str)] = &[
 /// The default pipeline's id and label.
 const DEFAULT_PIPELINE: (&str, &str) = ("default", "Sales Pipeline");
 
+/// The words every warning of this file that the portal can settle ends with; see [`defers_to_online`].
+const ONLINE: &str = "run `dealhook check --online` to confirm";
+
+/// Whether `warning` is a guess of this file that `check --online` settles with the portal's own names
+/// (a near default property, a label): `check --online` leaves it out and reports what the portal says.
+pub fn defers_to_online(warning: &super::Diagnostic) -> bool {
+    warning.severity == super::Severity::Warning && warning.message.contains(ONLINE)
+}
+
 /// Warnings about one route's deal (before it is compiled).
 pub(super) fn check_deal(deal: &DealSpec, at: At<'_>, report: &mut Report) {
     for property in &deal.properties {
@@ -69,8 +78,7 @@ pub(super) fn check_deal(deal: &DealSpec, at: At<'_>, report: &mut Report) {
                 format!(
                     "`{name}` is not one of HubSpot's default deal properties: did you mean `{near}`? HubSpot \
                      refuses a property the portal does not have (every delivery is dead-lettered \
-                     `hubspot_rejected`); if `{name}` is a custom property of your portal, run `dealhook check \
-                     --online` to confirm it"
+                     `hubspot_rejected`); if `{name}` is a custom property of your portal, {ONLINE} it"
                 ),
             );
         }
@@ -120,7 +128,7 @@ fn check_id(field: &str, spec: &ValueSpec, at: At<'_>, report: &mut Report) {
                 "{text:?} looks like a label, not an id{id}. dealhook turns labels into ids by reading the \
                  portal's pipelines at run time (README \"Labels and options\"); while the portal cannot be read \
                  (no read scope, HubSpot down) the label is sent as is, HubSpot refuses it and the delivery is \
-                 dead-lettered. Run `dealhook check --online` to confirm the label, or write the id"
+                 dead-lettered. Write the id, or {ONLINE} the label"
             ),
         );
     }

@@ -178,7 +178,7 @@ pub use dedupe::{DEFAULT_WITHIN_DAYS, Dedupe, DedupeContact, DedupeThen, MAX_WIT
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
 pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
-pub use lint::{DEFAULT_DEAL_PROPERTIES, DEFAULT_PIPELINE_STAGES};
+pub use lint::{DEFAULT_DEAL_PROPERTIES, DEFAULT_PIPELINE_STAGES, defers_to_online};
 pub use route::{ForEachError, Items, MAX_RECORDS, Route};
 
 use diagnostic::{At, Report};
