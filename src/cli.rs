@@ -185,7 +185,8 @@ enum Command {
         file: Option<PathBuf>,
         #[command(flatten)]
         mapping: MappingArg,
-        /// A file holding the secret's JSON: also check that every signing key the routes name is there.
+        /// A file holding the secret's JSON: also check its HubSpot credential and that every signing key
+        /// the routes name is there and usable by its scheme.
         #[arg(long, value_name = "FILE", conflicts_with = "online")]
         secret: Option<PathBuf>,
         /// Compare the mapping with the HubSpot portal (reads its pipelines and properties).
@@ -344,6 +345,7 @@ fn check(path: Option<&Path>, secret: Option<&Path>) -> u8 {
         Ok(source) => source,
         Err(e) => return fail(&e),
     };
+    eprintln!("dealhook: checking {}", mapping_source(path, &env, &origin));
     let loaded: Result<Mapping, config::ConfigError> = Mapping::from_yaml(&text, &origin).map_err(Into::into);
     match loaded {
         Ok(mapping) => {
@@ -392,8 +394,36 @@ fn check(path: Option<&Path>, secret: Option<&Path>) -> u8 {
     }
 }
 
-/// With `--secret FILE`: reports signing keys the secret lacks (and warns about values too short to
-/// be scrubbed by value). `Some(exit code)` when the check failed.
+/// Which mapping `check` reads, in words: the file given, `DEALHOOK_MAPPING`'s file,
+/// `DEALHOOK_MAPPING_YAML`, or the copy built into this binary (with a note that the file on disk may
+/// differ, and whether `./mapping.yaml` does).
+fn mapping_source(path: Option<&Path>, env: &Env, origin: &str) -> String {
+    if path.is_some() {
+        return origin.to_owned();
+    }
+    if env.mapping_path.is_some() {
+        return format!("{origin} (named by DEALHOOK_MAPPING)");
+    }
+    if env.mapping_yaml.is_some() {
+        return "the mapping in the environment variable DEALHOOK_MAPPING_YAML".to_owned();
+    }
+    let on_disk = match std::fs::read_to_string("mapping.yaml") {
+        Ok(text) if text == crate::mapping::embedded_text() => "; ./mapping.yaml is the same".to_owned(),
+        Ok(_) => "; ./mapping.yaml DIFFERS from it: run `dealhook check mapping.yaml` to check the file, and rebuild \
+                  (or set DEALHOOK_MAPPING) to run it"
+            .to_owned(),
+        Err(_) => String::new(),
+    };
+    format!(
+        "{origin}: the mapping.yaml built into this binary when it was compiled, which may differ from the file \
+         on disk (give a file: `dealhook check FILE`){on_disk}"
+    )
+}
+
+/// With `--secret FILE`: fails on a secret with no HubSpot credential, on signing keys the secret lacks
+/// (suggesting a near key name it has) and on keys a route's scheme cannot use (empty, a Standard
+/// Webhooks key that is not `whsec_` + base64); warns about doubtful keys, keys no route uses and values
+/// too short to be scrubbed by value. `Some(exit code)` when the check failed.
 fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
     let path = secret?;
     let text = match std::fs::read_to_string(path) {
@@ -412,11 +442,58 @@ fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
             crate::credentials::scrub::MIN_SCRUBBED_LEN
         );
     }
+    let file = path.display();
+    let mut failed = false;
+    if credentials.hubspot.is_none() {
+        eprintln!(
+            "{file}: error: the secret holds no HubSpot credential, so no deal can be created: add \
+             \"hubspot\": {{\"accessToken\": \"…\"}} (a Service Key or private app token), or \"hubspot\": \
+             {{\"oauth\": {{\"clientId\", \"clientSecret\", \"refreshToken\"}}}} for a public app"
+        );
+        failed = true;
+    }
     let missing = mapping.missing_signing_keys(&|key| credentials.signing.contains_key(key));
     for diagnostic in &missing {
         eprintln!("{}", diagnostic.in_file(mapping.origin()));
     }
-    (!missing.is_empty()).then_some(EXIT_FAILED)
+    failed |= !missing.is_empty();
+    let used = mapping.signing_keys();
+    let unused: Vec<&str> = credentials
+        .signing
+        .keys()
+        .map(String::as_str)
+        .filter(|key| !used.contains(key))
+        .collect();
+    for key in used.iter().filter(|key| !credentials.signing.contains_key(**key)) {
+        if let Some(near) = crate::mapping::nearest(key, unused.iter().copied()) {
+            eprintln!("{file}: note: the secret has {near:?} under `signing`: did you mean {key:?}?");
+        }
+    }
+    for (key, scheme) in mapping.signing_key_schemes() {
+        let Some(value) = credentials.signing.get(key) else {
+            continue;
+        };
+        match crate::inbound::verify::check_key(scheme, value) {
+            Err(e) => {
+                eprintln!(
+                    "{file}: error: signing key {key:?} cannot verify {scheme} signatures ({e}); every delivery \
+                     to its endpoints would be refused"
+                );
+                failed = true;
+            }
+            Ok(Some(doubt)) => eprintln!("{file}: warning: signing key {key:?} ({scheme}): {doubt}"),
+            Ok(None) => {}
+        }
+    }
+    let mut unused = unused;
+    unused.sort_unstable();
+    for key in unused {
+        eprintln!(
+            "{file}: note: signing key {key:?} is used by no route of {}",
+            mapping.origin()
+        );
+    }
+    failed.then_some(EXIT_FAILED)
 }
 
 async fn transform(args: &DeliveryArgs, mapping: Option<&Path>, fields: bool) -> u8 {

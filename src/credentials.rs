@@ -63,8 +63,11 @@ pub enum CredentialsError {
     /// The secret is empty.
     #[error("the secret is empty")]
     Empty,
-    /// The secret starts like a JSON object but is not JSON, or not of the documented shape.
-    #[error("the secret is not JSON of the expected shape: {0}")]
+    /// The secret starts like a JSON object (`{`) but is not valid JSON: where (never what).
+    #[error("the secret starts with `{{` but is not valid JSON: {0}")]
+    Syntax(String),
+    /// The secret is JSON but not of the documented shape.
+    #[error("the secret is JSON but not of the expected shape: {0}")]
     Shape(String),
     /// `hubspot` holds neither `accessToken`, `hapikey` nor `oauth`.
     #[error("the secret's \"hubspot\" object has neither \"accessToken\", \"hapikey\" nor \"oauth\"")]
@@ -139,8 +142,20 @@ impl Credentials {
             return Ok(Credentials::from_token(trimmed.to_owned()));
         }
         // serde_json's messages name the offending key or position, never the value.
-        let doc: SecretDoc =
-            serde_json::from_str(trimmed).map_err(|e| CredentialsError::Shape(strip_position_free(&e)))?;
+        let doc: SecretDoc = serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                CredentialsError::Syntax(format!(
+                    "{} at line {} column {}",
+                    match e.classify() {
+                        serde_json::error::Category::Eof => "it ends early",
+                        _ => "a syntax error",
+                    },
+                    e.line(),
+                    e.column()
+                ))
+            }
+            _ => CredentialsError::Shape(strip_position_free(&e)),
+        })?;
         let hubspot = match doc.hubspot {
             None => None,
             Some(HubSpotDoc {

@@ -68,7 +68,13 @@ pub(super) async fn check_online(path: Option<&Path>, json_output: bool) -> u8 {
         .join("; ");
     // The offline findings too (load warnings, the APIs going away), so that the output is the whole
     // story whether or not the mapping loads, and sorted as offline `check` sorts them.
-    let mut findings: Vec<Diagnostic> = mapping.warnings().to_vec();
+    // The offline guesses that defer to the portal (`check --online`) are answered by it below.
+    let mut findings: Vec<Diagnostic> = mapping
+        .warnings()
+        .iter()
+        .filter(|w| !crate::mapping::defers_to_online(w))
+        .cloned()
+        .collect();
     findings.extend(mapping.legacy_api_warnings());
     findings.extend(compare(&text, &schemas));
     findings.sort_by_key(|d| (d.line.unwrap_or(0), d.column.unwrap_or(0)));

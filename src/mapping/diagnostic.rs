@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::template::TemplateError;
 use super::yaml::Loc;
 
 /// How serious a [`Diagnostic`] is.
@@ -152,9 +153,75 @@ impl<'a> At<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     pub items: Vec<Diagnostic>,
+    /// The mapping file's text, to place a fault inside a template on its line and column
+    /// ([`Report::template_error`]); empty when not known.
+    pub text: String,
 }
 
 impl Report {
+    /// A report on the mapping file `text`.
+    pub fn on_text(text: &str) -> Report {
+        Report {
+            items: Vec::new(),
+            text: text.to_owned(),
+        }
+    }
+
+    /// An error in the template `source` whose YAML node is at `loc`: `{what}: {message}`, at the fault's
+    /// own line and column in the file when the template's line can be found there as written (a plain
+    /// or quoted scalar without escapes, a block scalar), else at the node with "(template line L,
+    /// column C)".
+    pub fn template_error(&mut self, at: At<'_>, loc: Loc, what: &str, source: &str, error: &TemplateError) {
+        let Some((line, column)) = error.position else {
+            self.error(at, loc, format!("{what}: {}", error.message));
+            return;
+        };
+        match self.locate(loc, source, line, column) {
+            Some(found) => self.error(at, found, format!("{what}: {}", error.message)),
+            None => self.error(
+                at,
+                loc,
+                format!("{what}: {} (template line {line}, column {column})", error.message),
+            ),
+        }
+    }
+
+    /// Where column `column` of line `line` of the template `source` (1-based) is in the file: the
+    /// first place at or after the node's start whose line holds that template line (trimmed) verbatim.
+    fn locate(&self, node: Loc, source: &str, line: usize, column: usize) -> Option<Loc> {
+        let template_line = source.lines().nth(line.checked_sub(1)?)?;
+        let trimmed = template_line.trim_start();
+        let indent = template_line.len() - trimmed.len();
+        let needle = trimmed.trim_end();
+        let offset = template_line
+            .char_indices()
+            .nth(column.checked_sub(1)?)
+            .map(|(byte, _)| byte)?
+            .checked_sub(indent)?;
+        let first = node.line?;
+        let spread = source.lines().count() + 2;
+        for (index, text) in self.text.lines().enumerate().skip(first - 1).take(spread) {
+            let from = match index + 1 == first {
+                true => text
+                    .char_indices()
+                    .nth(node.column?.saturating_sub(1))
+                    .map_or(text.len(), |(b, _)| b),
+                false => 0,
+            };
+            if needle.is_empty() {
+                return None;
+            }
+            if let Some(found) = text.get(from..).and_then(|rest| rest.find(needle)) {
+                let at = from + found + offset;
+                return Some(Loc {
+                    line: Some(index + 1),
+                    column: Some(text.get(..at)?.chars().count() + 1),
+                });
+            }
+        }
+        None
+    }
+
     pub fn error(&mut self, at: At<'_>, loc: Loc, message: impl Into<String>) {
         self.push(Severity::Error, at, loc, message.into());
     }

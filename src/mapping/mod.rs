@@ -16,6 +16,7 @@ mod dedupe;
 mod diagnostic;
 mod endpoint;
 mod free_mail;
+mod lint;
 pub mod online;
 pub mod resolve;
 mod route;
@@ -28,6 +29,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 #[cfg(test)]
+mod check_tests;
+#[cfg(test)]
 mod for_each_tests;
 #[cfg(test)]
 mod hubspot_tests;
@@ -37,9 +40,11 @@ pub use dedupe::{DEFAULT_WITHIN_DAYS, Dedupe, DedupeContact, DedupeThen, MAX_WIT
 pub use diagnostic::{Diagnostic, MappingLoadError, Severity};
 pub use endpoint::Endpoint;
 pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
+pub use lint::{DEFAULT_DEAL_PROPERTIES, DEFAULT_PIPELINE_STAGES, defers_to_online};
 pub use route::{ForEachError, Items, MAX_RECORDS, Route};
 
 use diagnostic::{At, Report};
+pub(crate) use spec::nearest;
 
 /// The origin used for [`Mapping::embedded`] in messages.
 pub const EMBEDDED_ORIGIN: &str = "mapping.yaml (embedded)";
@@ -73,11 +78,16 @@ impl Mapping {
             origin: origin.to_owned(),
             diagnostics,
         };
-        let mut report = Report::default();
+        let mut report = Report::on_text(text);
         let root = match yaml::parse(text) {
             Ok(root) => root,
             Err(syntax) => {
-                report.error(At::default(), syntax.loc, format!("YAML syntax: {}", syntax.message));
+                let (loc, hint) = yaml::syntax_hint(text, syntax.loc);
+                let message = match loc == syntax.loc {
+                    true => format!("YAML syntax: {} (hint: {hint})", syntax.message),
+                    false => format!("YAML syntax: {hint} (the parser says: {})", syntax.message),
+                };
+                report.error(At::default(), loc, message);
                 return Err(fail(report.into_sorted()));
             }
         };
@@ -197,6 +207,18 @@ impl Mapping {
             );
         }
         report.into_sorted()
+    }
+
+    /// Every signing key name routes refer to, with the scheme that uses it (sorted by key; a key two
+    /// schemes share is listed once per scheme): what `check --secret` checks each key against.
+    pub fn signing_key_schemes(&self) -> Vec<(&str, crate::inbound::verify::Scheme)> {
+        let mut pairs: Vec<(&str, crate::inbound::verify::Scheme)> = self
+            .endpoints()
+            .filter_map(|e| e.signing_secret().zip(e.signature()))
+            .collect();
+        pairs.sort_by_key(|(key, scheme)| (*key, scheme.as_str()));
+        pairs.dedup();
+        pairs
     }
 
     /// Warnings found while loading (e.g. a route without `pipeline`).

@@ -414,6 +414,7 @@ fn compile_route(
     let for_each = spec.for_each.map(|f| compile_for_each(f, at, templates, report));
     // Whatever is missing here was already reported by `spec::read`.
     let deal = spec.deal?;
+    super::lint::check_deal(&deal, at, report);
     let mut sound = condition.as_ref().is_none_or(Option::is_some) && for_each.as_ref().is_none_or(Option::is_some);
     // The deal's templates see `item` and `item_index` on a route with `for_each` (even a wrong one,
     // so that its templates are not reported as well).
@@ -570,8 +571,8 @@ fn compile_match(spec: MatchSpec, at: At<'_>, templates: &mut Templates, report:
             let paths = templates.add_paths(&name, &expr);
             Some(Condition { expr, template, paths })
         }
-        Err(message) => {
-            report.error(at, spec.loc, format!("invalid `match` expression: {message}"));
+        Err(error) => {
+            report.template_error(at, spec.loc, "invalid `match` expression", &expr, &error);
             None
         }
     }
@@ -616,8 +617,8 @@ fn compile_for_each(
     let at = at.field("for_each");
     match templates.add_expression(template_name(at, "for_each"), &expr) {
         Ok(template) => Some(template),
-        Err(message) => {
-            report.error(at, spec.loc, format!("invalid `for_each` expression: {message}"));
+        Err(error) => {
+            report.template_error(at, spec.loc, "invalid `for_each` expression", &expr, &error);
             None
         }
     }

@@ -19,6 +19,31 @@ use serde::Serialize;
 
 use crate::domain::Submission;
 
+mod names;
+
+/// Why a template cannot be compiled: a sentence, and where in the template the fault is when known
+/// (1-based line and column in characters; the column counts from the expression for a `match:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TemplateError {
+    pub message: String,
+    pub position: Option<(usize, usize)>,
+}
+
+impl From<String> for TemplateError {
+    fn from(message: String) -> TemplateError {
+        TemplateError {
+            message,
+            position: None,
+        }
+    }
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Fuel per render: roughly this many instructions, or 64 times as many bytes of data made,
 /// whichever runs out first. Enough for any sane field template over a 10 MB body; a runaway
 /// loop stops within tens of milliseconds.
@@ -109,9 +134,11 @@ impl Templates {
     }
 
     /// Compiles `source` under `name` (unique per mapping, e.g. `website-quote/properties.amount`).
-    /// Errors are a sentence: minijinja's syntax message, or the unknown variables it uses
-    /// (with undefined values chaining, a misspelt `field.x` would otherwise be silently empty).
-    pub fn add(&mut self, name: String, source: &str) -> Result<TemplateRef, String> {
+    /// Errors are a sentence: minijinja's syntax message, the unknown variables it uses (with
+    /// undefined values chaining, a misspelt `field.x` would otherwise be silently empty), or the
+    /// filters, tests and methods the environment does not have (`names.rs`; with the position of
+    /// the first).
+    pub fn add(&mut self, name: String, source: &str) -> Result<TemplateRef, TemplateError> {
         self.env
             .add_template_owned(name.clone(), source.to_owned())
             .map_err(|e| describe_error(&e, source))?;
@@ -138,10 +165,18 @@ impl Templates {
             } else {
                 ""
             };
-            return Err(format!(
+            return Err(TemplateError::from(format!(
                 "unknown variable{plural} {} (templates see {seen}{hint})",
                 unknown.join(", "),
-            ));
+            )));
+        }
+        let unknown_names = names::unknown_names(&self.env, &template);
+        if let Some(first) = unknown_names.first() {
+            let message: Vec<&str> = unknown_names.iter().map(|u| u.message.as_str()).collect();
+            return Err(TemplateError {
+                message: message.join("; "),
+                position: first.line.zip(first.column),
+            });
         }
         Ok(TemplateRef {
             name,
@@ -154,13 +189,22 @@ impl Templates {
     /// `name`. It is checked as one standalone expression first (so `a }}{{ b` cannot sneak in),
     /// then stored as the template `{{ EXPR }}`, whose single printed value [`Templates::evaluate`]
     /// reads back. Same variable rules as templates.
-    pub fn add_expression(&mut self, name: String, expr: &str) -> Result<TemplateRef, String> {
+    pub fn add_expression(&mut self, name: String, expr: &str) -> Result<TemplateRef, TemplateError> {
         // Only a syntax check: minijinja's `Expression` borrows the environment, so it is not kept.
         if let Err(e) = self.env.compile_expression(expr) {
-            return Err(describe_error(&e, expr));
+            return Err(describe_error(&e, expr).into());
         }
         // The spaces matter: `{{-1 …` would be whitespace control, `{{ -1 …` is a negative number.
-        let template = self.add(name, &format!("{{{{ {expr} }}}}"))?;
+        let template = self
+            .add(name, &format!("{{{{ {expr} }}}}"))
+            .map_err(|e| TemplateError {
+                // Positions in the expression as written, without the `{{ ` put in front of it.
+                position: e.position.map(|(line, column)| match line {
+                    1 => (1, column.saturating_sub(3).max(1)),
+                    _ => (line, column),
+                }),
+                ..e
+            })?;
         Ok(TemplateRef {
             single_expression: true,
             has_expressions: true,
@@ -496,7 +540,7 @@ mod tests {
 
     fn render_one(source: &str, fields: serde_json::Value) -> Result<serde_json::Value, String> {
         let mut templates = Templates::new();
-        let t = templates.add("r/f".into(), source)?;
+        let t = templates.add("r/f".into(), source).map_err(|e| e.message)?;
         templates.render(&t, &context("r", &submission(fields)))
     }
 
@@ -563,13 +607,14 @@ mod tests {
             ("{{ a }}{{ b }}", "unknown variables a, b"),
         ];
         for (source, want) in cases {
-            let err = Templates::new().add("r/f".into(), source).expect_err(source);
+            let err = Templates::new().add("r/f".into(), source).expect_err(source).message;
             assert!(err.contains(want), "template {source:?}: {err}");
             assert!(!err.contains("r/f"), "template {source:?}: internal name leaked: {err}");
         }
         let err = Templates::new()
             .add("r/f".into(), "{% set ns = namespace(n=0) %}{{ ns.n }}")
-            .expect_err("namespace");
+            .expect_err("namespace")
+            .message;
         assert!(err.contains("unknown variable namespace"), "{err}");
         for fine in [
             "{% set x = 1 %}{{ x }}",
@@ -690,9 +735,8 @@ mod tests {
     #[test]
     fn render_errors_are_sentences() {
         let cases = [
-            ("{{ fields.x | frobnicate }}", "unknown filter"),
             ("{{ 1 / 0 }}", "invalid operation"),
-            ("line one\n{{ fields.s.nope() }}", "template line 2"),
+            ("line one\n{{ fields.x + 'a' }}", "template line 2"),
         ];
         for (source, want) in cases {
             let err = render_one(source, json!({"x": 1, "s": "t"})).expect_err(source);
@@ -741,7 +785,7 @@ mod tests {
             ("{% if x %}", "syntax error"),
             ("form_id == 1", "unknown variable form_id"),
         ] {
-            let err = templates.add_expression("r/bad".into(), expr).expect_err(expr);
+            let err = templates.add_expression("r/bad".into(), expr).expect_err(expr).message;
             assert!(err.contains(want), "{expr}: {err}");
         }
     }

@@ -346,6 +346,7 @@ pub(super) fn compile_value(
     templates: &mut Templates,
     report: &mut Report,
 ) -> Option<ValueRule> {
+    super::lint::check_value(field, &spec, at, report);
     let at = at.field(field);
     let mut ok = true;
     // Constants in `map` and `default` must convert to the declared type: check them now
@@ -375,8 +376,8 @@ pub(super) fn compile_value(
     let (input, literal) = match spec.input {
         Input::Template(source) => match templates.add(template_name(at, field), &source) {
             Ok(template) => (Compiled::Template(template), None),
-            Err(message) => {
-                report.error(at, spec.loc, format!("invalid template: {message}"));
+            Err(error) => {
+                report.template_error(at, spec.loc, "invalid template", &source, &error);
                 ok = false;
                 (Compiled::Constant(None), None)
             }
@@ -417,8 +418,8 @@ pub(super) fn compile_ids(
     let input = match spec.input {
         Input::Template(source) => match templates.add(template_name(at, field), &source) {
             Ok(template) => IdsInput::Template(template),
-            Err(message) => {
-                report.error(at, spec.loc, format!("invalid template: {message}"));
+            Err(error) => {
+                report.template_error(at, spec.loc, "invalid template", &source, &error);
                 return None;
             }
         },

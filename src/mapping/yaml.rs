@@ -87,6 +87,63 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
     })
 }
 
+/// The common causes of a syntax error at `loc` in `text`, as a hint for the message, and where to
+/// report it: a tab in an indentation (YAML indents with spaces; reported at the first such tab, which
+/// is where the fault is even when the parser stumbles later), a plain value that starts with `{{`
+/// (a flow map to YAML) or holds `: ` (a nested key) on the error's line or the one before, else
+/// indentation in general.
+pub(crate) fn syntax_hint(text: &str, loc: Loc) -> (Loc, String) {
+    for (index, line) in text.lines().enumerate() {
+        let indent: String = line.chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+        // The parser stops at the fault, or at the end of the line before it (a tab opening the next
+        // line ends a plain scalar): a tab further down is not its cause.
+        if loc.line.is_some_and(|l| index > l) {
+            break;
+        }
+        if let Some(column) = indent.chars().position(|c| c == '\t') {
+            let at = Loc {
+                line: Some(index + 1),
+                column: Some(column + 1),
+            };
+            return (at, "a tab in the indentation: YAML indents with spaces only".to_owned());
+        }
+    }
+    let Some(error_line) = loc.line else {
+        return (loc, INDENTATION_HINT.to_owned());
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    for line in [error_line, error_line.saturating_sub(1)] {
+        let Some(content) = line.checked_sub(1).and_then(|i| lines.get(i)) else {
+            continue;
+        };
+        let Some((key, value)) = content.split_once(": ") else {
+            continue;
+        };
+        let key = key.trim().trim_start_matches("- ");
+        let value = value.trim();
+        if value.starts_with("{{") || value.starts_with("{%") {
+            return (
+                loc,
+                format!(
+                    "line {line}: a value that starts with `{{{{` or `{{%` must be quoted, else YAML reads a map: \
+                     `{key}: \"{value}\"` (inside, write `'` rather than `\"`)"
+                ),
+            );
+        }
+        let plain = !value.starts_with(['"', '\'', '{', '[', '|', '>']);
+        if plain && (value.contains(": ") || value.ends_with(':')) {
+            return (
+                loc,
+                format!("line {line}: a value holding `: ` must be quoted: `{key}: \"{value}\"`"),
+            );
+        }
+    }
+    (loc, INDENTATION_HINT.to_owned())
+}
+
+const INDENTATION_HINT: &str = "check the indentation (spaces only; a key's children indented more than the key, \
+     siblings alike) and quote values that start with `{{`, `{`, `[`, `*`, `&`, `!`, `|`, `>`, `%`, `@` or hold `: `";
+
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<NodeKind>::deserialize(deserializer)?;

@@ -1138,3 +1138,171 @@ fn every_subcommand_help_has_its_environment_an_example_and_its_exit_codes() {
     assert!(stdout(&dealhook(&["transform", "--help"], &[])).contains("--fields"));
     assert!(stdout(&dealhook(&["init", "--help"], &[])).contains("--provider <PROVIDER>"));
 }
+
+/// A file in a fresh temporary directory, for the tests below.
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dealhook-check-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Issue 15: `check` names what it checked: a file, DEALHOOK_MAPPING_YAML, or the copy built into the
+/// binary, which may differ from the file on disk (here it is the same file).
+#[test]
+fn check_says_which_mapping_it_checked() {
+    let output = dealhook(&["check"], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "dealhook: checking mapping.yaml (embedded): the mapping.yaml built into this binary when it was \
+             compiled, which may differ from the file on disk"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("./mapping.yaml is the same"), "{err}");
+
+    let inline = "version: 1\nroutes:\n  r:\n    source: json\n    signature: none\n    deal: { pipeline: default, dealstage: closedwon }\n";
+    let output = dealhook(&["check"], &[("DEALHOOK_MAPPING_YAML", inline)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("dealhook: checking the mapping in the environment variable DEALHOOK_MAPPING_YAML"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).starts_with("DEALHOOK_MAPPING_YAML: ok"),
+        "{}",
+        stdout(&output)
+    );
+
+    let file = temp_file("mine.yaml", inline);
+    let output = dealhook(&["check"], &[("DEALHOOK_MAPPING", file.to_str().unwrap())]);
+    assert!(
+        stderr(&output).contains(&format!(
+            "dealhook: checking {} (named by DEALHOOK_MAPPING)",
+            file.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Issue 15's mistakes, each of which dead-letters every delivery, in one mapping: two errors (exit 1)
+/// and three warnings, each at its line and column.
+#[test]
+fn check_catches_what_fails_every_delivery() {
+    let mapping = r#"version: 1
+routes:
+  demo:
+    source: json
+    signature: none
+    deal:
+      pipeline: Sales Pipeline
+      dealstage: { from: "{{ fields.size }}", map: { small: appointmentscheduled } }
+      properties:
+        dealname: "{{ fields.company | defualt('Demo request') }}"
+        dealnmae: "{{ fields.company }}"
+        description: "{{ fields.path.split('/') | last }}"
+"#;
+    let file = temp_file("demo.yaml", mapping);
+    let output = dealhook(&["check", file.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    let name = file.display();
+    for want in [
+        format!(
+            "{name}:7:17: warning: route demo, pipeline: \"Sales Pipeline\" looks like a label, not an id (in a new \
+             portal's default pipeline its id is `default`)"
+        ),
+        format!("{name}:8:26: warning: route demo, dealstage: `map:` without `default:`"),
+        format!(
+            "{name}:10:40: error: route demo, properties.dealname: invalid template: unknown filter `defualt` (did \
+             you mean `default`?)"
+        ),
+        format!(
+            "{name}:11:9: warning: route demo, properties.dealnmae: `dealnmae` is not one of HubSpot's default \
+             deal properties: did you mean `dealname`?"
+        ),
+        format!("{name}:12:38: error: route demo, properties.description: invalid template: unknown method `.split()`"),
+        format!("{name}: 2 error(s)"),
+    ] {
+        assert!(err.contains(&want), "want {want}\n in {err}");
+    }
+}
+
+/// `check --secret`, each variant of a secret that cannot serve the mapping: no HubSpot credential,
+/// an empty key, a Standard Webhooks key that is not base64, a misspelt key name (with the near name),
+/// plus notes that do not fail: a Stripe key that is not a `whsec_` secret, a key no route uses.
+#[test]
+fn check_secret_fails_on_a_secret_that_cannot_serve_the_mapping() {
+    let mapping = "version: 1\nroutes:\n  pay:\n    source: stripe\n    signing_secret: stripe\n    deal: { pipeline: \
+                   default, dealstage: closedwon }\n  billing:\n    source: standard-webhooks\n    signing_secret: \
+                   billing\n    deal: { pipeline: default, dealstage: closedwon }\n  forms:\n    source: typeform\n    \
+                   signing_secret: typeform\n    deal: { pipeline: default, dealstage: closedwon }\n";
+    let mapping = temp_file("m.yaml", mapping);
+    let check = |secret: &str| {
+        let secret = temp_file("secret.json", secret);
+        dealhook(
+            &["check", mapping.to_str().unwrap(), "--secret", secret.to_str().unwrap()],
+            &[],
+        )
+    };
+    let good = r#"{"hubspot":{"accessToken":"pat-na1-0123456789"},"signing":{"stripe":"whsec_0123456789abcdef","billing":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","typeform":"0123456789abcdef"}}"#;
+    let output = check(good);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    let cases: [(&str, i32, &str); 7] = [
+        (
+            r#"{"signing":{"stripe":"whsec_0123456789abcdef","billing":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","typeform":"0123456789abcdef"}}"#,
+            1,
+            "error: the secret holds no HubSpot credential, so no deal can be created",
+        ),
+        (
+            r#"{"hubspot":{"accessToken":"pat-na1-0123456789"},"signing":{"stripe":"whsec_0123456789abcdef","billing":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","typeform":"  "}}"#,
+            1,
+            "error: signing key \"typeform\" cannot verify typeform signatures (the route's signing secret is unusable: it is empty)",
+        ),
+        (
+            r#"{"hubspot":{"accessToken":"pat-na1-0123456789"},"signing":{"stripe":"whsec_0123456789abcdef","billing":"whsec_not base64!","typeform":"0123456789abcdef"}}"#,
+            1,
+            "error: signing key \"billing\" cannot verify standard-webhooks signatures",
+        ),
+        (
+            r#"{"hubspot":{"accessToken":"pat-na1-0123456789"},"signing":{"stripe":"whsec_0123456789abcdef","billing":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","typefrom":"0123456789abcdef"}}"#,
+            1,
+            "note: the secret has \"typefrom\" under `signing`: did you mean \"typeform\"?",
+        ),
+        (
+            r#"{"hubspot":{"accessToken":"pat-na1-0123456789"},"signing":{"stripe":"sk_live_0123456789abcdef","billing":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","typeform":"0123456789abcdef"}}"#,
+            0,
+            "warning: signing key \"stripe\" (stripe): Stripe's endpoint signing secrets start with `whsec_`",
+        ),
+        (
+            r#"{"hubspot":{"accessToken":"pat-na1-0123456789"},"signing":{"stripe":"whsec_0123456789abcdef","billing":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","typeform":"0123456789abcdef","old-form":"0123456789abcdef"}}"#,
+            0,
+            "note: signing key \"old-form\" is used by no route",
+        ),
+        (
+            "{\n  \"hubspot\": {\"accessToken\": \"pat-na1-0123456789\"},\n  \"signing\": {\"stripe\": \"whsec_x\",}\n}",
+            1,
+            "the secret starts with `{` but is not valid JSON: a syntax error at line 3 column",
+        ),
+    ];
+    for (secret, code, want) in cases {
+        let output = check(secret);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(code), "{want}: {err}");
+        assert!(err.contains(want), "want {want}\n in {err}");
+        for value in [
+            "0123456789abcdef",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "pat-na1-0123456789",
+            "sk_live",
+        ] {
+            assert!(!err.contains(value), "a secret value leaked: {err}");
+        }
+    }
+}

@@ -364,6 +364,23 @@ pub fn verify(
     }
 }
 
+/// Whether `key` can verify deliveries of `scheme`, for `check --secret`: `Err` when every delivery
+/// would be answered `invalid_signing_key` (an empty key; a Standard Webhooks key that is not
+/// `whsec_` + base64), `Ok(Some(doubt))` for a key that works but is probably not the provider's
+/// signing secret (a Stripe key without Stripe's `whsec_` prefix, e.g. an API key `sk_…`), else `Ok(None)`.
+pub fn check_key(scheme: Scheme, key: &SecretString) -> Result<Option<&'static str>, VerifyError> {
+    match scheme {
+        Scheme::StandardWebhooks => standard_webhooks::key_bytes(key).map(|_| None),
+        Scheme::Stripe => {
+            secret_bytes(key)?;
+            let doubt = "Stripe's endpoint signing secrets start with `whsec_` (Dashboard → Developers → Webhooks → \
+                         the endpoint → Signing secret); this one does not, so it is probably not one";
+            Ok((!key.expose_secret().trim().starts_with(stripe::SECRET_PREFIX)).then_some(doubt))
+        }
+        _ => secret_bytes(key).map(|_| None),
+    }
+}
+
 // ---- shared by the scheme files -------------------------------------------------------------
 
 /// HMAC-SHA256 from RustCrypto.

@@ -31,7 +31,7 @@ pub const VERSION: &str = "v1";
 pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 /// The HMAC key: the secret without `whsec_` (optional), base64-decoded.
-fn key_bytes(key: &SecretString) -> Result<Vec<u8>, VerifyError> {
+pub(super) fn key_bytes(key: &SecretString) -> Result<Vec<u8>, VerifyError> {
     let secret = key.expose_secret().trim();
     let encoded = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
     if encoded.is_empty() {

@@ -16,6 +16,8 @@ pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
 pub const SCHEME: &str = "v1";
 /// How far `t` may be from `now`, either way (Stripe's libraries default to 300 s).
 pub const TOLERANCE: Duration = Duration::from_secs(300);
+/// How Stripe's endpoint signing secrets begin (the key is the whole string, prefix included).
+pub const SECRET_PREFIX: &str = "whsec_";
 
 /// Verifies a Stripe delivery at `now`. Any `v1` entry may match (Stripe sends one per active secret
 /// while a secret is rolled).

@@ -66,6 +66,18 @@ pub(crate) fn check_keys(entries: &[(Key, Node)], known: &[&str], at: At<'_>, pl
     }
 }
 
+/// The candidate closest to `name` when it is close enough to be a typo (as [`check_keys`] judges:
+/// a third of the longer name, at least two edits), for "did you mean". `None` for `name` itself.
+pub(crate) fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(c, name), c))
+        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 /// Levenshtein distance, for "did you mean".
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
