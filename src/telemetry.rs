@@ -613,4 +613,187 @@ mod tests {
         assert_eq!(written, line.len());
         assert_eq!(out, b"a [redacted] b\n");
     }
+
+    #[test]
+    fn the_level_comes_from_rust_log_else_lambdas_level_else_info() {
+        let cases = [
+            (Some("debug,hyper=info"), Some("ERROR"), "debug,hyper=info"),
+            (None, Some("TRACE"), "trace"),
+            (None, Some("DEBUG"), "debug"),
+            (None, Some("info"), "info"),
+            (None, Some("WARN"), "warn"),
+            (None, Some("ERROR"), "error"),
+            (None, Some("FATAL"), "error"),
+            (None, Some("LOUD"), "info"),
+            (Some(""), Some("WARN"), "warn"),
+            (Some("  "), None, "info"),
+            (None, None, "info"),
+        ];
+        for (rust_log, lambda, expected) in cases {
+            let settings = LogSettings::from_vars(rust_log, lambda, None);
+            assert_eq!(
+                settings.filter, expected,
+                "RUST_LOG={rust_log:?} AWS_LAMBDA_LOG_LEVEL={lambda:?}"
+            );
+            assert!(!settings.payloads);
+        }
+        for (value, on) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("false", false),
+            ("yes", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                LogSettings::from_vars(None, None, Some(value)).payloads,
+                on,
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_invalid_rust_log_falls_back_to_info_and_says_why() {
+        let (_, invalid) = subscriber(std::io::sink, &LogSettings::from_vars(Some("=[{"), None, None));
+        assert!(invalid.is_some());
+        let (_, invalid) = subscriber(
+            std::io::sink,
+            &LogSettings::from_vars(Some("dealhook=debug"), None, None),
+        );
+        assert_eq!(invalid, None);
+    }
+
+    #[test]
+    fn the_trace_id_is_the_root_of_the_trace_header() {
+        assert_eq!(
+            trace_root("Root=1-5759e988-bd86;Parent=53995c3f;Sampled=1"),
+            "1-5759e988-bd86"
+        );
+        assert_eq!(trace_root("Parent=53995c3f; Root=1-abc;Sampled=0"), "1-abc");
+        assert_eq!(trace_root("1-abc"), "1-abc");
+    }
+
+    /// Lines: every line of `text` that parses, with `marker` in it.
+    fn marked(text: &str, marker: &str) -> Vec<serde_json::Value> {
+        text.lines()
+            .filter(|l| l.contains(marker))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    #[test]
+    fn the_runtime_and_http_stacks_log_nothing_below_info_even_at_trace() {
+        let capture = LogCapture::start();
+        let marker = uuid::Uuid::new_v4().to_string();
+        tracing::trace!(target: "lambda_runtime::layers::api_response", body = %marker, "raw JSON event received from Lambda");
+        tracing::debug!(target: "lambda_runtime_api_client", headers = %marker, "request");
+        tracing::trace!(target: "aws_sigv4::http_request::sign", canonical_request = %marker, "signing");
+        tracing::debug!(target: "hyper_util::client", marker = %marker, "headers");
+        tracing::trace!(target: "reqwest::connect", marker = %marker, "wire");
+        tracing::info!(target: "lambda_runtime", marker = %marker, "info passes");
+        tracing::trace!(target: "dealhook::anything", marker = %marker, "our own trace passes");
+        let lines = marked(&capture.text(), &marker);
+        let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+        assert_eq!(messages, ["info passes", "our own trace passes"]);
+
+        // Even when RUST_LOG names the runtime's target at trace.
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let settings = LogSettings::from_vars(Some("trace,lambda_runtime=trace,aws_sigv4=trace"), None, None);
+        let (subscriber, _) = subscriber(move || SharedBuffer(writer.clone()), &settings);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "lambda_runtime::layers::api_response", body = %marker, "raw JSON event received from Lambda");
+            tracing::trace!(target: "aws_sigv4::http_request::sign", canonical_request = %marker, "signing");
+            tracing::info!(target: "lambda_runtime", marker = %marker, "info passes");
+        });
+        let text = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
+        let lines = marked(&text, &marker);
+        assert_eq!(lines.len(), 1, "{text}");
+        assert_eq!(lines[0]["message"], "info passes");
+    }
+
+    struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for SharedBuffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_carry_the_outermost_request_and_trace_ids_and_fields_cannot_replace_them() {
+        let capture = LogCapture::start();
+        let marker = uuid::Uuid::new_v4().to_string();
+        let runtime = tracing::info_span!(
+            "Lambda runtime invoke",
+            requestId = %marker,
+            xrayTraceId = "Root=1-aaa-bbb;Parent=1;Sampled=1"
+        );
+        let _runtime = runtime.enter();
+        let delivery = tracing::info_span!(DELIVERY_SPAN, request_id = "the-original-one");
+        let _delivery = delivery.enter();
+        let call = tracing::info_span!("hubspot_create_deal", path = "/crm/v3/objects/deals", status = 201u64);
+        let _call = call.enter();
+        tracing::warn!(
+            level = "quiet",
+            requestId = "forged",
+            count = 3u64,
+            ok = true,
+            "inside {}",
+            "a call"
+        );
+        let lines = marked(&capture.text(), &marker);
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["requestId"], marker.as_str());
+        assert_eq!(line["xray_trace_id"], "1-aaa-bbb");
+        assert_eq!(line["message"], "inside a call");
+        assert_eq!((line["count"].as_u64(), line["ok"].as_bool()), (Some(3), Some(true)));
+        assert_eq!(line["span"]["name"], "hubspot_create_deal");
+        assert_eq!(line["span"]["status"], 201);
+        let keys: Vec<&str> = line.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys[..5],
+            ["timestamp", "level", "message", "requestId", "xray_trace_id"]
+        );
+    }
+
+    #[test]
+    fn stage_spans_are_timed_into_the_delivery_and_hubspot_calls_counted() {
+        let _capture = LogCapture::start();
+        let delivery = tracing::info_span!(DELIVERY_SPAN, request_id = "timed");
+        delivery.in_scope(|| {
+            tracing::info_span!("map").in_scope(|| std::thread::sleep(Duration::from_millis(3)));
+            tracing::info_span!("map").in_scope(|| std::thread::sleep(Duration::from_millis(2)));
+            let record = tracing::info_span!(RECORD_SPAN, record = 0u64);
+            record.in_scope(|| {
+                let first = tracing::info_span!("hubspot_create_deal", status = tracing::field::Empty);
+                first.record("status", 429u64);
+                drop(first);
+                let second = tracing::info_span!("hubspot_create_deal", status = tracing::field::Empty);
+                second.in_scope(|| std::thread::sleep(Duration::from_millis(2)));
+                second.record("status", 201u64);
+                drop(second);
+                drop(tracing::info_span!("hubspot_associate"));
+            });
+            let times = StageTimes::of(&record);
+            assert_eq!((times.attempts, times.hubspot_status), (3, Some(201)));
+            assert_eq!(times.stage("map"), None);
+            drop(tracing::info_span!("not_a_stage"));
+        });
+        let times = StageTimes::of(&delivery);
+        assert!(times.stage("map").unwrap() >= Duration::from_millis(5), "{times:?}");
+        assert!(times.hubspot.unwrap() >= Duration::from_millis(2), "{times:?}");
+        assert_eq!((times.attempts, times.hubspot_status), (3, Some(201)));
+        assert_eq!(times.stage("verify"), None);
+        assert_eq!(times.stages.len(), 1, "{times:?}");
+        assert_eq!(StageTimes::of(&tracing::Span::none()), StageTimes::default());
+    }
 }

@@ -11,6 +11,7 @@ mod handler;
 mod helpers;
 mod hubspot_wire;
 mod idempotency;
+mod logs;
 mod moto;
 mod payloads;
 mod plan;
