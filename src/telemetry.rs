@@ -338,8 +338,7 @@ impl StageTimes {
         span.with_subscriber(|(id, dispatch)| {
             let registry = dispatch.downcast_ref::<Registry>()?;
             let span = registry.span(id)?;
-            let times = span.extensions().get::<StageTimes>().cloned();
-            times
+            span.extensions().get::<StageTimes>().cloned()
         })
         .flatten()
         .unwrap_or_default()
