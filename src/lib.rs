@@ -388,7 +388,7 @@ impl App {
             return Ok(draft);
         };
         mapping::resolve::resolve_in_portal(portal, &*self.deals, &*self.secrets, route, draft, deadline)
-            .instrument(tracing::info_span!("resolve"))
+            .instrument(tracing::info_span!("resolve", route = route.name()))
             .await
             .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))
     }
