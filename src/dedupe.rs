@@ -26,6 +26,7 @@
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::domain::DealDraft;
 use crate::hubspot::plan::{self, AuthSource, DedupeRun};
@@ -103,7 +104,12 @@ pub(crate) async fn write_deal<A: AuthSource + ?Sized>(
     let owner = uuid::Uuid::new_v4().to_string();
     let now = SystemTime::now();
     let lock_until = deadline.unwrap_or(now + idempotency::DEFAULT_LOCK);
-    match idempotency.store.claim(&lock, &owner, lock_until, lock_until).await {
+    match idempotency
+        .store
+        .claim(&lock, &owner, lock_until, lock_until)
+        .instrument(tracing::info_span!("idempotency"))
+        .await
+    {
         Ok(Claim::Acquired) => {}
         Ok(Claim::InProgress { until }) => {
             let left = until.duration_since(SystemTime::now()).unwrap_or_default();
@@ -120,7 +126,12 @@ pub(crate) async fn write_deal<A: AuthSource + ?Sized>(
         }
         Err(error) => return Guarded::StoreUnavailable(error),
     }
-    let remembered = match idempotency.store.recall(&memory).await {
+    let remembered = match idempotency
+        .store
+        .recall(&memory)
+        .instrument(tracing::info_span!("idempotency"))
+        .await
+    {
         Ok(stored) => stored.and_then(|s| s.body.get("dealId").and_then(Value::as_u64)),
         Err(error) => {
             release(idempotency, &lock, &owner).await;
@@ -145,7 +156,12 @@ pub(crate) async fn write_deal<A: AuthSource + ?Sized>(
             status: 200,
             body: json!({ "dealId": deal.deal_id }),
         };
-        if let Err(error) = idempotency.store.remember(&memory, &value, now + rule.window()).await {
+        if let Err(error) = idempotency
+            .store
+            .remember(&memory, &value, now + rule.window())
+            .instrument(tracing::info_span!("idempotency"))
+            .await
+        {
             // The deal stands; a delivery within the search's lag may then not see it.
             tracing::error!(error = %error, deal_id = deal.deal_id, "dedupe: the new deal could not be remembered");
         }
@@ -155,7 +171,12 @@ pub(crate) async fn write_deal<A: AuthSource + ?Sized>(
 }
 
 async fn release(idempotency: &Idempotency, lock: &IdempotencyKey, owner: &str) {
-    if let Err(error) = idempotency.store.release(lock, owner).await {
+    if let Err(error) = idempotency
+        .store
+        .release(lock, owner)
+        .instrument(tracing::info_span!("idempotency"))
+        .await
+    {
         // The lock lapses at the deadline; until then this contact's deliveries get 409.
         tracing::error!(error = %error, "dedupe: the contact's lock could not be released");
     }

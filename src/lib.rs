@@ -12,7 +12,8 @@
 //!
 //! This file holds the stages in the order they run; the end of the pipeline (the deal written once,
 //! or the dead letter) is in `settle.rs`, a route's `for_each` (one deal per record) in `records.rs`,
-//! and the summary log lines in `summary.rs`.
+//! and the summary log lines in `summary.rs`. Each stage runs in a span of its name (`verify`, `decode`,
+//! `map`, `resolve`, …) inside the delivery's `delivery` span, which [`telemetry`] times for the summary.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -54,7 +55,7 @@ use crate::inbound::{Delivery, Invocation, LambdaEvent, ResponseFormat};
 use crate::mapping::{Endpoint, ForEachError, Items, Mapping, Route};
 pub use crate::outcome::{Outcome, RecordOutcome, Rejection, StoredResponse};
 use crate::queue::WorkQueue;
-use crate::summary::log_summary;
+use crate::summary::{Seen, log_summary};
 
 /// Per-deployment settings the pipeline needs (read once; see [`config::Env`]).
 #[derive(Debug, Clone)]
@@ -258,26 +259,14 @@ impl App {
                 (ResponseFormat::Plain, id, Err(why))
             }
         };
-        let span = tracing::info_span!(
-            "invocation",
-            request_id = %request_id,
-            xray_trace_id = invocation.xray_trace_id.as_deref()
-        );
+        let span = invocation.span(&request_id);
         let outcome = match delivery {
             Ok(delivery) => self.handle(&delivery).instrument(span).await,
             Err(why) => {
                 let _entered = span.enter();
                 let outcome = Outcome::Rejected(Rejection::malformed_request(why.to_string()));
                 tracing::warn!(field = %why.field, rule = %why.rule, "the event is not a usable HTTP request");
-                tracing::info!(
-                    request_id = %request_id,
-                    route = "",
-                    outcome = outcome.label(),
-                    status = outcome.status().as_u16(),
-                    reason = "malformed_request",
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    "delivery"
-                );
+                summary::log_unusable_event(&outcome, started);
                 metrics::delivery_ended(metrics::UNKNOWN_ENDPOINT, &outcome);
                 outcome
             }
@@ -286,19 +275,18 @@ impl App {
         (outcome, response)
     }
 
-    /// Runs one delivery through the pipeline and logs one summary line.
+    /// Runs one delivery through the pipeline, in its `delivery` span, and logs one summary line.
     pub async fn handle(&self, delivery: &Delivery) -> Outcome {
         let started = Instant::now();
-        let route = inbound::route_name(&delivery.path).unwrap_or("");
-        let span = tracing::info_span!("delivery", request_id = %delivery.request_id, route);
-        let outcome = self.run(delivery).instrument(span.clone()).await;
+        let span = tracing::info_span!(telemetry::DELIVERY_SPAN, request_id = %delivery.request_id);
+        let mut seen = Seen::default();
+        let outcome = self.run(delivery, &mut seen).instrument(span.clone()).await;
         let _entered = span.enter();
-        log_summary(delivery, route, &outcome, started);
-        let endpoint = self
-            .mapping
-            .endpoint(route)
-            .map_or(metrics::UNKNOWN_ENDPOINT, Endpoint::name);
-        metrics::delivery_ended(endpoint, &outcome);
+        log_summary(delivery, &seen, &outcome, started, &span);
+        metrics::delivery_ended(
+            seen.endpoint.map_or(metrics::UNKNOWN_ENDPOINT, Endpoint::name),
+            &outcome,
+        );
         outcome
     }
 
@@ -330,8 +318,9 @@ impl App {
     }
 
     /// The pipeline: endpoint → verify → decode → select route → (for_each) → map → (claim) → create → (settle).
-    async fn run(&self, delivery: &Delivery) -> Outcome {
-        let accepted = match self.accept(delivery).await {
+    /// What it learns of the delivery on the way (endpoint, route, …) goes in `seen`, for the summary line.
+    async fn run<'a>(&'a self, delivery: &Delivery, seen: &mut Seen<'a>) -> Outcome {
+        let accepted = match self.accept(delivery, seen).await {
             Ok(accepted) => accepted,
             Err(halt) => return self.halted(delivery, halt).await,
         };
@@ -349,11 +338,19 @@ impl App {
     }
 
     /// The stages that accept a delivery for a route: endpoint, verify, decode, select.
-    async fn accept(&self, delivery: &Delivery) -> Result<Accepted<'_>, Halt> {
+    async fn accept<'a>(&'a self, delivery: &Delivery, seen: &mut Seen<'a>) -> Result<Accepted<'a>, Halt> {
         let endpoint = self.endpoint(delivery)?;
-        self.verify(endpoint, delivery).await?;
-        let submission = self.decode(endpoint, delivery).await?;
+        seen.endpoint = Some(endpoint);
+        self.verify(endpoint, delivery)
+            .instrument(tracing::info_span!("verify"))
+            .await?;
+        let submission = self
+            .decode(endpoint, delivery)
+            .instrument(tracing::info_span!("decode"))
+            .await?;
+        seen.submission_id = submission.id.clone();
         let route = self.select(endpoint, &submission)?;
+        seen.route = Some(route);
         Ok(Accepted {
             endpoint,
             route,
@@ -392,11 +389,16 @@ impl App {
         deadline: Option<SystemTime>,
     ) -> Result<Prepared<'a>, Halt> {
         let route = accepted.route;
-        let draft = match record {
-            None => route.map(&accepted.submission),
-            Some((items, index)) => route.map_item(items, index),
+        let draft = tracing::info_span!("map")
+            .in_scope(|| match record {
+                None => route.map(&accepted.submission),
+                Some((items, index)) => route.map_item(items, index),
+            })
+            .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))?;
+        if telemetry::payloads_logged() {
+            let draft = serde_json::to_value(&draft).unwrap_or_default();
+            tracing::debug!(draft = %draft, "the deal as mapped (DEALHOOK_LOG_PAYLOADS)");
         }
-        .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))?;
         let draft = self.resolve(route, draft, deadline).await?;
         Ok(Prepared {
             endpoint: accepted.endpoint.name(),
@@ -435,6 +437,7 @@ impl App {
             return Ok(draft);
         };
         mapping::resolve::resolve_in_portal(portal, &*self.deals, &*self.secrets, route, draft, deadline)
+            .instrument(tracing::info_span!("resolve", route = route.name()))
             .await
             .map_err(|errors| Halt::dead_letter(route.name(), Reason::MappingFailed, errors))
     }

@@ -1,6 +1,8 @@
 //! A delivery on a route with `for_each`: one deal per record, each on its own.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
+
+use tracing::Instrument;
 
 use crate::dead_letter::{DeadLetter, ForEachRecord};
 use crate::domain::{Problem, Reason};
@@ -36,35 +38,54 @@ impl App {
         let mut records = Vec::with_capacity(count);
         for index in (0..count).filter(|i| only.is_none_or(|only| only.contains(i))) {
             let record = ForEachRecord { index, count };
-            let outcome = match self.prepare(accepted, Some((items, index)), delivery.deadline).await {
-                Err(halt) => self.halted_record(delivery, halt, record).await,
-                Ok(prepared) => {
-                    let out_of_time = deadline.is_some_and(|(at, margin)| {
-                        at.saturating_duration_since(tokio::time::Instant::now()) <= margin
-                    });
-                    let reason = Reason::HubSpotUnavailable;
-                    let deferred = out_of_time
-                        .then(|| self.deferral(delivery, reason, None, Some(record)))
-                        .flatten();
-                    if let Some(deferred) = deferred {
-                        deferred
-                    } else if out_of_time && !self.settings.dry_run {
-                        let problem = Problem::general(
-                            "no_time_left",
-                            "the invocation's time ran out before this record was started: nothing was sent to \
-                             HubSpot for it",
-                        );
-                        let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
-                        self.dead_letter(letter).await
-                    } else {
-                        self.create(delivery, prepared).await
-                    }
-                }
-            };
-            log_record(index, &outcome);
+            let started = Instant::now();
+            let span = tracing::info_span!(crate::telemetry::RECORD_SPAN, record = index);
+            let outcome = self
+                .run_record(delivery, accepted, items, record, deadline)
+                .instrument(span.clone())
+                .await;
+            let _entered = span.enter();
+            log_record(index, &outcome, accepted.route, started, &span);
             records.push(RecordOutcome { index, outcome });
         }
         Outcome::Records(records)
+    }
+
+    /// One record of [`Self::run_records`]: mapped, then created, unless the invocation's time is out
+    /// (`deadline`: when it ends, and the margin kept).
+    async fn run_record(
+        &self,
+        delivery: &Delivery,
+        accepted: &Accepted<'_>,
+        items: &Items,
+        record: ForEachRecord,
+        deadline: Option<(tokio::time::Instant, std::time::Duration)>,
+    ) -> Outcome {
+        let index = record.index;
+        match self.prepare(accepted, Some((items, index)), delivery.deadline).await {
+            Err(halt) => self.halted_record(delivery, halt, record).await,
+            Ok(prepared) => {
+                let out_of_time = deadline
+                    .is_some_and(|(at, margin)| at.saturating_duration_since(tokio::time::Instant::now()) <= margin);
+                let reason = Reason::HubSpotUnavailable;
+                let deferred = out_of_time
+                    .then(|| self.deferral(delivery, reason, None, Some(record)))
+                    .flatten();
+                if let Some(deferred) = deferred {
+                    deferred
+                } else if out_of_time && !self.settings.dry_run {
+                    let problem = Problem::general(
+                        "no_time_left",
+                        "the invocation's time ran out before this record was started: nothing was sent to \
+                             HubSpot for it",
+                    );
+                    let letter = self.letter_with_draft(delivery, &prepared, reason, vec![problem]);
+                    self.dead_letter(letter).await
+                } else {
+                    self.create(delivery, prepared).await
+                }
+            }
+        }
     }
 
     /// [`Self::halted`] for one record of a delivery: its dead letter names the record.

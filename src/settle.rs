@@ -3,6 +3,8 @@
 
 use std::time::SystemTime;
 
+use tracing::Instrument;
+
 use crate::dead_letter::{DeadLetter, HubSpotFailure};
 use crate::domain::{Problem, Reason};
 use crate::hubspot::{self, PlanError};
@@ -30,7 +32,12 @@ impl App {
         let now = SystemTime::now();
         let lock_until = delivery.deadline.unwrap_or(now + idempotency::DEFAULT_LOCK);
         let expires_at = now + idempotency.ttl;
-        match idempotency.store.claim(&key, &owner, lock_until, expires_at).await {
+        match idempotency
+            .store
+            .claim(&key, &owner, lock_until, expires_at)
+            .instrument(tracing::info_span!("idempotency"))
+            .await
+        {
             Ok(Claim::Acquired) => {}
             Ok(Claim::Completed(stored)) => {
                 tracing::info!(key = %key, status = stored.status, "a repeat of a completed delivery: answering as before");
@@ -63,12 +70,16 @@ impl App {
             Outcome::DeadLettered { .. } => deal_may_exist,
             _ => false,
         };
-        let settled = if keep {
-            let stored = StoredResponse::of(&outcome);
-            idempotency.store.complete(&key, &owner, &stored, expires_at).await
-        } else {
-            idempotency.store.release(&key, &owner).await
-        };
+        let settled = async {
+            if keep {
+                let stored = StoredResponse::of(&outcome);
+                idempotency.store.complete(&key, &owner, &stored, expires_at).await
+            } else {
+                idempotency.store.release(&key, &owner).await
+            }
+        }
+        .instrument(tracing::info_span!("idempotency"))
+        .await;
         if let Err(error) = settled {
             // The outcome stands; the lock lapses at the deadline, after which a repeat is processed again.
             tracing::error!(key = %key, error = %error, "the idempotency record could not be settled");
@@ -183,7 +194,11 @@ impl App {
             tracing::warn!(error = %error, "the secret could not be read: this dead letter is scrubbed of the values known so far");
         }
         let letter = letter.redacted(&credentials::scrub::known_secrets());
-        let sent = self.dead_letters.send(&letter).await;
+        let sent = self
+            .dead_letters
+            .send(&letter)
+            .instrument(tracing::info_span!("dead_letter"))
+            .await;
         metrics::dead_letter_written(letter.reason, sent.is_ok());
         match sent {
             Ok(()) => Outcome::DeadLettered {

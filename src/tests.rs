@@ -642,6 +642,7 @@ async fn with_no_time_left_nothing_is_sent_and_the_letter_says_so() {
 
 mod for_each;
 mod idempotency;
+mod logs;
 pub(crate) mod metrics;
 mod queue;
 mod signing;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use tracing::Instrument;
 
 use crate::aws::PayloadStore;
 use crate::dead_letter::ForEachRecord;
@@ -66,12 +67,12 @@ impl App {
     /// invocation's deadline, answered with the ids of the messages to deliver again. Never fails:
     /// a message that cannot be read is reported failed (SQS's redrive keeps it).
     pub async fn handle_sqs_event(&self, event: &SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
-        let batch = self.batch(event, invocation);
+        let batch = self.handle_sqs_batch(event, invocation).instrument(invocation.span(""));
         self.metrics.scope(&invocation.request_id, batch).await
     }
 
-    /// [`Self::handle_sqs_event`] within the invocation's metrics scope.
-    async fn batch(&self, event: &SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
+    /// [`Self::handle_sqs_event`] inside the invocation's span and metrics scope.
+    async fn handle_sqs_batch(&self, event: &SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         for message in &event.records {
             let id = message.message_id.clone().unwrap_or_default();
@@ -115,6 +116,7 @@ impl App {
         let response = match serde_json::from_value::<SqsEvent>(event.clone()) {
             Ok(event) => self.handle_sqs_event(&event, invocation).await,
             Err(error) => {
+                let _entered = invocation.span("").entered();
                 // Where, not what: serde's message may quote a value of the event.
                 tracing::error!(
                     category = ?error.classify(),
@@ -244,7 +246,7 @@ impl App {
         let mut failed = Vec::new();
         let records = match self.items(accepted) {
             Err(halt) => return self.halted(delivery, halt).await,
-            Ok(None) => match route.map(&accepted.submission) {
+            Ok(None) => match tracing::info_span!("map").in_scope(|| route.map(&accepted.submission)) {
                 Ok(_) => None,
                 Err(errors) => {
                     let halt = Halt::dead_letter(route.name(), Reason::MappingFailed, errors);
@@ -255,7 +257,7 @@ impl App {
             Ok(Some(items)) => {
                 let mut good = Vec::with_capacity(items.len());
                 for index in 0..items.len() {
-                    match route.map_item(&items, index) {
+                    match tracing::info_span!("map").in_scope(|| route.map_item(&items, index)) {
                         Ok(_) => good.push(index),
                         Err(errors) => {
                             let halt = Halt::dead_letter(route.name(), Reason::MappingFailed, errors);
@@ -285,7 +287,7 @@ impl App {
         }
         let item = WorkItem::new(delivery, route.name(), key.as_str().to_owned(), records.clone())
             .redacted(&credentials::scrub::known_secrets());
-        let queued = match queue.enqueue(&item).await {
+        let queued = match queue.enqueue(&item).instrument(tracing::info_span!("enqueue")).await {
             Ok(()) => Outcome::Queued { id: item.id },
             Err(error) => {
                 tracing::error!(error = %error, "the delivery could not be put on the work queue");

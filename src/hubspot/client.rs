@@ -50,7 +50,18 @@ impl Deals for HubSpotClient {
                 "HubSpot wrote the deal"
             ),
             // One attempt of possibly several (the plan retries): not yet the delivery's outcome.
-            Err(err) => tracing::warn!(reason = %err.reason(), error = %err, "the deal call failed"),
+            // HubSpot's message may quote the values it refused (an e-mail, a name): DEBUG, on request only.
+            Err(err) => {
+                tracing::warn!(
+                    reason = %err.reason(),
+                    status = err.status(),
+                    category = err.category(),
+                    "the deal call failed"
+                );
+                if crate::telemetry::payloads_logged() {
+                    tracing::debug!(error = %err, "the deal call failed: HubSpot's answer (DEALHOOK_LOG_PAYLOADS)");
+                }
+            }
         }
         result
     }

@@ -35,7 +35,7 @@ pub struct Invocation {
     pub request_id: String,
     /// When the invocation times out; `None` outside Lambda (see [`Invocation::from_lambda`]).
     pub deadline: Option<SystemTime>,
-    /// The X-Ray trace header value (`Lambda-Runtime-Trace-Id`, also `_X_AMZN_TRACE_ID`), when tracing is on.
+    /// The X-Ray trace header value (`Lambda-Runtime-Trace-Id`, else `_X_AMZN_TRACE_ID`), when tracing is on.
     pub xray_trace_id: Option<String>,
 }
 
@@ -51,8 +51,26 @@ impl Invocation {
         Invocation {
             request_id: context.request_id.clone(),
             deadline: invocation_deadline(context.deadline),
-            xray_trace_id: context.xray_trace_id.clone().filter(|id| !id.is_empty()),
+            xray_trace_id: context
+                .xray_trace_id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok().filter(|id| !id.is_empty())),
         }
+    }
+
+    /// The span an invocation's lines are logged in: `request_id` (the Lambda one, else `request_id`: API
+    /// Gateway's or a local one) and `xray_trace_id`, which every line logged inside carries as
+    /// `requestId` and `xray_trace_id` (see [`crate::telemetry`]).
+    pub fn span(&self, request_id: &str) -> tracing::Span {
+        let request_id = Some(self.request_id.as_str())
+            .filter(|id| !id.is_empty())
+            .unwrap_or(request_id);
+        tracing::info_span!(
+            "invocation",
+            request_id = %request_id,
+            xray_trace_id = self.xray_trace_id.as_deref()
+        )
     }
 }
 

@@ -392,18 +392,14 @@ pub struct LogCapture {
 static LOG_BUFFER: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
 
 impl LogCapture {
-    /// Starts capturing JSON log lines at TRACE level, as production would format them.
+    /// Starts capturing JSON log lines at TRACE level, formatted and capped as in production
+    /// ([`dealhook::telemetry::subscriber`]).
     pub fn start() -> LogCapture {
         let buffer = LOG_BUFFER.get_or_init(|| {
             let buffer = Arc::new(Mutex::new(Vec::new()));
             let writer = buffer.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(move || BufferWriter(writer.clone()))
-                .finish();
+            let settings = dealhook::telemetry::LogSettings::from_vars(Some("trace"), None, None);
+            let (subscriber, _) = dealhook::telemetry::subscriber(move || BufferWriter(writer.clone()), &settings);
             tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this binary");
             buffer
         });

@@ -12,6 +12,7 @@ mod handler;
 mod helpers;
 mod hubspot_wire;
 mod idempotency;
+mod logs;
 mod metrics;
 mod moto;
 mod payloads;

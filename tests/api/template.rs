@@ -611,7 +611,7 @@ fn documented_vars(readme: &str) -> BTreeSet<String> {
 
 type Check = fn(&Template, &Project) -> Vec<String>;
 
-const CHECKS: [(&str, Check); 13] = [
+const CHECKS: [(&str, Check); 14] = [
     ("build", check_build),
     ("timeout", check_timeout),
     ("event", check_http_event),
@@ -620,6 +620,7 @@ const CHECKS: [(&str, Check); 13] = [
     ("environment", check_environment),
     ("outputs", check_outputs),
     ("logs", check_log_groups),
+    ("log-level", check_log_level),
     ("idempotency", check_idempotency),
     ("payload-bucket", check_payload_bucket),
     ("queue-mode", check_queue_mode),
@@ -1200,6 +1201,53 @@ fn check_log_groups(t: &Template, _: &Project) -> Vec<String> {
                 "[logs] {name}: no RetentionInDays (Lambda's own group keeps logs forever)"
             )),
             Some(_) => {}
+        }
+    }
+    broken
+}
+
+/// Lambda's application log levels (`LoggingConfig.ApplicationLogLevel`).
+const LAMBDA_LOG_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+
+/// One level for the functions' lines: JSON log format, `ApplicationLogLevel` taken from the `LogLevel`
+/// parameter through a mapping that gives each allowed value Lambda's level of the same name (which
+/// Lambda exports as `AWS_LAMBDA_LOG_LEVEL`, read by src/telemetry.rs), and no `RUST_LOG`, which would
+/// take precedence over it.
+fn check_log_level(t: &Template, _: &Project) -> Vec<String> {
+    let mut broken = Vec::new();
+    for f in t.functions() {
+        let config = f.property("LoggingConfig");
+        if config.and_then(|c| c.get("LogFormat")).and_then(Node::text) != Some("JSON") {
+            broken.push(format!("[log-level] {}: LoggingConfig.LogFormat is not JSON", f.name));
+        }
+        let level = config.and_then(|c| c.get("ApplicationLogLevel"));
+        match level.and_then(Node::find_in_map) {
+            Some((map, key, second)) if key.ref_name() == Some("LogLevel") => {
+                for value in t.allowed_values("LogLevel") {
+                    let lambda = t.root.at(&["Mappings", map, value, second]).and_then(Node::text);
+                    if lambda != Some(value.to_ascii_uppercase().as_str())
+                        || !lambda.is_some_and(|l| LAMBDA_LOG_LEVELS.contains(&l))
+                    {
+                        broken.push(format!(
+                            "[log-level] {}: LogLevel {value} gives ApplicationLogLevel {}, not {}",
+                            f.name,
+                            lambda.unwrap_or("(none)"),
+                            value.to_ascii_uppercase()
+                        ));
+                    }
+                }
+            }
+            _ => broken.push(format!(
+                "[log-level] {}: ApplicationLogLevel is {}, not !FindInMap [.., !Ref LogLevel, ..]",
+                f.name,
+                shown(level)
+            )),
+        }
+        if f.env_var("RUST_LOG").is_some() {
+            broken.push(format!(
+                "[log-level] {}: RUST_LOG is set; it would override ApplicationLogLevel (AWS_LAMBDA_LOG_LEVEL)",
+                f.name
+            ));
         }
     }
     broken
@@ -2350,10 +2398,30 @@ fn the_template_checks_report_an_unwatched_short_lived_or_unencrypted_dead_lette
 }
 
 #[test]
+fn the_template_checks_report_a_log_level_lambda_and_the_functions_do_not_share() {
+    let broken = broken_by(
+        "ApplicationLogLevel: !FindInMap [LambdaLogLevel, !Ref LogLevel, Level]",
+        "ApplicationLogLevel: TRACE",
+    );
+    assert_reports(&broken, "[log-level]", "ApplicationLogLevel is");
+    let broken = broken_by("    debug: {Level: DEBUG}\n", "    debug: {Level: TRACE}\n");
+    assert_reports(&broken, "[log-level]", "LogLevel debug gives ApplicationLogLevel TRACE");
+    let broken = broken_by("    info: {Level: INFO}\n", "");
+    assert_reports(&broken, "[log-level]", "LogLevel info gives ApplicationLogLevel (none)");
+    let broken = broken_by(
+        "        DEALHOOK_LOG_PAYLOADS: !Ref LogPayloads\n",
+        "        DEALHOOK_LOG_PAYLOADS: !Ref LogPayloads\n        RUST_LOG: trace\n",
+    );
+    assert_reports(&broken, "[log-level]", "RUST_LOG is set");
+    let broken = broken_by("      LogFormat: JSON\n", "      LogFormat: Text\n");
+    assert_reports(&broken, "[log-level]", "LogFormat is not JSON");
+}
+
+#[test]
 fn the_template_checks_report_an_undocumented_environment_variable() {
     let broken = broken_by(
-        "        RUST_LOG: !Ref LogLevel\n",
-        "        RUST_LOG: !Ref LogLevel\n        DEALHOOK_UNDOCUMENTED: \"1\"\n",
+        "        DEALHOOK_LOG_PAYLOADS: !Ref LogPayloads\n",
+        "        DEALHOOK_LOG_PAYLOADS: !Ref LogPayloads\n        DEALHOOK_UNDOCUMENTED: \"1\"\n",
     );
     assert_reports(&broken, "[environment]", "DEALHOOK_UNDOCUMENTED");
 }
@@ -2665,8 +2733,8 @@ mod queue_mode_breaks {
         assert_reports(&broken, "[queue-mode]", "output WorkQueueUrl: refers to WorkQueue");
         assert_reports(&broken, "[work-queue]", "output WorkQueueUrl is not !Ref WorkQueue");
         let broken = broken_by(
-            "        RUST_LOG: !Ref LogLevel\n",
-            "        RUST_LOG: !Ref LogLevel\n        DEALHOOK_RATE: !Ref HubSpotRequestsPer10s\n",
+            "        DEALHOOK_LOG_PAYLOADS: !Ref LogPayloads\n",
+            "        DEALHOOK_LOG_PAYLOADS: !Ref LogPayloads\n        DEALHOOK_RATE: !Ref HubSpotRequestsPer10s\n",
         );
         assert_reports(&broken, "[queue-mode]", "Globals: refers to HubSpotRequestsPer10s");
         let broken = broken_by(

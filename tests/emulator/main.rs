@@ -213,10 +213,10 @@ async fn the_shipped_bootstrap_answers_every_sample_event_through_the_lambda_run
         .collect();
     for (what, request_id, status, _) in &request_ids {
         assert!(
-            lines.iter().any(|l| l["message"] == "delivery"
-                && l["request_id"] == request_id.as_str()
-                && l["status"] == *status),
-            "{what}: no `delivery` log line with request_id {request_id} and status {status}"
+            lines
+                .iter()
+                .any(|l| l["message"] == "delivery" && l["requestId"] == request_id.as_str() && l["status"] == *status),
+            "{what}: no `delivery` log line with requestId {request_id} and status {status}"
         );
     }
     let secrets = [TOKEN].into_iter().chain(PROVIDERS.iter().map(|p| p.key));
