@@ -9,18 +9,25 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::credentials::scrub;
 
-/// Installs the JSON subscriber. Safe to call twice (the second call does nothing).
+/// Installs the JSON subscriber and, when the X-Ray daemon is named (`AWS_XRAY_DAEMON_ADDRESS`), the
+/// X-Ray layer ([`crate::xray`]) with its own filter, so that `RUST_LOG` never hides a span from a trace.
+/// Safe to call twice (the second call does nothing).
 pub fn init() {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
-        .with_env_filter(filter)
         .with_writer(Scrubbing(std::io::stderr))
-        .try_init();
+        .with_filter(filter);
+    let xray = crate::xray::XrayLayer::from_env().map(|layer| layer.with_filter(crate::xray::xray_filter()));
+    let _ = tracing_subscriber::registry().with(logs).with(xray).try_init();
 }
 
 /// A [`MakeWriter`] whose writers replace every secret value known to the process

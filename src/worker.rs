@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use tracing::Instrument;
 
 use crate::aws::PayloadStore;
 use crate::dead_letter::ForEachRecord;
@@ -64,7 +65,19 @@ impl App {
     /// The worker's Lambda entry point: one SQS batch, each message run in turn within the
     /// invocation's deadline, answered with the ids of the messages to deliver again. Never fails:
     /// a message that cannot be read is reported failed (SQS's redrive keeps it).
+    ///
+    /// Traces: Lambda makes one segment per invocation, not per message, so each message is a `work_item`
+    /// subsegment of it (its `delivery` inside), sent when the message is done (see [`crate::xray`]).
     pub async fn handle_sqs_event(&self, event: &SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
+        let span = tracing::info_span!(
+            "invocation",
+            request_id = %invocation.request_id,
+            xray_trace_id = invocation.xray_trace_id.as_deref()
+        );
+        self.handle_sqs_batch(event, invocation).instrument(span).await
+    }
+
+    async fn handle_sqs_batch(&self, event: &SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         for message in &event.records {
             let id = message.message_id.clone().unwrap_or_default();
@@ -78,7 +91,8 @@ impl App {
                 response.add_failure(id);
                 continue;
             }
-            match self.work(message, invocation).await {
+            let work_item = tracing::info_span!("work_item", message_id = %id);
+            match self.work(message, invocation).instrument(work_item).await {
                 MessageOutcome::Done(outcome) => {
                     tracing::info!(message_id = %id, outcome = outcome.label(), "work item done");
                 }

@@ -83,7 +83,7 @@ impl SecretsManagerSource {
     }
 
     /// One `GetSecretValue`, parsed. The secret's text lives only inside this function.
-    #[tracing::instrument(skip_all, fields(secret_id = %self.secret_id))]
+    #[tracing::instrument(skip_all, fields(aws_service = "SecretsManager", aws_operation = "GetSecretValue", secret_id = %self.secret_id))]
     async fn read(&self) -> Result<Arc<Credentials>, SecretError> {
         let output = self
             .client
