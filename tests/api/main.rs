@@ -25,3 +25,4 @@ mod sample_events;
 mod secrets;
 mod template;
 mod template_schema;
+mod xray;
