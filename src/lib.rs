@@ -33,6 +33,7 @@ pub mod outcome;
 pub mod queue;
 pub mod replay;
 pub mod telemetry;
+pub mod xray;
 
 mod records;
 mod settle;

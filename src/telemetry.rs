@@ -18,6 +18,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
@@ -152,11 +153,12 @@ where
         .fold(Targets::new().with_default(LevelFilter::TRACE), |targets, target| {
             targets.with_target(*target, LevelFilter::INFO)
         });
-    let subscriber = Registry::default()
-        .with(filter)
-        .with(caps)
-        .with(StageTimer)
-        .with(LambdaJson { writer });
+    // The level filter and the caps are the log lines' own (a per-layer filter), so that `RUST_LOG` never
+    // hides a span from the X-Ray layer, which has its own filter and is installed only when Lambda
+    // names the X-Ray daemon (`AWS_XRAY_DAEMON_ADDRESS`, see [`crate::xray`]).
+    let logs = StageTimer.and_then(LambdaJson { writer }).with_filter(filter.and(caps));
+    let xray = crate::xray::XrayLayer::from_env().map(|layer| layer.with_filter(crate::xray::xray_filter()));
+    let subscriber = Registry::default().with(logs).with(xray);
     (subscriber, invalid)
 }
 

@@ -66,6 +66,9 @@ impl App {
     /// The worker's Lambda entry point: one SQS batch, each message run in turn within the
     /// invocation's deadline, answered with the ids of the messages to deliver again. Never fails:
     /// a message that cannot be read is reported failed (SQS's redrive keeps it).
+    ///
+    /// Traces: Lambda makes one segment per invocation, not per message, so each message is a `work_item`
+    /// subsegment of it (its `delivery` inside), sent when the message is done (see [`crate::xray`]).
     pub async fn handle_sqs_event(&self, event: &SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
         let batch = self.handle_sqs_batch(event, invocation).instrument(invocation.span(""));
         self.metrics.scope(&invocation.request_id, batch).await
@@ -86,7 +89,8 @@ impl App {
                 response.add_failure(id);
                 continue;
             }
-            match self.work(message, invocation).await {
+            let work_item = tracing::info_span!("work_item", message_id = %id);
+            match self.work(message, invocation).instrument(work_item).await {
                 MessageOutcome::Done(outcome) => {
                     tracing::info!(message_id = %id, outcome = outcome.label(), "work item done");
                 }

@@ -68,6 +68,7 @@ impl DynamoDbIdempotency {
     }
 
     /// Why a claim lost: the record as it is now.
+    #[tracing::instrument(skip_all, fields(aws_service = "DynamoDB", aws_operation = "GetItem"))]
     async fn current(&self, key: &IdempotencyKey) -> Result<Option<HashMap<String, AttributeValue>>, IdempotencyError> {
         let output = self
             .client
@@ -123,6 +124,7 @@ fn reading(item: &HashMap<String, AttributeValue>, now: SystemTime) -> Result<Op
 
 #[async_trait]
 impl IdempotencyStore for DynamoDbIdempotency {
+    #[tracing::instrument(skip_all, fields(aws_service = "DynamoDB", aws_operation = "PutItem"))]
     async fn claim(
         &self,
         key: &IdempotencyKey,
@@ -174,6 +176,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(aws_service = "DynamoDB", aws_operation = "PutItem"))]
     async fn complete(
         &self,
         key: &IdempotencyKey,
@@ -205,6 +208,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
             })
     }
 
+    #[tracing::instrument(skip_all, fields(aws_service = "DynamoDB", aws_operation = "DeleteItem"))]
     async fn release(&self, key: &IdempotencyKey, owner: &str) -> Result<(), IdempotencyError> {
         let deleted = self
             .client
@@ -231,6 +235,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
     }
 
     /// One unconditional `PutItem` of a completed record (no owner, no lock).
+    #[tracing::instrument(skip_all, fields(aws_service = "DynamoDB", aws_operation = "PutItem"))]
     async fn remember(
         &self,
         key: &IdempotencyKey,

@@ -283,7 +283,7 @@ impl S3Payloads {
 
 #[async_trait]
 impl PayloadStore for S3Payloads {
-    #[tracing::instrument(skip_all, fields(bucket = %self.bucket, key = %key, bytes = bytes.len()))]
+    #[tracing::instrument(skip_all, fields(aws_service = "S3", aws_operation = "PutObject", bucket = %self.bucket, key = %key, bytes = bytes.len()))]
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<PayloadPointer, PayloadError> {
         self.client
             .put_object()
@@ -309,7 +309,7 @@ impl PayloadStore for S3Payloads {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(payload = %pointer))]
+    #[tracing::instrument(skip_all, fields(aws_service = "S3", aws_operation = "GetObject", payload = %pointer))]
     async fn get(&self, pointer: &PayloadPointer) -> Result<Vec<u8>, PayloadError> {
         if pointer.bucket != self.bucket {
             return Err(PayloadError::ForeignBucket {

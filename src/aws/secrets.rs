@@ -84,7 +84,7 @@ impl SecretsManagerSource {
 
     /// One `GetSecretValue`, parsed. The secret's text lives only inside this function. Its span is the
     /// `secret` stage of a delivery (a cached read is no read, and no stage).
-    #[tracing::instrument(name = "secret", skip_all, fields(secret_id = %self.secret_id))]
+    #[tracing::instrument(name = "secret", skip_all, fields(aws_service = "SecretsManager", aws_operation = "GetSecretValue", secret_id = %self.secret_id))]
     async fn read(&self) -> Result<Arc<Credentials>, SecretError> {
         let output = self
             .client

@@ -108,7 +108,7 @@ impl DeadLetters for SqsQueue {
     /// not be reached (the message names SQS's error code and message).
     #[tracing::instrument(
         skip_all,
-        fields(route = %letter.delivery.route, reason = %letter.reason, letter_id = %letter.id)
+        fields(aws_service = "SQS", aws_operation = "SendMessage", route = %letter.delivery.route, reason = %letter.reason, letter_id = %letter.id)
     )]
     async fn send(&self, letter: &DeadLetter) -> Result<(), DeadLetterError> {
         let body = serde_json::to_string(letter)
@@ -139,15 +139,17 @@ impl DeadLetters for SqsQueue {
 impl WorkQueue for SqsQueue {
     /// Sends `item` as one message (the envelope's JSON, or a pointer to it in S3 when it is over the
     /// queue's size limit), with the version and route attributes.
-    #[tracing::instrument(skip_all, fields(route = %item.delivery.route, item_id = %item.id))]
+    #[tracing::instrument(skip_all, fields(aws_service = "SQS", aws_operation = "SendMessage", route = %item.delivery.route, item_id = %item.id))]
     async fn enqueue(&self, item: &WorkItem) -> Result<(), QueueError> {
         self.send_item(item, None).await
     }
 
+    #[tracing::instrument(skip_all, fields(aws_service = "SQS", aws_operation = "SendMessage"))]
     async fn requeue(&self, item: &WorkItem, delay: Duration) -> Result<(), QueueError> {
         self.send_item(item, Some(delay)).await
     }
 
+    #[tracing::instrument(skip_all, fields(aws_service = "SQS", aws_operation = "ChangeMessageVisibility"))]
     async fn delay(&self, receipt_handle: &str, after: Duration) -> Result<(), QueueError> {
         let seconds = i32::try_from(after.min(MAX_VISIBILITY).as_secs()).unwrap_or(i32::MAX);
         self.client

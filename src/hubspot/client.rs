@@ -31,7 +31,7 @@ impl Deals for HubSpotClient {
     #[tracing::instrument(
         name = "hubspot_create_deal",
         skip_all,
-        fields(path = Empty, api = %options.api, auth = auth_kind(auth), status = Empty, duration_ms = Empty)
+        fields(path = Empty, api = %options.api, auth = auth_kind(auth), method = Empty, url = Empty, status = Empty, duration_ms = Empty)
     )]
     async fn create(
         &self,
@@ -186,7 +186,7 @@ impl HubSpotClient {
     /// v3 or 2026-03). Every input gets an outcome, matched by lower-cased e-mail
     /// ([`crm::parse_contacts_upsert`]); an answer that cannot be read → `OutcomeUnknown` (upserts are
     /// idempotent: it may be sent again, see [`HubSpotError::is_retryable_if_idempotent`]).
-    #[tracing::instrument(name = "hubspot_upsert_contacts", skip_all, fields(api = %api, contacts = contacts.len(), status = Empty))]
+    #[tracing::instrument(name = "hubspot_upsert_contacts", skip_all, fields(api = %api, contacts = contacts.len(), method = Empty, url = Empty, status = Empty))]
     pub async fn upsert_contacts(
         &self,
         api: HubSpotApi,
@@ -201,7 +201,7 @@ impl HubSpotClient {
 
     /// v1's `POST /contacts/v1/contact/createOrUpdate/email/{email}/` ([`v1::contact_request`]) for one
     /// contact: its `vid`. Idempotent by e-mail.
-    #[tracing::instrument(name = "hubspot_contact_v1", skip_all, fields(status = Empty))]
+    #[tracing::instrument(name = "hubspot_contact_v1", skip_all, fields(method = Empty, url = Empty, status = Empty))]
     pub async fn create_or_update_contact_v1(
         &self,
         contact: &ContactInput,
@@ -215,7 +215,7 @@ impl HubSpotClient {
     /// Searches companies by domain ([`crm::company_search_request`]): the chosen one, or `None`.
     /// A read: an unreadable answer is `OutcomeUnknown` only in name (nothing was written), and may
     /// be retried.
-    #[tracing::instrument(name = "hubspot_search_company", skip_all, fields(api = %api, status = Empty))]
+    #[tracing::instrument(name = "hubspot_search_company", skip_all, fields(api = %api, method = Empty, url = Empty, status = Empty))]
     pub async fn search_company(
         &self,
         api: HubSpotApi,
@@ -230,7 +230,7 @@ impl HubSpotClient {
 
     /// Creates a company ([`crm::company_create_request`]): its id. Not idempotent: after a 5xx or
     /// an unknown outcome the company may exist (search again rather than create again).
-    #[tracing::instrument(name = "hubspot_create_company", skip_all, fields(api = %api, status = Empty))]
+    #[tracing::instrument(name = "hubspot_create_company", skip_all, fields(api = %api, method = Empty, url = Empty, status = Empty))]
     pub async fn create_company(
         &self,
         api: HubSpotApi,
@@ -245,7 +245,7 @@ impl HubSpotClient {
 
     /// Links two records with the default association ([`crm::association_request`]). Idempotent.
     /// A 2xx listing `errors` → `Rejected` with HubSpot's first error.
-    #[tracing::instrument(name = "hubspot_associate", skip_all, fields(api = %api, from = from.path_name(), to = to.path_name(), status = Empty))]
+    #[tracing::instrument(name = "hubspot_associate", skip_all, fields(api = %api, from = from.path_name(), to = to.path_name(), method = Empty, url = Empty, status = Empty))]
     pub async fn associate(
         &self,
         api: HubSpotApi,
@@ -267,7 +267,7 @@ impl HubSpotClient {
     /// Searches a contact's deals ([`crm::deal_search_request`]): the newest admitted, or `None`. A
     /// read: an unreadable answer is `OutcomeUnknown` only in name (nothing was written), and may be
     /// retried.
-    #[tracing::instrument(name = "hubspot_search_deals", skip_all, fields(api = %api, status = Empty))]
+    #[tracing::instrument(name = "hubspot_search_deals", skip_all, fields(api = %api, method = Empty, url = Empty, status = Empty))]
     pub async fn search_deals(
         &self,
         api: HubSpotApi,
@@ -281,7 +281,7 @@ impl HubSpotClient {
     }
 
     /// Reads one deal ([`crm::deal_read_request`]): `None` when HubSpot has no such deal. A read.
-    #[tracing::instrument(name = "hubspot_read_deal", skip_all, fields(api = %api, status = Empty))]
+    #[tracing::instrument(name = "hubspot_read_deal", skip_all, fields(api = %api, method = Empty, url = Empty, status = Empty))]
     pub async fn read_deal(
         &self,
         api: HubSpotApi,
@@ -296,7 +296,7 @@ impl HubSpotClient {
 
     /// Updates a deal's properties ([`crm::deal_update_request`]). Any 2xx is success (the body is
     /// not needed). Idempotent: the same values may be sent again.
-    #[tracing::instrument(name = "hubspot_update_deal", skip_all, fields(api = %api, status = Empty))]
+    #[tracing::instrument(name = "hubspot_update_deal", skip_all, fields(api = %api, method = Empty, url = Empty, status = Empty))]
     pub async fn update_deal(
         &self,
         api: HubSpotApi,
@@ -310,7 +310,7 @@ impl HubSpotClient {
 
     /// The portal's deal pipelines ([`portal::pipelines_request`], [`portal::parse_pipelines`]). A read:
     /// an unreadable 2xx answer is `OutcomeUnknown` only in name (nothing was written).
-    #[tracing::instrument(name = "hubspot_pipelines", skip_all, fields(api = %api, status = Empty))]
+    #[tracing::instrument(name = "hubspot_pipelines", skip_all, fields(api = %api, method = Empty, url = Empty, status = Empty))]
     pub async fn pipelines(&self, api: HubSpotApi, auth: &HubSpotAuth) -> Result<Vec<portal::Pipeline>, HubSpotError> {
         let request = portal::pipelines_request(api);
         let answer = self
@@ -321,7 +321,7 @@ impl HubSpotClient {
 
     /// The properties of `object` ([`portal::properties_request`], [`portal::parse_properties`]). A read,
     /// as [`Self::pipelines`].
-    #[tracing::instrument(name = "hubspot_properties", skip_all, fields(api = %api, object = object.path_name(), status = Empty))]
+    #[tracing::instrument(name = "hubspot_properties", skip_all, fields(api = %api, object = object.path_name(), method = Empty, url = Empty, status = Empty))]
     pub async fn properties(
         &self,
         api: HubSpotApi,

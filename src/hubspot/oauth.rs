@@ -249,7 +249,7 @@ impl OAuthTokens {
     }
 
     /// One `POST` to the token endpoint, its answer classified.
-    #[tracing::instrument(name = "hubspot_oauth_refresh", skip_all, fields(path = TOKEN_PATH, status = Empty, duration_ms = Empty))]
+    #[tracing::instrument(name = "hubspot_oauth_refresh", skip_all, fields(method = "POST", path = TOKEN_PATH, status = Empty, duration_ms = Empty))]
     async fn exchange(
         &self,
         grant: &OAuthCredentials,

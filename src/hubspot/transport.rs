@@ -173,6 +173,9 @@ impl HubSpotClient {
             .map_err(|_| not_sent(format!("{:?} is not an HTTP method", request.method)))?;
         let url = Url::parse(&format!("{}{}", self.inner.base_url, request.path))
             .map_err(|e| not_sent(format!("the path does not make a URL ({e})")))?;
+        let span = tracing::Span::current();
+        span.record("method", method.as_str());
+        span.record("url", traced_url(&url).as_str());
         // OAuth: the grant's access token for this call, cached or refreshed (see oauth.rs).
         let oauth_token = match auth {
             HubSpotAuth::OAuth(grant) => Some(self.inner.oauth.bearer(grant).await?),
@@ -359,6 +362,53 @@ async fn read_body(mut response: reqwest::Response, limit: usize, redactor: &Red
                     error: Some(redactor.redact(&describe(&e.without_url()))),
                 };
             }
+        }
+    }
+}
+
+/// `url` as a trace shows it (the `url` field of a `hubspot_*` span, X-Ray's `http.request.url`):
+/// scheme, host, port and path only (no user info, no query: no credential), with the e-mail address
+/// of v1's `…/createOrUpdate/email/{email}/` replaced by `{email}` (a payload value, personal data).
+pub(crate) fn traced_url(url: &Url) -> String {
+    let mut path = String::with_capacity(url.path().len());
+    let mut after_email = false;
+    for (index, segment) in url.path().split('/').enumerate() {
+        if index > 0 {
+            path.push('/');
+        }
+        path.push_str(if after_email && !segment.is_empty() {
+            "{email}"
+        } else {
+            segment
+        });
+        after_email = segment == "email";
+    }
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{}://{}{port}{path}", url.scheme(), url.host_str().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod traced_url_tests {
+    use super::*;
+
+    #[test]
+    fn a_traced_url_keeps_scheme_host_port_and_path_only() {
+        let cases = [
+            (
+                "https://user:pass@api.hubapi.com/crm/v3/objects/deals?hapikey=k-1",
+                "https://api.hubapi.com/crm/v3/objects/deals",
+            ),
+            (
+                "http://127.0.0.1:8080/prefix/crm/v3/objects/deals/42#frag",
+                "http://127.0.0.1:8080/prefix/crm/v3/objects/deals/42",
+            ),
+            (
+                "https://api.hubapi.com/contacts/v1/contact/createOrUpdate/email/ada%40example.com/",
+                "https://api.hubapi.com/contacts/v1/contact/createOrUpdate/email/{email}/",
+            ),
+        ];
+        for (url, traced) in cases {
+            assert_eq!(traced_url(&Url::parse(url).unwrap()), traced, "{url}");
         }
     }
 }

@@ -184,7 +184,7 @@ async fn child(_: &str) {
             skip_signatures: false,
             retry: RetryPolicy::default(),
         },
-        Arc::new(Mapping::embedded().expect("the embedded mapping")),
+        Arc::new(crate::sample_events::showcase_mapping().expect("the showcase mapping")),
         Arc::new(MemorySecrets::new(Credentials::from_token(HUBSPOT_TOKEN.to_owned()))),
         Arc::new(
             HubSpotClient::new(HubSpotClientConfig {

@@ -28,3 +28,4 @@ mod sample_events;
 mod secrets;
 mod template;
 mod template_schema;
+mod xray;

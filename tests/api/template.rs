@@ -611,7 +611,7 @@ fn documented_vars(readme: &str) -> BTreeSet<String> {
 
 type Check = fn(&Template, &Project) -> Vec<String>;
 
-const CHECKS: [(&str, Check); 14] = [
+const CHECKS: [(&str, Check); 15] = [
     ("build", check_build),
     ("timeout", check_timeout),
     ("event", check_http_event),
@@ -626,6 +626,7 @@ const CHECKS: [(&str, Check); 14] = [
     ("queue-mode", check_queue_mode),
     ("work-queue", check_work_queue),
     ("worker", check_worker),
+    ("tracing", check_tracing),
 ];
 
 /// Every function: built by cargo-lambda from a binary of this package, for the custom runtime.
@@ -2176,6 +2177,42 @@ fn conditional_statements(document: &Node) -> Vec<(Option<(&str, bool)>, &Node)>
     out
 }
 
+/// X-Ray is opt-in and follows one parameter: `Tracing` (`Active` | `Disabled`, default `Disabled`), and
+/// every function's `Tracing` (own or from `Globals`) is `!Ref Tracing`. SAM resolves that `!Ref` at deploy
+/// time and attaches its X-Ray write policy for any value but `Disabled`: a literal, an `!If` or another
+/// parameter would grant X-Ray writes in the default stack too.
+fn check_tracing(t: &Template, _: &Project) -> Vec<String> {
+    let mut broken = Vec::new();
+    if !t.is_parameter("Tracing") {
+        return vec!["[tracing] no Tracing parameter".to_owned()];
+    }
+    let default = t.root.at(&["Parameters", "Tracing", "Default"]).and_then(Node::text);
+    if default != Some("Disabled") {
+        broken.push(format!(
+            "[tracing] parameter Tracing: Default is {}, not Disabled (tracing is opt-in)",
+            default.unwrap_or("(missing)")
+        ));
+    }
+    let mut allowed = t.allowed_values("Tracing");
+    allowed.sort_unstable();
+    if allowed != ["Active", "Disabled"] {
+        broken.push(format!(
+            "[tracing] parameter Tracing: AllowedValues are {allowed:?}, not Active and Disabled"
+        ));
+    }
+    for f in t.functions() {
+        match f.property("Tracing") {
+            Some(node) if node.ref_name() == Some("Tracing") => {}
+            Some(node) => broken.push(format!(
+                "[tracing] {}: Tracing is {node}, not !Ref Tracing (SAM grants X-Ray writes unless it resolves to Disabled)",
+                f.name
+            )),
+            None => broken.push(format!("[tracing] {}: no Tracing (own or Globals); not !Ref Tracing", f.name)),
+        }
+    }
+    broken
+}
+
 fn check_all(t: &Template, p: &Project) -> Vec<String> {
     CHECKS.iter().flat_map(|(_, check)| check(t, p)).collect()
 }
@@ -2603,6 +2640,40 @@ mod payload_bucket_breaks {
         let broken = broken_by("Action: s3:PutObject", "Action: s3:*");
         assert_reports(&broken, "[iam]", "s3:* is a wildcard");
     }
+}
+
+#[test]
+fn tracing_is_opt_in_and_every_function_follows_the_parameter() {
+    check("tracing");
+}
+
+#[test]
+fn the_template_checks_report_tracing_on_by_default_or_a_function_sam_would_grant_x_ray_writes_anyway() {
+    let broken = broken_by("Default: Disabled", "Default: Active");
+    assert_reports(&broken, "[tracing]", "Default is Active, not Disabled");
+    let broken = broken_by(
+        "AllowedValues: [Active, Disabled]",
+        "AllowedValues: [Active, PassThrough]",
+    );
+    assert_reports(&broken, "[tracing]", "AllowedValues are [\"Active\", \"PassThrough\"]");
+    let broken = broken_by("Tracing: !Ref Tracing", "Tracing: PassThrough");
+    assert_reports(
+        &broken,
+        "[tracing]",
+        "HttpFunction: Tracing is \"PassThrough\", not !Ref Tracing",
+    );
+    let broken = broken_by("Tracing: !Ref Tracing", "Tracing: !If [IsQueueMode, Active, Disabled]");
+    assert_reports(&broken, "[tracing]", "WorkerFunction: Tracing is");
+    let broken = broken_by("    Tracing: !Ref Tracing\n", "");
+    assert_reports(&broken, "[tracing]", "HttpFunction: no Tracing");
+    let broken = broken_by("  Tracing:\n    Type: String", "  TracingMode:\n    Type: String");
+    assert_reports(&broken, "[tracing]", "no Tracing parameter");
+    // A function's own value wins over Globals.
+    let broken = broken_by(
+        "      Description: dealhook worker",
+        "      Tracing: Active\n      Description: dealhook worker",
+    );
+    assert_reports(&broken, "[tracing]", "WorkerFunction: Tracing is \"Active\"");
 }
 
 #[test]
