@@ -16,7 +16,8 @@ enum Inner<C> {
     Built(C),
     OnFirstUse {
         cell: OnceLock<C>,
-        sdk: SdkConfig,
+        // Boxed: the configuration is large and the client is usually smaller.
+        sdk: Box<SdkConfig>,
         build: fn(&SdkConfig) -> C,
     },
 }
@@ -27,7 +28,7 @@ impl<C> LazyClient<C> {
         LazyClient {
             inner: Arc::new(Inner::OnFirstUse {
                 cell: OnceLock::new(),
-                sdk: sdk.clone(),
+                sdk: Box::new(sdk.clone()),
                 build,
             }),
         }
