@@ -8,8 +8,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::aws::{
-    DeadLetters, DynamoDbIdempotency, MemoryDeadLetters, PayloadStore, S3Payloads, SecretSource, SecretsManagerSource,
-    SqsQueue, StaticSecrets,
+    DeadLetters, DynamoDbIdempotency, LazyClient, MemoryDeadLetters, PayloadStore, S3Payloads, SecretSource,
+    SecretsManagerSource, SqsQueue, StaticSecrets,
 };
 use crate::credentials::Credentials;
 use crate::hubspot::portal::{Portal, PortalConfig};
@@ -359,21 +359,23 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
 
     let secrets = secret_source(env, sdk.as_ref())?;
 
-    // The S3 client is built only when a bucket is named.
+    // Clients the first delivery does not need are built on first use (`LazyClient`): S3 (big payloads
+    // only) and the dead-letter queue's SQS client; the work queue's shares it.
     let payloads: Option<Arc<dyn PayloadStore>> = match (&env.payload_bucket, &sdk) {
-        (Some(bucket), Some(sdk)) => Some(Arc::new(S3Payloads::new(S3Payloads::client(sdk), bucket.clone()))),
+        (Some(bucket), Some(sdk)) => Some(Arc::new(S3Payloads::new(S3Payloads::lazy_client(sdk), bucket.clone()))),
         _ => None,
     };
-    let sqs_queue = |url: &String, sdk: &aws_config::SdkConfig| {
-        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url.clone());
+    let sqs_client = sdk.as_ref().map(|sdk| LazyClient::new(sdk, aws_sdk_sqs::Client::new));
+    let sqs_queue = |url: &String, sqs_client: &LazyClient<aws_sdk_sqs::Client>| {
+        let queue = SqsQueue::new(sqs_client.clone(), url.clone());
         match &payloads {
             Some(payloads) => queue.with_payloads(payloads.clone()),
             None => queue,
         }
     };
     let mut memory_letters = None;
-    let dead_letters: Arc<dyn DeadLetters> = match (&env.dlq_url, &sdk) {
-        (Some(url), Some(sdk)) => Arc::new(sqs_queue(url, sdk)),
+    let dead_letters: Arc<dyn DeadLetters> = match (&env.dlq_url, &sqs_client) {
+        (Some(url), Some(client)) => Arc::new(sqs_queue(url, client)),
         _ => {
             let memory = Arc::new(MemoryDeadLetters::default());
             memory_letters = Some(memory.clone());
@@ -415,8 +417,8 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
     }
     // The work queue: the HTTP function puts deliveries on it in queue mode; the worker (which runs
     // the same app) takes them and changes their visibility.
-    if let (Some(url), Some(sdk)) = (&env.queue_url, &sdk) {
-        let queue: Arc<dyn WorkQueue> = Arc::new(sqs_queue(url, sdk));
+    if let (Some(url), Some(client)) = (&env.queue_url, &sqs_client) {
+        let queue: Arc<dyn WorkQueue> = Arc::new(sqs_queue(url, client));
         if env.delivery_mode == DeliveryMode::Queue {
             app = app.with_queue(queue.clone());
         }

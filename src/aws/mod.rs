@@ -4,6 +4,7 @@
 
 mod config;
 mod dynamodb;
+mod lazy;
 mod memory;
 mod payloads;
 mod secrets;
@@ -19,6 +20,7 @@ pub use config::{
     sdk_config_loader, timeout_config,
 };
 pub use dynamodb::DynamoDbIdempotency;
+pub use lazy::LazyClient;
 pub use memory::{MemoryDeadLetters, MemoryIdempotency, MemoryPayloads, MemoryRecord, MemorySecrets};
 pub use payloads::{
     ATTR_PAYLOAD_SIZE, ENVELOPE_KEY_PREFIX, LEGACY_ATTR_PAYLOAD_SIZE, LEGACY_POINTER_CLASS, MAX_PAYLOAD_BYTES,

@@ -11,6 +11,7 @@ use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 
+use super::LazyClient;
 use super::config::describe_sdk_error;
 
 /// The pointer's class name in the Extended Client format (`payload-offloading-java-common-lib-for-aws`,
@@ -252,15 +253,16 @@ pub async fn resolve<'a>(
 /// `Content-Type: application/json`.
 #[derive(Debug, Clone)]
 pub struct S3Payloads {
-    client: aws_sdk_s3::Client,
+    client: LazyClient<aws_sdk_s3::Client>,
     bucket: String,
 }
 
 impl S3Payloads {
-    /// Stores in and reads from `bucket` with `client`.
-    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+    /// Stores in and reads from `bucket` with `client` (built, or built on first use: [`LazyClient`];
+    /// see [`Self::lazy_client`]).
+    pub fn new(client: impl Into<LazyClient<aws_sdk_s3::Client>>, bucket: impl Into<String>) -> Self {
         S3Payloads {
-            client,
+            client: client.into(),
             bucket: bucket.into(),
         }
     }
@@ -275,6 +277,11 @@ impl S3Payloads {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    /// [`Self::client`], built when a payload is first stored or read: most deliveries never need S3.
+    pub fn lazy_client(sdk: &SdkConfig) -> LazyClient<aws_sdk_s3::Client> {
+        LazyClient::new(sdk, Self::client)
+    }
+
     /// The bucket's name.
     pub fn bucket(&self) -> &str {
         &self.bucket
@@ -286,6 +293,7 @@ impl PayloadStore for S3Payloads {
     #[tracing::instrument(skip_all, fields(aws_service = "S3", aws_operation = "PutObject", bucket = %self.bucket, key = %key, bytes = bytes.len()))]
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<PayloadPointer, PayloadError> {
         self.client
+            .get()
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -323,6 +331,7 @@ impl PayloadStore for S3Payloads {
         };
         let output = self
             .client
+            .get()
             .get_object()
             .bucket(&pointer.bucket)
             .key(&pointer.key)

@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 
 use super::config::describe_sdk_error;
 use super::payloads::{ATTR_PAYLOAD_SIZE, PayloadStore, envelope_key};
-use super::{DeadLetterError, DeadLetters};
+use super::{DeadLetterError, DeadLetters, LazyClient};
 use crate::dead_letter::DeadLetter;
 use crate::queue::{MAX_DELAY, MAX_VISIBILITY, QueueError, WorkItem, WorkQueue};
 
@@ -33,7 +33,7 @@ const MAX_GROUP_ID_CHARS: usize = 128;
 /// either kind with [`resolve`](super::resolve).
 #[derive(Clone)]
 pub struct SqsQueue {
-    client: aws_sdk_sqs::Client,
+    client: LazyClient<aws_sdk_sqs::Client>,
     queue_url: String,
     fifo: bool,
     max_bytes: usize,
@@ -62,11 +62,12 @@ impl SqsQueue {
     /// Message attribute: the route the delivery came in on.
     pub const ATTR_ROUTE: &str = "dealhook-route";
 
-    /// Writes to `queue_url` with `client`; the size limit is [`Self::MAX_MESSAGE_BYTES`].
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+    /// Writes to `queue_url` with `client` (built, or built on first use: [`LazyClient`]); the size
+    /// limit is [`Self::MAX_MESSAGE_BYTES`].
+    pub fn new(client: impl Into<LazyClient<aws_sdk_sqs::Client>>, queue_url: impl Into<String>) -> Self {
         let queue_url = queue_url.into();
         SqsQueue {
-            client,
+            client: client.into(),
             fifo: queue_url.ends_with(".fifo"),
             queue_url,
             max_bytes: Self::MAX_MESSAGE_BYTES,
@@ -153,6 +154,7 @@ impl WorkQueue for SqsQueue {
     async fn delay(&self, receipt_handle: &str, after: Duration) -> Result<(), QueueError> {
         let seconds = i32::try_from(after.min(MAX_VISIBILITY).as_secs()).unwrap_or(i32::MAX);
         self.client
+            .get()
             .change_message_visibility()
             .queue_url(&self.queue_url)
             .receipt_handle(receipt_handle)
@@ -255,7 +257,12 @@ impl SqsQueue {
             (body, size)
         };
 
-        let mut request = self.client.send_message().queue_url(&self.queue_url).message_body(body);
+        let mut request = self
+            .client
+            .get()
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body);
         for attribute in attributes {
             let value = MessageAttributeValue::builder()
                 .data_type(attribute.data_type)

@@ -12,7 +12,6 @@ use dealhook::aws::{MemoryDeadLetters, MemorySecrets};
 use dealhook::credentials::Credentials;
 use dealhook::hubspot::{HubSpotClient, HubSpotClientConfig, RetryPolicy};
 use dealhook::inbound::Invocation;
-use dealhook::mapping::Mapping;
 use dealhook::{App, Settings};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
