@@ -154,6 +154,7 @@ mod dedupe;
 mod diagnostic;
 mod endpoint;
 mod free_mail;
+mod json_view;
 pub mod online;
 pub mod resolve;
 mod route;
