@@ -136,7 +136,9 @@ fn event(name: String, text: String) -> Event {
     let body_bytes = match json["isBase64Encoded"].as_bool() {
         Some(true) => {
             use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.decode(body).map_or(body.len(), |b| b.len())
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .map_or(body.len(), |b| b.len())
         }
         _ => body.len(),
     };
@@ -153,7 +155,10 @@ fn resigned(name: &str, committed: &str) -> Option<String> {
     let request_id = committed["requestContext"]["requestId"].as_str().unwrap_or_default();
     let event_type = "checkout.session.completed";
     let then = sample_events::event(p, sample_events::SIGNED_AT, event_type, request_id);
-    assert_eq!(then, committed, "{name} is not what tests/common/sample_events.rs builds");
+    assert_eq!(
+        then, committed,
+        "{name} is not what tests/common/sample_events.rs builds"
+    );
     Some(sample_events::event(p, sample_events::now(), event_type, request_id).to_string())
 }
 
@@ -187,7 +192,10 @@ fn answer(runtime: &tokio::runtime::Runtime, app: &App, invocation: &Invocation,
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn invocation() -> Invocation {
@@ -202,7 +210,11 @@ fn invocation() -> Invocation {
 fn check(event: &Event, response: &str) -> Value {
     let response: Value = serde_json::from_str(response).unwrap();
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    let expected = if event.name.ends_with("-invalid") { "dead_lettered" } else { "dry_run" };
+    let expected = if event.name.ends_with("-invalid") {
+        "dead_lettered"
+    } else {
+        "dry_run"
+    };
     assert_eq!(body["status"], expected, "{}: {body}", event.name);
     body
 }
@@ -268,7 +280,10 @@ fn percentile_pass(events: &[Event]) -> Vec<Percentiles> {
 
 fn report(rows: &[Percentiles]) {
     println!("\nper-delivery overhead (one timed iteration per sample)");
-    println!("{:<32} {:>9} {:>8} {:>10} {:>10}", "event", "body B", "samples", "p50 µs", "p99 µs");
+    println!(
+        "{:<32} {:>9} {:>8} {:>10} {:>10}",
+        "event", "body B", "samples", "p50 µs", "p99 µs"
+    );
     for r in rows {
         println!(
             "{:<32} {:>9} {:>8} {:>10.1} {:>10.1}",
@@ -292,7 +307,8 @@ fn report(rows: &[Percentiles]) {
     let json = serde_json::json!({ "events": SAMPLES.events, "secret": SAMPLES.secret, "rows": json });
     let dir = root().join("target/bench");
     let file = dir.join("delivery.json");
-    if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&file, serde_json::to_string_pretty(&json).unwrap()).is_ok()
+    if std::fs::create_dir_all(&dir).is_ok()
+        && std::fs::write(&file, serde_json::to_string_pretty(&json).unwrap()).is_ok()
     {
         println!("written to {}", file.display());
     }
@@ -330,7 +346,11 @@ fn main() {
         for event in EVENTS.iter() {
             check(event, &answer(&runtime, &app, &invocation, &event.text));
         }
-        assert!(EVENTS.iter().any(|e| e.name == LARGE_NAME && e.body_bytes >= LARGE_BODY_BYTES));
+        assert!(
+            EVENTS
+                .iter()
+                .any(|e| e.name == LARGE_NAME && e.body_bytes >= LARGE_BODY_BYTES)
+        );
         println!("bench delivery: {} events answered as expected", EVENTS.len());
         return;
     }
