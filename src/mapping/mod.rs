@@ -16,6 +16,7 @@ mod dedupe;
 mod diagnostic;
 mod endpoint;
 mod free_mail;
+mod json_view;
 mod lint;
 pub mod online;
 pub mod resolve;

@@ -17,6 +17,9 @@ use minijinja::value::{Kwargs, Rest, Serde, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use super::json_view;
 use crate::domain::Submission;
 
 mod names;
@@ -276,8 +279,9 @@ impl Templates {
     }
 }
 
-/// What templates see of one Submission, converted once per delivery: every route's `match`
-/// and templates then share it (minijinja values are reference-counted, so cloning is cheap).
+/// What templates see of one Submission: `fields` and `raw` as lazy views (see [`json_view`]),
+/// converted only where a template reads them; every route's `match` and templates then share it
+/// (minijinja values are reference-counted, so cloning is cheap).
 pub(crate) struct Scope {
     fields: Value,
     raw: Value,
@@ -302,8 +306,8 @@ impl Scope {
             event_type: submission.event_type.as_deref(),
         };
         Scope {
-            fields: Value::from(Serde(&submission.fields)),
-            raw: Value::from(Serde(&submission.raw)),
+            fields: json_view::view(Arc::new(serde_json::Value::Object(submission.fields.clone()))),
+            raw: json_view::view(Arc::new(submission.raw.clone())),
             submission: Value::from(Serde(&meta)),
         }
     }
