@@ -444,6 +444,14 @@ fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
     }
     let file = path.display();
     let mut failed = false;
+    let placeholders = placeholder_paths(&text);
+    for at in &placeholders {
+        eprintln!(
+            "{file}: error: {at} is still the placeholder `dealhook init` wrote: put the real value there \
+             (docs/hubspot-credential.md for the HubSpot credential, docs/providers.md for signing keys)"
+        );
+        failed = true;
+    }
     if credentials.hubspot.is_none() {
         eprintln!(
             "{file}: error: the secret holds no HubSpot credential, so no deal can be created: add \
@@ -473,6 +481,9 @@ fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
         let Some(value) = credentials.signing.get(key) else {
             continue;
         };
+        if placeholders.contains(&format!("signing.{key}")) {
+            continue;
+        }
         match crate::inbound::verify::check_key(scheme, value) {
             Err(e) => {
                 eprintln!(
@@ -494,6 +505,33 @@ fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
         );
     }
     failed.then_some(EXIT_FAILED)
+}
+
+/// Where the secret's JSON `text` still holds a placeholder of [`init::secret_template`] (a string with
+/// [`init::PLACEHOLDER_MARK`]), as dotted paths (`hubspot.accessToken`, `signing.webflow`), in document
+/// order. The values themselves are never printed.
+fn placeholder_paths(text: &str) -> Vec<String> {
+    fn walk(value: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::String(s) if s.contains(init::PLACEHOLDER_MARK) => found.push(at.to_owned()),
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    let path = if at.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{at}.{key}")
+                    };
+                    walk(value, &path, found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+        walk(&value, "", &mut found);
+    }
+    found
 }
 
 async fn transform(args: &DeliveryArgs, mapping: Option<&Path>, fields: bool) -> u8 {

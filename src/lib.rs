@@ -279,7 +279,12 @@ impl App {
     /// Runs one delivery through the pipeline, in its `delivery` span, and logs one summary line.
     pub async fn handle(&self, delivery: &Delivery) -> Outcome {
         let started = Instant::now();
-        let span = tracing::info_span!(telemetry::DELIVERY_SPAN, request_id = %delivery.request_id);
+        // `route` is recorded once a route is selected (a trace's annotation, see [`xray`]).
+        let span = tracing::info_span!(
+            telemetry::DELIVERY_SPAN,
+            request_id = %delivery.request_id,
+            route = tracing::field::Empty
+        );
         let mut seen = Seen::default();
         let outcome = self.run(delivery, &mut seen).instrument(span.clone()).await;
         let _entered = span.enter();
@@ -352,6 +357,7 @@ impl App {
         seen.submission_id = submission.id.clone();
         let route = self.select(endpoint, &submission)?;
         seen.route = Some(route);
+        tracing::Span::current().record("route", route.name());
         Ok(Accepted {
             endpoint,
             route,

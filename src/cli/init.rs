@@ -178,6 +178,9 @@ fn starter(source: Source) -> Starter {
     }
 }
 
+/// What every placeholder of the secret template holds: `check --secret` refuses a secret that still has one.
+pub const PLACEHOLDER_MARK: &str = "REPLACE_WITH_";
+
 /// The placeholder written for the HubSpot credential in the secret template.
 pub const HUBSPOT_PLACEHOLDER: &str = "REPLACE_WITH_YOUR_HUBSPOT_SERVICE_KEY_OR_PRIVATE_APP_TOKEN";
 

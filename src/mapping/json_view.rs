@@ -222,10 +222,10 @@ mod tests {
         "{{ fields.a | float }}",
         "{{ fields + 1 }}",
         "{{ fields[1:] | list }}",
-        "{{ fields.items() | list }}",
-        "{{ fields.keys() | list }}",
-        "{{ fields.values() | list }}",
-        "{{ fields.get('a') }}",
+        "{{ fields | items | list }}",
+        "{{ fields | list }}",
+        "{{ fields | dictsort }}",
+        "{{ fields['a'] }}",
         "{{ dict(fields) }}",
     ];
 

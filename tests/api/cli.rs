@@ -699,16 +699,51 @@ fn init_writes_a_mapping_that_checks_and_a_secret_with_exactly_its_keys_for_ever
         assert_eq!(output.status.code(), Some(0), "{provider}: {}", stderr(&output));
         let mapping = dir.join("mapping.yaml");
         let secret = dir.join("secret.json");
-        let check = dealhook(
-            &[
-                "check",
-                "--mapping",
-                mapping.to_str().unwrap(),
-                "--secret",
-                secret.to_str().unwrap(),
-            ],
-            &[],
-        );
+        let check_with = |secret: &std::path::Path| {
+            dealhook(
+                &[
+                    "check",
+                    "--mapping",
+                    mapping.to_str().unwrap(),
+                    "--secret",
+                    secret.to_str().unwrap(),
+                ],
+                &[],
+            )
+        };
+        // As written, the secret still holds init's placeholders: `check --secret` refuses it, naming
+        // each placeholder's place (and no other fault), never its value.
+        let written: Value = serde_json::from_str(&std::fs::read_to_string(&secret).unwrap()).unwrap();
+        let refused = check_with(&secret);
+        assert_eq!(refused.status.code(), Some(1), "{provider}: {}", stderr(&refused));
+        let errors = stderr(&refused).lines().filter(|l| l.contains(": error: ")).count();
+        let mut placeholders = vec!["hubspot.accessToken".to_owned()];
+        for (key, value) in written["signing"].as_object().unwrap() {
+            if value.as_str().unwrap().contains("REPLACE_WITH_") {
+                placeholders.push(format!("signing.{key}"));
+            }
+        }
+        assert_eq!(errors, placeholders.len(), "{provider}: {}", stderr(&refused));
+        for at in &placeholders {
+            assert!(
+                stderr(&refused).contains(&format!("error: {at} is still the placeholder")),
+                "{provider}: {at}: {}",
+                stderr(&refused)
+            );
+        }
+        assert!(!stderr(&refused).contains("REPLACE_WITH_"), "{}", stderr(&refused));
+        // With real-looking values in their place, the same check passes.
+        let mut filled = written.clone();
+        filled["hubspot"]["accessToken"] = "pat-na1-00000000-0000-0000-0000-000000000000".into();
+        for (_, value) in filled["signing"].as_object_mut().unwrap() {
+            if value.as_str().unwrap().contains("REPLACE_WITH_") {
+                // A Standard Webhooks/Stripe-style `whsec_` + base64 secret suits every scheme.
+                *value = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into();
+            }
+        }
+        let filled_path = dir.join("filled.json");
+        std::fs::write(&filled_path, filled.to_string()).unwrap();
+        let check = check_with(&filled_path);
         assert_eq!(check.status.code(), Some(0), "{provider}: {}", stderr(&check));
         assert!(
             stdout(&check).contains("0 warning(s)"),

@@ -14,6 +14,9 @@ pub(crate) struct DateFormat {
     items: Vec<Item<'static>>,
     has_time: bool,
     has_offset: bool,
+    /// The pattern has `%Y`: the year as written must have four digits (chrono's `%Y` also takes
+    /// `26`, which would be the year 26, not 2026: silently a wrong century).
+    full_year: bool,
 }
 
 impl DateFormat {
@@ -68,11 +71,15 @@ impl DateFormat {
                 "has a time field but not a whole time: the hour (%H, or %I with %p) and the minutes (%M)",
             ));
         }
+        let full_year = items
+            .iter()
+            .any(|item| matches!(item, Item::Numeric(chrono::format::Numeric::Year, _)));
         Ok(DateFormat {
             pattern: pattern.to_owned(),
             items,
             has_time,
             has_offset: parsed.offset().is_some(),
+            full_year,
         })
     }
 
@@ -80,6 +87,9 @@ impl DateFormat {
     pub(super) fn read(&self, text: &str) -> Option<When> {
         let mut parsed = Parsed::new();
         chrono::format::parse(&mut parsed, text, self.items.iter()).ok()?;
+        if self.full_year && !parsed.year().is_some_and(|year| (1000..=9999).contains(&year)) {
+            return None;
+        }
         if self.has_offset {
             let at = parsed.to_datetime().ok()?;
             Some(When::Instant {

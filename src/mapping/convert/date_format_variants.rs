@@ -63,11 +63,22 @@ fn with_a_format_nothing_else_is_read() {
         json!("31/02/2026"),
         json!("15-12-2026"),
         json!(true),
+        // `%Y` wants the year whole: chrono alone reads `26` as the year 26 (a silently wrong century;
+        // found by a fresh-user review: `15/12/26` became 15 Dec 0026). Variants: two, one, three and
+        // five digits, and a two-digit year with leading zeros.
+        json!("15/12/26"),
+        json!("15/12/6"),
+        json!("15/12/026"),
+        json!("15/12/20266"),
+        json!("15/12/0026"),
     ] {
         let err = conversion.convert(&input).expect_err(&input.to_string());
         assert_eq!(err.code, "invalid_date", "{input}");
         assert!(err.message.contains("\"%d/%m/%Y\""), "{input}: {}", err.message);
     }
+    // `%y` is the two-digit year: 26 is 2026 (chrono's rule: 00–68 → 2000s, 69–99 → 1900s).
+    let short = with(ValueType::Date, Some("%d/%m/%y"), None);
+    assert_eq!(short.convert(&json!("15/12/26")), Ok(PropValue::Date(DEC_15_2026_MS)));
     let datetime = with(ValueType::DateTime, Some("%m/%d/%Y %H:%M"), None);
     let err = datetime.convert(&json!("12/15/2026")).expect_err("no time");
     assert_eq!(err.code, "invalid_datetime");
