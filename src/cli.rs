@@ -983,8 +983,15 @@ fn show_memory_letters(letters: Option<&crate::aws::MemoryDeadLetters>) {
 /// `serde_json::Value` cannot hold (a lone surrogate escape, very deep nesting) is such a 400.
 fn read_event_text(path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read event file {}: {e}", path.display()))?;
-    serde_json::from_str::<&serde_json::value::RawValue>(&text)
-        .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    serde_json::from_str::<&serde_json::value::RawValue>(&text).map_err(|e| {
+        format!(
+            "{} is not JSON ({e}), so it is no Lambda event; if it is the body the sender posts (a form's \
+             `a=1&b=2`, say), pass it as a raw body: --body {} --endpoint NAME (`dealhook check` lists the \
+             endpoints)",
+            path.display(),
+            path.display()
+        )
+    })?;
     Ok(text)
 }
 

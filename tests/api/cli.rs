@@ -275,10 +275,20 @@ fn invoke_rejects_an_event_file_that_is_not_json_with_exit_1() {
     let dir = std::env::temp_dir().join(format!("dealhook-event-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("not-json.json");
-    std::fs::write(&file, "{ not json").unwrap();
-    let output = dealhook(&["invoke", "--mapping", SHOWCASE, file.to_str().unwrap()], &[]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("is not JSON"), "{}", stderr(&output));
+    // Variants: broken JSON, and a form body passed as if it were an event (found by a fresh-user
+    // review: no hint was given then); both for invoke and transform.
+    for (text, command) in [
+        ("{ not json", "invoke"),
+        ("company=Acme&email=ada%40acme.example", "invoke"),
+        ("company=Acme&email=ada%40acme.example", "transform"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let output = dealhook(&[command, "--mapping", SHOWCASE, file.to_str().unwrap()], &[]);
+        assert_eq!(output.status.code(), Some(1), "{text}");
+        let err = stderr(&output);
+        assert!(err.contains("is not JSON"), "{err}");
+        assert!(err.contains(&format!("--body {} --endpoint NAME", file.display())), "{err}");
+    }
 }
 
 /// `HUBSPOT_ACCESS_TOKEN` stands in for the secret and is read like it: a secret's JSON with an
