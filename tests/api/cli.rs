@@ -287,7 +287,10 @@ fn invoke_rejects_an_event_file_that_is_not_json_with_exit_1() {
         assert_eq!(output.status.code(), Some(1), "{text}");
         let err = stderr(&output);
         assert!(err.contains("is not JSON"), "{err}");
-        assert!(err.contains(&format!("--body {} --endpoint NAME", file.display())), "{err}");
+        assert!(
+            err.contains(&format!("--body {} --endpoint NAME", file.display())),
+            "{err}"
+        );
     }
 }
 
