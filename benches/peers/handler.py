@@ -129,7 +129,8 @@ def typeform(headers, body, secrets):
     closedate = t["closedate"].render(ctx).strip()
     if closedate:
         properties.append({"name": "closedate", "value": date_ms(closedate)})
-    return {"associations": {"associatedCompanyIds": [], "associatedVids": []}, "properties": properties}
+    # No association in this route: dealhook leaves the key out of the request rather than send empty lists.
+    return {"properties": properties}
 
 
 ROUTES = {"/hooks/website-quote": website_quote, "/hooks/typeform": typeform}
