@@ -213,7 +213,7 @@ pub fn starter_mapping(providers: &[Source]) -> String {
          version: 1\n\
          routes:\n",
         names.join(", "),
-        starter(chosen[0]).name,
+        starter(chosen.first().copied().unwrap_or(DEFAULT_SOURCE)).name,
     );
     for (i, source) in chosen.iter().enumerate() {
         if i > 0 {
