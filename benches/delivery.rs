@@ -5,9 +5,14 @@
 //!
 //! `cargo bench --bench delivery` runs divan's statistics, then a percentile pass (divan reports
 //! median and mean, not p99): every iteration timed on its own, p50 and p99 per event, printed as a
-//! table and written to `target/bench/delivery.json` for `scripts/bench`. `DEALHOOK_BENCH_ONLY=p`
-//! runs the percentile pass alone. Without `--bench` (`cargo test --all-targets`), each event is
-//! answered once and checked: fast, and no Python.
+//! table and written to `target/bench/delivery.json` for `scripts/bench`, with the thread's mean CPU
+//! time per delivery beside them. Environment:
+//! - `DEALHOOK_BENCH_ONLY=p`: the percentile pass alone;
+//! - `DEALHOOK_BENCH_EVENTS=a,b`: those events only (to profile one);
+//! - `DEALHOOK_BENCH_SAMPLES=N`: exactly N timed iterations per event, with no time limit.
+//!
+//! Without `--bench` (`cargo test --all-targets`), each event is answered once and checked: fast, and
+//! no Python.
 //!
 //! The sample events are the files of [`SAMPLES`]`.events`, with the mapping and secret they belong
 //! to; events whose signature covers a timestamp are signed again at the current time (same body,
@@ -26,6 +31,10 @@ use dealhook::inbound::Invocation;
 use dealhook::mapping::Mapping;
 use dealhook::{App, Settings};
 use serde_json::Value;
+
+/// The binaries' allocator (src/bin), so the figures are those of what ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[allow(dead_code)]
 #[path = "../tests/common/sample_events.rs"]
@@ -241,6 +250,18 @@ struct Percentiles {
     samples: usize,
     p50: Duration,
     p99: Duration,
+    /// The thread's CPU time over the timed iterations, divided by their number: unlike p50/p99 it
+    /// leaves out the time the thread waited for a core, so it is the steadier figure on a shared
+    /// machine. `None` where `/proc/thread-self/schedstat` cannot be read.
+    cpu_mean: Option<Duration>,
+}
+
+/// The calling thread's time on a CPU so far: the first field of `/proc/thread-self/schedstat`
+/// (nanoseconds; Linux with schedstats, as on Lambda and CI).
+fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -254,20 +275,35 @@ fn percentile_pass(events: &[Event]) -> Vec<Percentiles> {
     let runtime = runtime();
     let invocation = invocation();
     let mut out = Vec::new();
-    for event in events {
+    // `DEALHOOK_BENCH_EVENTS=typeform,tally`: those events only (to profile one at a time).
+    let only = std::env::var("DEALHOOK_BENCH_EVENTS").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|list| list.split(',').any(|n| n == name));
+    for event in events.iter().filter(|e| wanted(&e.name)) {
         for _ in 0..WARM_UP {
             std::hint::black_box(answer(&runtime, &app, &invocation, &event.text));
         }
-        let mut samples = Vec::with_capacity(MAX_SAMPLES);
+        // `DEALHOOK_BENCH_SAMPLES=N`: exactly N timed iterations, whatever they take (for counting
+        // cycles with `perf stat`, where a time limit would make the count vary).
+        let fixed: Option<usize> = std::env::var("DEALHOOK_BENCH_SAMPLES")
+            .ok()
+            .and_then(|n| n.parse().ok());
+        let (max_samples, max_time) = fixed.map_or((MAX_SAMPLES, MAX_TIME), |n| (n, Duration::MAX));
+        let mut samples = Vec::with_capacity(max_samples);
+        let cpu_before = thread_cpu_time();
         let started = Instant::now();
-        while samples.len() < MAX_SAMPLES && started.elapsed() < MAX_TIME {
+        while samples.len() < max_samples && started.elapsed() < max_time {
             let t = Instant::now();
             let response = answer(&runtime, &app, &invocation, std::hint::black_box(&event.text));
             samples.push(t.elapsed());
             drop(std::hint::black_box(response));
         }
+        let cpu = thread_cpu_time()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        let cpu_mean = cpu.map(|cpu| cpu / samples.len().max(1) as u32);
         samples.sort_unstable();
         out.push(Percentiles {
+            cpu_mean,
             name: event.name.clone(),
             body_bytes: event.body_bytes,
             samples: samples.len(),
@@ -281,17 +317,19 @@ fn percentile_pass(events: &[Event]) -> Vec<Percentiles> {
 fn report(rows: &[Percentiles]) {
     println!("\nper-delivery overhead (one timed iteration per sample)");
     println!(
-        "{:<32} {:>9} {:>8} {:>10} {:>10}",
-        "event", "body B", "samples", "p50 µs", "p99 µs"
+        "{:<32} {:>9} {:>8} {:>10} {:>10} {:>10}",
+        "event", "body B", "samples", "p50 µs", "p99 µs", "CPU µs"
     );
     for r in rows {
         println!(
-            "{:<32} {:>9} {:>8} {:>10.1} {:>10.1}",
+            "{:<32} {:>9} {:>8} {:>10.1} {:>10.1} {:>10}",
             r.name,
             r.body_bytes,
             r.samples,
             r.p50.as_secs_f64() * 1e6,
-            r.p99.as_secs_f64() * 1e6
+            r.p99.as_secs_f64() * 1e6,
+            r.cpu_mean
+                .map_or("–".to_owned(), |cpu| format!("{:.1}", cpu.as_secs_f64() * 1e6))
         );
     }
     let json: Vec<Value> = rows
@@ -300,6 +338,7 @@ fn report(rows: &[Percentiles]) {
             serde_json::json!({
                 "event": r.name, "body_bytes": r.body_bytes, "samples": r.samples,
                 "p50_us": r.p50.as_secs_f64() * 1e6, "p99_us": r.p99.as_secs_f64() * 1e6,
+                "cpu_mean_us": r.cpu_mean.map(|cpu| cpu.as_secs_f64() * 1e6),
             })
         })
         .collect();

@@ -1,6 +1,8 @@
 //! Domain types shared by every layer: Submission (what came in), DealDraft (what HubSpot
 //! should hold) and Problem (one reported error). No I/O and no vendor wire format here.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -22,10 +24,11 @@ pub struct Submission {
     pub event_type: Option<String>,
     /// When dealhook received the delivery (RFC 3339, UTC).
     pub received_at: String,
-    /// Flat map of fields, keyed the way users name them.
-    pub fields: Map<String, Value>,
-    /// The decoded body as it arrived.
-    pub raw: Value,
+    /// Flat map of fields, keyed the way users name them. Shared (an `Arc`): the templates of a
+    /// delivery read it in place, without a copy per scope.
+    pub fields: Arc<Map<String, Value>>,
+    /// The decoded body as it arrived; shared as `fields` is.
+    pub raw: Arc<Value>,
 }
 
 /// What we want HubSpot to hold, independent of the API version.

@@ -11,6 +11,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+/// mimalloc: a delivery is mostly short-lived allocations, which glibc's malloc serves slowly (see
+/// Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     dealhook::telemetry::init();

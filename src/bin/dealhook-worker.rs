@@ -10,6 +10,11 @@ use dealhook::inbound::Invocation;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
+/// mimalloc: a delivery is mostly short-lived allocations, which glibc's malloc serves slowly (see
+/// Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     dealhook::telemetry::init();

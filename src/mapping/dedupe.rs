@@ -383,8 +383,8 @@ mod tests {
             submitted_at: None,
             event_type: None,
             received_at: "2026-11-29T10:00:00.000Z".into(),
-            fields: fields.as_object().cloned().unwrap_or_default(),
-            raw: fields,
+            fields: fields.as_object().cloned().unwrap_or_default().into(),
+            raw: fields.into(),
         };
         let problems = route.map(&submission(serde_json::json!({"email": ""}))).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");

@@ -35,8 +35,8 @@ fn submission(fields: Value) -> Submission {
         submitted_at: None,
         received_at: "2026-11-25T10:00:00.000Z".into(),
         event_type: None,
-        fields: fields.as_object().cloned().unwrap_or_default(),
-        raw: fields,
+        fields: fields.as_object().cloned().unwrap_or_default().into(),
+        raw: fields.into(),
     }
 }
 

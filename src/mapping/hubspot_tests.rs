@@ -147,8 +147,8 @@ fn the_upsert_key_is_required_when_mapping() {
         submitted_at: None,
         event_type: None,
         received_at: "2026-11-29T10:00:00Z".to_owned(),
-        fields: serde_json::Map::new(),
-        raw: json!({}),
+        fields: Default::default(),
+        raw: json!({}).into(),
     };
     let draft = route.map(&submission(Some("evt_1"))).unwrap();
     assert!(

@@ -25,10 +25,26 @@ enum Step {
     Index(usize),
 }
 
+/// A shared JSON document: a value (`raw`), or an object's members (`fields`), each shared with the
+/// [`Submission`](crate::domain::Submission) it belongs to, so a view costs no copy.
+#[derive(Debug, Clone)]
+enum Root {
+    Value(Arc<Json>),
+    Object(Arc<serde_json::Map<String, Json>>),
+}
+
+/// What a view shows: an object's members or an array's items (a view is never made of a scalar;
+/// `Other` only for a path that is not there, which cannot happen).
+enum Node<'a> {
+    Object(&'a serde_json::Map<String, Json>),
+    Array(&'a [Json]),
+    Other,
+}
+
 /// An object or array inside a shared JSON document, by its path from the document's root.
 #[derive(Debug)]
 pub(crate) struct JsonView {
-    root: Arc<Json>,
+    root: Root,
     path: Vec<Step>,
 }
 
@@ -38,7 +54,21 @@ pub(crate) fn view(root: Arc<Json>) -> Value {
         Json::Object(_) | Json::Array(_) => None,
         scalar => Some(scalar_value(scalar)),
     };
-    node.unwrap_or_else(|| Value::from_object(JsonView { root, path: Vec::new() }))
+    node.unwrap_or_else(|| {
+        Value::from_object(JsonView {
+            root: Root::Value(root),
+            path: Vec::new(),
+        })
+    })
+}
+
+/// An object's members as templates see the object: [`view`] of `Json::Object(members)`, without
+/// building that value.
+pub(crate) fn view_object(members: Arc<serde_json::Map<String, Json>>) -> Value {
+    Value::from_object(JsonView {
+        root: Root::Object(members),
+        path: Vec::new(),
+    })
 }
 
 /// A JSON scalar as serde's conversion makes it (`serialize_u64`/`i64`/`f64`, `str`, `bool`, `none`).
@@ -62,20 +92,28 @@ fn scalar_value(json: &Json) -> Value {
 impl JsonView {
     /// The node this view shows. The path was taken from the same immutable document, so it is
     /// always there; `Null` (never reached) keeps this infallible.
-    fn node(&self) -> &Json {
-        let mut node = &*self.root;
-        for step in &self.path {
+    fn node(&self) -> Node<'_> {
+        let (mut node, path) = match &self.root {
+            Root::Value(value) => (&**value, &self.path[..]),
+            Root::Object(members) => match self.path.split_first() {
+                None => return Node::Object(members),
+                Some((Step::Key(key), rest)) => (members.get(&**key).unwrap_or(&Json::Null), rest),
+                Some((Step::Index(_), _)) => (&Json::Null, &[][..]),
+            },
+        };
+        for step in path {
             let next = match (step, node) {
                 (Step::Key(key), Json::Object(map)) => map.get(&**key),
                 (Step::Index(index), Json::Array(items)) => items.get(*index),
                 _ => None,
             };
-            match next {
-                Some(next) => node = next,
-                None => return &Json::Null,
-            }
+            node = next.unwrap_or(&Json::Null);
         }
-        node
+        match node {
+            Json::Object(map) => Node::Object(map),
+            Json::Array(items) => Node::Array(items),
+            _ => Node::Other,
+        }
     }
 
     /// The value of `child`, found at `step` below this view.
@@ -86,7 +124,7 @@ impl JsonView {
                 path.extend(self.path.iter().cloned());
                 path.push(step);
                 Value::from_object(JsonView {
-                    root: Arc::clone(&self.root),
+                    root: self.root.clone(),
                     path,
                 })
             }
@@ -96,7 +134,7 @@ impl JsonView {
 
     fn get_by_str(&self, key: &str) -> Option<Value> {
         match self.node() {
-            Json::Object(map) => {
+            Node::Object(map) => {
                 let child = map.get(key)?;
                 Some(self.child(Step::Key(Arc::from(key)), child))
             }
@@ -108,15 +146,15 @@ impl JsonView {
 impl Object for JsonView {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         match self.node() {
-            Json::Array(_) => ObjectRepr::Seq,
+            Node::Array(_) => ObjectRepr::Seq,
             _ => ObjectRepr::Map,
         }
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match self.node() {
-            Json::Object(_) => self.get_by_str(key.as_str()?),
-            Json::Array(items) => {
+            Node::Object(_) => self.get_by_str(key.as_str()?),
+            Node::Array(items) => {
                 let index = key.as_usize()?;
                 let child = items.get(index)?;
                 Some(self.child(Step::Index(index), child))
@@ -131,8 +169,8 @@ impl Object for JsonView {
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         match self.node() {
-            Json::Array(items) => Enumerator::Seq(items.len()),
-            Json::Object(map) => {
+            Node::Array(items) => Enumerator::Seq(items.len()),
+            Node::Object(map) => {
                 // minijinja's maps are BTreeMaps: keys in byte order, as `Value::cmp` orders strings.
                 let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
                 keys.sort_unstable();
@@ -144,8 +182,8 @@ impl Object for JsonView {
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
         match self.node() {
-            Json::Array(items) => Some(items.len()),
-            Json::Object(map) => Some(map.len()),
+            Node::Array(items) => Some(items.len()),
+            Node::Object(map) => Some(map.len()),
             _ => Some(0),
         }
     }
@@ -165,7 +203,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::{Value as Json, json};
 
-    use super::view;
+    use super::{view, view_object};
     use crate::mapping::template::Templates;
 
     /// Templates over every way a template can read a value.
@@ -229,7 +267,16 @@ mod tests {
         "{{ dict(fields) }}",
     ];
 
-    fn render_all(doc: &Json, lazy: bool) -> Vec<Result<Json, String>> {
+    /// How `fields` reaches the templates: converted eagerly (the reference), as a [`view`] (`raw`, and
+    /// any document), or as a [`view_object`] of an object's members (`fields`).
+    #[derive(Clone, Copy, Debug)]
+    enum Made {
+        Eager,
+        View,
+        ViewObject,
+    }
+
+    fn render_all(doc: &Json, made: Made) -> Vec<Result<Json, String>> {
         let mut templates = Templates::new();
         let refs: Vec<_> = TEMPLATES
             .iter()
@@ -237,19 +284,27 @@ mod tests {
             .map(|(i, source)| templates.add(format!("t{i}"), source).unwrap())
             .collect();
         let eager = Value::from(Serde(doc));
-        let fields = match lazy {
-            true => view(Arc::new(doc.clone())),
-            false => eager.clone(),
+        let fields = match (made, doc) {
+            (Made::View, _) => view(Arc::new(doc.clone())),
+            (Made::ViewObject, Json::Object(members)) => view_object(Arc::new(members.clone())),
+            (Made::ViewObject, _) => panic!("view_object is only made of objects"),
+            (Made::Eager, _) => eager.clone(),
         };
         let ctx = minijinja::context! { fields => fields, raw => eager, route => "r" };
         refs.iter().map(|t| templates.render(t, &ctx)).collect()
     }
 
     fn same(doc: &Json) {
-        let eager = render_all(doc, false);
-        let lazy = render_all(doc, true);
-        for ((source, e), l) in TEMPLATES.iter().zip(&eager).zip(&lazy) {
-            assert_eq!(l, e, "{source} over {doc}");
+        let eager = render_all(doc, Made::Eager);
+        let mut lazy = vec![Made::View];
+        if doc.is_object() {
+            lazy.push(Made::ViewObject);
+        }
+        for made in lazy {
+            let rendered = render_all(doc, made);
+            for ((source, e), l) in TEMPLATES.iter().zip(&eager).zip(&rendered) {
+                assert_eq!(l, e, "{source} over {doc}, {made:?}");
+            }
         }
     }
 

@@ -249,8 +249,8 @@ mod tests {
             submitted_at: Some("2026-11-25T09:59:58Z".into()),
             received_at: "2026-11-25T10:00:00.000Z".into(),
             event_type: Some("form_response".into()),
-            fields: fields.as_object().cloned().unwrap_or_default(),
-            raw: fields,
+            fields: fields.as_object().cloned().unwrap_or_default().into(),
+            raw: fields.into(),
         }
     }
 

@@ -306,8 +306,8 @@ impl Scope {
             event_type: submission.event_type.as_deref(),
         };
         Scope {
-            fields: json_view::view(Arc::new(serde_json::Value::Object(submission.fields.clone()))),
-            raw: json_view::view(Arc::new(submission.raw.clone())),
+            fields: json_view::view_object(Arc::clone(&submission.fields)),
+            raw: json_view::view(Arc::clone(&submission.raw)),
             submission: Value::from(Serde(&meta)),
         }
     }
@@ -537,8 +537,8 @@ mod tests {
             submitted_at: None,
             received_at: "2026-11-25T10:00:00.000Z".into(),
             event_type: Some("form_response".into()),
-            fields: fields.as_object().cloned().unwrap_or_default(),
-            raw: fields,
+            fields: fields.as_object().cloned().unwrap_or_default().into(),
+            raw: fields.into(),
         }
     }
 

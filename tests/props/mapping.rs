@@ -56,7 +56,7 @@ proptest! {
             match normalise(source, value.clone(), &d) {
                 Ok(submission) => {
                     prop_assert_eq!(&submission.source, source.as_str());
-                    prop_assert_eq!(&submission.raw, &value);
+                    prop_assert_eq!(&*submission.raw, &value);
                     prop_assert_eq!(&submission.received_at, &d.received_at_rfc3339());
                     evaluate(&submission);
                 }
@@ -83,8 +83,8 @@ proptest! {
             submitted_at: None,
             received_at: "2026-11-25T10:00:00.000Z".into(),
             event_type,
-            fields: map,
-            raw: fields,
+            fields: map.into(),
+            raw: fields.into(),
         };
         evaluate(&submission);
     }

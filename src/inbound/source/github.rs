@@ -116,7 +116,7 @@ mod tests {
         let body = decode_json(ISSUE_OPENED.as_bytes()).await;
         let d = github_delivery("issues", "application/json", ISSUE_OPENED.as_bytes());
         let sub = normalise_source(SOURCE, body.clone(), &d).unwrap();
-        assert_eq!(Some(&sub.fields), body.as_object());
+        assert_eq!(Some(&*sub.fields), body.as_object());
         assert_eq!(sub.fields["issue"]["title"], "Found a bug");
         let digest = hex::encode(Sha256::digest(ISSUE_OPENED.as_bytes()));
         assert_eq!(sub.id, Some(format!("sha256:{digest}")));
@@ -151,7 +151,7 @@ mod tests {
         let sub = normalise_source(SOURCE, body.clone(), &github_delivery("push", FORM, form.as_bytes())).unwrap();
         assert_eq!(sub.fields["ref"], "refs/heads/main");
         assert_eq!(sub.event_type.as_deref(), Some("push"), "no action: the event alone");
-        assert_eq!(sub.raw, body, "raw keeps the form");
+        assert_eq!(*sub.raw, body, "raw keeps the form");
         let digest = hex::encode(Sha256::digest(form.as_bytes()));
         assert_eq!(sub.id, Some(format!("sha256:{digest}")));
     }

@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(sub.id.as_deref(), Some("62515:12345:1"));
         assert_eq!(sub.event_type.as_deref(), Some("contact.creation"));
         assert_eq!(sub.submitted_at.as_deref(), Some("2019-07-26T04:00:00.000Z"));
-        assert_eq!(sub.raw, body);
+        assert_eq!(*sub.raw, body);
     }
 
     #[test]

@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(sub.id.as_deref(), Some("6084250982513018472"));
         assert_eq!(sub.submitted_at, None);
         assert_eq!(sub.event_type, None, "the fixture's event field is blank");
-        assert_eq!(sub.raw, body);
+        assert_eq!(*sub.raw, body);
     }
 
     #[test]

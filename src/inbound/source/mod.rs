@@ -12,6 +12,7 @@ mod webflow;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
@@ -213,8 +214,8 @@ pub fn normalise(source: Source, decoded: Value, delivery: &Delivery) -> Result<
         submitted_at: normalised.submitted_at,
         event_type: normalised.event_type,
         received_at: delivery.received_at_rfc3339(),
-        fields: normalised.fields,
-        raw: decoded,
+        fields: Arc::new(normalised.fields),
+        raw: Arc::new(decoded),
     })
 }
 
@@ -408,8 +409,8 @@ mod tests {
             let row = format!("{source} {body}");
             let sub = normalise(source, body.clone(), &delivery()).unwrap_or_else(|e| panic!("{row}: {e:?}"));
             assert_eq!(sub.source, source.as_str(), "{row}");
-            assert_eq!(Some(&sub.fields), body.as_object(), "{row}");
-            assert_eq!(sub.raw, body, "{row}");
+            assert_eq!(Some(&*sub.fields), body.as_object(), "{row}");
+            assert_eq!(*sub.raw, body, "{row}");
             assert_eq!(sub.id, None, "{row}");
             assert_eq!(sub.submitted_at, None, "{row}");
             assert_eq!(sub.received_at, "2025-03-14T09:26:53.000Z", "{row}");
@@ -450,7 +451,7 @@ mod tests {
         .unwrap();
         let sub = normalise(Source::Form, decoded, &delivery()).unwrap();
         assert_eq!(
-            Value::Object(sub.fields),
+            Value::Object((*sub.fields).clone()),
             json!({"email": "ada@example.com", "t": ["a", "b"]})
         );
     }
@@ -539,7 +540,7 @@ mod tests {
                 sub.id.is_some(),
                 "{name}: every provider fixture has an idempotency key"
             );
-            assert_eq!(sub.raw, body, "{name}: raw is the decoded body");
+            assert_eq!(*sub.raw, body, "{name}: raw is the decoded body");
         }
     }
 

@@ -69,11 +69,11 @@ mod tests {
             ("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
         ];
         let sub = normalise_source(SOURCE, body.clone(), &delivery_with(&headers)).unwrap();
-        assert_eq!(Value::Object(sub.fields), json!({"test": 2432232314_u64}));
+        assert_eq!(Value::Object((*sub.fields).clone()), json!({"test": 2432232314_u64}));
         assert_eq!(sub.id.as_deref(), Some("msg_p5jXN8AQM9LWM0D4loKWxJek"));
         assert_eq!(sub.submitted_at.as_deref(), Some("2021-02-25T15:02:10.000Z"));
         assert_eq!(sub.event_type, None, "no type in the body");
-        assert_eq!(sub.raw, body);
+        assert_eq!(*sub.raw, body);
     }
 
     #[test]

@@ -288,7 +288,7 @@ mod tests {
         assert_eq!(sub.id.as_deref(), Some("a4cb511e-d513-4fa5-baee-b815d718dfd1"));
         assert_eq!(sub.submitted_at.as_deref(), Some("2023-06-28T15:00:21.000Z"));
         assert_eq!(sub.event_type.as_deref(), Some("FORM_RESPONSE"));
-        assert_eq!(sub.raw, body);
+        assert_eq!(*sub.raw, body);
     }
 
     #[test]

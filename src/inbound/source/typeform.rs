@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(sub.submitted_at.as_deref(), Some("2018-01-18T18:17:02.000Z"));
         assert_eq!(sub.event_type.as_deref(), Some("form_response"));
         assert_eq!(sub.source, "typeform");
-        assert_eq!(sub.raw, fixture().await, "raw is the whole decoded body");
+        assert_eq!(*sub.raw, fixture().await, "raw is the whole decoded body");
     }
 
     #[tokio::test]

@@ -57,8 +57,8 @@ fn resolved(fields: Value) -> Result<DealDraft, Vec<Problem>> {
         submitted_at: None,
         event_type: None,
         received_at: "2026-11-25T10:00:00.000Z".to_owned(),
-        fields: fields.as_object().cloned().unwrap_or_default(),
-        raw: fields,
+        fields: fields.as_object().cloned().unwrap_or_default().into(),
+        raw: fields.into(),
     };
     let draft = route
         .map(&submission)
@@ -348,8 +348,8 @@ fn an_empty_portal_changes_nothing() {
         submitted_at: None,
         event_type: None,
         received_at: "2026-11-25T10:00:00.000Z".to_owned(),
-        fields: fields.as_object().cloned().unwrap_or_default(),
-        raw: fields,
+        fields: fields.as_object().cloned().unwrap_or_default().into(),
+        raw: fields.into(),
     };
     let draft = route.map(&submission).unwrap();
     assert_eq!(resolve(draft.clone(), &PortalSchema::default()), Ok(draft));
