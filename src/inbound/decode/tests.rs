@@ -279,6 +279,44 @@ fn the_shape_scan_skips_brackets_and_commas_inside_strings_and_escapes() {
     assert_eq!(code, "too_deep");
 }
 
+/// Strings are skipped by searching for the next quote or backslash: each way a string can end (or
+/// not) must leave the scan where the parser is. Brackets inside the strings would break the depth
+/// limit of 2 if the scan lost its place.
+#[test]
+fn the_shape_scan_finds_the_end_of_every_kind_of_string() {
+    let long = "[{".repeat(100);
+    let cases = [
+        (
+            "escaped backslash just before the quote",
+            r#"{"a": ["x\\", "[["]}"#.to_owned(),
+        ),
+        ("escaped quote at the start", r#"{"a": ["\"[[", "y"]}"#.to_owned()),
+        ("only escapes", r#"{"a": ["\\\\\"\\", "z"]}"#.to_owned()),
+        (
+            "longer than a SIMD block",
+            format!(r#"{{"a": ["{long}", "{long}\"{long}"]}}"#),
+        ),
+        (
+            "multi-byte text around escapes",
+            r#"{"ü": ["Zürich \"[é]\" 東京", "ß"]}"#.to_owned(),
+        ),
+        ("empty strings", r#"{"": ["", ""]}"#.to_owned()),
+    ];
+    for (row, text) in cases {
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{row}: {e}"));
+        assert_eq!(parse_json(&text, 2, 10), Ok(parsed), "{row}");
+        let (code, _) = limit_of(row, parse_json(&text, 1, 10));
+        assert_eq!(code, "too_deep", "{row}: the array is the second level");
+    }
+    // Not JSON: a backslash or an open string at the very end ends the scan, and the parser says why.
+    for text in [r#"{"a": "x\"#, r#"{"a": "x"#, r#"{"a": ["\"#] {
+        match parse_json(text, 2, 10) {
+            Err(DecodeError::Malformed(problems)) => assert_eq!(problems[0].code, "invalid_json", "{text}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn json_pointers_escape_and_cut_keys() {
     let long = "k".repeat(100);
