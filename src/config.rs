@@ -277,15 +277,28 @@ pub struct Wiring {
 ///
 /// The secret is read even when no route is signed: the read warms the cache for the first delivery
 /// and tells the log and dead-letter scrubbing which values to remove.
-async fn check_signing_keys(mapping: &Mapping, secrets: &dyn SecretSource) {
+///
+/// Without `HUBSPOT_SECRET_ID` (`from_secrets_manager` false) there is no secret to add a key to: the
+/// keys can only come from `HUBSPOT_ACCESS_TOKEN` holding the secret's JSON, and the log says so.
+async fn check_signing_keys(mapping: &Mapping, secrets: &dyn SecretSource, from_secrets_manager: bool) {
     match secrets.credentials().await {
         Ok(credentials) => {
             for missing in mapping.missing_signing_keys(&|key| credentials.signing.contains_key(key)) {
-                tracing::error!(
-                    problem = %missing.in_file(mapping.origin()),
-                    "the secret lacks a signing key the mapping names: the endpoints using it answer 503 \
-                     signing_key_missing until it is added; every other endpoint is served"
-                );
+                if from_secrets_manager {
+                    tracing::error!(
+                        problem = %missing.in_file(mapping.origin()),
+                        "the secret lacks a signing key the mapping names: the endpoints using it answer 503 \
+                         signing_key_missing until it is added; every other endpoint is served"
+                    );
+                } else {
+                    tracing::error!(
+                        problem = %missing.in_file(mapping.origin()),
+                        "HUBSPOT_SECRET_ID is not set, so no secret holds the signing keys the mapping names \
+                         (HUBSPOT_ACCESS_TOKEN gives them only when it holds the secret's whole JSON): the \
+                         endpoints using this key answer 503 signing_key_missing; set HUBSPOT_SECRET_ID \
+                         (the template's HubSpotSecret parameter) to the secret that holds them"
+                    );
+                }
             }
         }
         Err(e) => {
@@ -386,7 +399,7 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
     let deals = Arc::new(hubspot_client(env)?);
 
     if mode == Mode::Lambda {
-        check_signing_keys(&mapping, secrets.as_ref()).await;
+        check_signing_keys(&mapping, secrets.as_ref(), env.hubspot_secret_id.is_some()).await;
     }
     // Locally, without a secret there are no signing keys: signatures are skipped, loudly.
     let skip_signatures = mode == Mode::Local && env.hubspot_secret_id.is_none();
@@ -486,6 +499,61 @@ mod tests {
     fn env(vars: &[(&str, &str)]) -> Result<Env, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Env::from_lookup(|name| map.get(name).cloned())
+    }
+
+    /// The cold-start check's error lines for a mapping with one signed route (key `typeform`) over a
+    /// secret with no signing keys, read from Secrets Manager or not.
+    async fn missing_key_lines(from_secrets_manager: bool) -> Vec<serde_json::Value> {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let yaml = "version: 1\nroutes:\n  typeform:\n    source: typeform\n    signing_secret: typeform\n    \
+                    deal:\n      dealstage: appointmentscheduled\n      properties:\n        dealname: x\n";
+        let mapping = Mapping::from_yaml(yaml, "mapping.yaml").unwrap();
+        let secrets = StaticSecrets::new(Credentials::parse("pat-only-a-token").unwrap());
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let writer = buffer.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(move || Buffer(writer.clone()));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        let _guard = tracing::subscriber::set_default(subscriber);
+        check_signing_keys(&mapping, &secrets, from_secrets_manager).await;
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_signing_key_is_blamed_on_the_secret_or_on_its_absence() {
+        let from_secret = missing_key_lines(true).await;
+        assert_eq!(from_secret.len(), 1, "{from_secret:?}");
+        let message = from_secret[0]["fields"]["message"].as_str().unwrap();
+        assert!(message.starts_with("the secret lacks a signing key"), "{message}");
+        assert!(
+            from_secret[0]["fields"]["problem"]
+                .as_str()
+                .unwrap()
+                .contains("typeform")
+        );
+
+        // HUBSPOT_ACCESS_TOKEN alone: there is no secret to add the key to, and the line says what to set.
+        let no_secret = missing_key_lines(false).await;
+        assert_eq!(no_secret.len(), 1, "{no_secret:?}");
+        let message = no_secret[0]["fields"]["message"].as_str().unwrap();
+        assert!(message.starts_with("HUBSPOT_SECRET_ID is not set"), "{message}");
+        assert!(message.contains("HubSpotSecret"), "{message}");
+        assert!(!message.contains("pat-only-a-token"), "{message}");
     }
 
     #[test]

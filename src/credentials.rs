@@ -77,6 +77,10 @@ pub enum CredentialsError {
         "the secret's \"hubspot\" object holds \"oauth\" and also \"accessToken\" or \"hapikey\": keep only the one to use"
     )]
     AmbiguousHubSpotCredential,
+    /// `hubspot.accessToken` or `hubspot.hapikey` is there but empty or blank, and no other credential is
+    /// usable (names the key).
+    #[error("the secret's \"hubspot.{0}\" is empty")]
+    EmptyHubSpotValue(&'static str),
     /// A value of `hubspot.oauth` is empty (names the key, never a value).
     #[error("the secret's \"hubspot.oauth.{0}\" is empty")]
     EmptyOAuthValue(&'static str),
@@ -174,6 +178,11 @@ impl Credentials {
             Some(HubSpotDoc { hapikey: Some(k), .. }) if !k.trim().is_empty() => {
                 Some(HubSpotAuth::ApiKey(SecretString::from(k.trim().to_owned())))
             }
+            // Present but blank: say which, not that there is none.
+            Some(HubSpotDoc {
+                access_token: Some(_), ..
+            }) => return Err(CredentialsError::EmptyHubSpotValue("accessToken")),
+            Some(HubSpotDoc { hapikey: Some(_), .. }) => return Err(CredentialsError::EmptyHubSpotValue("hapikey")),
             Some(_) => return Err(CredentialsError::NoHubSpotCredential),
         };
         let signing = doc
@@ -301,6 +310,20 @@ mod tests {
             Credentials::parse(r#"{"hubspot":{}}"#).unwrap_err(),
             CredentialsError::NoHubSpotCredential
         );
+        // A credential given but blank is named as such: alone, beside another blank one, or with
+        // only spaces. A usable one beside a blank one is used.
+        for (secret, key) in [
+            (r#"{"hubspot":{"accessToken":""}}"#, "accessToken"),
+            (r#"{"hubspot":{"accessToken":"   "}}"#, "accessToken"),
+            (r#"{"hubspot":{"hapikey":""}}"#, "hapikey"),
+            (r#"{"hubspot":{"accessToken":"","hapikey":" "}}"#, "accessToken"),
+        ] {
+            let err = Credentials::parse(secret).unwrap_err();
+            assert_eq!(err, CredentialsError::EmptyHubSpotValue(key), "{secret}");
+            assert_eq!(err.to_string(), format!("the secret's \"hubspot.{key}\" is empty"));
+        }
+        let c = Credentials::parse(r#"{"hubspot":{"accessToken":"","hapikey":"k-1"}}"#).unwrap();
+        assert!(matches!(c.hubspot, Some(HubSpotAuth::ApiKey(_))));
         let err = Credentials::parse(r#"{"hubspot":{"accessToken":["very-secret-value"]}}"#).unwrap_err();
         assert!(!err.to_string().contains("very-secret-value"), "{err}");
         let err = Credentials::parse(r#"{"hubspot":"very-secret-value"}"#).unwrap_err();

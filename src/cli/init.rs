@@ -28,6 +28,7 @@ fn starter(source: Source) -> Starter {
             block: r#"  website-form:                  # POST /hooks/website-form?token=<the secret's signing.website-form>
     source: form                 # an HTML form (urlencoded or multipart): `fields` are its inputs by name
     signature: token             # a form cannot sign: the URL's ?token= must equal the key
+                                 # (it is in the page: it stops scanners, not readers; docs/providers.md)
     signing_secret: website-form
     hubspot: { api: "2026-03" }  # HubSpot's date-versioned API (v1 and v3 paths end in September 2027)
     deal:

@@ -113,3 +113,38 @@ fn the_guided_deploy_prompts_in_deploy_md_are_the_template_parameters_in_order()
         "docs/deploy.md, section 4: the prompts and template.yaml's parameters differ"
     );
 }
+
+/// deploy.md's table of the stack's outputs names every output of template.yaml, and no other: an
+/// output added to the template must be explained there.
+#[test]
+fn the_outputs_table_in_deploy_md_is_the_template_outputs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+    let mut outputs: Vec<&str> = template
+        .lines()
+        .skip_while(|l| *l != "Outputs:")
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|name| name.chars().all(char::is_alphanumeric))
+        .collect();
+    assert!(outputs.len() >= 5, "template.yaml's outputs not found: {outputs:?}");
+    let deploy = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();
+    let table: Vec<&str> = deploy
+        .lines()
+        .skip_while(|l| *l != "| Output | Use |")
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let mut documented: Vec<&str> = table
+        .iter()
+        .filter_map(|row| row.split('|').nth(1))
+        .flat_map(|cell| cell.split(',').map(|name| name.trim().trim_matches('`')))
+        .collect();
+    outputs.sort_unstable();
+    documented.sort_unstable();
+    assert_eq!(
+        documented, outputs,
+        "docs/deploy.md, section 4: the outputs table and template.yaml's outputs differ"
+    );
+}
