@@ -460,7 +460,19 @@ impl App {
             return Err(Rejection::not_found("not_found", message).into());
         };
         let Some(endpoint) = self.mapping.endpoint(name) else {
-            let message = format!("no route named {name:?} is configured");
+            // The configured endpoints go to the operator's log, not to an anonymous sender.
+            let configured: Vec<&str> = self.mapping.endpoints().map(Endpoint::name).collect();
+            let nearest = (name.len() <= mapping::MAX_NAME_FOR_SUGGESTION)
+                .then(|| mapping::nearest(name, configured.iter().copied()))
+                .flatten();
+            tracing::warn!(
+                endpoint = name,
+                did_you_mean = nearest,
+                configured = configured.join(", "),
+                "a delivery came for an endpoint the mapping does not have (404 unknown_route)"
+            );
+            let message =
+                format!("no route named {name:?} is configured (the function's log names the endpoints it serves)");
             return Err(Rejection::not_found("unknown_route", message).into());
         };
         if delivery.method != http::Method::POST {

@@ -44,6 +44,10 @@ pub use free_mail::{DEFAULT_FREE_MAIL_DOMAINS, WILDCARD_SECOND_LEVELS};
 pub use lint::{DEFAULT_DEAL_PROPERTIES, DEFAULT_PIPELINE_STAGES, defers_to_online};
 pub use route::{ForEachError, Items, MAX_RECORDS, Route};
 
+/// Names longer than this (bytes) get no "did you mean": the edit distance costs their length times
+/// each candidate's, and a real typo of an endpoint name is short.
+pub(crate) const MAX_NAME_FOR_SUGGESTION: usize = 64;
+
 use diagnostic::{At, Report};
 pub(crate) use spec::nearest;
 

@@ -485,3 +485,35 @@ async fn secrets_never_reach_logs_responses_or_dead_letters() {
         assert!(!seen.contains(secret), "{secret} leaked");
     }
 }
+
+/// A delivery for an endpoint the mapping does not have: the sender gets `404 unknown_route` and no
+/// list of endpoints; the operator's log names the endpoints served and, for a typo, the near one.
+/// Variants: a one-letter typo, a name near nothing, a name too long to compare.
+#[tokio::test]
+async fn an_unknown_endpoint_is_logged_with_the_configured_ones_and_the_near_one() {
+    let logs = LogCapture::start();
+    let t = spawn_app().await;
+    let long = "x".repeat(200);
+    for (name, near) in [
+        ("website-qoute", Some("website-quote")),
+        ("zzzzzzzzzzzzzzzzzz", None),
+        (long.as_str(), None),
+    ] {
+        let response = t.post(name, "application/json", br#"{"company":"Acme"}"#).await;
+        assert_eq!(response.status, 404, "{name}: {}", response.text);
+        assert_eq!(response.json["error"]["code"], "unknown_route");
+        assert!(
+            !response.text.contains("website-quote"),
+            "{name}: the response lists no endpoint: {}",
+            response.text
+        );
+        let text = logs.text();
+        let line: Value = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["endpoint"] == name && l["level"] == "WARN")
+            .unwrap_or_else(|| panic!("{name}: no log line in {text}"));
+        assert!(line["configured"].as_str().unwrap().contains("website-quote"), "{line}");
+        assert_eq!(line["did_you_mean"].as_str(), near, "{name}: {line}");
+    }
+}
