@@ -591,7 +591,7 @@ async fn transform(args: &DeliveryArgs, mapping: Option<&Path>, fields: bool) ->
         };
     }
     let outcome = app.handle(&delivery).await;
-    note_unresolved_labels(&app).await;
+    note_unresolved_labels(&app, &wiring).await;
     show_outcome(&outcome, letters.as_deref(), &env.hubspot_base_url);
     exit_code(&outcome)
 }
@@ -766,9 +766,14 @@ fn note_unverified(app: &crate::App, skip_signatures: bool, delivery: &Delivery)
 }
 
 /// Says (once) when the portal's schema could not be read, so that labels went out as mapped: without
-/// a credential locally, or when HubSpot refused or failed the read.
-async fn note_unresolved_labels(app: &crate::App) {
-    let Some(portal) = app.portal() else {
+/// a credential locally (no portal is read then), or when HubSpot refused or failed the read.
+async fn note_unresolved_labels(app: &crate::App, wiring: &config::Wiring) {
+    let Some(portal) = app.portal().filter(|_| wiring.labels_resolved) else {
+        eprintln!(
+            "dealhook: pipeline, stage and option labels were NOT resolved to ids and values (no HubSpot \
+             credential: set HUBSPOT_SECRET_ID or HUBSPOT_ACCESS_TOKEN to read the portal); the request shows \
+             the values as mapped"
+        );
         return;
     };
     for api in crate::hubspot::HubSpotApi::ALL {
@@ -854,6 +859,7 @@ async fn invoke(args: &DeliveryArgs, mapping: Option<&Path>, raw: bool) -> u8 {
              nothing is sent to HubSpot; the response body shows the request that would be sent"
         );
     }
+
     // An SQS batch (queue mode's work queue): the worker's entry point, in-process.
     if let Some(sqs) = sqs_event(&event) {
         let code = match app.handle_sqs_value(sqs, &Invocation::local()).await {
@@ -874,7 +880,7 @@ async fn invoke(args: &DeliveryArgs, mapping: Option<&Path>, raw: bool) -> u8 {
     }
     // The Lambda function's own entry point, so that every event gets the answer it would get there.
     let (outcome, lambda_response) = app.answer_event_text(&event, &Invocation::local()).await;
-    note_unresolved_labels(&app).await;
+    note_unresolved_labels(&app, &wiring).await;
     let shown = if raw {
         lambda_response
     } else {

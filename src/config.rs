@@ -267,6 +267,9 @@ pub struct Wiring {
     pub dead_letters_in_memory: bool,
     /// Signatures are not verified (local runs without a secret).
     pub skip_signatures: bool,
+    /// Pipeline, stage and option labels are resolved against the portal's schema. Not in a local run
+    /// with neither `HUBSPOT_SECRET_ID` nor `HUBSPOT_ACCESS_TOKEN`: there is nothing to read it with.
+    pub labels_resolved: bool,
 }
 
 /// At cold start: logs one error for each signing key the mapping names that the secret lacks (with
@@ -413,14 +416,21 @@ pub async fn build_app(env: &Env, mode: Mode) -> Result<(App, Wiring, Option<Arc
             ..RetryPolicy::default()
         },
     };
+    let labels_resolved =
+        !(mode == Mode::Local && env.hubspot_secret_id.is_none() && env.hubspot_access_token.is_none());
     let wiring = Wiring {
         dry_run,
         dead_letters_in_memory: memory_letters.is_some(),
         skip_signatures,
+        labels_resolved,
     };
     // Labels are resolved everywhere (Lambda, `invoke`, `transform`); the schema is read on first use.
-    let mut app =
-        App::new(settings, mapping, secrets, deals, dead_letters).with_portal(Portal::new(PortalConfig::default()));
+    // Not in a local run with no credential at all: there is nothing to read the portal with, and the
+    // CLI says so once instead of a failed read per delivery.
+    let mut app = App::new(settings, mapping, secrets, deals, dead_letters);
+    if labels_resolved {
+        app = app.with_portal(Portal::new(PortalConfig::default()));
+    }
     if let (Some(table), Some(sdk)) = (&env.idempotency_table, &sdk) {
         let store = DynamoDbIdempotency::new(aws_sdk_dynamodb::Client::new(sdk), table.clone());
         app = app.with_idempotency(Idempotency {
