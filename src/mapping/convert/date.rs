@@ -83,25 +83,43 @@ impl DateFormat {
         })
     }
 
-    /// Reads `text` with the pattern, whole; `None` when it does not fit.
-    pub(super) fn read(&self, text: &str) -> Option<When> {
+    /// Reads `text` with the pattern, whole: [`Unread::NoFit`] when it does not fit the pattern,
+    /// [`Unread::NoSuchDate`] when it fits but names a date the calendar lacks (`31/02/2026`).
+    pub(super) fn read(&self, text: &str) -> Result<When, Unread> {
         let mut parsed = Parsed::new();
-        chrono::format::parse(&mut parsed, text, self.items.iter()).ok()?;
+        chrono::format::parse(&mut parsed, text, self.items.iter()).map_err(|e| match e.kind() {
+            // A field past its own range (month 13, day 32) was read where the pattern puts it.
+            chrono::format::ParseErrorKind::OutOfRange => Unread::NoSuchDate,
+            _ => Unread::NoFit,
+        })?;
         if self.full_year && !parsed.year().is_some_and(|year| (1000..=9999).contains(&year)) {
-            return None;
+            return Err(Unread::NoFit);
         }
+        // Every field fitted, so a failure now is a combination the calendar lacks (February 31st).
         if self.has_offset {
-            let at = parsed.to_datetime().ok()?;
-            Some(When::Instant {
+            let at = parsed.to_datetime().map_err(|_| Unread::NoSuchDate)?;
+            Ok(When::Instant {
                 ms: at.timestamp_millis(),
                 date: at.date_naive(),
             })
         } else if self.has_time {
-            parsed.to_naive_datetime_with_offset(0).ok().map(When::Local)
+            parsed
+                .to_naive_datetime_with_offset(0)
+                .map(When::Local)
+                .map_err(|_| Unread::NoSuchDate)
         } else {
-            parsed.to_naive_date().ok().map(When::Day)
+            parsed.to_naive_date().map(When::Day).map_err(|_| Unread::NoSuchDate)
         }
     }
+}
+
+/// Why a value was not read with a `format:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unread {
+    /// It does not have the pattern's shape.
+    NoFit,
+    /// It has the shape, but the date does not exist (`31/02/2026`, month 13).
+    NoSuchDate,
 }
 
 /// `timezone:`: an IANA time zone name (`Europe/Paris`, `America/New_York`, `UTC`). The error is
@@ -192,6 +210,9 @@ pub(super) fn epoch_range_message() -> String {
 }
 
 /// Reads the built-in text forms. `Ok(None)`: none fits; `Err`: digits that are no date.
+/// The reason given for a value that has a date's shape but names a day the calendar lacks.
+pub(super) const NO_SUCH_DATE: &str = "is no such date (the month has fewer days, or there is no such month)";
+
 pub(super) fn read_text_when(t: &str) -> Result<Option<When>, String> {
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
         // Past 15 digits no reading fits: the value is not a date, however many digits it has.
@@ -204,8 +225,13 @@ pub(super) fn read_text_when(t: &str) -> Result<Option<When>, String> {
         }
         .map(Some);
     }
-    if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(Some(When::Day(date)));
+    match NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        Ok(date) => return Ok(Some(When::Day(date))),
+        // The ISO shape with a month or day the calendar lacks (2026-02-31, 2026-13-01).
+        Err(e) if e.kind() == chrono::format::ParseErrorKind::OutOfRange => {
+            return Err(NO_SUCH_DATE.to_owned());
+        }
+        Err(_) => {}
     }
     let with_offset =
         DateTime::parse_from_rfc3339(t).or_else(|_| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z"));

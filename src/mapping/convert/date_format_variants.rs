@@ -84,6 +84,51 @@ fn with_a_format_nothing_else_is_read() {
     assert_eq!(err.code, "invalid_datetime");
 }
 
+/// A value with the right shape but a day the calendar lacks is `no such date`, not "expected the
+/// format" (a fresh-user review: `31/02/2026` read as if it had the wrong shape). Variants: a month
+/// too short, February of a common year, day 0, day 32, month 13, with a time, with an offset, and the
+/// ISO form without `format:`; the leap day of a leap year still reads.
+#[test]
+fn a_date_the_calendar_lacks_is_named_so() {
+    let cases = [
+        ("February 31st", ValueType::Date, Some("%d/%m/%Y"), "31/02/2026"),
+        ("April 31st", ValueType::Date, Some("%d/%m/%Y"), "31/04/2026"),
+        (
+            "February 29th of a common year",
+            ValueType::Date,
+            Some("%d/%m/%Y"),
+            "29/02/2025",
+        ),
+        ("day 0", ValueType::Date, Some("%d/%m/%Y"), "00/01/2026"),
+        ("day 32", ValueType::Date, Some("%d/%m/%Y"), "32/01/2026"),
+        ("month 13", ValueType::Date, Some("%d/%m/%Y"), "01/13/2026"),
+        (
+            "with a time",
+            ValueType::DateTime,
+            Some("%d/%m/%Y %H:%M"),
+            "31/02/2026 10:00",
+        ),
+        (
+            "with an offset",
+            ValueType::DateTime,
+            Some("%d/%m/%Y %H:%M %z"),
+            "31/02/2026 10:00 +0100",
+        ),
+        ("ISO, no format", ValueType::Date, None, "2026-02-31"),
+        ("ISO month 13, no format", ValueType::Date, None, "2026-13-01"),
+    ];
+    for (name, kind, format, input) in cases {
+        let err = with(kind, format, None).convert(&json!(input)).expect_err(name);
+        assert!(err.code.starts_with("invalid_date"), "{name}: {}", err.code);
+        assert!(err.message.contains("is no such date"), "{name}: {}", err.message);
+        assert!(err.message.contains(input), "{name}: {}", err.message);
+    }
+    let leap = with(ValueType::Date, Some("%d/%m/%Y"), None).convert(&json!("29/02/2024"));
+    assert_eq!(leap, Ok(PropValue::Date(1_709_164_800_000)));
+    let leap = with(ValueType::Date, None, None).convert(&json!("2024-02-29"));
+    assert_eq!(leap, Ok(PropValue::Date(1_709_164_800_000)));
+}
+
 #[test]
 fn datetimes_without_offset_are_read_in_the_timezone() {
     let cases = [

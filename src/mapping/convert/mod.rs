@@ -172,9 +172,22 @@ impl Conversion {
 
     /// Reads a point in time: with `format:`, only that form; without, the built-in forms.
     fn read_when(&self, value: &Value, code: &'static str) -> Result<When, Invalid> {
+        let read = |format: &DateFormat, text: &str| match format.read(text) {
+            Ok(when) => Ok(Some(when)),
+            Err(Unread::NoFit) => Ok(None),
+            Err(Unread::NoSuchDate) => Err(Invalid {
+                code,
+                message: format!(
+                    "{} fits the `format` {:?} but {}",
+                    show(value),
+                    format.pattern,
+                    NO_SUCH_DATE
+                ),
+            }),
+        };
         let when = match (&self.format, value) {
-            (Some(format), Value::String(s)) => format.read(s.trim()),
-            (Some(format), Value::Number(n)) => format.read(&n.to_string()),
+            (Some(format), Value::String(s)) => read(format, s.trim())?,
+            (Some(format), Value::Number(n)) => read(format, &n.to_string())?,
             (Some(_), _) => None,
             (None, Value::Number(n)) => read_number_when(n).map_err(|why| self.invalid_because(code, value, why))?,
             (None, Value::String(s)) => {
