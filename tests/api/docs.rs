@@ -77,6 +77,19 @@ fn the_docs_reader_takes_whole_mappings_and_nothing_else() {
     assert_eq!(found, vec![(3, "# a comment\nversion: 1\nroutes: {}\n".to_owned())]);
 }
 
+/// The names declared in a top-level section of template.yaml (`Parameters:`, `Outputs:`), in order:
+/// its keys indented by two spaces.
+fn template_section_names<'a>(template: &'a str, section: &str) -> Vec<&'a str> {
+    template
+        .lines()
+        .skip_while(|l| *l != section)
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|name| name.chars().all(char::is_alphanumeric))
+        .collect()
+}
+
 /// deploy.md's table of `sam deploy --guided` prompts lists every parameter of template.yaml, in the
 /// template's order (the order SAM asks in), and no other: a parameter added to the template must be
 /// explained there.
@@ -84,14 +97,7 @@ fn the_docs_reader_takes_whole_mappings_and_nothing_else() {
 fn the_guided_deploy_prompts_in_deploy_md_are_the_template_parameters_in_order() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
-    let parameters: Vec<&str> = template
-        .lines()
-        .skip_while(|l| *l != "Parameters:")
-        .skip(1)
-        .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'))
-        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
-        .filter(|name| name.chars().all(char::is_alphanumeric))
-        .collect();
+    let parameters = template_section_names(&template, "Parameters:");
     assert!(
         parameters.len() >= 10,
         "template.yaml's parameters not found: {parameters:?}"
@@ -120,14 +126,7 @@ fn the_guided_deploy_prompts_in_deploy_md_are_the_template_parameters_in_order()
 fn the_outputs_table_in_deploy_md_is_the_template_outputs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
-    let mut outputs: Vec<&str> = template
-        .lines()
-        .skip_while(|l| *l != "Outputs:")
-        .skip(1)
-        .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'))
-        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
-        .filter(|name| name.chars().all(char::is_alphanumeric))
-        .collect();
+    let mut outputs = template_section_names(&template, "Outputs:");
     assert!(outputs.len() >= 5, "template.yaml's outputs not found: {outputs:?}");
     let deploy = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();
     let table: Vec<&str> = deploy
