@@ -8,7 +8,8 @@
 //! table and written to `target/bench/delivery.json` for `scripts/bench`, with the thread's mean CPU
 //! time per delivery beside them. Environment:
 //! - `DEALHOOK_BENCH_ONLY=p`: the percentile pass alone;
-//! - `DEALHOOK_BENCH_EVENTS=a,b`: those events only (to profile one);
+//! - `DEALHOOK_BENCH_EVENTS=a,b`: those events only in the percentile pass (with
+//!   `DEALHOOK_BENCH_ONLY=p`, to profile one);
 //! - `DEALHOOK_BENCH_SAMPLES=N`: exactly N timed iterations per event, with no time limit.
 //!
 //! Without `--bench` (`cargo test --all-targets`), each event is answered once and checked: fast, and
@@ -278,15 +279,27 @@ fn percentile_pass(events: &[Event]) -> Vec<Percentiles> {
     // `DEALHOOK_BENCH_EVENTS=typeform,tally`: those events only (to profile one at a time).
     let only = std::env::var("DEALHOOK_BENCH_EVENTS").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|list| list.split(',').any(|n| n == name));
+    if let Some(list) = &only {
+        let unknown: Vec<&str> = list
+            .split(',')
+            .filter(|n| !events.iter().any(|e| e.name == *n))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "DEALHOOK_BENCH_EVENTS names no such event: {unknown:?} (the events: {:?})",
+            events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>()
+        );
+    }
     for event in events.iter().filter(|e| wanted(&e.name)) {
         for _ in 0..WARM_UP {
             std::hint::black_box(answer(&runtime, &app, &invocation, &event.text));
         }
-        // `DEALHOOK_BENCH_SAMPLES=N`: exactly N timed iterations, whatever they take (for counting
-        // cycles with `perf stat`, where a time limit would make the count vary).
-        let fixed: Option<usize> = std::env::var("DEALHOOK_BENCH_SAMPLES")
-            .ok()
-            .and_then(|n| n.parse().ok());
+        // `DEALHOOK_BENCH_SAMPLES=N`: exactly N timed iterations, whatever they take (so that runs
+        // compared with `perf stat` do the same work).
+        let fixed: Option<usize> = std::env::var("DEALHOOK_BENCH_SAMPLES").ok().map(|n| match n.parse() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("DEALHOOK_BENCH_SAMPLES={n:?}: a number of iterations, at least 1"),
+        });
         let (max_samples, max_time) = fixed.map_or((MAX_SAMPLES, MAX_TIME), |n| (n, Duration::MAX));
         let mut samples = Vec::with_capacity(max_samples);
         let cpu_before = thread_cpu_time();

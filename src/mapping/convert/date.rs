@@ -88,8 +88,8 @@ impl DateFormat {
     pub(super) fn read(&self, text: &str) -> Result<When, Unread> {
         let mut parsed = Parsed::new();
         chrono::format::parse(&mut parsed, text, self.items.iter()).map_err(|e| match e.kind() {
-            // A field past its own range (month 13, day 32) was read where the pattern puts it.
-            chrono::format::ParseErrorKind::OutOfRange => Unread::NoSuchDate,
+            // A field past its own range (month 13, day 32, hour 25, minute 61) where the pattern puts it.
+            chrono::format::ParseErrorKind::OutOfRange => Unread::FieldOutOfRange,
             _ => Unread::NoFit,
         })?;
         if self.full_year && !parsed.year().is_some_and(|year| (1000..=9999).contains(&year)) {
@@ -118,8 +118,22 @@ impl DateFormat {
 pub(super) enum Unread {
     /// It does not have the pattern's shape.
     NoFit,
-    /// It has the shape, but the date does not exist (`31/02/2026`, month 13).
+    /// It has the shape, but one of its fields is past that field's range (month 13, day 32, hour 25,
+    /// minute 61).
+    FieldOutOfRange,
+    /// Every field is in range, but the calendar lacks the combination (`31/02/2026`).
     NoSuchDate,
+}
+
+impl Unread {
+    /// The reason, for an error message; `None` for [`Unread::NoFit`] (the caller says what was expected).
+    pub(super) fn reason(self) -> Option<&'static str> {
+        match self {
+            Unread::NoFit => None,
+            Unread::FieldOutOfRange => Some(FIELD_OUT_OF_RANGE),
+            Unread::NoSuchDate => Some(NO_SUCH_DATE),
+        }
+    }
 }
 
 /// `timezone:`: an IANA time zone name (`Europe/Paris`, `America/New_York`, `UTC`). The error is
@@ -210,8 +224,11 @@ pub(super) fn epoch_range_message() -> String {
 }
 
 /// Reads the built-in text forms. `Ok(None)`: none fits; `Err`: digits that are no date.
-/// The reason given for a value that has a date's shape but names a day the calendar lacks.
-pub(super) const NO_SUCH_DATE: &str = "is no such date (the month has fewer days, or there is no such month)";
+/// The reason given for a value whose fields are each in range but name a day the calendar lacks.
+pub(super) const NO_SUCH_DATE: &str = "is no such date (the month has fewer days)";
+/// The reason given for a value with a field past its range.
+pub(super) const FIELD_OUT_OF_RANGE: &str =
+    "is no such date or time (a month, day, hour, minute or second past its range)";
 
 pub(super) fn read_text_when(t: &str) -> Result<Option<When>, String> {
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
@@ -225,21 +242,30 @@ pub(super) fn read_text_when(t: &str) -> Result<Option<When>, String> {
         }
         .map(Some);
     }
+    // An ISO shape with a field past its range or a day the calendar lacks (2026-02-31, 2026-13-01,
+    // 2026-02-29T10:00:00Z, 2026-01-01 25:00) is named so, whichever ISO form it has.
+    let mut out_of_range = false;
+    let mut note = |e: chrono::format::ParseError| {
+        use chrono::format::ParseErrorKind::{Impossible, OutOfRange};
+        out_of_range |= matches!(e.kind(), OutOfRange | Impossible);
+    };
     match NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         Ok(date) => return Ok(Some(When::Day(date))),
-        // The ISO shape with a month or day the calendar lacks (2026-02-31, 2026-13-01).
-        Err(e) if e.kind() == chrono::format::ParseErrorKind::OutOfRange => {
-            return Err(NO_SUCH_DATE.to_owned());
-        }
-        Err(_) => {}
+        Err(e) => note(e),
     }
-    let with_offset =
-        DateTime::parse_from_rfc3339(t).or_else(|_| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z"));
-    if let Ok(dt) = with_offset {
-        return Ok(Some(When::Instant {
-            ms: dt.timestamp_millis(),
-            date: dt.date_naive(),
-        }));
+    for with_offset in [
+        DateTime::parse_from_rfc3339(t),
+        DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z"),
+    ] {
+        match with_offset {
+            Ok(dt) => {
+                return Ok(Some(When::Instant {
+                    ms: dt.timestamp_millis(),
+                    date: dt.date_naive(),
+                }));
+            }
+            Err(e) => note(e),
+        }
     }
     const NAIVE: [&str; 4] = [
         "%Y-%m-%dT%H:%M:%S%.f",
@@ -247,8 +273,14 @@ pub(super) fn read_text_when(t: &str) -> Result<Option<When>, String> {
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%d %H:%M",
     ];
-    Ok(NAIVE
-        .iter()
-        .find_map(|fmt| NaiveDateTime::parse_from_str(t, fmt).ok())
-        .map(When::Local))
+    for fmt in NAIVE {
+        match NaiveDateTime::parse_from_str(t, fmt) {
+            Ok(local) => return Ok(Some(When::Local(local))),
+            Err(e) => note(e),
+        }
+    }
+    if out_of_range {
+        return Err(FIELD_OUT_OF_RANGE.to_owned());
+    }
+    Ok(None)
 }

@@ -116,6 +116,36 @@ fn a_date_the_calendar_lacks_is_named_so() {
         ),
         ("ISO, no format", ValueType::Date, None, "2026-02-31"),
         ("ISO month 13, no format", ValueType::Date, None, "2026-13-01"),
+        (
+            "ISO datetime with an offset, no format",
+            ValueType::DateTime,
+            None,
+            "2026-02-31T10:00:00Z",
+        ),
+        (
+            "ISO datetime of a common year's leap day, no format",
+            ValueType::DateTime,
+            None,
+            "2026-02-29 10:00",
+        ),
+        (
+            "ISO datetime, hour 25, no format",
+            ValueType::DateTime,
+            None,
+            "2026-01-01 25:00",
+        ),
+        (
+            "hour 24",
+            ValueType::DateTime,
+            Some("%d/%m/%Y %H:%M"),
+            "28/02/2026 24:00",
+        ),
+        (
+            "minute 61",
+            ValueType::DateTime,
+            Some("%d/%m/%Y %H:%M"),
+            "28/02/2026 10:61",
+        ),
     ];
     for (name, kind, format, input) in cases {
         let err = with(kind, format, None).convert(&json!(input)).expect_err(name);
@@ -123,6 +153,16 @@ fn a_date_the_calendar_lacks_is_named_so() {
         assert!(err.message.contains("is no such date"), "{name}: {}", err.message);
         assert!(err.message.contains(input), "{name}: {}", err.message);
     }
+    // Which it is, where the parser can tell: a whole field past its range names the time too; a day
+    // the month lacks names the month.
+    let err = with(ValueType::DateTime, Some("%d/%m/%Y %H:%M"), None)
+        .convert(&json!("28/02/2026 24:00"))
+        .expect_err("hour 24");
+    assert!(err.message.contains("hour, minute or second"), "{}", err.message);
+    let err = with(ValueType::Date, Some("%d/%m/%Y"), None)
+        .convert(&json!("31/02/2026"))
+        .expect_err("February 31st");
+    assert!(err.message.contains("the month has fewer days"), "{}", err.message);
     let leap = with(ValueType::Date, Some("%d/%m/%Y"), None).convert(&json!("29/02/2024"));
     assert_eq!(leap, Ok(PropValue::Date(1_709_164_800_000)));
     let leap = with(ValueType::Date, None, None).convert(&json!("2024-02-29"));

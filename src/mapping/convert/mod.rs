@@ -174,16 +174,13 @@ impl Conversion {
     fn read_when(&self, value: &Value, code: &'static str) -> Result<When, Invalid> {
         let read = |format: &DateFormat, text: &str| match format.read(text) {
             Ok(when) => Ok(Some(when)),
-            Err(Unread::NoFit) => Ok(None),
-            Err(Unread::NoSuchDate) => Err(Invalid {
-                code,
-                message: format!(
-                    "{} fits the `format` {:?} but {}",
-                    show(value),
-                    format.pattern,
-                    NO_SUCH_DATE
-                ),
-            }),
+            Err(unread) => match unread.reason() {
+                None => Ok(None),
+                Some(reason) => Err(Invalid {
+                    code,
+                    message: format!("{} fits the `format` {:?} but {reason}", show(value), format.pattern),
+                }),
+            },
         };
         let when = match (&self.format, value) {
             (Some(format), Value::String(s)) => read(format, s.trim())?,
