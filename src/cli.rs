@@ -452,6 +452,12 @@ fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
         );
         failed = true;
     }
+    if blank_token_beside_api_key(&text) {
+        eprintln!(
+            "{file}: warning: hubspot.accessToken is blank, so the legacy hubspot.hapikey is used; fill in the \
+             token (docs/hubspot-credential.md) or remove the blank key"
+        );
+    }
     if credentials.hubspot.is_none() {
         eprintln!(
             "{file}: error: the secret holds no HubSpot credential, so no deal can be created: add \
@@ -505,6 +511,24 @@ fn check_secret(mapping: &Mapping, secret: Option<&Path>) -> Option<u8> {
         );
     }
     failed.then_some(EXIT_FAILED)
+}
+
+/// Whether the secret's JSON `text` has a blank `hubspot.accessToken` beside a `hubspot.hapikey` that
+/// is not: [`crate::credentials::Credentials::parse`] then uses the key, and a forgotten token would go
+/// unnoticed.
+fn blank_token_beside_api_key(text: &str) -> bool {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return false;
+    };
+    let field = |name: &str| {
+        value
+            .pointer(&format!("/hubspot/{name}"))
+            .and_then(serde_json::Value::as_str)
+    };
+    matches!(
+        (field("accessToken"), field("hapikey")),
+        (Some(token), Some(key)) if token.trim().is_empty() && !key.trim().is_empty()
+    )
 }
 
 /// Where the secret's JSON `text` still holds a placeholder of [`init::secret_template`] (a string with

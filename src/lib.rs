@@ -472,7 +472,7 @@ impl App {
                 "a delivery came for an endpoint the mapping does not have (404 unknown_route)"
             );
             let message =
-                format!("no route named {name:?} is configured (the function's log names the endpoints it serves)");
+                format!("no endpoint named {name:?} is configured (the function's log names the endpoints it serves)");
             return Err(Rejection::not_found("unknown_route", message).into());
         };
         if delivery.method != http::Method::POST {

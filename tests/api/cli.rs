@@ -451,6 +451,56 @@ fn check_names_the_route_whose_signing_key_the_secret_lacks() {
     );
 }
 
+/// A HubSpot credential given but blank: `check --secret` names it (the root mapping has one route,
+/// `website-form`, signed with the key of that name). Variants: a blank token alone (error), a blank
+/// token beside a usable legacy key (warning: the key is used), a usable token (neither).
+#[test]
+fn check_names_a_blank_hubspot_credential() {
+    let dir = std::env::temp_dir().join(format!("dealhook-secret-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let signing = r#""signing":{"website-form":"a-long-enough-token-123"}"#;
+    let cases = [
+        (
+            r#"{"accessToken":"  "}"#,
+            Some(1),
+            Some("\"hubspot.accessToken\" is empty"),
+            None,
+        ),
+        (
+            r#"{"accessToken":"","hapikey":"legacy-key-123456"}"#,
+            Some(0),
+            None,
+            Some("hubspot.accessToken is blank, so the legacy hubspot.hapikey is used"),
+        ),
+        (r#"{"accessToken":"pat-na1-123456"}"#, Some(0), None, None),
+    ];
+    for (hubspot, code, error, warning) in cases {
+        let file = dir.join("secret.json");
+        std::fs::write(&file, format!(r#"{{"hubspot":{hubspot},{signing}}}"#)).unwrap();
+        let output = dealhook(
+            &["check", "--mapping", "mapping.yaml", "--secret", file.to_str().unwrap()],
+            &[],
+        );
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), code, "{hubspot}: {err}");
+        if let Some(error) = error {
+            assert!(err.contains(error), "{hubspot}: {err}");
+        }
+        assert_eq!(
+            err.contains("is blank, so the legacy"),
+            warning.is_some(),
+            "{hubspot}: {err}"
+        );
+        if let Some(warning) = warning {
+            assert!(err.contains(warning), "{hubspot}: {err}");
+        }
+        assert!(
+            !err.contains("legacy-key-123456") && !err.contains("pat-na1-123456"),
+            "{err}"
+        );
+    }
+}
+
 /// The Lambda Runtime API's paths (what the function polls for events and posts answers to).
 const NEXT_INVOCATION: &str = "/2018-06-01/runtime/invocation/next";
 
