@@ -512,55 +512,36 @@ mod tests {
     }
 
     /// The cold-start check's error lines for a mapping with one signed route (key `typeform`) over a
-    /// secret with no signing keys, read from Secrets Manager or not.
+    /// secret with no signing keys, read from Secrets Manager or not. The mapping's origin is unique, so
+    /// only this call's lines are taken from the shared capture.
     async fn missing_key_lines(from_secrets_manager: bool) -> Vec<serde_json::Value> {
-        use tracing_subscriber::layer::SubscriberExt as _;
+        let capture = crate::telemetry::capture::LogCapture::start();
+        let origin = format!("missing-key-{}.yaml", uuid::Uuid::new_v4());
         let yaml = "version: 1\nroutes:\n  typeform:\n    source: typeform\n    signing_secret: typeform\n    \
                     deal:\n      dealstage: appointmentscheduled\n      properties:\n        dealname: x\n";
-        let mapping = Mapping::from_yaml(yaml, "mapping.yaml").unwrap();
+        let mapping = Mapping::from_yaml(yaml, &origin).unwrap();
         let secrets = StaticSecrets::new(Credentials::parse("pat-only-a-token").unwrap());
-        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-        let writer = buffer.clone();
-        let layer = tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(move || Buffer(writer.clone()));
-        let subscriber = tracing_subscriber::registry().with(layer);
-        let _guard = tracing::subscriber::set_default(subscriber);
         check_signing_keys(&mapping, &secrets, from_secrets_manager).await;
-        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-    }
-
-    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+        capture
+            .text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["problem"].as_str().is_some_and(|p| p.contains(&origin)))
+            .collect()
     }
 
     #[tokio::test]
     async fn a_missing_signing_key_is_blamed_on_the_secret_or_on_its_absence() {
         let from_secret = missing_key_lines(true).await;
         assert_eq!(from_secret.len(), 1, "{from_secret:?}");
-        let message = from_secret[0]["fields"]["message"].as_str().unwrap();
+        let message = from_secret[0]["message"].as_str().unwrap();
         assert!(message.starts_with("the secret lacks a signing key"), "{message}");
-        assert!(
-            from_secret[0]["fields"]["problem"]
-                .as_str()
-                .unwrap()
-                .contains("typeform")
-        );
+        assert!(from_secret[0]["problem"].as_str().unwrap().contains("typeform"));
 
         // HUBSPOT_ACCESS_TOKEN alone: there is no secret to add the key to, and the line says what to set.
         let no_secret = missing_key_lines(false).await;
         assert_eq!(no_secret.len(), 1, "{no_secret:?}");
-        let message = no_secret[0]["fields"]["message"].as_str().unwrap();
+        let message = no_secret[0]["message"].as_str().unwrap();
         assert!(message.starts_with("HUBSPOT_SECRET_ID is not set"), "{message}");
         assert!(message.contains("HubSpotSecret"), "{message}");
         assert!(!message.contains("pat-only-a-token"), "{message}");

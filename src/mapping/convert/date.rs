@@ -253,11 +253,12 @@ pub(super) fn read_text_when(t: &str) -> Result<Option<When>, String> {
         Ok(date) => return Ok(Some(When::Day(date))),
         Err(e) => note(e),
     }
-    for with_offset in [
-        DateTime::parse_from_rfc3339(t),
-        DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z"),
-    ] {
-        match with_offset {
+    let with_offset: [fn(&str) -> chrono::ParseResult<DateTime<chrono::FixedOffset>>; 2] =
+        [DateTime::parse_from_rfc3339, |t| {
+            DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z")
+        }];
+    for parse in with_offset {
+        match parse(t) {
             Ok(dt) => {
                 return Ok(Some(When::Instant {
                     ms: dt.timestamp_millis(),
