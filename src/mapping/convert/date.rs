@@ -253,10 +253,10 @@ pub(super) fn read_text_when(t: &str) -> Result<Option<When>, String> {
         Ok(date) => return Ok(Some(When::Day(date))),
         Err(e) => note(e),
     }
-    let with_offset: [fn(&str) -> chrono::ParseResult<DateTime<chrono::FixedOffset>>; 2] =
-        [DateTime::parse_from_rfc3339, |t| {
-            DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z")
-        }];
+    type ParseWithOffset = fn(&str) -> chrono::ParseResult<DateTime<chrono::FixedOffset>>;
+    let with_offset: [ParseWithOffset; 2] = [DateTime::parse_from_rfc3339, |t| {
+        DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z")
+    }];
     for parse in with_offset {
         match parse(t) {
             Ok(dt) => {
